@@ -1,0 +1,145 @@
+// Device acquisition for Node (dawn.node via the `webgpu` package) and the browser (navigator.gpu).
+// This is the only module that knows where it runs.
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface Gpu {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly info: AdapterSummary;
+  readonly hasTimestamps: boolean;
+  readonly hasF16: boolean;
+  /** Validation or out-of-memory errors the device reported but nobody awaited; drained by `takeErrors()`. */
+  takeErrors(): string[];
+  destroy(): void;
+}
+
+export interface RequestGpuOptions {
+  /** A `GPU` object to use instead of `navigator.gpu` / dawn.node. */
+  gpu?: GPU;
+  powerPreference?: GPUPowerPreference;
+}
+
+/** The limits kernels need, raised to what the adapter offers. */
+const WANTED_LIMITS = [
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16'];
+
+/** Limits shown by `hlgfa info`. */
+export const REPORTED_LIMITS = [
+  ...WANTED_LIMITS,
+  'maxUniformBufferBindingSize',
+  'minStorageBufferOffsetAlignment',
+  'minUniformBufferOffsetAlignment',
+] as const;
+
+// dawn.node crashes when the object returned by `create()` is garbage-collected while a device
+// made from it lives, so every instance we create stays referenced here for the process lifetime.
+const liveNodeInstances: unknown[] = [];
+
+export class NoAdapterError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoAdapterError';
+  }
+}
+
+async function findGpu(explicit?: GPU): Promise<GPU> {
+  if (explicit) return explicit;
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (!isNode) {
+    throw new NoAdapterError(
+      'WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU enabled ' +
+        '(Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu).',
+    );
+  }
+  // A computed specifier keeps browser bundlers from trying to resolve the Node-only package.
+  const pkg = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ pkg)) as {
+    create: (flags: string[]) => GPU;
+    globals: Record<string, unknown>;
+  };
+  // Constants such as GPUBufferUsage are globals in browsers; dawn.node exports them instead.
+  for (const [k, v] of Object.entries(mod.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  const instance = mod.create([]);
+  liveNodeInstances.push(instance);
+  return instance;
+}
+
+function summarize(adapter: GPUAdapter): AdapterSummary {
+  // adapter.info prints as {} under dawn.node: read each field explicitly.
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacyFallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const limits: Record<string, number> = {};
+  for (const name of REPORTED_LIMITS) limits[name] = Number((adapter.limits as unknown as Record<string, number>)[name]);
+  const description = info.description ?? '';
+  return {
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description,
+    // dawn.node leaves the flag undefined; a CPU rasteriser is a fallback adapter by definition.
+    isFallbackAdapter:
+      info.isFallbackAdapter ?? legacyFallback ?? /llvmpipe|lavapipe|swiftshader/i.test(`${description} ${info.architecture}`),
+    features: [...adapter.features].map(String).sort(),
+    limits,
+  };
+}
+
+export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
+  const gpu = await findGpu(options.gpu);
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new NoAdapterError(
+      'No WebGPU adapter found. On Linux without a GPU install a software Vulkan driver (Mesa >= 24 lavapipe), ' +
+        'e.g. as root on Debian 12: `bash tools/setup-vulkan.sh`.',
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof v === 'number' && Number.isFinite(v)) requiredLimits[name] = v;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const errors: string[] = [];
+  device.addEventListener('uncapturederror', (ev) => {
+    errors.push((ev as GPUUncapturedErrorEvent).error.message);
+  });
+  let destroyed = false;
+  return {
+    device,
+    adapter,
+    info: summarize(adapter),
+    hasTimestamps: device.features.has('timestamp-query'),
+    hasF16: device.features.has('shader-f16'),
+    takeErrors: () => errors.splice(0, errors.length),
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      device.destroy();
+    },
+  };
+}

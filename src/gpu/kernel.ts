@@ -1,0 +1,192 @@
+// Shader reflection, uniform packing and the pipeline cache. Binding slots, access modes and uniform
+// byte offsets all come from the WGSL via wgsl_reflect: nothing here is kept by hand.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { SHADERS } from './shaders.gen.js';
+
+export type UniformValue = number | ArrayLike<number>;
+export type Uniforms = Record<string, UniformValue>;
+
+interface FieldLayout {
+  name: string;
+  offset: number;
+  /** Scalar type written at each slot. */
+  scalar: 'f32' | 'u32' | 'i32' | 'f16';
+  /** Number of scalars the field holds (vectors, arrays of vectors flattened). */
+  count: number;
+  /** Byte distance between consecutive scalars' groups (arrays of vec3 pad to 16 etc.). */
+  groupSize: number;
+  groupStride: number;
+}
+
+interface UniformLayout {
+  varName: string;
+  binding: number;
+  size: number;
+  fields: Map<string, FieldLayout>;
+}
+
+export interface ResourceSlot {
+  name: string;
+  binding: number;
+  kind: 'uniform' | 'read-only-storage' | 'storage';
+}
+
+export interface KernelInfo {
+  shader: string;
+  entry: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  resources: ResourceSlot[];
+  uniform: UniformLayout | null;
+  workgroupSize: [number, number, number];
+}
+
+interface ReflectedShader {
+  reflect: WgslReflect;
+  module: GPUShaderModule;
+}
+
+type AnyType = {
+  name: string;
+  size: number;
+  format?: AnyType;
+  count?: number;
+  stride?: number;
+  members?: Array<{ name: string; offset: number; type: AnyType }>;
+};
+
+function scalarOf(t: AnyType): FieldLayout['scalar'] {
+  const n = t.name;
+  if (n === 'f32' || n === 'u32' || n === 'i32' || n === 'f16') return n;
+  if (t.format) return scalarOf(t.format);
+  throw new Error(`uniform field of type ${n} is not supported`);
+}
+
+function fieldLayout(name: string, offset: number, t: AnyType): FieldLayout {
+  const scalar = scalarOf(t);
+  const scalarBytes = scalar === 'f16' ? 2 : 4;
+  const vecLen = (x: AnyType) => (/^vec([234])/.exec(x.name) ? Number(/^vec([234])/.exec(x.name)![1]) : 1);
+  if (t.name === 'array') {
+    const el = t.format!;
+    const per = vecLen(el);
+    const stride = t.stride ?? Math.max(16, el.size);
+    return { name, offset, scalar, count: per * (t.count ?? 0), groupSize: per, groupStride: stride };
+  }
+  const per = vecLen(t);
+  return { name, offset, scalar, count: per, groupSize: per, groupStride: per * scalarBytes };
+}
+
+export class KernelCache {
+  private readonly shaders = new Map<string, ReflectedShader>();
+  private readonly kernels = new Map<string, KernelInfo>();
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get size(): number {
+    return this.kernels.size;
+  }
+
+  private shader(name: string): ReflectedShader {
+    let s = this.shaders.get(name);
+    if (!s) {
+      const code = SHADERS[name];
+      if (code === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
+      s = { reflect: new WgslReflect(code), module: this.device.createShaderModule({ code, label: name }) };
+      this.shaders.set(name, s);
+    }
+    return s;
+  }
+
+  get(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
+    const ckeys = Object.keys(constants).sort();
+    const key = `${shader}/${entry}/${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    let k = this.kernels.get(key);
+    if (k) return k;
+    const { reflect, module } = this.shader(shader);
+    const ep = reflect.entry.compute.find((e) => e.name === entry);
+    if (!ep) throw new Error(`shader "${shader}" has no compute entry point "${entry}"`);
+    const resources: ResourceSlot[] = [];
+    let uniform: UniformLayout | null = null;
+    for (const r of ep.resources) {
+      if (r.group !== 0) throw new Error(`${shader}.${entry}: only @group(0) is supported (got ${r.group} for ${r.name})`);
+      // resourceType 0 = uniform, 1 = storage (wgsl_reflect ResourceType)
+      if ((r.resourceType as number) === 0) {
+        resources.push({ name: r.name, binding: r.binding, kind: 'uniform' });
+        const t = r.type as unknown as AnyType;
+        const fields = new Map<string, FieldLayout>();
+        for (const m of t.members ?? []) fields.set(m.name, fieldLayout(m.name, m.offset, m.type));
+        uniform = { varName: r.name, binding: r.binding, size: t.size, fields };
+      } else if ((r.resourceType as number) === 1) {
+        resources.push({ name: r.name, binding: r.binding, kind: r.access === 'read' ? 'read-only-storage' : 'storage' });
+      } else {
+        throw new Error(`${shader}.${entry}: resource ${r.name} has an unsupported type`);
+      }
+    }
+    resources.sort((a, b) => a.binding - b.binding);
+    const layout = this.device.createBindGroupLayout({
+      label: `${shader}.${entry}`,
+      entries: resources.map((r) => ({
+        binding: r.binding,
+        visibility: 4 /* GPUShaderStage.COMPUTE */,
+        buffer: { type: r.kind },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants },
+    });
+    const wg = resolveWorkgroupSize(ep.workgroupSize as unknown, reflect, constants);
+    k = { shader, entry, pipeline, layout, resources, uniform, workgroupSize: wg };
+    this.kernels.set(key, k);
+    return k;
+  }
+}
+
+function resolveWorkgroupSize(
+  ws: unknown,
+  reflect: WgslReflect,
+  constants: Record<string, number>,
+): [number, number, number] {
+  const overrideDefault = (name: string): number => {
+    if (name in constants) return constants[name];
+    const o = reflect.overrides.find((v) => v.name === name) as unknown as { declaration?: { value?: unknown } } | undefined;
+    const text = String((o?.declaration?.value as { value?: unknown } | undefined)?.value ?? '');
+    const n = Number.parseInt(text, 10);
+    return Number.isFinite(n) ? n : 1;
+  };
+  const dims = Array.isArray(ws) ? ws : [ws ?? 1];
+  const out = [1, 1, 1].map((d, i) => {
+    const v = dims[i] as unknown;
+    if (v === undefined || v === null) return d;
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string') return /^\d+$/.test(v) ? Number(v) : overrideDefault(v);
+    const obj = v as { name?: string; value?: unknown };
+    if (obj.name) return overrideDefault(obj.name);
+    return Number(obj.value ?? 1);
+  });
+  return out as [number, number, number];
+}
+
+/** Packs named values into the kernel's uniform struct using the reflected member offsets. */
+export function packUniforms(kernel: KernelInfo, values: Uniforms, into: DataView, at: number): void {
+  const u = kernel.uniform;
+  if (!u) return;
+  for (const [name, value] of Object.entries(values)) {
+    const f = u.fields.get(name);
+    if (!f) throw new Error(`${kernel.shader}.${kernel.entry}: uniform struct has no field "${name}"`);
+    const arr: ArrayLike<number> = typeof value === 'number' ? [value] : value;
+    if (arr.length > f.count) {
+      throw new Error(`${kernel.shader}.${kernel.entry}: uniform "${name}" takes ${f.count} values, got ${arr.length}`);
+    }
+    for (let i = 0; i < arr.length; i++) {
+      const g = Math.floor(i / f.groupSize);
+      const off = at + f.offset + g * f.groupStride + (i % f.groupSize) * (f.scalar === 'f16' ? 2 : 4);
+      const v = arr[i];
+      if (f.scalar === 'f32') into.setFloat32(off, v, true);
+      else if (f.scalar === 'u32') into.setUint32(off, v >>> 0, true);
+      else if (f.scalar === 'i32') into.setInt32(off, v | 0, true);
+      else throw new Error(`${kernel.shader}: f16 uniforms are not supported yet`);
+    }
+  }
+}

@@ -1,0 +1,230 @@
+// The runtime: one device, its buffer pool, its kernels, and the command batch being recorded.
+// Ops record dispatches into one encoder; nothing is submitted until a readback or an explicit
+// `flush()`, so a whole training step is a single submit with no await between dispatches.
+import { requestGpu, type Gpu, type RequestGpuOptions } from './device.js';
+import { BufferPool, type PoolStats } from './pool.js';
+import { KernelCache, packUniforms, type KernelInfo, type Uniforms } from './kernel.js';
+
+export interface BufferBinding {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
+export interface DispatchArgs {
+  shader: string;
+  entry?: string;
+  constants?: Record<string, number>;
+  bindings: Record<string, BufferBinding>;
+  uniforms?: Uniforms;
+  workgroups: readonly [number, number?, number?];
+}
+
+/** Dispatches above this count are submitted early, bounding how much one batch holds. */
+const MAX_DISPATCHES_PER_SUBMIT = 2048;
+const UNIFORM_CHUNK = 64 * 1024;
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  readonly kernels: KernelCache;
+  readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxWorkgroupsPerDimension: number };
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private dispatches = 0;
+  private uniformChunks: { buffer: GPUBuffer; data: Uint8Array; used: number }[] = [];
+  private readonly uniformAlign: number;
+  private submitted = 0;
+  private destroyed = false;
+
+  constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    const l = gpu.device.limits;
+    this.limits = {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    };
+    this.uniformAlign = l.minUniformBufferOffsetAlignment;
+    this.pool = new BufferPool(gpu.device, l.maxBufferSize);
+    this.kernels = new KernelCache(gpu.device);
+  }
+
+  kernel(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
+    return this.kernels.get(shader, entry, constants);
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    this.assertAlive();
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  private uniformSlot(bytes: number): { buffer: GPUBuffer; offset: number; view: DataView } {
+    const need = Math.ceil(bytes / this.uniformAlign) * this.uniformAlign;
+    let chunk = this.uniformChunks[this.uniformChunks.length - 1];
+    if (!chunk || chunk.used + need > chunk.data.byteLength) {
+      const size = Math.max(UNIFORM_CHUNK, need);
+      chunk = { buffer: this.pool.acquire(size, 'uniform'), data: new Uint8Array(size), used: 0 };
+      this.uniformChunks.push(chunk);
+    }
+    const offset = chunk.used;
+    chunk.used += need;
+    return { buffer: chunk.buffer, offset, view: new DataView(chunk.data.buffer, offset, bytes) };
+  }
+
+  dispatch(args: DispatchArgs): void {
+    const k = this.kernel(args.shader, args.entry, args.constants);
+    const entries: GPUBindGroupEntry[] = [];
+    for (const r of k.resources) {
+      if (r.kind === 'uniform') {
+        const size = k.uniform!.size;
+        const slot = this.uniformSlot(size);
+        packUniforms(k, args.uniforms ?? {}, slot.view, 0);
+        entries.push({ binding: r.binding, resource: { buffer: slot.buffer, offset: slot.offset, size } });
+        continue;
+      }
+      const b = args.bindings[r.name];
+      if (!b) throw new Error(`${k.shader}.${k.entry}: missing binding "${r.name}"`);
+      const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+      if (size > this.limits.maxStorageBufferBindingSize) {
+        throw new RangeError(
+          `${k.shader}.${k.entry}: binding "${r.name}" is ${size} bytes, over maxStorageBufferBindingSize ` +
+            `(${this.limits.maxStorageBufferBindingSize})`,
+        );
+      }
+      entries.push({ binding: r.binding, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
+    }
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxWg = this.limits.maxWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      throw new RangeError(`${k.shader}.${k.entry}: dispatch (${x}, ${y}, ${z}) exceeds ${maxWg} workgroups per dimension`);
+    }
+    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
+    const pass = this.getPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    if (++this.dispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  clear(buffer: GPUBuffer, offset = 0, bytes?: number): void {
+    this.endPass();
+    this.getEncoder().clearBuffer(buffer, offset, bytes);
+  }
+
+  /** Uploads immediately on the queue timeline; only safe on buffers no recorded work uses. */
+  write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    this.assertAlive();
+    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Submits everything recorded so far. Returns at once; the GPU runs it in the background. */
+  flush(): void {
+    this.assertAlive();
+    this.endPass();
+    for (const c of this.uniformChunks) this.device.queue.writeBuffer(c.buffer, 0, c.data.buffer, 0, c.used);
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.submitted++;
+    }
+    for (const c of this.uniformChunks) this.pool.release(c.buffer);
+    this.uniformChunks = [];
+    this.encoder = null;
+    this.dispatches = 0;
+    void this.pool.afterSubmit(this.device.queue);
+  }
+
+  /** Copies `bytes` from a buffer into CPU memory, submitting pending work first. */
+  async read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    const padded = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquire(padded, 'readback');
+    this.copy(buffer, offset, staging, 0, padded);
+    this.flush();
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, padded);
+      const out = staging.getMappedRange(0, padded).slice(0, bytes);
+      staging.unmap();
+      return out;
+    } finally {
+      this.pool.release(staging);
+      this.throwDeviceErrors();
+    }
+  }
+
+  /** Waits until the GPU finished all submitted work and released buffers are reusable. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.pool.afterSubmit(this.device.queue);
+    this.throwDeviceErrors();
+  }
+
+  /** Raises validation / out-of-memory errors the device reported since the last check. */
+  throwDeviceErrors(): void {
+    const errors = this.gpu.takeErrors();
+    if (errors.length) throw new Error(`WebGPU device error: ${errors.join('\n')}`);
+  }
+
+  stats(): PoolStats & { pipelines: number; submits: number } {
+    return { ...this.pool.getStats(), pipelines: this.kernels.size, submits: this.submitted };
+  }
+
+  private assertAlive(): void {
+    if (this.destroyed) throw new Error('the WebGPU runtime was destroyed');
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.encoder = null;
+    this.pass = null;
+    this.gpu.destroy();
+  }
+}
+
+let current: Runtime | null = null;
+
+/** Creates the process-wide runtime (or returns the existing one). */
+export async function initRuntime(options: RequestGpuOptions = {}): Promise<Runtime> {
+  if (current) return current;
+  current = new Runtime(await requestGpu(options));
+  return current;
+}
+
+export function runtime(): Runtime {
+  if (!current) throw new Error('no WebGPU runtime: call `await initRuntime()` first');
+  return current;
+}
+
+export function hasRuntime(): boolean {
+  return current !== null;
+}
+
+/** Destroys the process-wide runtime so the process can exit and a new one can be created. */
+export function destroyRuntime(): void {
+  current?.destroy();
+  current = null;
+}
+
+/** Splits a 1-D workgroup count over x and y so it fits maxComputeWorkgroupsPerDimension. */
+export function grid1d(workgroups: number, maxPerDim = 65535): [number, number] {
+  if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1];
+  const y = Math.ceil(workgroups / maxPerDim);
+  return [Math.ceil(workgroups / y), y];
+}

@@ -1,0 +1,9 @@
+// The op library. Importing it also hands autograd the few kernels the tape needs.
+import { configureAutograd } from '../autograd/tape.js';
+import { full } from '../tensor/tensor.js';
+import { add, copy } from './elementwise.js';
+
+export * from './elementwise.js';
+export * from './reduce.js';
+
+configureAutograd({ add, copy, fill: full });

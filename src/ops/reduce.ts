@@ -1,0 +1,139 @@
+// Reductions: sum, mean, max over any axes (keepdims optional), and sumToShape for broadcasting
+// backward passes. Kernels: shaders/reduce.wgsl. CPU reference at the bottom.
+import { needsGrad, record } from '../autograd/tape.js';
+import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
+import { expand } from './elementwise.js';
+import { broadcastStrides, contiguousStrides, groups1d, launch, pad8, sameShape, MAX_RANK } from './util.js';
+
+type ReduceKind = 'sum' | 'mean' | 'max';
+
+export interface ReduceOptions {
+  keepDims?: boolean;
+}
+
+/** Normalises axes (negative allowed); `undefined` means all axes. */
+export function normalizeAxes(op: string, shape: Shape, axes?: number | readonly number[]): number[] {
+  if (axes === undefined) return shape.map((_, i) => i);
+  const list = typeof axes === 'number' ? [axes] : [...axes];
+  const out = new Set<number>();
+  for (const a of list) {
+    const ax = a < 0 ? a + shape.length : a;
+    if (!Number.isInteger(ax) || ax < 0 || ax >= shape.length) {
+      throw new Error(`${op}: axis ${a} is out of range for shape ${shapeStr(shape)}`);
+    }
+    out.add(ax);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+function reducedShape(shape: Shape, axes: number[], keepDims: boolean): number[] {
+  return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+}
+
+function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape): Tensor {
+  if (x.shape.length > MAX_RANK) throw new Error(`${kind}: rank ${x.shape.length} exceeds ${MAX_RANK}`);
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const red = x.shape.map((d, i) => (axes.includes(i) ? d : 1));
+  const redCount = red.reduce((a, b) => a * b, 1);
+  const outCount = kept.reduce((a, b) => a * b, 1);
+  const out = empty(outShape);
+  if (outCount === 0) return out;
+  if (redCount === 0) throw new Error(`${kind}: cannot reduce over an empty axis of shape ${shapeStr(x.shape)}`);
+  const wide = redCount >= 64;
+  launch(kind, {
+    shader: 'reduce',
+    entry: wide ? 'reduce_wide' : 'reduce_narrow',
+    constants: { OP: kind === 'max' ? 1 : 0 },
+    tensors: { x, out },
+    uniforms: {
+      rank: x.shape.length,
+      out_count: outCount,
+      red_count: redCount,
+      scale: kind === 'mean' ? 1 / redCount : 1,
+      kept_shape: pad8(kept, 1),
+      red_shape: pad8(red, 1),
+      in_strides: pad8(contiguousStrides(x.shape)),
+    },
+    workgroups: wide ? groups1d(outCount, 1) : groups1d(outCount, 64),
+  });
+  return out;
+}
+
+function reduce(kind: ReduceKind, x: Tensor, axes?: number | readonly number[], opts: ReduceOptions = {}): Tensor {
+  const ax = normalizeAxes(kind, x.shape, axes);
+  const keepShape = reducedShape(x.shape, ax, true);
+  const y = reduceRaw(kind, x, ax, reducedShape(x.shape, ax, opts.keepDims ?? false));
+  if (needsGrad(x)) {
+    record(kind, [x], y, (gy) => {
+      const n = ax.reduce((p, a) => p * x.shape[a], 1);
+      if (kind !== 'max') return [expandAs(gy, keepShape, x.shape, kind === 'mean' ? 1 / n : 1)];
+      const gx = empty(x.shape);
+      launch('max backward', {
+        shader: 'reduce',
+        entry: 'max_backward',
+        tensors: { x, ymax: y, gy, out: gx },
+        uniforms: {
+          rank: x.shape.length,
+          out_count: x.size,
+          in_shape: pad8(x.shape, 1),
+          out_strides: pad8(broadcastStrides(keepShape, x.shape)),
+        },
+        workgroups: groups1d(x.size, 64),
+      });
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/** Broadcasts `g` (laid out as `keepShape`) back to `shape`, times `factor`. */
+function expandAs(g: Tensor, keepShape: Shape, shape: Shape, factor: number): Tensor {
+  // `g` holds keepShape's elements in order; read it through a view of that shape.
+  const view = g.reshape(keepShape);
+  const out = expand(view, shape, factor);
+  view.dispose();
+  return out;
+}
+
+export const sum = (x: Tensor, axes?: number | readonly number[], opts?: ReduceOptions) => reduce('sum', x, axes, opts);
+export const mean = (x: Tensor, axes?: number | readonly number[], opts?: ReduceOptions) => reduce('mean', x, axes, opts);
+export const max = (x: Tensor, axes?: number | readonly number[], opts?: ReduceOptions) => reduce('max', x, axes, opts);
+
+/**
+ * Sums `g` down to `shape` (the reverse of broadcasting). Returns `g` itself when the shapes match,
+ * so callers own the result only when it differs from `g`. Not recorded on the tape.
+ */
+export function sumToShape(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.shape.length - shape.length;
+  const axes: number[] = [];
+  g.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
+  });
+  return reduceRaw('sum', g, axes, shape);
+}
+
+// ---- CPU reference (float64) ------------------------------------------------------------------
+
+export function reduceRef(kind: ReduceKind, x: ArrayLike<number>, shape: Shape, axes?: number | readonly number[]): Float64Array {
+  const ax = normalizeAxes(kind, shape, axes);
+  const keep = reducedShape(shape, ax, true);
+  const outN = keep.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(outN).fill(kind === 'max' ? -Infinity : 0);
+  const oStrides = broadcastStrides(keep, shape);
+  const n = shape.reduce((a, b) => a * b, 1);
+  for (let i = 0; i < n; i++) {
+    let rem = i;
+    let o = 0;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      o += (rem % shape[d]) * oStrides[d];
+      rem = Math.floor(rem / shape[d]);
+    }
+    out[o] = kind === 'max' ? Math.max(out[o], x[i]) : out[o] + x[i];
+  }
+  if (kind === 'mean') {
+    const cnt = n / Math.max(outN, 1);
+    for (let i = 0; i < outN; i++) out[i] /= cnt;
+  }
+  return out;
+}

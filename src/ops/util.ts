@@ -1,0 +1,96 @@
+// Shared plumbing for op launchers: binding tensors by name, shape checks, broadcasting.
+import { grid1d, runtime } from '../gpu/runtime.js';
+import type { Uniforms } from '../gpu/kernel.js';
+import { Tensor, shapeStr, type Shape } from '../tensor/tensor.js';
+
+export interface Launch {
+  shader: string;
+  entry?: string;
+  constants?: Record<string, number>;
+  tensors: Record<string, Tensor>;
+  uniforms?: Uniforms;
+  workgroups: readonly [number, number?, number?];
+}
+
+/** Records one dispatch; `op` names the caller in every error. */
+export function launch(op: string, l: Launch): void {
+  const bindings: Record<string, { buffer: GPUBuffer; offset: number; size: number }> = {};
+  for (const [name, t] of Object.entries(l.tensors)) bindings[name] = t.binding(op) as { buffer: GPUBuffer; offset: number; size: number };
+  const max = runtime().limits.maxStorageBufferBindingSize;
+  for (const [name, t] of Object.entries(l.tensors)) {
+    if (t.byteLength > max) {
+      throw new RangeError(
+        `${op}: tensor "${name}" ${shapeStr(t.shape)} is ${t.byteLength} bytes, over the device's ` +
+          `maxStorageBufferBindingSize of ${max} bytes`,
+      );
+    }
+  }
+  runtime().dispatch({ ...l, bindings });
+}
+
+/** Workgroups for `n` independent items at `perGroup` items per workgroup, split over x/y. */
+export function groups1d(n: number, perGroup: number): [number, number] {
+  return grid1d(Math.ceil(n / perGroup), runtime().limits.maxWorkgroupsPerDimension);
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function assertShape(op: string, what: string, actual: Shape, expected: Shape): void {
+  if (!sameShape(actual, expected)) {
+    throw new Error(`${op}: ${what} has shape ${shapeStr(actual)}, expected ${shapeStr(expected)}`);
+  }
+}
+
+export function assertRank(op: string, what: string, t: Tensor, rank: number): void {
+  if (t.shape.length !== rank) {
+    throw new Error(`${op}: ${what} must have rank ${rank}, got shape ${shapeStr(t.shape)}`);
+  }
+}
+
+export function contiguousStrides(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+export const MAX_RANK = 8;
+
+/** NumPy broadcasting of two shapes; throws naming the op and both shapes. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`${op}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast (dimension ${i}: ${da} vs ${db})`);
+    }
+    out.push(da === 1 ? db : da);
+  }
+  if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds the supported ${MAX_RANK}`);
+  return out;
+}
+
+/** Strides that read `inShape` broadcast into `outShape` (0 on broadcast dimensions). */
+export function broadcastStrides(inShape: Shape, outShape: Shape): number[] {
+  const strides = contiguousStrides(inShape);
+  const off = outShape.length - inShape.length;
+  return outShape.map((d, i) => {
+    const j = i - off;
+    if (j < 0 || inShape[j] === 1) return 0;
+    return strides[j];
+  });
+}
+
+/** Pads a per-dimension list to MAX_RANK entries for the `array<vec4<u32>, 2>` uniform slots. */
+export function pad8(v: readonly number[], fill = 0): number[] {
+  const out = [...v];
+  while (out.length < MAX_RANK) out.push(fill);
+  return out;
+}

@@ -1,0 +1,204 @@
+// Tensors: a shape, a dtype and a pooled GPU buffer with an explicit lifetime.
+import { runtime, type BufferBinding } from '../gpu/runtime.js';
+
+export type DType = 'f32' | 'f16';
+export type Shape = readonly number[];
+
+const BYTES: Record<DType, number> = { f32: 4, f16: 2 };
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeStr(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+let nextId = 1;
+
+/** A pooled buffer shared by a tensor and its reshaped views; returned to the pool with the last. */
+interface Storage {
+  buffer: GPUBuffer;
+  refs: number;
+}
+
+export class Tensor {
+  readonly id = nextId++;
+  readonly shape: Shape;
+  readonly dtype: DType;
+  readonly size: number;
+  /** Set by the autograd layer; the tensor itself never reads it. */
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  /** Kept tensors (parameters, optimiser state) are never disposed by `scope()`. */
+  kept = false;
+  private store: Storage | null;
+
+  /** Use `empty`, `tensor`, `zeros`… rather than the constructor. */
+  constructor(shape: Shape, dtype: DType, store: Storage) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    this.store = store;
+    store.refs++;
+    trackInScope(this);
+  }
+
+  get byteLength(): number {
+    return this.size * BYTES[this.dtype];
+  }
+
+  get disposed(): boolean {
+    return this.store === null;
+  }
+
+  /** The GPU buffer; `op` names the caller in the error raised for a disposed tensor. */
+  bufferFor(op: string): GPUBuffer {
+    if (!this.store) throw new Error(`${op}: tensor #${this.id} ${shapeStr(this.shape)} was used after dispose()`);
+    return this.store.buffer;
+  }
+
+  /** A view with another shape over the same buffer (no copy, not recorded by autograd). */
+  reshape(shape: Shape): Tensor {
+    if (!this.store) throw new Error(`reshape: tensor #${this.id} ${shapeStr(this.shape)} was used after dispose()`);
+    if (sizeOf(shape) !== this.size) {
+      throw new Error(`reshape: cannot view ${shapeStr(this.shape)} (${this.size} elements) as ${shapeStr(shape)} (${sizeOf(shape)})`);
+    }
+    return new Tensor(shape, this.dtype, this.store);
+  }
+
+  binding(op: string): BufferBinding {
+    // A binding must be a non-zero multiple of 4 bytes.
+    return { buffer: this.bufferFor(op), offset: 0, size: Math.max(4, Math.ceil(this.byteLength / 4) * 4) };
+  }
+
+  dispose(): void {
+    if (!this.store) return;
+    if (--this.store.refs === 0) runtime().pool.release(this.store.buffer);
+    this.store = null;
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** Copies the values to the CPU (submits pending work). */
+  async read(): Promise<Float32Array> {
+    if (this.dtype !== 'f32') throw new Error(`read: dtype ${this.dtype} readback is not supported yet`);
+    const bytes = await runtime().read(this.bufferFor('read'), 0, this.byteLength);
+    return new Float32Array(bytes);
+  }
+
+  /** Reads a single-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item: tensor ${shapeStr(this.shape)} has ${this.size} elements, expected 1`);
+    return (await this.read())[0];
+  }
+
+  toString(): string {
+    return `Tensor#${this.id}(${shapeStr(this.shape)}, ${this.dtype}${this.disposed ? ', disposed' : ''})`;
+  }
+}
+
+// ---- scopes -------------------------------------------------------------------------------
+
+interface ScopeFrame {
+  tensors: Tensor[];
+  onExit: Array<() => void>;
+}
+
+const scopes: ScopeFrame[] = [];
+
+function trackInScope(t: Tensor): void {
+  scopes[scopes.length - 1]?.tensors.push(t);
+}
+
+/** Runs `fn`'s exit hook when the innermost scope closes (autograd uses it to drop tape entries). */
+export function onScopeExit(fn: () => void): boolean {
+  const top = scopes[scopes.length - 1];
+  if (!top) return false;
+  top.onExit.push(fn);
+  return true;
+}
+
+type Returned = Tensor | Tensor[] | Record<string, Tensor> | void | number | undefined | null;
+
+function collect(value: unknown, into: Set<Tensor>): void {
+  if (value instanceof Tensor) into.add(value);
+  else if (Array.isArray(value)) for (const v of value) collect(v, into);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) collect(v, into);
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it, except those it returns (which move to
+ * the enclosing scope) and kept tensors. Synchronous on purpose: an `await` inside would let
+ * unrelated work register tensors in this scope.
+ */
+export function scope<T extends Returned | unknown>(fn: () => T): T {
+  const frame: ScopeFrame = { tensors: [], onExit: [] };
+  scopes.push(frame);
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new Error('scope(): the function must be synchronous');
+  } finally {
+    scopes.pop();
+    for (const hook of frame.onExit) hook();
+  }
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  for (const t of frame.tensors) {
+    if (survivors.has(t)) trackInScope(t);
+    else if (!t.kept) t.dispose();
+  }
+  return result;
+}
+
+/** Exempts a tensor from scope disposal (parameters, optimiser state, gradients). */
+export function keep<T extends Tensor>(t: T): T {
+  t.kept = true;
+  return t;
+}
+
+// ---- creation ------------------------------------------------------------------------------
+
+function checkShape(op: string, shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${shapeStr(shape)} (dimensions must be integers >= 0)`);
+  }
+}
+
+/** A tensor with uninitialised contents. */
+export function empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+  checkShape('empty', shape);
+  const rt = runtime();
+  const bytes = Math.max(4, sizeOf(shape) * BYTES[dtype]);
+  if (bytes > rt.limits.maxBufferSize) {
+    throw new RangeError(`empty: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
+  }
+  return new Tensor(shape, dtype, { buffer: rt.pool.acquire(bytes, 'storage'), refs: 0 });
+}
+
+export function zeros(shape: Shape): Tensor {
+  const t = empty(shape);
+  runtime().clear(t.bufferFor('zeros'));
+  return t;
+}
+
+/** Uploads values; `shape` defaults to 1-D. */
+export function tensor(data: ArrayLike<number>, shape: Shape = [data.length]): Tensor {
+  checkShape('tensor', shape);
+  if (sizeOf(shape) !== data.length) {
+    throw new Error(`tensor: ${data.length} values do not fill shape ${shapeStr(shape)} (${sizeOf(shape)} elements expected)`);
+  }
+  const t = empty(shape);
+  const values = data instanceof Float32Array ? data : Float32Array.from(data);
+  if (values.length > 0) runtime().write(t.bufferFor('tensor'), 0, values);
+  return t;
+}
+
+export function full(shape: Shape, value: number): Tensor {
+  return tensor(new Float32Array(sizeOf(shape)).fill(value), shape);
+}

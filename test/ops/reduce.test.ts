@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { max, mean, reduceRef, sum } from '../../src/ops/index.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+
+useGpu();
+
+// Tolerance: sums accumulate in f32 in a different order than the f64 reference:
+// atol 1e-5 * sqrt(n) covers it for inputs in [-1, 1]; max is exact.
+const cases: Array<[number[], number[] | undefined]> = [
+  [[1], undefined],
+  [[1031], undefined],
+  [[70_001], undefined],
+  [[7, 13], [1]],
+  [[7, 13], [0]],
+  [[2, 3, 5, 7], [0, 2, 3]],
+  [[2, 3, 67, 5], [2]],
+  [[3, 65, 2], [0, 2]],
+  [[4, 1, 3], [1]],
+];
+
+describe('sum / mean / max', () => {
+  for (const [shape, axes] of cases) {
+    it(`shape ${JSON.stringify(shape)} over ${JSON.stringify(axes ?? 'all')}`, async () => {
+      const x = randn(numel(shape), numel(shape));
+      const t = tensor(x, shape);
+      const n = numel(shape);
+      for (const [kind, f] of [['sum', sum], ['mean', mean], ['max', max]] as const) {
+        const y = f(t, axes);
+        const ref = reduceRef(kind, x, shape, axes);
+        expect(y.size).toBe(ref.length);
+        expectClose(await y.read(), ref, { atol: kind === 'max' ? 0 : 1e-5 * Math.sqrt(n), rtol: 1e-5 }, kind);
+        y.dispose();
+      }
+      t.dispose();
+    });
+  }
+
+  it('keepDims keeps reduced axes as size 1', () => {
+    const t = tensor(randn(30), [2, 3, 5]);
+    const y = sum(t, [1], { keepDims: true });
+    const z = mean(t, -1);
+    expect(y.shape).toEqual([2, 1, 5]);
+    expect(z.shape).toEqual([2, 3]);
+    for (const v of [t, y, z]) v.dispose();
+  });
+
+  it('gradients', async () => {
+    for (const [kind, f] of [['sum', sum], ['mean', mean], ['max', max]] as const) {
+      await gradCheck({
+        inputs: [{ shape: [3, 4, 5] }],
+        gpu: ([a]) => f(a, [0, 2]),
+        ref: ([a]) => reduceRef(kind, a, [3, 4, 5], [0, 2]),
+      });
+    }
+  });
+
+  it('rejects an out-of-range axis', () => {
+    const t = tensor(randn(6), [2, 3]);
+    expect(() => sum(t, 2)).toThrow(/sum: axis 2 is out of range for shape \[2, 3\]/);
+    t.dispose();
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { bucketSize } from '../../src/gpu/pool.js';
+import { grid1d, runtime } from '../../src/gpu/runtime.js';
+import { empty, keep, scope, tensor, zeros } from '../../src/tensor/tensor.js';
+import { add, relu, sum } from '../../src/ops/index.js';
+import { randn, useGpu } from '../helpers.js';
+
+useGpu();
+
+describe('buffer pool', () => {
+  it('buckets sizes with at most 25 % slack and 256-byte granularity', () => {
+    for (const n of [1, 4, 255, 256, 257, 1000, 1025, 4096, 5000, 123_457, 10_000_000]) {
+      const b = bucketSize(n);
+      expect(b).toBeGreaterThanOrEqual(n);
+      expect(b % 256).toBe(0);
+      if (n > 1024) expect(b / n).toBeLessThanOrEqual(1.25);
+    }
+    expect(bucketSize(5000)).toBe(bucketSize(4999));
+  });
+
+  it('recycles a released buffer only after the queue finished with it', async () => {
+    const pool = runtime().pool;
+    await runtime().sync();
+    const before = pool.getStats();
+    const a = empty([1000]);
+    const buf = a.bufferFor('test');
+    a.dispose();
+    expect(pool.getStats().pendingBytes).toBeGreaterThan(0);
+    const b = empty([1000]); // released buffer still pending: must not be handed out again
+    const bBuf = b.bufferFor('test');
+    expect(bBuf).not.toBe(buf);
+    b.dispose();
+    await runtime().sync();
+    const created = pool.getStats().buffersCreated;
+    const c = empty([1000]); // now both are free: one of them comes back, nothing new is created
+    expect([buf, bBuf]).toContain(c.bufferFor('test'));
+    expect(pool.getStats().buffersCreated).toBe(created);
+    c.dispose();
+    await runtime().sync();
+    expect(pool.getStats().liveBytes).toBe(before.liveBytes);
+  });
+
+  it('splits huge 1-D dispatches over two grid dimensions', () => {
+    expect(grid1d(10)).toEqual([10, 1]);
+    const [x, y] = grid1d(200_000);
+    expect(x).toBeLessThanOrEqual(65535);
+    expect(x * y).toBeGreaterThanOrEqual(200_000);
+  });
+});
+
+describe('tensors', () => {
+  it('round-trips data and zero-fills', async () => {
+    const d = randn(1001, 3);
+    const t = tensor(d, [7, 11, 13]);
+    expect(Array.from(await t.read())).toEqual(Array.from(d));
+    const z = zeros([5, 3]);
+    expect(Array.from(await z.read())).toEqual(new Array(15).fill(0));
+    t.dispose();
+    z.dispose();
+  });
+
+  it('reshape views share storage until the last view is disposed', async () => {
+    const t = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const v = t.reshape([3, 2]);
+    t.dispose();
+    expect(Array.from(await v.read())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => t.reshape([6])).toThrow(/used after dispose/);
+    expect(() => v.reshape([4])).toThrow(/reshape: cannot view \[3, 2\] \(6 elements\) as \[4\]/);
+    v.dispose();
+  });
+
+  it('scope disposes everything it created except returned and kept tensors', async () => {
+    await runtime().sync();
+    const live0 = runtime().pool.getStats().liveBytes;
+    let inner!: ReturnType<typeof tensor>;
+    const kept = scope(() => keep(tensor([1, 2, 3])));
+    const out = scope(() => {
+      inner = tensor([1, 2, 3]);
+      const a = relu(inner);
+      return add(a, a);
+    });
+    expect(inner.disposed).toBe(true);
+    expect(out.disposed).toBe(false);
+    expect(Array.from(await out.read())).toEqual([2, 4, 6]);
+    out.dispose();
+    kept.dispose();
+    await runtime().sync();
+    expect(runtime().pool.getStats().liveBytes).toBe(live0);
+  });
+
+  it('use after dispose names the op and the tensor', () => {
+    const t = tensor([1, 2, 3]);
+    t.dispose();
+    expect(() => relu(t)).toThrow(/^relu: tensor #\d+ \[3\] was used after dispose\(\)/);
+    expect(() => sum(t)).toThrow(/^sum: tensor #\d+ \[3\] was used after dispose\(\)/);
+  });
+
+  it('rejects a tensor larger than maxStorageBufferBindingSize, naming op, shape and limit', () => {
+    const limit = runtime().limits.maxStorageBufferBindingSize;
+    const n = Math.floor(limit / 4) + 1024;
+    const big = empty([n]);
+    expect(() => relu(big)).toThrow(new RegExp(`relu: tensor "x" \\[${n}\\] is ${n * 4} bytes, over the device's maxStorageBufferBindingSize of ${limit} bytes`));
+    big.dispose();
+  });
+
+  it('rejects malformed data and shapes', () => {
+    expect(() => tensor([1, 2, 3], [2, 2])).toThrow(/tensor: 3 values do not fill shape \[2, 2\] \(4 elements expected\)/);
+    expect(() => empty([2, -1])).toThrow(/empty: invalid shape \[2, -1\]/);
+    expect(() => empty([2, 1.5])).toThrow(/invalid shape/);
+  });
+});

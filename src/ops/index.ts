@@ -5,5 +5,9 @@ import { add, copy } from './elementwise.js';
 
 export * from './elementwise.js';
 export * from './reduce.js';
+export * from './shape.js';
+export * from './concat.js';
+export * from './resize.js';
+export * from './blur.js';
 
 configureAutograd({ add, copy, fill: full });

@@ -1,0 +1,62 @@
+// Concatenation and splitting along any axis as strided block copies. Viewing a tensor as
+// [outer, axis * inner], each part is a block of `len` contiguous elements in every one of the
+// `outer` rows, at column `src_off` of a source row of `src_row` elements and at column
+// `dst_off` of a destination row of `dst_row` elements.
+
+struct Params {
+  count: u32,   // threads with work
+  blocks: u32,  // ceil(row length handled / VEC)
+  len: u32,     // elements copied per row
+  src_row: u32,
+  src_off: u32,
+  dst_row: u32,
+  dst_off: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 64u;
+// Consecutive elements per thread.
+override VEC: u32 = 4u;
+
+fn flat(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// dst[o, dst_off + r] = src[o, src_off + r] for r < len. Threads: outer * ceil(len / VEC).
+@compute @workgroup_size(WG)
+fn copy_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let blk = t % p.blocks;
+  let o = t / p.blocks;
+  let r0 = blk * VEC;
+  let s = o * p.src_row + p.src_off + r0;
+  let d = o * p.dst_row + p.dst_off + r0;
+  let m = min(VEC, p.len - r0);
+  for (var j = 0u; j < m; j++) {
+    dst[d + j] = src[s + j];
+  }
+}
+
+// Writes every element of dst: src's row (len = src_row elements) at column dst_off, zeros
+// elsewhere (the gradient of one split part). Threads: outer * ceil(dst_row / VEC).
+@compute @workgroup_size(WG)
+fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+         @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let blk = t % p.blocks;
+  let o = t / p.blocks;
+  let r0 = blk * VEC;
+  let m = min(VEC, p.dst_row - r0);
+  for (var j = 0u; j < m; j++) {
+    let r = r0 + j;
+    var v = 0.0;
+    if (r >= p.dst_off && r < p.dst_off + p.len) { v = src[o * p.src_row + r - p.dst_off]; }
+    dst[o * p.dst_row + r] = v;
+  }
+}

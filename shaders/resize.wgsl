@@ -1,0 +1,172 @@
+// Spatial resizing of NCHW images: bilinear (PyTorch `F.interpolate(mode='bilinear')`, both
+// align_corners settings) and integer-factor area downsampling, forward and backward.
+//
+// Bilinear sampling positions come from a per-call table `tab` built on the CPU
+// (src/ops/resize.ts), one vec4<u32> per row:
+//   [0, out_h)                  H taps for output row o:    (i0, i1, bits(l0), bits(l1))
+//   [tw_off, tw_off + out_w)    W taps for output column o: (i0, i1, bits(l0), bits(l1))
+//   [rh_off, rh_off + in_h)     backward: the output rows that read input row i: [lo, hi)
+//   [rw_off, rw_off + in_w)     backward: the output columns that read input column i: [lo, hi)
+// so forward and backward agree on every index decision. The backward gathers over those ranges:
+// each input index sums its own contributions, no atomics.
+
+struct Params {
+  count: u32,      // threads with work
+  in_h: u32,
+  in_w: u32,
+  out_h: u32,
+  out_w: u32,
+  col_blocks: u32, // blocks of VEC outputs per thread along the blocked axis
+  tw_off: u32,
+  rh_off: u32,
+  rw_off: u32,
+  factor: u32,     // area: block edge
+  inv_area: f32,   // area: 1 / factor^2
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> tab: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 64u;
+// Outputs per thread along a row (bilinear forward and backward passes), 1..8.
+override VEC: u32 = 4u;
+
+fn flat(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// Weight with which output tap `t` (i0, i1, l0, l1) reads input index `i` (0 if it does not).
+fn tap_weight(t: vec4<u32>, i: u32) -> f32 {
+  return select(0.0, bitcast<f32>(t.z), t.x == i) + select(0.0, bitcast<f32>(t.w), t.y == i);
+}
+
+// One thread: VEC consecutive output pixels of one row of one (n, c) plane.
+@compute @workgroup_size(WG)
+fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let cb = t % p.col_blocks;
+  let row = t / p.col_blocks;           // plane * out_h + oh
+  let oh = row % p.out_h;
+  let plane = row / p.out_h;
+  let th = tab[oh];
+  let lh0 = bitcast<f32>(th.z);
+  let lh1 = bitcast<f32>(th.w);
+  let in_base = plane * p.in_h * p.in_w;
+  let r0 = in_base + th.x * p.in_w;
+  let r1 = in_base + th.y * p.in_w;
+  let out_base = row * p.out_w;
+  let c0 = cb * VEC;
+  for (var j = 0u; j < VEC; j++) {
+    let ow = c0 + j;
+    if (ow >= p.out_w) { break; }
+    let tw = tab[p.tw_off + ow];
+    let lw0 = bitcast<f32>(tw.z);
+    let lw1 = bitcast<f32>(tw.w);
+    out[out_base + ow] = lh0 * (lw0 * x[r0 + tw.x] + lw1 * x[r0 + tw.y]) +
+                         lh1 * (lw0 * x[r1 + tw.x] + lw1 * x[r1 + tw.y]);
+  }
+}
+
+// The backward gx = Wh^T gy Ww runs as two gathers, each input index summing the outputs that
+// read it (ranges from the table): first along W into tmp [planes, out_h, in_w], then along H.
+
+// One thread: input column iw for VEC consecutive output rows oh of one plane.
+@compute @workgroup_size(WG)
+fn bilinear_backward_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                       @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let iw = t % p.in_w;
+  let rest = t / p.in_w;
+  let rb = rest % p.col_blocks;         // here: blocks of VEC output rows
+  let plane = rest / p.col_blocks;
+  let oh0 = rb * VEC;
+  let rw = tab[p.rw_off + iw];
+  let g_base = plane * p.out_h * p.out_w;
+  let last = p.out_h - 1u;
+  var acc: array<f32, 8>;
+  for (var ow = rw.x; ow < rw.y; ow++) {
+    let ww = tap_weight(tab[p.tw_off + ow], iw);
+    for (var j = 0u; j < VEC; j++) {
+      acc[j] += ww * gy[g_base + min(oh0 + j, last) * p.out_w + ow];
+    }
+  }
+  let o_base = plane * p.out_h * p.in_w + iw;
+  for (var j = 0u; j < VEC; j++) {
+    if (oh0 + j < p.out_h) { out[o_base + (oh0 + j) * p.in_w] = acc[j]; }
+  }
+}
+
+// One thread: VEC consecutive input columns of input row ih of one plane; x holds tmp.
+@compute @workgroup_size(WG)
+fn bilinear_backward_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                       @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let cb = t % p.col_blocks;
+  let row = t / p.col_blocks;           // plane * in_h + ih
+  let ih = row % p.in_h;
+  let plane = row / p.in_h;
+  let iw0 = cb * VEC;
+  let rh = tab[p.rh_off + ih];
+  let last = p.in_w - 1u;
+  var acc: array<f32, 8>;
+  for (var oh = rh.x; oh < rh.y; oh++) {
+    let wh = tap_weight(tab[oh], ih);
+    let base = (plane * p.out_h + oh) * p.in_w;
+    for (var j = 0u; j < VEC; j++) {
+      acc[j] += wh * x[base + min(iw0 + j, last)];
+    }
+  }
+  for (var j = 0u; j < VEC; j++) {
+    if (iw0 + j < p.in_w) { out[row * p.in_w + iw0 + j] = acc[j]; }
+  }
+}
+
+// One thread per output pixel: mean of its factor x factor input block.
+@compute @workgroup_size(WG)
+fn area(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let ow = t % p.out_w;
+  let row = t / p.out_w;
+  let oh = row % p.out_h;
+  let plane = row / p.out_h;
+  let f = p.factor;
+  var idx = (plane * p.in_h + oh * f) * p.in_w + ow * f;
+  var acc = 0.0;
+  for (var dy = 0u; dy < f; dy++) {
+    for (var dx = 0u; dx < f; dx++) {
+      acc += x[idx + dx];
+    }
+    idx += p.in_w;
+  }
+  out[t] = acc * p.inv_area;
+}
+
+// One thread per output pixel: writes gy / factor^2 to the whole input block it averaged.
+@compute @workgroup_size(WG)
+fn area_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let ow = t % p.out_w;
+  let row = t / p.out_w;
+  let oh = row % p.out_h;
+  let plane = row / p.out_h;
+  let f = p.factor;
+  let g = gy[t] * p.inv_area;
+  var idx = (plane * p.in_h + oh * f) * p.in_w + ow * f;
+  for (var dy = 0u; dy < f; dy++) {
+    for (var dx = 0u; dx < f; dx++) {
+      out[idx + dx] = g;
+    }
+    idx += p.in_w;
+  }
+}

@@ -1,0 +1,122 @@
+// Separable Gaussian blur of NCHW images (forward only). Kernels: shaders/blur.wgsl. CPU reference
+// at the bottom.
+//
+// Borders use PyTorch/kornia 'reflect' padding: mirror WITHOUT repeating the edge pixel (index -1
+// reads 1, index n reads n - 2) - this is scipy.ndimage's 'mirror', not scipy's 'reflect'. When
+// the radius exceeds the image the reflection is applied repeatedly (period 2n - 2; a size-1 axis
+// reads its single pixel), where PyTorch's reflect padding would refuse.
+import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
+import { assertRank, groups1d, launch } from './util.js';
+
+const WG = 64;
+
+export interface BlurOptions {
+  /** Kernel radius in pixels (kernel size 2r + 1). Default ⌊4σ + 0.5⌋, so σ = 4 gives 33 taps. */
+  radius?: number;
+  /** Outputs per thread: 4 * span (shader override `SPAN`). For tuning; default 2 (faster on lavapipe). */
+  span?: 1 | 2;
+}
+
+export function defaultBlurRadius(sigma: number): number {
+  return Math.floor(4 * sigma + 0.5);
+}
+
+/** The normalised 1-D Gaussian, 2 * radius + 1 taps summing to 1 (computed in float64). */
+export function gaussianKernel1d(sigma: number, radius: number): Float64Array {
+  const w = new Float64Array(2 * radius + 1);
+  let s = 0;
+  for (let k = -radius; k <= radius; k++) {
+    w[k + radius] = Math.exp(-(k * k) / (2 * sigma * sigma));
+    s += w[k + radius];
+  }
+  for (let i = 0; i < w.length; i++) w[i] /= s;
+  return w;
+}
+
+/**
+ * Gaussian blur of `x` [N, C, H, W] with standard deviation `sigma` (pixels), each plane
+ * independently: a horizontal then a vertical pass. Not differentiable: the result is not
+ * recorded on the autograd tape (it never requires a gradient).
+ */
+export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): Tensor {
+  const op = 'gaussianBlur';
+  assertRank(op, 'input', x, 4);
+  if (typeof sigma !== 'number' || !Number.isFinite(sigma) || sigma <= 0) {
+    throw new Error(`${op}: sigma ${sigma} must be a finite number > 0 (input ${shapeStr(x.shape)})`);
+  }
+  const radius = opts.radius ?? defaultBlurRadius(sigma);
+  if (!Number.isInteger(radius) || radius < 0) {
+    throw new Error(`${op}: radius ${radius} must be an integer >= 0`);
+  }
+  const span = opts.span ?? 2;
+  if (span !== 1 && span !== 2) throw new Error(`${op}: span ${String(span)} must be 1 or 2`);
+  const [n, c, h, w] = x.shape;
+  const y = empty(x.shape);
+  if (x.size === 0) return y;
+  const weights = tensor(Float32Array.from(gaussianKernel1d(sigma, radius)));
+  const tmp = empty(x.shape);
+  const per = 4 * span;
+  const planes = n * c;
+  const common = { width: w, height: h, radius, taps: 2 * radius + 1 };
+  const hBlocks = Math.ceil(w / per);
+  const hCount = planes * h * hBlocks;
+  launch(op, {
+    shader: 'blur',
+    entry: 'blur_h',
+    constants: { SPAN: span },
+    tensors: { x, wt: weights, out: tmp },
+    uniforms: { ...common, count: hCount, blocks: hBlocks },
+    workgroups: groups1d(hCount, WG),
+  });
+  const vBlocks = Math.ceil(h / per);
+  const vCount = planes * w * vBlocks;
+  launch(op, {
+    shader: 'blur',
+    entry: 'blur_v',
+    constants: { SPAN: span },
+    tensors: { x: tmp, wt: weights, out: y },
+    uniforms: { ...common, count: vCount, blocks: vBlocks },
+    workgroups: groups1d(vCount, WG),
+  });
+  tmp.dispose();
+  weights.dispose();
+  return y;
+}
+
+// ---- CPU reference (float64) ------------------------------------------------------------------
+
+/** Repeated 'reflect' (mirror without edge repeat) of index i into [0, n). */
+export function reflectIndex(i: number, n: number): number {
+  if (i >= 0 && i < n) return i;
+  if (n <= 1) return 0;
+  const period = 2 * n - 2;
+  let m = i % period;
+  if (m < 0) m += period;
+  return m >= n ? period - m : m;
+}
+
+/** Direct 2-D separable blur of NCHW data (horizontal then vertical, like the GPU). */
+export function gaussianBlurRef(x: ArrayLike<number>, shape: readonly number[], sigma: number, radius = defaultBlurRadius(sigma)): Float64Array {
+  const [n, c, h, w] = shape;
+  const k = gaussianKernel1d(sigma, radius);
+  const tmp = new Float64Array(n * c * h * w);
+  const out = new Float64Array(n * c * h * w);
+  for (let pl = 0; pl < n * c; pl++) {
+    const base = pl * h * w;
+    for (let i = 0; i < h; i++) {
+      for (let j = 0; j < w; j++) {
+        let s = 0;
+        for (let t = -radius; t <= radius; t++) s += k[t + radius] * x[base + i * w + reflectIndex(j + t, w)];
+        tmp[base + i * w + j] = s;
+      }
+    }
+    for (let i = 0; i < h; i++) {
+      for (let j = 0; j < w; j++) {
+        let s = 0;
+        for (let t = -radius; t <= radius; t++) s += k[t + radius] * tmp[base + reflectIndex(i + t, h) * w + j];
+        out[base + i * w + j] = s;
+      }
+    }
+  }
+  return out;
+}

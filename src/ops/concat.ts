@@ -1,0 +1,163 @@
+// Concatenation and splitting along any axis (channels, axis 1, being the common case), forward
+// and backward: the gradient of concat is a split of gy and vice versa. Kernels:
+// shaders/concat.wgsl (strided block copies). CPU references at the bottom.
+import { needsGrad, record } from '../autograd/tape.js';
+import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
+import { groups1d, launch } from './util.js';
+
+const WG = 64;
+/** Elements per thread (override `VEC`). */
+const VEC = 4;
+
+function normalizeAxis(op: string, shape: Shape, axis: number): number {
+  const ax = axis < 0 ? axis + shape.length : axis;
+  if (!Number.isInteger(ax) || ax < 0 || ax >= shape.length) {
+    throw new Error(`${op}: axis ${axis} is out of range for shape ${shapeStr(shape)}`);
+  }
+  return ax;
+}
+
+const prod = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
+
+/** outer = product of dimensions before `axis`, inner = product after it. */
+function outerInner(shape: Shape, axis: number): { outer: number; inner: number } {
+  return { outer: prod(shape.slice(0, axis)), inner: prod(shape.slice(axis + 1)) };
+}
+
+/** dst[o, dstOff + r] = src[o, srcOff + r] for o < outer, r < len. */
+function copyBlock(op: string, src: Tensor, dst: Tensor, outer: number, len: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number): void {
+  if (outer === 0 || len === 0) return;
+  const blocks = Math.ceil(len / VEC);
+  const count = outer * blocks;
+  launch(op, {
+    shader: 'concat',
+    entry: 'copy_block',
+    constants: { VEC },
+    tensors: { src, dst },
+    uniforms: { count, blocks, len, src_row: srcRow, src_off: srcOff, dst_row: dstRow, dst_off: dstOff },
+    workgroups: groups1d(count, WG),
+  });
+}
+
+/** dst (outer rows of dstRow) = zeros with src (outer rows of len) placed at column dstOff. */
+function embed(op: string, src: Tensor, dst: Tensor, outer: number, len: number, dstRow: number, dstOff: number): void {
+  if (outer === 0 || dstRow === 0) return;
+  const blocks = Math.ceil(dstRow / VEC);
+  const count = outer * blocks;
+  launch(op, {
+    shader: 'concat',
+    entry: 'embed',
+    constants: { VEC },
+    tensors: { src, dst },
+    uniforms: { count, blocks, len, src_row: len, dst_row: dstRow, dst_off: dstOff },
+    workgroups: groups1d(count, WG),
+  });
+}
+
+/** Concatenates tensors along `axis` (negative counts from the end); all other dimensions must match. */
+export function concat(xs: readonly Tensor[], axis = 1): Tensor {
+  const op = 'concat';
+  if (!xs || xs.length === 0) throw new Error(`${op}: expected a non-empty array of tensors`);
+  const first = xs[0].shape;
+  if (first.length === 0) throw new Error(`${op}: input 0 has shape [], expected rank >= 1`);
+  const ax = normalizeAxis(op, first, axis);
+  xs.forEach((x, i) => {
+    const s = x.shape;
+    if (s.length !== first.length || s.some((d, j) => j !== ax && d !== first[j])) {
+      const want = first.map((d, j) => (j === ax ? '*' : String(d)));
+      throw new Error(
+        `${op}: input ${i} has shape ${shapeStr(s)}, expected [${want.join(', ')}] ` +
+          `(every dimension but axis ${ax} must match input 0 ${shapeStr(first)})`,
+      );
+    }
+  });
+  const sizes = xs.map((x) => x.shape[ax]);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const outShape = first.map((d, j) => (j === ax ? total : d));
+  const { outer, inner } = outerInner(first, ax);
+  const y = empty(outShape);
+  let off = 0;
+  xs.forEach((x, i) => {
+    copyBlock(op, x, y, outer, sizes[i] * inner, sizes[i] * inner, 0, total * inner, off * inner);
+    off += sizes[i];
+  });
+  if (needsGrad(...xs)) {
+    record(op, xs, y, (gy) => {
+      let o = 0;
+      return xs.map((x, i) => {
+        const start = o;
+        o += sizes[i];
+        if (!x.requiresGrad) return null;
+        const gx = empty(x.shape);
+        copyBlock(`${op} backward`, gy, gx, outer, sizes[i] * inner, total * inner, start * inner, sizes[i] * inner, 0);
+        return gx;
+      });
+    });
+  }
+  return y;
+}
+
+/** Splits `x` along `axis` into parts of the given sizes (which must add up to that dimension). */
+export function split(x: Tensor, sizes: readonly number[], axis = 1): Tensor[] {
+  const op = 'split';
+  if (x.shape.length === 0) throw new Error(`${op}: input has shape [], expected rank >= 1`);
+  const ax = normalizeAxis(op, x.shape, axis);
+  if (!sizes || sizes.length === 0 || sizes.some((s) => !Number.isInteger(s) || s < 0)) {
+    throw new Error(`${op}: sizes ${JSON.stringify(sizes)} must be a non-empty list of integers >= 0`);
+  }
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total !== x.shape[ax]) {
+    throw new Error(`${op}: sizes ${JSON.stringify(sizes)} add up to ${total}, expected ${x.shape[ax]} (dimension ${ax} of ${shapeStr(x.shape)})`);
+  }
+  const { outer, inner } = outerInner(x.shape, ax);
+  const grad = needsGrad(x);
+  let off = 0;
+  return sizes.map((s) => {
+    const start = off;
+    off += s;
+    const part = empty(x.shape.map((d, j) => (j === ax ? s : d)));
+    copyBlock(op, x, part, outer, s * inner, total * inner, start * inner, s * inner, 0);
+    // One tape entry per part (the tape records single outputs); their gradients add up in x.
+    if (grad) {
+      record(op, [x], part, (gy) => {
+        const gx = empty(x.shape);
+        embed(`${op} backward`, gy, gx, outer, s * inner, total * inner, start * inner);
+        return [gx];
+      });
+    }
+    return part;
+  });
+}
+
+// ---- CPU reference (float64) ------------------------------------------------------------------
+
+export const concatRef = {
+  concat(xs: ArrayLike<number>[], shapes: Shape[], axis: number): Float64Array {
+    const ax = axis < 0 ? axis + shapes[0].length : axis;
+    const { outer, inner } = outerInner(shapes[0], ax);
+    const rows = shapes.map((s) => s[ax] * inner);
+    const total = rows.reduce((a, b) => a + b, 0);
+    const out = new Float64Array(outer * total);
+    for (let o = 0; o < outer; o++) {
+      let off = 0;
+      xs.forEach((x, i) => {
+        for (let r = 0; r < rows[i]; r++) out[o * total + off + r] = x[o * rows[i] + r];
+        off += rows[i];
+      });
+    }
+    return out;
+  },
+  split(x: ArrayLike<number>, shape: Shape, sizes: readonly number[], axis: number): Float64Array[] {
+    const ax = axis < 0 ? axis + shape.length : axis;
+    const { outer, inner } = outerInner(shape, ax);
+    const total = shape[ax] * inner;
+    let off = 0;
+    return sizes.map((s) => {
+      const len = s * inner;
+      const out = new Float64Array(outer * len);
+      for (let o = 0; o < outer; o++) for (let r = 0; r < len; r++) out[o * len + r] = x[o * total + off + r];
+      off += len;
+      return out;
+    });
+  },
+};

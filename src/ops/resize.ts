@@ -1,0 +1,241 @@
+// Spatial resizing of NCHW images: `resizeBilinear` (exactly PyTorch's
+// `F.interpolate(x, size, mode='bilinear', align_corners=...)`, no antialias) and `areaDownsample`
+// (mean over factor x factor blocks = `F.avg_pool2d(x, f, f)` = `F.interpolate(mode='area')` for
+// sizes divisible by the factor). Forward and backward. Kernels: shaders/resize.wgsl. CPU
+// references at the bottom.
+import { needsGrad, record } from '../autograd/tape.js';
+import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
+import { assertRank, groups1d, launch } from './util.js';
+
+const WG = 64;
+/** Outputs per thread along the blocked axis in the bilinear kernels (override `VEC`, 1..8). */
+const VEC = 4;
+
+export interface ResizeOptions {
+  /** PyTorch's `align_corners`: true maps corner pixel centres onto each other. */
+  alignCorners: boolean;
+}
+
+/** The two input taps and weights of every output index along one axis (PyTorch's rule). */
+export interface AxisTaps {
+  i0: Int32Array;
+  i1: Int32Array;
+  l0: Float64Array;
+  l1: Float64Array;
+}
+
+/**
+ * PyTorch `area_pixel_compute_scale` / `area_pixel_compute_source_index` /
+ * `compute_source_index_and_lambda` for linear modes: half-pixel centres with the source index
+ * clamped at 0 when `alignCorners` is false, corner-to-corner otherwise.
+ */
+export function bilinearTaps(inSize: number, outSize: number, alignCorners: boolean): AxisTaps {
+  const scale = alignCorners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : inSize / outSize;
+  const t: AxisTaps = {
+    i0: new Int32Array(outSize),
+    i1: new Int32Array(outSize),
+    l0: new Float64Array(outSize),
+    l1: new Float64Array(outSize),
+  };
+  for (let o = 0; o < outSize; o++) {
+    const src = alignCorners ? scale * o : Math.max(scale * (o + 0.5) - 0.5, 0);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    const i1 = i0 + (i0 < inSize - 1 ? 1 : 0);
+    const l1 = Math.min(Math.max(src - i0, 0), 1);
+    t.i0[o] = i0;
+    t.i1[o] = i1;
+    t.l1[o] = l1;
+    t.l0[o] = 1 - l1;
+  }
+  return t;
+}
+
+/** The GPU table described at the top of shaders/resize.wgsl (u32 words; weights as f32 bits). */
+function bilinearTable(h: AxisTaps, w: AxisTaps, inH: number, inW: number): { table: Tensor; twOff: number; rhOff: number; rwOff: number } {
+  const oh = h.i0.length;
+  const ow = w.i0.length;
+  const rows = oh + ow + inH + inW;
+  const words = new Uint32Array(rows * 4);
+  const floats = new Float32Array(words.buffer);
+  const putTaps = (t: AxisTaps, row0: number) => {
+    for (let o = 0; o < t.i0.length; o++) {
+      const k = (row0 + o) * 4;
+      words[k] = t.i0[o];
+      words[k + 1] = t.i1[o];
+      floats[k + 2] = t.l0[o];
+      floats[k + 3] = t.l1[o];
+    }
+  };
+  // Outputs reading input i form a contiguous range because i0 and i1 are non-decreasing.
+  const putRanges = (t: AxisTaps, inSize: number, row0: number) => {
+    const lo = new Int32Array(inSize).fill(-1);
+    const hi = new Int32Array(inSize).fill(-1);
+    for (let o = 0; o < t.i0.length; o++) {
+      for (const i of [t.i0[o], t.i1[o]]) {
+        if (lo[i] < 0) lo[i] = o;
+        hi[i] = o + 1;
+      }
+    }
+    for (let i = 0; i < inSize; i++) {
+      const k = (row0 + i) * 4;
+      words[k] = Math.max(lo[i], 0);
+      words[k + 1] = Math.max(hi[i], 0);
+    }
+  };
+  putTaps(h, 0);
+  putTaps(w, oh);
+  putRanges(h, inH, oh + ow);
+  putRanges(w, inW, oh + ow + inH);
+  // The bytes travel unchanged: `tensor()` uploads a Float32Array as is.
+  return { table: tensor(floats, [rows, 4]), twOff: oh, rhOff: oh + ow, rwOff: oh + ow + inH };
+}
+
+function checkSize(op: string, x: Tensor, size: readonly number[]): void {
+  assertRank(op, 'input', x, 4);
+  if (!size || size.length !== 2 || size.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${op}: output size ${JSON.stringify(size)} must be two integers >= 1 [outH, outW]`);
+  }
+  if (x.shape[2] < 1 || x.shape[3] < 1) {
+    throw new Error(`${op}: input ${shapeStr(x.shape)} has an empty spatial dimension, expected H >= 1 and W >= 1`);
+  }
+}
+
+/**
+ * Bilinear resize of `x` [N, C, H, W] to [N, C, outH, outW], matching PyTorch
+ * `F.interpolate(x, size=[outH, outW], mode='bilinear', align_corners=alignCorners)`.
+ */
+export function resizeBilinear(x: Tensor, size: readonly [number, number] | readonly number[], opts: ResizeOptions): Tensor {
+  const op = 'resizeBilinear';
+  checkSize(op, x, size);
+  if (typeof opts?.alignCorners !== 'boolean') {
+    throw new Error(`${op}: options.alignCorners must be true or false (got ${String(opts?.alignCorners)})`);
+  }
+  const [n, c, inH, inW] = x.shape;
+  const [outH, outW] = size;
+  const align = opts.alignCorners;
+  const y = empty([n, c, outH, outW]);
+  const planes = n * c;
+  if (planes > 0) {
+    const { table, twOff } = bilinearTable(bilinearTaps(inH, outH, align), bilinearTaps(inW, outW, align), inH, inW);
+    const colBlocks = Math.ceil(outW / VEC);
+    const count = planes * outH * colBlocks;
+    launch(op, {
+      shader: 'resize',
+      entry: 'bilinear',
+      constants: { VEC },
+      tensors: { x, tab: table, out: y },
+      uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW, col_blocks: colBlocks, tw_off: twOff },
+      workgroups: groups1d(count, WG),
+    });
+    table.dispose();
+  }
+  if (needsGrad(x)) {
+    record(op, [x], y, (gy) => {
+      const gx = empty(x.shape);
+      if (planes === 0) return [gx];
+      const { table, twOff, rhOff, rwOff } = bilinearTable(bilinearTaps(inH, outH, align), bilinearTaps(inW, outW, align), inH, inW);
+      // gx = Wh^T gy Ww as two gathers: along W into tmp [N, C, outH, W], then along H.
+      const tmp = empty([n, c, outH, inW]);
+      const dims = { in_h: inH, in_w: inW, out_h: outH, out_w: outW, tw_off: twOff, rh_off: rhOff, rw_off: rwOff };
+      const rowBlocks = Math.ceil(outH / VEC);
+      const count1 = planes * rowBlocks * inW;
+      launch(`${op} backward`, {
+        shader: 'resize',
+        entry: 'bilinear_backward_w',
+        constants: { VEC },
+        tensors: { tab: table, gy, out: tmp },
+        uniforms: { ...dims, count: count1, col_blocks: rowBlocks },
+        workgroups: groups1d(count1, WG),
+      });
+      const colBlocks = Math.ceil(inW / VEC);
+      const count2 = planes * inH * colBlocks;
+      launch(`${op} backward`, {
+        shader: 'resize',
+        entry: 'bilinear_backward_h',
+        constants: { VEC },
+        tensors: { tab: table, x: tmp, out: gx },
+        uniforms: { ...dims, count: count2, col_blocks: colBlocks },
+        workgroups: groups1d(count2, WG),
+      });
+      tmp.dispose();
+      table.dispose();
+      return [gx];
+    });
+  }
+  return y;
+}
+
+/**
+ * Mean over non-overlapping `factor` x `factor` blocks: [N, C, H, W] -> [N, C, H/f, W/f]. H and W
+ * must be divisible by `factor` (then it equals PyTorch `F.interpolate(mode='area')` and
+ * `F.avg_pool2d(x, factor, factor)`).
+ */
+export function areaDownsample(x: Tensor, factor: number): Tensor {
+  const op = 'areaDownsample';
+  assertRank(op, 'input', x, 4);
+  if (!Number.isInteger(factor) || factor < 1) {
+    throw new Error(`${op}: factor ${factor} must be an integer >= 1`);
+  }
+  const [n, c, h, w] = x.shape;
+  if (h % factor !== 0 || w % factor !== 0) {
+    throw new Error(`${op}: input ${shapeStr(x.shape)} has spatial size ${h}x${w}, which is not divisible by factor ${factor}`);
+  }
+  const outH = h / factor;
+  const outW = w / factor;
+  const y = empty([n, c, outH, outW]);
+  const uniforms = { count: y.size, in_h: h, in_w: w, out_h: outH, out_w: outW, factor, inv_area: 1 / (factor * factor) };
+  if (y.size > 0) {
+    launch(op, { shader: 'resize', entry: 'area', tensors: { x, out: y }, uniforms, workgroups: groups1d(y.size, WG) });
+  }
+  if (needsGrad(x)) {
+    record(op, [x], y, (gy) => {
+      const gx = empty(x.shape);
+      if (y.size > 0) {
+        launch(`${op} backward`, { shader: 'resize', entry: 'area_backward', tensors: { gy, out: gx }, uniforms, workgroups: groups1d(y.size, WG) });
+      }
+      return [gx];
+    });
+  }
+  return y;
+}
+
+// ---- CPU reference (float64) ------------------------------------------------------------------
+
+export const resizeRef = {
+  /** Bilinear resize of NCHW data, PyTorch semantics. */
+  bilinear(x: ArrayLike<number>, shape: readonly number[], outH: number, outW: number, alignCorners: boolean): Float64Array {
+    const [n, c, h, w] = shape;
+    const th = bilinearTaps(h, outH, alignCorners);
+    const tw = bilinearTaps(w, outW, alignCorners);
+    const out = new Float64Array(n * c * outH * outW);
+    for (let pl = 0; pl < n * c; pl++) {
+      for (let oh = 0; oh < outH; oh++) {
+        const r0 = (pl * h + th.i0[oh]) * w;
+        const r1 = (pl * h + th.i1[oh]) * w;
+        for (let ow = 0; ow < outW; ow++) {
+          const a = tw.l0[ow] * x[r0 + tw.i0[ow]] + tw.l1[ow] * x[r0 + tw.i1[ow]];
+          const b = tw.l0[ow] * x[r1 + tw.i0[ow]] + tw.l1[ow] * x[r1 + tw.i1[ow]];
+          out[(pl * outH + oh) * outW + ow] = th.l0[oh] * a + th.l1[oh] * b;
+        }
+      }
+    }
+    return out;
+  },
+  /** Mean over factor x factor blocks of NCHW data. */
+  area(x: ArrayLike<number>, shape: readonly number[], factor: number): Float64Array {
+    const [n, c, h, w] = shape;
+    const oh = Math.floor(h / factor);
+    const ow = Math.floor(w / factor);
+    const out = new Float64Array(n * c * oh * ow);
+    for (let pl = 0; pl < n * c; pl++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          let s = 0;
+          for (let dy = 0; dy < factor; dy++) for (let dx = 0; dx < factor; dx++) s += x[(pl * h + i * factor + dy) * w + j * factor + dx];
+          out[(pl * oh + i) * ow + j] = s / (factor * factor);
+        }
+      }
+    }
+    return out;
+  },
+};

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import '../../src/ops/index.js';
+import { concat, concatRef, split } from '../../src/ops/concat.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+
+useGpu();
+
+// Tolerance: pure copies, exact (atol 0). Gradients: finite differences of a linear map, default
+// gradCheck tolerance.
+const EXACT = { atol: 0, rtol: 0 };
+
+describe('concat / split', () => {
+  const cases: Array<[number[][], number]> = [
+    [[[2, 3, 4, 5], [2, 1, 4, 5], [2, 7, 4, 5]], 1],
+    [[[1, 64, 33, 33], [1, 65, 33, 33]], 1],
+    [[[2, 3, 4], [5, 3, 4]], 0],
+    [[[3, 4, 5], [3, 4, 2], [3, 4, 1]], -1],
+    [[[2, 3, 7, 5], [2, 3, 1, 5]], 2],
+    [[[2, 0, 3], [2, 5, 3], [2, 0, 3]], 1], // empty parts
+    [[[1], [1031]], 0],
+    [[[7, 1], [7, 1]], 1],
+  ];
+  for (const [shapes, axis] of cases) {
+    it(`${JSON.stringify(shapes)} along axis ${axis}`, async () => {
+      const datas = shapes.map((s, i) => randn(numel(s), 10 * i + numel(s)));
+      const xs = shapes.map((s, i) => tensor(datas[i], s));
+      const y = concat(xs, axis);
+      const ax = axis < 0 ? axis + shapes[0].length : axis;
+      expect(y.shape).toEqual(shapes[0].map((d, j) => (j === ax ? shapes.reduce((a, s) => a + s[ax], 0) : d)));
+      const ref = concatRef.concat(datas, shapes, axis);
+      expectClose(await y.read(), ref, EXACT, 'concat');
+      const parts = split(y, shapes.map((s) => s[ax]), axis);
+      const refParts = concatRef.split(ref, y.shape, shapes.map((s) => s[ax]), axis);
+      for (let i = 0; i < parts.length; i++) {
+        expect(parts[i].shape).toEqual(shapes[i]);
+        expectClose(await parts[i].read(), refParts[i], EXACT, `split part ${i}`);
+        expectClose(await parts[i].read(), datas[i], EXACT, `split inverts concat, part ${i}`);
+      }
+      for (const t of [...xs, y, ...parts]) t.dispose();
+    });
+  }
+
+  it('concat gradients, including a constant input and a repeated input', async () => {
+    await gradCheck({
+      inputs: [{ shape: [2, 3, 4] }, { shape: [2, 2, 4] }, { shape: [2, 1, 4], constant: true }],
+      gpu: ([a, b, c]) => concat([a, b, c], 1),
+      ref: ([a, b, c]) => concatRef.concat([a, b, c], [[2, 3, 4], [2, 2, 4], [2, 1, 4]], 1),
+    });
+    await gradCheck({
+      inputs: [{ shape: [3, 5] }],
+      gpu: ([a]) => concat([a, a], -1),
+      ref: ([a]) => concatRef.concat([a, a], [[3, 5], [3, 5]], -1),
+    });
+  });
+
+  it('split gradients: one part, and reordered parts with one unused', async () => {
+    const shape = [2, 6, 3];
+    await gradCheck({
+      inputs: [{ shape }],
+      gpu: ([a]) => split(a, [1, 3, 2], 1)[1],
+      ref: ([a]) => concatRef.split(a, shape, [1, 3, 2], 1)[1],
+    });
+    await gradCheck({
+      inputs: [{ shape }],
+      gpu: ([a]) => {
+        const [p, , r] = split(a, [1, 3, 2], 1);
+        return concat([r, p, r], 1);
+      },
+      ref: ([a]) => {
+        const [p, , r] = concatRef.split(a, shape, [1, 3, 2], 1);
+        return concatRef.concat([r, p, r], [[2, 2, 3], [2, 1, 3], [2, 2, 3]], 1);
+      },
+      samples: 36,
+    });
+  });
+
+  it('rejects bad inputs', () => {
+    const a = tensor(randn(24), [2, 3, 4]);
+    const b = tensor(randn(10), [2, 5]);
+    const c = tensor(randn(30), [2, 3, 5]);
+    expect(() => concat([])).toThrow(/concat: expected a non-empty array of tensors/);
+    expect(() => concat([a, b], 1)).toThrow(/concat: input 1 has shape \[2, 5\], expected \[2, \*, 4\]/);
+    expect(() => concat([a, c], 1)).toThrow(/concat: input 1 has shape \[2, 3, 5\], expected \[2, \*, 4\] \(every dimension but axis 1 must match input 0 \[2, 3, 4\]\)/);
+    expect(() => concat([a, a], 3)).toThrow(/concat: axis 3 is out of range for shape \[2, 3, 4\]/);
+    expect(() => split(a, [1, 1], 1)).toThrow(/split: sizes \[1,1\] add up to 2, expected 3 \(dimension 1 of \[2, 3, 4\]\)/);
+    expect(() => split(a, [4, -1], 1)).toThrow(/split: sizes \[4,-1\] must be a non-empty list of integers >= 0/);
+    expect(() => split(a, [3], -4)).toThrow(/split: axis -4 is out of range for shape \[2, 3, 4\]/);
+    for (const t of [a, b, c]) t.dispose();
+  });
+});

@@ -1,5 +1,7 @@
 // Shader reflection, uniform packing and the pipeline cache. Binding slots, access modes and uniform
 // byte offsets all come from the WGSL via wgsl_reflect: nothing here is kept by hand.
+// Caveat: wgsl_reflect ignores shadowing, so a function parameter or local named like a global
+// binding counts as a use of that binding. Never reuse a binding's name inside a shader.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { SHADERS } from './shaders.gen.js';
 

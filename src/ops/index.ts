@@ -9,5 +9,8 @@ export * from './shape.js';
 export * from './concat.js';
 export * from './resize.js';
 export * from './blur.js';
+export * from './norm.js';
+export * from './gate.js';
+export * from './cosine.js';
 
 configureAutograd({ add, copy, fill: full });

@@ -70,8 +70,8 @@ export class Tensor {
   }
 
   binding(op: string): BufferBinding {
-    // A binding must be a non-zero multiple of 4 bytes.
-    return { buffer: this.bufferFor(op), offset: 0, size: Math.max(4, Math.ceil(this.byteLength / 4) * 4) };
+    // A binding must be a non-zero multiple of 4 bytes; 16 lets empty tensors bind as vec4 arrays.
+    return { buffer: this.bufferFor(op), offset: 0, size: Math.max(16, Math.ceil(this.byteLength / 4) * 4) };
   }
 
   dispose(): void {
@@ -174,7 +174,7 @@ function checkShape(op: string, shape: Shape): void {
 export function empty(shape: Shape, dtype: DType = 'f32'): Tensor {
   checkShape('empty', shape);
   const rt = runtime();
-  const bytes = Math.max(4, sizeOf(shape) * BYTES[dtype]);
+  const bytes = Math.max(16, sizeOf(shape) * BYTES[dtype]);
   if (bytes > rt.limits.maxBufferSize) {
     throw new RangeError(`empty: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
   }

@@ -111,3 +111,45 @@ fn expand(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   if (i >= p.n) { return; }
   out[i] = x[strided(i, p.a_strides)] * p.a;
 }
+
+// ---- vec4 variants (n % 4 == 0): four elements per thread, ~4x faster on CPU adapters. ----
+// Same binding slots as above under other names; an entry point uses one set or the other.
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> y4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn unary_op4(v: vec4<f32>) -> vec4<f32> {
+  switch OP {
+    case 0u: { return max(v, vec4<f32>(0.0)); }
+    case 1u: { return clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)); }
+    case 2u: { return 1.0 / (1.0 + exp(-v)); }
+    case 3u: { return v; }
+    default: { return v * p.a + p.b; }
+  }
+}
+
+fn binary_op4(u: vec4<f32>, v: vec4<f32>) -> vec4<f32> {
+  switch BOP {
+    case 0u: { return u + v; }
+    case 1u: { return u - v; }
+    case 2u: { return u * v; }
+    default: { return u / v; }
+  }
+}
+
+// p.n counts vec4s here.
+@compute @workgroup_size(WG)
+fn unary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(wid, lid, nwg);
+  if (i >= p.n) { return; }
+  out4[i] = unary_op4(x4[i]);
+}
+
+@compute @workgroup_size(WG)
+fn binary_same_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                    @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat(wid, lid, nwg);
+  if (i >= p.n) { return; }
+  out4[i] = binary_op4(x4[i], y4[i]);
+}

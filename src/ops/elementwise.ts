@@ -11,13 +11,15 @@ type UnaryName = keyof typeof UNARY;
 
 function unary(name: UnaryName, x: Tensor, a = 1, b = 0): Tensor {
   const out = empty(x.shape);
+  const vec4 = x.size % 4 === 0;
+  const n = vec4 ? x.size / 4 : x.size;
   launch(name, {
     shader: 'elementwise',
-    entry: 'unary',
+    entry: vec4 ? 'unary_vec4' : 'unary',
     constants: { OP: UNARY[name] },
-    tensors: { x, out },
-    uniforms: { n: x.size, a, b },
-    workgroups: groups1d(x.size, WG),
+    tensors: vec4 ? { x4: x, out4: out } : { x, out },
+    uniforms: { n, a, b },
+    workgroups: groups1d(n, WG),
   });
   return out;
 }
@@ -78,6 +80,17 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(name, a.shape, b.shape);
   const out = empty(shape);
   const same = sameShape(a.shape, b.shape);
+  if (same && out.size % 4 === 0) {
+    launch(name, {
+      shader: 'elementwise',
+      entry: 'binary_same_vec4',
+      constants: { BOP: BINARY[name] },
+      tensors: { x4: a, y4: b, out4: out },
+      uniforms: { n: out.size / 4 },
+      workgroups: groups1d(out.size / 4, WG),
+    });
+    return out;
+  }
   launch(name, {
     shader: 'elementwise',
     entry: same ? 'binary_same' : 'binary',

@@ -1,6 +1,7 @@
 // Reductions: sum, mean, max over any axes (keepdims optional), and sumToShape for broadcasting
 // backward passes. Kernels: shaders/reduce.wgsl. CPU reference at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
+import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { expand } from './elementwise.js';
 import { broadcastStrides, contiguousStrides, groups1d, launch, pad8, sameShape, MAX_RANK } from './util.js';
@@ -38,7 +39,12 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
   const outCount = kept.reduce((a, b) => a * b, 1);
   const out = empty(outShape);
   if (outCount === 0) return out;
-  if (redCount === 0) throw new Error(`${kind}: cannot reduce over an empty axis of shape ${shapeStr(x.shape)}`);
+  if (redCount === 0) {
+    // An empty sum is 0 (as in PyTorch); an empty mean or max has no value.
+    if (kind !== 'sum') throw new Error(`${kind}: cannot reduce over an empty axis of shape ${shapeStr(x.shape)}`);
+    runtime().clear(out.bufferFor(kind));
+    return out;
+  }
   const wide = redCount >= 64;
   launch(kind, {
     shader: 'reduce',

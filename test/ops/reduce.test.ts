@@ -61,3 +61,15 @@ describe('sum / mean / max', () => {
     t.dispose();
   });
 });
+
+describe('empty reductions', () => {
+  it('sum over an empty axis is 0; mean and max refuse', async () => {
+    const t = tensor([], [3, 0]);
+    const s = sum(t, 1);
+    expect(Array.from(await s.read())).toEqual([0, 0, 0]);
+    expect(() => mean(t, 1)).toThrow(/mean: cannot reduce over an empty axis of shape \[3, 0\]/);
+    expect(() => max(t, 1)).toThrow(/max: cannot reduce over an empty axis/);
+    s.dispose();
+    t.dispose();
+  });
+});

@@ -6,6 +6,8 @@ import { add, copy } from './elementwise.js';
 export * from './elementwise.js';
 export * from './reduce.js';
 export * from './shape.js';
+export * from './matmul.js';
+export * from './conv2d.js';
 export * from './concat.js';
 export * from './resize.js';
 export * from './blur.js';

@@ -1,0 +1,301 @@
+// 2-D convolution, NCHW, zero padding: forward (direct convolution with register blocking), input
+// gradient (the forward on flipped weights for stride 1, a gather kernel otherwise), weight gradient
+// (split over output rows, summed by conv_sum), bias gradient, and conv_wprep, which lays the
+// weights out as wt[c_in][kh][kw][c_out] with c_out padded to 8 so kernels read them as vec4.
+//
+// A thread of conv_fwd / conv_dx owns 8 output channels x PX consecutive pixels of one row; lavapipe
+// turns every storage load into a per-lane loop, so the input row segment a thread needs for one
+// (channel, kernel row) is loaded once and reused across the kw taps.
+
+struct Params {
+  n: u32,
+  cin: u32,        // input channels of the convolution this dispatch runs
+  h: u32,          // its input height / width
+  w: u32,
+  cout: u32,       // its output channels
+  ho: u32,         // its output height / width
+  wo: u32,
+  cout8: u32,      // cout rounded up to 8: the row length of wt
+  pad_h: i32,      // top / left padding
+  pad_w: i32,
+  wblocks: u32,    // ceil(wo / PX)
+  rows_per_split: u32,
+  count: u32,      // conv_wprep / conv_sum: number of outputs
+  splits: u32,
+  kh: u32,         // kernel height, vertical stride and dilation
+  sh: u32,
+  dh: u32,
+  kw: u32,         // conv_wprep: kernel width
+  has_bias: u32,
+  flip: u32,       // conv_wprep: swap channel roles and flip the taps (input gradient)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> wsrc: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+
+// Horizontal kernel geometry is compiled in (the kw taps unroll over a register row segment);
+// the vertical one is uniform, so the kernel-row loop stays a loop and one pipeline serves them all.
+override KW: u32 = 3u;
+override SW: u32 = 1u;
+override DW: u32 = 1u;
+override GY4: bool = false;    // conv_dw: read gy as vec4 (wo % 4 == 0)
+
+const PXMAX = 16u;
+override PX: u32 = 8u;         // conv_fwd / conv_dx: output pixels per thread (<= PXMAX)
+const PXW = 4u;                // conv_dw: pixels per step (a vec4 of gy)
+const SEGMAX = 40u;
+const TH = 3u;                 // conv_dw: kernel rows x columns of taps per thread
+const TW = 4u;
+// Input elements a row of PX outputs reads for all kw taps (conv_dw: for up to TW taps); loaded
+// once and reused when they fit in registers.
+override SEGLEN: u32 = (PX - 1u) * SW + (KW - 1u) * DW + 1u;
+override SEG: bool = SEGLEN <= SEGMAX;
+override SEGLEN_W: u32 = (PXW - 1u) * SW + (min(KW, TW) - 1u) * DW + 1u;
+override SEG_W: bool = SEGLEN_W <= SEGMAX;
+
+fn load_x(row: u32, ok: bool, iw: i32) -> f32 {
+  return select(0.0, x[row + u32(clamp(iw, 0, i32(p.w) - 1))], ok && iw >= 0 && iw < i32(p.w));
+}
+
+// out[n, co, oh, ow0 + j] for the thread's 8 channels (acc0: co0..co0+3, acc1: co0+4..co0+7).
+fn store_px(nimg: u32, co0: u32, oh: u32, ow0: u32, acc0: array<vec4<f32>, PXMAX>, acc1: array<vec4<f32>, PXMAX>) {
+  // Runtime loop bounds keep these loops rolled: each store is a per-lane loop on lavapipe, and 32
+  // unrolled copies of it would dominate the pipeline's compile time.
+  let nc = min(8u, p.cout - co0);
+  let np = min(PX, p.wo - ow0);
+  for (var c = 0u; c < nc; c++) {
+    let co = co0 + c;
+    var b = 0.0;
+    if (p.has_bias != 0u) { b = bias[co]; }
+    let o = ((nimg * p.cout + co) * p.ho + oh) * p.wo + ow0;
+    for (var j = 0u; j < np; j++) {
+      out[o + j] = select(acc1[j][c & 3u], acc0[j][c & 3u], c < 4u) + b;
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x * 64u + lid;
+  if (t >= p.wblocks * p.ho) { return; }
+  let oh = t / p.wblocks;
+  let ow0 = (t - oh * p.wblocks) * PX;
+  let nimg = wid.z;
+  let q8 = p.cout8 / 4u;          // vec4s per wt row
+  let cq = wid.y * 2u;            // this thread's first vec4 of output channels
+  let ih0 = i32(oh * p.sh) - p.pad_h;
+  let iw0 = i32(ow0 * SW) - p.pad_w;
+  var acc0: array<vec4<f32>, PXMAX>;
+  var acc1: array<vec4<f32>, PXMAX>;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
+      let ih = ih0 + i32(kh * p.dh);
+      let rowok = ih >= 0 && ih < i32(p.h);
+      let xr = ((nimg * p.cin + ci) * p.h + u32(clamp(ih, 0, i32(p.h) - 1))) * p.w;
+      let wr = (ci * p.kh + kh) * KW * q8 + cq;
+      if (SEG) {
+        var seg: array<f32, SEGMAX>;
+        for (var s = 0u; s < SEGLEN; s++) { seg[s] = load_x(xr, rowok, iw0 + i32(s)); }
+        for (var kw = 0u; kw < KW; kw++) {
+          let w0 = wt4[wr + kw * q8];
+          let w1 = wt4[wr + kw * q8 + 1u];
+          for (var j = 0u; j < PX; j++) {
+            let v = seg[j * SW + kw * DW];
+            acc0[j] += v * w0;
+            acc1[j] += v * w1;
+          }
+        }
+      } else {
+        for (var kw = 0u; kw < KW; kw++) {
+          let w0 = wt4[wr + kw * q8];
+          let w1 = wt4[wr + kw * q8 + 1u];
+          for (var j = 0u; j < PX; j++) {
+            let v = load_x(xr, rowok, iw0 + i32(j * SW + kw * DW));
+            acc0[j] += v * w0;
+            acc1[j] += v * w1;
+          }
+        }
+      }
+    }
+  }
+  store_px(nimg, cq * 4u, oh, ow0, acc0, acc1);
+}
+
+// Input gradient for any stride: gy [n, cin, h, w] is the forward output gradient (cin = forward
+// Cout), out [n, cout, ho, wo] the input gradient; wt from conv_wprep with flip.
+@compute @workgroup_size(64)
+fn conv_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x * 64u + lid;
+  if (t >= p.wblocks * p.ho) { return; }
+  let ih = t / p.wblocks;
+  let iw0 = (t - ih * p.wblocks) * PX;
+  let nimg = wid.z;
+  let q8 = p.cout8 / 4u;
+  let cq = wid.y * 2u;
+  var acc0: array<vec4<f32>, PXMAX>;
+  var acc1: array<vec4<f32>, PXMAX>;
+  for (var co = 0u; co < p.cin; co++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
+      let th = i32(ih) + p.pad_h - i32(kh * p.dh); // = oh * sh when this tap reaches ih
+      let thu = u32(max(th, 0));
+      let rowok = th >= 0 && thu % p.sh == 0u && thu / p.sh < p.h;
+      let gr = ((nimg * p.cin + co) * p.h + min(thu / p.sh, p.h - 1u)) * p.w;
+      let wr = (co * p.kh + (p.kh - 1u - kh)) * KW * q8 + cq;
+      for (var kw = 0u; kw < KW; kw++) {
+        let w0 = wt4[wr + (KW - 1u - kw) * q8];
+        let w1 = wt4[wr + (KW - 1u - kw) * q8 + 1u];
+        for (var j = 0u; j < PX; j++) {
+          let tw = i32(iw0 + j) + p.pad_w - i32(kw * DW);
+          let twu = u32(max(tw, 0));
+          let ok = rowok && tw >= 0 && twu % SW == 0u && twu / SW < p.w;
+          let v = select(0.0, gy[gr + min(twu / SW, p.w - 1u)], ok);
+          acc0[j] += v * w0;
+          acc1[j] += v * w1;
+        }
+      }
+    }
+  }
+  store_px(nimg, cq * 4u, ih, iw0, acc0, acc1);
+}
+
+// Weight gradient: a thread owns 8 output channels x (ci, a TH x TW block of taps) and sums
+// x * gy over the output rows [z * rows_per_split, ...) of all images into out slice z. Each gy
+// vec4 it loads feeds all its taps: for 3 x 3 kernels one thread covers the whole kernel.
+@compute @workgroup_size(64)
+fn conv_dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let hch = (p.kh + TH - 1u) / TH;
+  let wch = (KW + TW - 1u) / TW;
+  let t = wid.x * 64u + lid;
+  if (t >= p.cin * hch * wch) { return; }
+  let ci = t / (hch * wch);
+  let kh0 = ((t / wch) % hch) * TH;
+  let kw0 = (t % wch) * TW;
+  let co0 = wid.y * 8u;
+  let hw = p.ho * p.wo;
+  let r0 = wid.z * p.rows_per_split;
+  let r1 = min(p.n * p.ho, r0 + p.rows_per_split);
+  var acc0: array<vec4<f32>, TH * TW>; // [th * TW + tw]
+  var acc1: array<vec4<f32>, TH * TW>;
+  for (var r = r0; r < r1; r++) {
+    let nimg = r / p.ho;
+    let oh = r - nimg * p.ho;
+    let gr = (nimg * p.cout + co0) * hw + oh * p.wo;
+    let xc = (nimg * p.cin + ci) * p.h;
+    for (var ow0 = 0u; ow0 < p.wo; ow0 += PXW) {
+      // g0[j] / g1[j]: gy of channels co0..co0+3 / co0+4..co0+7 at pixel ow0 + j
+      var g0: array<vec4<f32>, PXW>;
+      var g1: array<vec4<f32>, PXW>;
+      for (var c = 0u; c < 8u; c++) {
+        let o = gr + min(c, p.cout - 1u - co0) * hw;
+        var v: vec4<f32>;
+        if (GY4) {
+          v = gy4[(o + ow0) / 4u];
+        } else {
+          for (var j = 0u; j < PXW; j++) { v[j] = select(0.0, gy[o + min(ow0 + j, p.wo - 1u)], ow0 + j < p.wo); }
+        }
+        v = select(vec4<f32>(0.0), v, co0 + c < p.cout);
+        for (var j = 0u; j < PXW; j++) {
+          if (c < 4u) { g0[j][c] = v[j]; } else { g1[j][c & 3u] = v[j]; }
+        }
+      }
+      let iw0 = i32(ow0 * SW) - p.pad_w + i32(kw0 * DW);
+      for (var th = 0u; th < TH; th++) {
+        let ih = i32(oh * p.sh) - p.pad_h + i32((kh0 + th) * p.dh);
+        let rowok = ih >= 0 && ih < i32(p.h) && kh0 + th < p.kh;
+        let xr = (xc + u32(clamp(ih, 0, i32(p.h) - 1))) * p.w;
+        if (SEG_W) {
+          var seg: array<f32, SEGMAX>;
+          for (var s = 0u; s < SEGLEN_W; s++) { seg[s] = load_x(xr, rowok, iw0 + i32(s)); }
+          for (var tw = 0u; tw < min(KW, TW); tw++) {
+            for (var j = 0u; j < PXW; j++) {
+              let v = seg[j * SW + tw * DW];
+              acc0[th * TW + tw] += v * g0[j];
+              acc1[th * TW + tw] += v * g1[j];
+            }
+          }
+        } else {
+          for (var tw = 0u; tw < min(KW, TW); tw++) {
+            for (var j = 0u; j < PXW; j++) {
+              let v = load_x(xr, rowok, iw0 + i32(j * SW + tw * DW));
+              acc0[th * TW + tw] += v * g0[j];
+              acc1[th * TW + tw] += v * g1[j];
+            }
+          }
+        }
+      }
+    }
+  }
+  let base = wid.z * p.count;
+  let nc = min(8u, p.cout - co0);
+  let nh = min(TH, p.kh - kh0);
+  let nw = min(TW, KW - kw0);
+  for (var c = 0u; c < nc; c++) {
+    for (var th = 0u; th < nh; th++) {
+      for (var tw = 0u; tw < nw; tw++) {
+        let o = base + (((co0 + c) * p.cin + ci) * p.kh + kh0 + th) * KW + kw0 + tw;
+        out[o] = select(acc1[th * TW + tw][c & 3u], acc0[th * TW + tw][c & 3u], c < 4u);
+      }
+    }
+  }
+}
+
+// Bias gradient: one workgroup per channel sums gy[n, co, :, :] over all images.
+var<workgroup> partial: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn conv_db(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let co = wid.x;
+  let hw = p.ho * p.wo;
+  var s = 0.0;
+  for (var nimg = 0u; nimg < p.n; nimg++) {
+    let base = (nimg * p.cout + co) * hw;
+    for (var q = lid; q < hw; q += 64u) { s += gy[base + q]; }
+  }
+  partial[lid] = s;
+  workgroupBarrier();
+  for (var k = 32u; k > 0u; k >>= 1u) {
+    if (lid < k) { partial[lid] += partial[lid + k]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[co] = partial[0]; }
+}
+
+// wt[((c_in * kh + r) * KW + kw) * cout8 + c_out] from wsrc [Cout, Cin, kh, KW]: c_in = Cin,
+// c_out = Cout (forward); with flip c_in = Cout, c_out = Cin and the taps flipped (input gradient).
+@compute @workgroup_size(256)
+fn conv_wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (e >= p.count) { return; }
+  let co = e % p.cout8;
+  let r = e / p.cout8;
+  let kw = r % p.kw;
+  let kh = (r / p.kw) % p.kh;
+  let c = r / (p.kw * p.kh);
+  var v = 0.0;
+  if (co < p.cout) {
+    if (p.flip != 0u) {
+      v = wsrc[((c * p.cout + co) * p.kh + (p.kh - 1u - kh)) * p.kw + (p.kw - 1u - kw)];
+    } else {
+      v = wsrc[((co * p.cin + c) * p.kh + kh) * p.kw + kw];
+    }
+  }
+  out[e] = v;
+}
+
+// out[i] = sum over s < splits of x[s * count + i]: the second pass of the weight gradient.
+@compute @workgroup_size(256)
+fn conv_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i >= p.count) { return; }
+  var s = 0.0;
+  for (var j = 0u; j < p.splits; j++) { s += x[j * p.count + i]; }
+  out[i] = s;
+}

@@ -1,0 +1,203 @@
+// Batched matrix multiply C[z] = op(A[z]) · op(B[z]) (+ bias), op = optional transpose.
+// A is stored [M, K] (or [K, M] when ta), B is stored [K, N] (or [N, K] when tb), C is [M, N];
+// consecutive batches are a_bs / b_bs / c_bs elements apart (0 = broadcast a single matrix).
+// `reduce` sums every batch into one C: the grid's z then splits K into `splits` chunks, each writing
+// its partial sum to slice z of C (c_bs apart), and `mm_sum` adds the slices (split-K).
+//
+// Entry points (same bindings by name, same 32 x 32 output tile per 8 x 8 workgroup, 4 x 4 per thread):
+//   mm_vec4   vec4 loads of both operands: needs K % 4 == 0, M % 4 == 0 when ta, N % 4 == 0 when !tb.
+//             Fastest on lavapipe, where every storage load is a per-lane scalar loop.
+//   mm_scalar same register blocking with scalar strided loads: any M, N, K.
+//   mm_tiled  classic shared-memory tiling (16-deep K tiles): for real GPUs.
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  batches: u32,  // grid z (batched) or number of batches summed (reduce)
+  lda: u32,      // row stride of the stored A
+  ldb: u32,      // row stride of the stored B
+  a_bs: u32,
+  b_bs: u32,
+  c_bs: u32,
+  k_chunk: u32,  // reduce: K range per split (a multiple of 4)
+  splits: u32,   // mm_sum: number of partial slices
+  ta: u32,       // A stored transposed ([K, M])
+  tb: u32,       // B stored transposed ([N, K])
+  reduce: u32,   // sum all batches into one C (split-K over the grid's z)
+  bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read> parts: array<f32>;
+@group(0) @binding(7) var<storage, read_write> c: array<f32>;
+
+// Transposes, bias and the reduction are uniforms, not overrides: they only pick strides and
+// register renames, so one pipeline per entry point serves every call (lavapipe compiles slowly).
+
+// Batches and K range this invocation covers: [zb, ze) x [kb, ke); `out` = C slice it writes.
+struct Range { zb: u32, ze: u32, kb: u32, ke: u32, out: u32 }
+
+fn range_of(z: u32) -> Range {
+  if (p.reduce != 0u) {
+    let kb = z * p.k_chunk;
+    return Range(0u, p.batches, kb, min(p.k, kb + p.k_chunk), z * p.c_bs);
+  }
+  return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
+}
+
+fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
+  if (m >= p.m) { return; }
+  var r = v;
+  if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
+  let o = base + m * p.n + n0;
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < p.n) {
+      var e = r[j];
+      if (p.bias_mode == 2u) { e += bias[n0 + j]; }
+      c[o + j] = e;
+    }
+  }
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let m0 = (wid.y * 8u + lid.y) * 4u;
+  let n0 = (wid.x * 8u + lid.x) * 4u;
+  let rg = range_of(wid.z);
+  let TA = p.ta != 0u;
+  let TB = p.tb != 0u;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  // vec4 index step per 4-deep k block
+  let sa = select(1u, 4u * lda4, TA);
+  let sb = select(4u * ldb4, 1u, TB);
+  var acc: array<vec4<f32>, 4>;
+  for (var z = rg.zb; z < rg.ze; z++) {
+    var ra: vec4<u32>;
+    var rb: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+      // !TA: row m0+i of A (vec4 over k); TA: row k+i of the stored [K, M] (vec4 over m0..m0+3)
+      ra[i] = select((z * p.a_bs + min(m0 + i, p.m - 1u) * p.lda) / 4u, (z * p.a_bs + min(m0, p.m - 4u)) / 4u + i * lda4, TA);
+      rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
+    }
+    for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
+      var am = mat4x4<f32>(a4[ra.x + kq * sa], a4[ra.y + kq * sa], a4[ra.z + kq * sa], a4[ra.w + kq * sa]);
+      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      if (TA) { am = transpose(am); } // am[i]: row i over the 4 k (uniform branch)
+      if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
+      acc[0] += bm * am[0];
+      acc[1] += bm * am[1];
+      acc[2] += bm * am[2];
+      acc[3] += bm * am[3];
+    }
+  }
+  for (var i = 0u; i < 4u; i++) { store_row(rg.out, m0 + i, n0, acc[i]); }
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let m0 = (wid.y * 8u + lid.y) * 4u;
+  let n0 = (wid.x * 8u + lid.x) * 4u;
+  let rg = range_of(wid.z);
+  let TA = p.ta != 0u;
+  let TB = p.tb != 0u;
+  // A(m, k) = a[ra(m) + k * ka], B(k, n) = b[rb(n) + k * kb]
+  let ka = select(1u, p.lda, TA);
+  let kb = select(p.ldb, 1u, TB);
+  let am_s = select(p.lda, 1u, TA);
+  let bn_s = select(1u, p.ldb, TB);
+  var acc: array<vec4<f32>, 4>;
+  for (var z = rg.zb; z < rg.ze; z++) {
+    var ra: vec4<u32>;
+    var rb: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+      ra[i] = z * p.a_bs + min(m0 + i, p.m - 1u) * am_s;
+      rb[i] = z * p.b_bs + min(n0 + i, p.n - 1u) * bn_s;
+    }
+    let k4 = rg.kb + ((rg.ke - rg.kb) & ~3u);
+    for (var k = rg.kb; k < k4; k += 4u) {
+      var am: mat4x4<f32>;
+      var bm: mat4x4<f32>;
+      for (var j = 0u; j < 4u; j++) {
+        let oa = (k + j) * ka;
+        let ob = (k + j) * kb;
+        am[j] = vec4<f32>(a[ra.x + oa], a[ra.y + oa], a[ra.z + oa], a[ra.w + oa]);
+        bm[j] = vec4<f32>(b[rb.x + ob], b[rb.y + ob], b[rb.z + ob], b[rb.w + ob]);
+      }
+      am = transpose(am);
+      acc[0] += bm * am[0];
+      acc[1] += bm * am[1];
+      acc[2] += bm * am[2];
+      acc[3] += bm * am[3];
+    }
+    for (var k = k4; k < rg.ke; k++) {
+      let oa = k * ka;
+      let ob = k * kb;
+      let bv = vec4<f32>(b[rb.x + ob], b[rb.y + ob], b[rb.z + ob], b[rb.w + ob]);
+      acc[0] += a[ra.x + oa] * bv;
+      acc[1] += a[ra.y + oa] * bv;
+      acc[2] += a[ra.z + oa] * bv;
+      acc[3] += a[ra.w + oa] * bv;
+    }
+  }
+  for (var i = 0u; i < 4u; i++) { store_row(rg.out, m0 + i, n0, acc[i]); }
+}
+
+const TK = 16u;
+var<workgroup> ta: array<f32, 512>; // 32 rows x TK
+var<workgroup> tb: array<f32, 512>; // TK x 32 columns
+
+@compute @workgroup_size(8, 8)
+fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+  let mt = wid.y * 32u;
+  let nt = wid.x * 32u;
+  let rg = range_of(wid.z);
+  let TA = p.ta != 0u;
+  let TB = p.tb != 0u;
+  let ka = select(1u, p.lda, TA);
+  let kb = select(p.ldb, 1u, TB);
+  let am_s = select(p.lda, 1u, TA);
+  let bn_s = select(1u, p.ldb, TB);
+  var acc: array<vec4<f32>, 4>;
+  for (var z = rg.zb; z < rg.ze; z++) {
+    for (var k0 = rg.kb; k0 < rg.ke; k0 += TK) {
+      for (var e = li; e < 512u; e += 64u) {
+        let r = e / TK;
+        let kk = k0 + e % TK;
+        let m = mt + r;
+        ta[e] = select(0.0, a[z * p.a_bs + min(m, p.m - 1u) * am_s + min(kk, rg.ke - 1u) * ka], m < p.m && kk < rg.ke);
+        let kr = k0 + e / 32u;
+        let n = nt + e % 32u;
+        tb[e] = select(0.0, b[z * p.b_bs + min(kr, rg.ke - 1u) * kb + min(n, p.n - 1u) * bn_s], n < p.n && kr < rg.ke);
+      }
+      workgroupBarrier();
+      for (var kk = 0u; kk < TK; kk++) {
+        let o = kk * 32u + lid.x * 4u;
+        let bv = vec4<f32>(tb[o], tb[o + 1u], tb[o + 2u], tb[o + 3u]);
+        for (var i = 0u; i < 4u; i++) { acc[i] += ta[(lid.y * 4u + i) * TK + kk] * bv; }
+      }
+      workgroupBarrier();
+    }
+  }
+  for (var i = 0u; i < 4u; i++) { store_row(rg.out, mt + lid.y * 4u + i, nt + lid.x * 4u, acc[i]); }
+}
+
+// c[i] = sum over s < splits of parts[s * c_bs + i] (+ bias): the second pass of split-K.
+@compute @workgroup_size(256)
+fn mm_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i >= p.c_bs) { return; }
+  var s = 0.0;
+  for (var j = 0u; j < p.splits; j++) { s += parts[j * p.c_bs + i]; }
+  if (p.bias_mode == 1u) { s += bias[i / p.n]; }
+  if (p.bias_mode == 2u) { s += bias[i % p.n]; }
+  c[i] = s;
+}

@@ -1,0 +1,263 @@
+// 2-D convolution (NCHW, zero padding, stride, dilation), forward and backward, all on the GPU.
+// 1x1 / stride 1 / no padding runs as a matmul per image (shaders/matmul.wgsl, no im2col copy);
+// everything else is a direct register-blocked convolution (shaders/conv2d.wgsl).
+// CPU reference: src/ops/conv2d.ref.ts.
+import { needsGrad, record } from '../autograd/tape.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
+import { gemm } from './matmul.js';
+import { groups1d, launch } from './util.js';
+
+export type Pair = number | readonly [number, number];
+/** Padding [top, bottom, left, right]. */
+export type Padding4 = readonly [number, number, number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  /** One value for every side, [vertical, horizontal], or [top, bottom, left, right]. */
+  padding?: Pair | Padding4;
+  dilation?: Pair;
+}
+
+export interface ConvGeometry {
+  n: number;
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  /** top, bottom, left, right */
+  pad: [number, number, number, number];
+  ho: number;
+  wo: number;
+}
+
+const WG = 64;
+
+/** Output pixels per thread along a row in the direct kernels (override PX, at most 16). */
+let pixelsPerThread = 8;
+
+/** Tuning hook: pixels per thread of the direct convolution kernels (1..16). */
+export function setConvPixelsPerThread(px: number): void {
+  if (!Number.isInteger(px) || px < 1 || px > 16) throw new Error(`setConvPixelsPerThread: expected an integer in 1..16, got ${px}`);
+  pixelsPerThread = px;
+}
+
+function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
+  const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  const ok = (typeof v === 'number' || v === undefined || (Array.isArray(v) && v.length === 2)) && p.every((d) => Number.isInteger(d) && d >= min);
+  if (!ok) throw new Error(`${op}: ${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  return p;
+}
+
+function padding4(op: string, v: Pair | Padding4 | undefined): [number, number, number, number] {
+  if (Array.isArray(v) && v.length === 4) {
+    if (!v.every((d) => Number.isInteger(d) && d >= 0)) {
+      throw new Error(`${op}: padding must hold integers >= 0, got ${JSON.stringify(v)}`);
+    }
+    return [v[0], v[1], v[2], v[3]];
+  }
+  const [ph, pw] = pair(op, 'padding', v as Pair | undefined, 0, 0);
+  return [ph, ph, pw, pw];
+}
+
+/** Validates shapes and options; every error names the op and the shapes involved. */
+export function convGeometry(op: string, xs: Shape, ws: Shape, bs: Shape | null, opts: Conv2dOptions = {}): ConvGeometry {
+  if (xs.length !== 4) throw new Error(`${op}: input has shape ${shapeStr(xs)}, expected rank 4 [N, Cin, H, W]`);
+  if (ws.length !== 4) throw new Error(`${op}: weight has shape ${shapeStr(ws)}, expected rank 4 [Cout, Cin, kh, kw]`);
+  const [n, cin, h, w] = xs;
+  const [cout, wcin, kh, kw] = ws;
+  if (wcin !== cin) {
+    throw new Error(`${op}: weight ${shapeStr(ws)} expects ${wcin} input channels but input ${shapeStr(xs)} has ${cin}`);
+  }
+  if (cin === 0 || cout === 0 || kh === 0 || kw === 0) {
+    throw new Error(`${op}: weight ${shapeStr(ws)} and input ${shapeStr(xs)} must have non-zero channels and kernel size`);
+  }
+  if (bs && (bs.length !== 1 || bs[0] !== cout)) {
+    throw new Error(`${op}: bias has shape ${shapeStr(bs)}, expected [${cout}] (one per output channel of weight ${shapeStr(ws)})`);
+  }
+  const [sh, sw] = pair(op, 'stride', opts.stride, 1, 1);
+  const [dh, dw] = pair(op, 'dilation', opts.dilation, 1, 1);
+  const pad = padding4(op, opts.padding);
+  const eh = dh * (kh - 1) + 1;
+  const ew = dw * (kw - 1) + 1;
+  const ho = Math.floor((h + pad[0] + pad[1] - eh) / sh) + 1;
+  const wo = Math.floor((w + pad[2] + pad[3] - ew) / sw) + 1;
+  if (ho < 1 || wo < 1) {
+    throw new Error(
+      `${op}: input ${shapeStr(xs)} with padding ${JSON.stringify(pad)} is smaller than the ${eh}x${ew} dilated kernel of weight ${shapeStr(ws)}`,
+    );
+  }
+  return { n, cin, h, w, cout, kh, kw, sh, sw, dh, dw, pad, ho, wo };
+}
+
+const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pad.every((v) => v === 0);
+const round8 = (v: number) => Math.ceil(v / 8) * 8;
+const constantsOf = (g: ConvGeometry, stride1 = false) => ({ KW: g.kw, SW: stride1 ? 1 : g.sw, DW: g.dw });
+const verticalOf = (g: ConvGeometry, stride1 = false) => ({ kh: g.kh, sh: stride1 ? 1 : g.sh, dh: g.dh });
+
+/** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
+function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Tensor {
+  const cIn = flip ? g.cout : g.cin;
+  const cOut = flip ? g.cin : g.cout;
+  const count = cIn * g.kh * g.kw * round8(cOut);
+  const wt = empty([count]);
+  launch(op, {
+    shader: 'conv2d',
+    entry: 'conv_wprep',
+    tensors: { wsrc: w, out: wt },
+    uniforms: { cin: g.cin, cout: cOut, cout8: round8(cOut), count, kh: g.kh, kw: g.kw, flip: flip ? 1 : 0 },
+    workgroups: groups1d(count, 256),
+  });
+  return wt;
+}
+
+function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Tensor {
+  const y = empty([g.n, g.cout, g.ho, g.wo]);
+  if (y.size === 0) return y;
+  const hw = g.h * g.w;
+  if (is1x1(g)) {
+    // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row)
+    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, biasMode: 1 });
+    return y;
+  }
+  const wt = prepWeights('conv2d', w, g, false);
+  const px = pixelsPerThread;
+  const wblocks = Math.ceil(g.wo / px);
+  launch('conv2d', {
+    shader: 'conv2d',
+    entry: 'conv_fwd',
+    constants: { ...constantsOf(g), PX: px },
+    tensors: { x, wt4: wt, bias: bias ?? wt, out: y },
+    uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, cout8: round8(g.cout), pad_h: g.pad[0], pad_w: g.pad[2], wblocks, has_bias: bias ? 1 : 0, ...verticalOf(g) },
+    workgroups: [Math.ceil((wblocks * g.ho) / WG), round8(g.cout) / 8, g.n],
+  });
+  wt.dispose();
+  return y;
+}
+
+/** Input gradient [N, Cin, H, W] from gy [N, Cout, Ho, Wo]. */
+function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2d backward';
+  const gx = empty([g.n, g.cin, g.h, g.w]);
+  const hw = g.h * g.w;
+  if (is1x1(g)) {
+    gemm({ op, a: w, b: gy, out: gx, m: g.cin, n: hw, k: g.cout, transA: true, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cout * hw });
+    return gx;
+  }
+  const wt = prepWeights(op, w, g, true);
+  const px = pixelsPerThread;
+  const wblocks = Math.ceil(g.w / px);
+  const stride1 = g.sh === 1 && g.sw === 1;
+  // Stride 1: the forward kernel on gy with flipped weights and padding d * (k - 1) - pad.
+  launch(op, {
+    shader: 'conv2d',
+    entry: stride1 ? 'conv_fwd' : 'conv_dx',
+    constants: { ...constantsOf(g, stride1), PX: px },
+    tensors: stride1 ? { x: gy, wt4: wt, bias: wt, out: gx } : { gy, wt4: wt, bias: wt, out: gx },
+    uniforms: {
+      n: g.n,
+      cin: g.cout,
+      h: g.ho,
+      w: g.wo,
+      cout: g.cin,
+      ho: g.h,
+      wo: g.w,
+      cout8: round8(g.cin),
+      pad_h: stride1 ? g.dh * (g.kh - 1) - g.pad[0] : g.pad[0],
+      pad_w: stride1 ? g.dw * (g.kw - 1) - g.pad[2] : g.pad[2],
+      wblocks,
+      ...verticalOf(g, stride1),
+    },
+    workgroups: [Math.ceil((wblocks * g.h) / WG), round8(g.cin) / 8, g.n],
+  });
+  wt.dispose();
+  return gx;
+}
+
+/** Weight gradient [Cout, Cin, kh, kw]. */
+function gradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const op = 'conv2d backward';
+  const gw = empty([g.cout, g.cin, g.kh, g.kw]);
+  const hw = g.ho * g.wo;
+  if (is1x1(g)) {
+    // dW = sum over images of gy[n] [Cout, HW] · x[n]ᵀ [HW, Cin]
+    gemm({ op, a: gy, b: x, out: gw, m: g.cout, n: g.cin, k: hw, transA: false, transB: true, batches: g.n, aBatchStride: g.cout * hw, bBatchStride: g.cin * hw, reduce: true });
+    return gw;
+  }
+  const count = gw.size;
+  const threads = g.cin * Math.ceil(g.kh / 3) * Math.ceil(g.kw / 4); // TH x TW tap blocks
+  const groups = Math.ceil(threads / WG) * Math.ceil(g.cout / 8);
+  const rows = g.n * g.ho;
+  const want = Math.min(rows, Math.max(1, Math.ceil(32 / groups)));
+  const rowsPerSplit = Math.ceil(rows / want);
+  const splits = Math.ceil(rows / rowsPerSplit);
+  const target = splits > 1 ? empty([splits * count]) : gw;
+  const gy4 = g.wo % 4 === 0;
+  const rt = runtime();
+  const bind = (t: Tensor, bytes = t.byteLength) => ({ buffer: t.bufferFor(op), offset: 0, size: Math.max(16, Math.ceil(bytes / 16) * 16) });
+  for (const t of [x, gy, target]) {
+    if (t.byteLength > rt.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(`${op}: tensor ${shapeStr(t.shape)} is over the device's maxStorageBufferBindingSize`);
+    }
+  }
+  // gy is also bound as vec4s (read only when wo % 4 == 0); pooled buffers hold at least 256 bytes.
+  rt.dispatch({
+    shader: 'conv2d',
+    entry: 'conv_dw',
+    constants: { ...constantsOf(g), GY4: gy4 ? 1 : 0 },
+    bindings: { x: x.binding(op), gy: gy.binding(op), gy4: bind(gy), out: target.binding(op) },
+    uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], rows_per_split: rowsPerSplit, count, ...verticalOf(g) },
+    workgroups: [Math.ceil(threads / WG), Math.ceil(g.cout / 8), splits],
+  });
+  if (splits > 1) {
+    launch(op, {
+      shader: 'conv2d',
+      entry: 'conv_sum',
+      tensors: { x: target, out: gw },
+      uniforms: { count, splits },
+      workgroups: groups1d(count, 256),
+    });
+    target.dispose();
+  }
+  return gw;
+}
+
+function gradBias(gy: Tensor, g: ConvGeometry): Tensor {
+  const gb = empty([g.cout]);
+  launch('conv2d backward', {
+    shader: 'conv2d',
+    entry: 'conv_db',
+    tensors: { gy, out: gb },
+    uniforms: { n: g.n, cout: g.cout, ho: g.ho, wo: g.wo },
+    workgroups: [g.cout],
+  });
+  return gb;
+}
+
+/**
+ * 2-D convolution of x [N, Cin, H, W] with w [Cout, Cin, kh, kw] (+ bias [Cout]) with zero padding:
+ * output [N, Cout, Ho, Wo], Ho = floor((H + pad_top + pad_bottom - dilation * (kh - 1) - 1) / stride) + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const g = convGeometry('conv2d', x.shape, w.shape, bias ? bias.shape : null, opts);
+  const y = forward(x, w, bias, g);
+  if (needsGrad(x, w, bias)) {
+    const inputs = bias ? [x, w, bias] : [x, w];
+    record('conv2d', inputs, y, (gy) => {
+      if (g.n === 0) return inputs.map((t) => (t.requiresGrad ? zeros(t.shape) : null));
+      const grads = [
+        x.requiresGrad ? gradInput(gy, w, g) : null,
+        w.requiresGrad ? gradWeight(gy, x, g) : null,
+        bias?.requiresGrad ? gradBias(gy, g) : null,
+      ];
+      return grads.slice(0, inputs.length);
+    });
+  }
+  return y;
+}

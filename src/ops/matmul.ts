@@ -1,0 +1,250 @@
+// Batched matrix multiply with optional transposes, and the `gemm` launcher conv2d reuses.
+// Kernels: shaders/matmul.wgsl. CPU reference (`matmulRef`) at the bottom.
+import { needsGrad, record } from '../autograd/tape.js';
+import { runtime } from '../gpu/runtime.js';
+import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
+import { groups1d, launch } from './util.js';
+
+/** Kernel variants (entry points of shaders/matmul.wgsl); 'auto' picks vec4 when aligned, else scalar. */
+export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled'] as const;
+export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
+
+let defaultVariant: MatmulVariant | 'auto' = 'auto';
+
+/** Sets the variant every matmul (and the 1x1 convolution path) uses unless told otherwise. */
+export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
+  if (v !== 'auto' && !MATMUL_VARIANTS.includes(v)) {
+    throw new Error(`setMatmulVariant: unknown variant "${String(v)}", expected one of auto, ${MATMUL_VARIANTS.join(', ')}`);
+  }
+  defaultVariant = v;
+}
+
+export function getMatmulVariant(): MatmulVariant | 'auto' {
+  return defaultVariant;
+}
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Overrides the default variant; 'vec4' falls back to 'scalar' on unaligned shapes. */
+  variant?: MatmulVariant | 'auto';
+}
+
+/** One C = op(A) · op(B) launch over `batches` matrix pairs (see shaders/matmul.wgsl). */
+export interface GemmArgs {
+  op: string;
+  a: Tensor;
+  b: Tensor;
+  /** [batches, m, n] contiguous, or [m, n] when `reduce`. */
+  out: Tensor;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  batches: number;
+  /** Elements between consecutive batches of A / B; 0 broadcasts one matrix. */
+  aBatchStride: number;
+  bBatchStride: number;
+  /** Sum all batches into a single [m, n] result. */
+  reduce?: boolean;
+  bias?: Tensor | null;
+  /** 1: bias[m] per row, 2: bias[n] per column. */
+  biasMode?: 1 | 2;
+  variant?: MatmulVariant | 'auto';
+}
+
+const TILE = 32;
+/** Split K when a summed product has fewer output tiles than this (keeps every core busy). */
+const MIN_TILES = 16;
+
+export function vec4Aligned(m: number, n: number, k: number, transA: boolean, transB: boolean): boolean {
+  return k % 4 === 0 && (!transA || m % 4 === 0) && (transB || n % 4 === 0);
+}
+
+export function gemm(args: GemmArgs): void {
+  let g = args;
+  // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
+  if (!g.reduce && g.batches > 1 && g.bBatchStride === 0 && !g.transA && g.aBatchStride === g.m * g.k && g.biasMode !== 1) {
+    g = { ...g, m: g.m * g.batches, batches: 1, aBatchStride: 0 };
+  }
+  const { m, n, k, transA, transB } = g;
+  if (m === 0 || n === 0) return;
+  const reduce = g.reduce === true || g.batches === 1;
+  if (k === 0 || g.batches === 0) {
+    if (g.bias) throw new Error(`${g.op}: bias with an empty inner dimension is not supported`);
+    runtime().clear(g.out.bufferFor(g.op));
+    return;
+  }
+  let variant = g.variant ?? defaultVariant;
+  const aligned = vec4Aligned(m, n, k, transA, transB) && g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
+  if (variant === 'auto') variant = aligned ? 'vec4' : 'scalar';
+  if (variant === 'vec4' && !aligned) variant = 'scalar';
+
+  const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
+  let splits = 1;
+  let kChunk = k;
+  if (reduce && tiles < MIN_TILES && k * g.batches >= 512) {
+    const want = Math.min(Math.ceil(MIN_TILES / tiles), Math.ceil(k / 64));
+    kChunk = Math.ceil(Math.ceil(k / want) / 4) * 4;
+    splits = Math.ceil(k / kChunk);
+  }
+  const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
+  const target = splits > 1 ? empty([splits * m * n]) : g.out;
+  const tensors: Record<string, Tensor> =
+    variant === 'vec4' ? { a4: g.a, b4: g.b, c: target } : { a: g.a, b: g.b, c: target };
+  // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
+  tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
+  launch(g.op, {
+    shader: 'matmul',
+    entry: `mm_${variant}`,
+    tensors,
+    uniforms: {
+      m,
+      n,
+      k,
+      batches: g.batches,
+      lda: transA ? m : k,
+      ldb: transB ? k : n,
+      a_bs: g.aBatchStride,
+      b_bs: g.bBatchStride,
+      c_bs: m * n,
+      k_chunk: kChunk,
+      ta: transA ? 1 : 0,
+      tb: transB ? 1 : 0,
+      reduce: reduce ? 1 : 0,
+      bias_mode: splits === 1 ? biasMode : 0,
+    },
+    workgroups: [Math.ceil(n / TILE), Math.ceil(m / TILE), reduce ? splits : g.batches],
+  });
+  if (splits > 1) {
+    const sumTensors: Record<string, Tensor> = { parts: target, c: g.out, bias: g.bias ?? g.a };
+    launch(g.op, {
+      shader: 'matmul',
+      entry: 'mm_sum',
+      tensors: sumTensors,
+      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode },
+      workgroups: groups1d(m * n, 256),
+    });
+    target.dispose();
+  }
+}
+
+interface MatmulDims {
+  m: number;
+  n: number;
+  k: number;
+  batches: number;
+  aBatched: boolean;
+  bBatched: boolean;
+  outShape: number[];
+}
+
+function matmulDims(a: Tensor, b: Tensor, transA: boolean, transB: boolean): MatmulDims {
+  const flags = `${transA ? ', transA' : ''}${transB ? ', transB' : ''}`;
+  for (const [name, t] of [['a', a], ['b', b]] as const) {
+    if (t.shape.length !== 2 && t.shape.length !== 3) {
+      throw new Error(`matmul: ${name} has shape ${shapeStr(t.shape)}, expected rank 2 [M, K] or 3 [batch, M, K]`);
+    }
+  }
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const ka = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (ka !== kb) {
+    throw new Error(
+      `matmul: inner dimensions differ: a ${shapeStr(a.shape)} gives K=${ka}, b ${shapeStr(b.shape)} gives K=${kb}${flags}`,
+    );
+  }
+  const ba = ra === 3 ? a.shape[0] : 1;
+  const bb = rb === 3 ? b.shape[0] : 1;
+  if (ba !== bb && ba !== 1 && bb !== 1) {
+    throw new Error(`matmul: batch dimensions differ: a ${shapeStr(a.shape)} and b ${shapeStr(b.shape)} (${ba} vs ${bb})`);
+  }
+  const batches = Math.max(ba, bb);
+  const outShape = ra === 3 || rb === 3 ? [batches, m, n] : [m, n];
+  return { m, n, k: ka, batches, aBatched: ba > 1, bBatched: bb > 1, outShape };
+}
+
+/**
+ * C = op(a) · op(b) for a [B?, M, K] and b [B?, K, N] (op = transpose when transA / transB, so
+ * a may be [B?, K, M] and b [B?, N, K]). A batch of 1 (or a rank-2 operand) broadcasts against B.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const d = matmulDims(a, b, transA, transB);
+  const { m, n, k, batches } = d;
+  const out = empty(d.outShape);
+  const aBS = d.aBatched ? m * k : 0;
+  const bBS = d.bBatched ? k * n : 0;
+  gemm({ op: 'matmul', a, b, out, m, n, k, transA, transB, batches, aBatchStride: aBS, bBatchStride: bBS, variant: opts.variant });
+  if (needsGrad(a, b)) {
+    record('matmul', [a, b], out, (gy) => {
+      const gyBS = batches > 1 ? m * n : 0;
+      // A gradient summed over the batches that broadcast its single matrix.
+      const grad = (like: Tensor, batched: boolean, g: Omit<GemmArgs, 'op' | 'out' | 'batches' | 'reduce'>): Tensor => {
+        const t = empty(like.shape);
+        gemm({ ...g, op: 'matmul backward', out: t, batches, reduce: !batched || batches === 1, variant: opts.variant });
+        return t;
+      };
+      let ga: Tensor | null = null;
+      let gb: Tensor | null = null;
+      if (a.requiresGrad) {
+        ga = transA
+          ? // dA (stored [K, M]) = op(B) · dCᵀ
+            grad(a, d.aBatched, { a: b, b: gy, m: k, n: m, k: n, transA: transB, transB: true, aBatchStride: bBS, bBatchStride: gyBS })
+          : // dA = dC · op(B)ᵀ
+            grad(a, d.aBatched, { a: gy, b, m, n: k, k: n, transA: false, transB: !transB, aBatchStride: gyBS, bBatchStride: bBS });
+      }
+      if (b.requiresGrad) {
+        gb = transB
+          ? // dB (stored [N, K]) = dCᵀ · op(A)
+            grad(b, d.bBatched, { a: gy, b: a, m: n, n: k, k: m, transA: true, transB: transA, aBatchStride: gyBS, bBatchStride: aBS })
+          : // dB = op(A)ᵀ · dC
+            grad(b, d.bBatched, { a, b: gy, m: k, n, k: m, transA: !transA, transB: false, aBatchStride: aBS, bBatchStride: gyBS });
+      }
+      return [ga, gb];
+    });
+  }
+  return out;
+}
+
+// ---- CPU reference (float64) ------------------------------------------------------------------
+
+/** Reference for `matmul` on row-major data; shapes as for the GPU op. */
+export function matmulRef(
+  a: ArrayLike<number>,
+  aShape: readonly number[],
+  b: ArrayLike<number>,
+  bShape: readonly number[],
+  opts: { transA?: boolean; transB?: boolean } = {},
+): { data: Float64Array; shape: number[] } {
+  const ta = opts.transA ?? false;
+  const tb = opts.transB ?? false;
+  const ra = aShape.length;
+  const rb = bShape.length;
+  const m = ta ? aShape[ra - 1] : aShape[ra - 2];
+  const k = ta ? aShape[ra - 2] : aShape[ra - 1];
+  const n = tb ? bShape[rb - 2] : bShape[rb - 1];
+  const ba = ra === 3 ? aShape[0] : 1;
+  const bb = rb === 3 ? bShape[0] : 1;
+  const batches = Math.max(ba, bb);
+  const out = new Float64Array(batches * m * n);
+  for (let z = 0; z < batches; z++) {
+    const ao = (ba === 1 ? 0 : z) * m * k;
+    const bo = (bb === 1 ? 0 : z) * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          s += a[ao + (ta ? q * m + i : i * k + q)] * b[bo + (tb ? j * k + q : q * n + j)];
+        }
+        out[z * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return { data: out, shape: ra === 3 || rb === 3 ? [batches, m, n] : [m, n] };
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import '../../src/ops/index.js';
+import { conv2d, setConvPixelsPerThread, type Conv2dOptions } from '../../src/ops/conv2d.js';
+import { conv2dRef } from '../../src/ops/conv2d.ref.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+
+useGpu();
+
+// Tolerance: f32 accumulation over K = Cin * kh * kw products of values in [-1, 1], in another order
+// than the float64 reference: atol 2e-6 * sqrt(K) + rtol 1e-5.
+const tolFor = (k: number) => ({ atol: 2e-6 * Math.sqrt(k) + 1e-6, rtol: 1e-5 });
+
+interface Case {
+  x: number[];
+  w: number[];
+  bias?: boolean;
+  opts?: Conv2dOptions;
+  note?: string;
+}
+
+const cases: Case[] = [
+  { x: [1, 1, 1, 1], w: [1, 1, 1, 1], note: '1x1 fast path, scalar matmul' },
+  { x: [2, 8, 8, 8], w: [12, 8, 1, 1], bias: true, note: '1x1 fast path, vec4 matmul' },
+  { x: [3, 5, 7, 11], w: [13, 5, 1, 1], bias: true, note: '1x1 fast path, odd sizes' },
+  { x: [1, 3, 9, 9], w: [5, 3, 1, 1], opts: { stride: 2 }, note: '1x1 stride 2 (general path)' },
+  { x: [2, 3, 8, 8], w: [8, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [1, 5, 13, 11], w: [13, 5, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [1, 4, 7, 9], w: [3, 4, 3, 3], opts: { padding: 0 } },
+  { x: [2, 3, 17, 16], w: [32, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, note: 'stem' },
+  { x: [1, 6, 11, 13], w: [7, 6, 3, 3], opts: { stride: 2, padding: 2 } },
+  { x: [1, 4, 12, 10], w: [9, 4, 3, 3], opts: { padding: 2, dilation: 2 } },
+  { x: [1, 2, 15, 14], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1, dilation: 2 } },
+  { x: [1, 3, 10, 12], w: [4, 3, 2, 5], opts: { stride: [2, 1], padding: [0, 2] } },
+  { x: [1, 3, 9, 10], w: [4, 3, 3, 3], opts: { stride: 2, padding: [0, 1, 0, 1] }, note: 'TF SAME padding' },
+  { x: [1, 32, 16, 16], w: [32, 32, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [1, 1, 3, 3], w: [1, 1, 3, 3], opts: { padding: 1 } },
+];
+
+const label = (c: Case) =>
+  `x ${JSON.stringify(c.x)} w ${JSON.stringify(c.w)}${c.bias ? ' +bias' : ''} ${JSON.stringify(c.opts ?? {})}${c.note ? ` (${c.note})` : ''}`;
+
+describe('conv2d forward', () => {
+  for (const c of cases) {
+    it(label(c), async () => {
+      const xd = randn(numel(c.x), 11);
+      const wd = randn(numel(c.w), 12);
+      const bd = c.bias ? randn(c.w[0], 13) : null;
+      const x = tensor(xd, c.x);
+      const w = tensor(wd, c.w);
+      const b = bd ? tensor(bd, [c.w[0]]) : null;
+      const y = conv2d(x, w, b, c.opts);
+      const ref = conv2dRef(xd, c.x, wd, c.w, bd, c.opts);
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(await y.read(), ref.data, tolFor(c.w[1] * c.w[2] * c.w[3]), 'conv2d');
+      for (const t of [x, w, b, y]) t?.dispose();
+    });
+  }
+});
+
+describe('conv2d tuning: pixels per thread', () => {
+  it('PX = 3 and 16 match the reference (forward and input gradient)', async () => {
+    const c: Case = { x: [1, 3, 9, 19], w: [5, 3, 3, 3], opts: { padding: 1 } };
+    try {
+      for (const px of [3, 16]) {
+        setConvPixelsPerThread(px);
+        await gradCheck({
+          inputs: [{ shape: c.x }, { shape: c.w, constant: true }],
+          gpu: ([x, w]) => conv2d(x, w, null, c.opts),
+          ref: ([x, w]) => conv2dRef(x, c.x, w, c.w, null, c.opts).data,
+        });
+      }
+    } finally {
+      setConvPixelsPerThread(8);
+    }
+    expect(() => setConvPixelsPerThread(17)).toThrow(/setConvPixelsPerThread: expected an integer in 1..16, got 17/);
+  });
+});
+
+describe('conv2d gradients (x, w, bias)', () => {
+  const gcases: Case[] = [
+    { x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, note: 'stride 1' },
+    { x: [1, 2, 7, 8], w: [3, 2, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, note: 'stride 2' },
+    { x: [2, 4, 3, 5], w: [5, 4, 1, 1], bias: true, note: '1x1 matmul path' },
+    { x: [1, 4, 4, 4], w: [8, 4, 1, 1], bias: true, note: '1x1 vec4 matmul path' },
+    { x: [1, 2, 8, 7], w: [3, 2, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'dilation' },
+    { x: [1, 2, 7, 9], w: [9, 2, 2, 3], bias: true, opts: { stride: [2, 1], padding: [1, 0, 2, 1] }, note: 'asymmetric' },
+    { x: [1, 1, 3, 12], w: [2, 1, 1, 9], opts: { padding: [0, 4] }, note: 'wide kernel: three tap blocks' },
+    { x: [1, 1, 3, 60], w: [2, 1, 1, 5], opts: { padding: [0, 3], stride: [1, 4], dilation: [1, 10] }, note: 'row segment too long' },
+  ];
+  for (const c of gcases) {
+    it(label(c), async () => {
+      const bshape = c.bias ? [{ shape: [c.w[0]] }] : [];
+      await gradCheck({
+        inputs: [{ shape: c.x }, { shape: c.w }, ...bshape],
+        gpu: ([x, w, b]) => conv2d(x, w, b ?? null, c.opts),
+        ref: ([x, w, b]) => conv2dRef(x, c.x, w, c.w, b ?? null, c.opts).data,
+      });
+    });
+  }
+
+  it('a larger case (weight gradient split over rows, vec4 gy reads)', async () => {
+    await gradCheck({
+      inputs: [{ shape: [2, 8, 12, 16] }, { shape: [16, 8, 3, 3] }, { shape: [16] }],
+      gpu: ([x, w, b]) => conv2d(x, w, b, { padding: 1 }),
+      ref: ([x, w, b]) => conv2dRef(x, [2, 8, 12, 16], w, [16, 8, 3, 3], b, { padding: 1 }).data,
+      fwdTol: tolFor(72),
+      tol: { atol: 2e-3, rtol: 1e-2 },
+      samples: 12,
+    });
+  });
+});
+
+describe('conv2d errors', () => {
+  it('rejects bad shapes and options, naming op and shapes', () => {
+    const x = tensor(randn(2 * 3 * 8 * 8), [2, 3, 8, 8]);
+    const w = tensor(randn(8 * 4 * 9), [8, 4, 3, 3]);
+    const w3 = tensor(randn(8 * 3 * 9), [8, 3, 3, 3]);
+    const wr = tensor(randn(8 * 9), [8, 3, 3]);
+    const b = tensor(randn(5), [5]);
+    expect(() => conv2d(x, w)).toThrow(/conv2d: weight \[8, 4, 3, 3\] expects 4 input channels but input \[2, 3, 8, 8\] has 3/);
+    expect(() => conv2d(x, wr)).toThrow(/conv2d: weight has shape \[8, 3, 3\], expected rank 4/);
+    expect(() => conv2d(wr, w3)).toThrow(/conv2d: input has shape \[8, 3, 3\], expected rank 4/);
+    expect(() => conv2d(x, w3, b)).toThrow(/conv2d: bias has shape \[5\], expected \[8\]/);
+    expect(() => conv2d(x, w3, null, { stride: 0 })).toThrow(/conv2d: stride must be an integer >= 1/);
+    expect(() => conv2d(x, w3, null, { padding: -1 })).toThrow(/conv2d: padding must be an integer >= 0/);
+    expect(() => conv2d(x, w3, null, { dilation: 5 })).toThrow(/conv2d: input \[2, 3, 8, 8\] .* smaller than the 11x11 dilated kernel/);
+    for (const t of [x, w, w3, wr, b]) t.dispose();
+  });
+});

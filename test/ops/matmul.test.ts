@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import '../../src/ops/index.js';
+import { MATMUL_VARIANTS, matmul, matmulRef, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+
+useGpu();
+
+// Tolerance: f32 accumulation in a different order than the float64 reference; inputs in [-1, 1],
+// so the error grows like sqrt(K): atol 2e-6 * sqrt(K) + rtol 1e-5.
+const tolFor = (k: number) => ({ atol: 2e-6 * Math.sqrt(Math.max(k, 1)) + 1e-6, rtol: 1e-5 });
+
+interface Case {
+  a: number[];
+  b: number[];
+  transA?: boolean;
+  transB?: boolean;
+}
+
+// [M, K] x [K, N] stored as given (transposes swap the stored dimensions).
+const plain: Array<[number, number, number]> = [
+  [1, 1, 1],
+  [1, 7, 1],
+  [3, 5, 7],
+  [4, 8, 12],
+  [13, 17, 19],
+  [33, 31, 37],
+  [64, 64, 64],
+  [36, 40, 68],
+  [5, 2048, 3], // small output, long K: split-K
+  [8, 1024, 4],
+];
+
+const cases: Case[] = [];
+for (const [m, k, n] of plain) {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      cases.push({ a: transA ? [k, m] : [m, k], b: transB ? [n, k] : [k, n], transA, transB });
+    }
+  }
+}
+cases.push(
+  { a: [3, 5, 7], b: [3, 7, 9] },
+  { a: [2, 12, 8], b: [2, 8, 16] },
+  { a: [4, 5, 7], b: [7, 6] }, // rank-2 b broadcast
+  { a: [7, 5], b: [3, 6, 7], transA: true, transB: true }, // rank-2 a broadcast
+  { a: [1, 9, 4], b: [5, 4, 8] }, // batch of 1 broadcast
+  { a: [5, 8, 4], b: [1, 8, 12], transA: true },
+);
+
+describe('matmul forward', () => {
+  for (const c of cases) {
+    const label = `${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} x ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
+    it(label, async () => {
+      const ad = randn(numel(c.a), numel(c.a) + 3);
+      const bd = randn(numel(c.b), numel(c.b) + 5);
+      const ta = tensor(ad, c.a);
+      const tb = tensor(bd, c.b);
+      const ref = matmulRef(ad, c.a, bd, c.b, c);
+      const k = c.transA ? c.a[c.a.length - 2] : c.a[c.a.length - 1];
+      for (const variant of ['auto', ...MATMUL_VARIANTS] as const) {
+        const y = matmul(ta, tb, { transA: c.transA, transB: c.transB, variant });
+        expect(y.shape).toEqual(ref.shape);
+        expectClose(await y.read(), ref.data, tolFor(k), variant);
+        y.dispose();
+      }
+      ta.dispose();
+      tb.dispose();
+    });
+  }
+
+  it('empty inner dimension gives zeros', async () => {
+    const a = tensor([], [3, 0]);
+    const b = tensor([], [0, 2]);
+    const y = matmul(a, b);
+    expect(y.shape).toEqual([3, 2]);
+    expect([...(await y.read())]).toEqual([0, 0, 0, 0, 0, 0]);
+    for (const t of [a, b, y]) t.dispose();
+  });
+
+  it('setMatmulVariant changes the default and rejects unknown names', async () => {
+    const ad = randn(6 * 8, 1);
+    const bd = randn(8 * 4, 2);
+    const a = tensor(ad, [6, 8]);
+    const b = tensor(bd, [8, 4]);
+    for (const v of MATMUL_VARIANTS) {
+      setMatmulVariant(v);
+      const y = matmul(a, b);
+      expectClose(await y.read(), matmulRef(ad, [6, 8], bd, [8, 4]).data, tolFor(8), v);
+      y.dispose();
+    }
+    setMatmulVariant('auto');
+    expect(() => setMatmulVariant('fast' as MatmulVariant)).toThrow(/setMatmulVariant: unknown variant "fast"/);
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('matmul gradients', () => {
+  const gcases: Case[] = [
+    { a: [3, 5], b: [5, 4] },
+    { a: [5, 3], b: [5, 4], transA: true },
+    { a: [3, 5], b: [4, 5], transB: true },
+    { a: [5, 3], b: [4, 5], transA: true, transB: true },
+    { a: [2, 4, 8], b: [2, 8, 4] },
+    { a: [4, 8], b: [3, 8, 5] }, // a broadcast: its gradient sums over the batch
+    { a: [3, 4, 8], b: [8, 4] }, // b broadcast: batches fold into one taller product
+    { a: [3, 8, 4], b: [1, 12, 8], transA: true, transB: true },
+  ];
+  for (const c of gcases) {
+    it(`${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} x ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`, async () => {
+      for (const variant of MATMUL_VARIANTS) {
+        await gradCheck({
+          inputs: [{ shape: c.a }, { shape: c.b }],
+          gpu: ([a, b]) => matmul(a, b, { transA: c.transA, transB: c.transB, variant }),
+          ref: ([a, b]) => matmulRef(a, c.a, b, c.b, c).data,
+        });
+      }
+    });
+  }
+
+  it('split-K gradients of a long product', async () => {
+    await gradCheck({
+      inputs: [{ shape: [2, 600] }, { shape: [600, 3] }],
+      gpu: ([a, b]) => matmul(a, b),
+      ref: ([a, b]) => matmulRef(a, [2, 600], b, [600, 3]).data,
+      fwdTol: tolFor(600),
+      tol: { atol: 2e-3, rtol: 1e-2 },
+    });
+  });
+});
+
+describe('matmul errors', () => {
+  it('rejects mismatched inner dimensions, naming the shapes', () => {
+    const a = tensor(randn(6), [2, 3]);
+    const b = tensor(randn(8), [4, 2]);
+    expect(() => matmul(a, b)).toThrow(/matmul: inner dimensions differ: a \[2, 3\] gives K=3, b \[4, 2\] gives K=4/);
+    expect(() => matmul(a, b, { transA: true })).toThrow(/matmul: inner dimensions differ: .*K=2.*K=4, transA/);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('rejects bad ranks and batch mismatches', () => {
+    const v = tensor(randn(3), [3]);
+    const a = tensor(randn(24), [2, 3, 4]);
+    const b = tensor(randn(60), [3, 4, 5]);
+    expect(() => matmul(v, a)).toThrow(/matmul: a has shape \[3\], expected rank 2/);
+    expect(() => matmul(a, b)).toThrow(/matmul: batch dimensions differ: a \[2, 3, 4\] and b \[3, 4, 5\]/);
+    for (const t of [v, a, b]) t.dispose();
+  });
+});

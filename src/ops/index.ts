@@ -8,6 +8,8 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './matmul.js';
 export * from './conv2d.js';
+export * from './depthwise.js';
+export * from './pool.js';
 export * from './concat.js';
 export * from './resize.js';
 export * from './blur.js';

@@ -1,0 +1,476 @@
+// Depthwise 2-D convolution (one k×k filter per channel, zero padding), NCHW f32, forward and
+// backward, plus the helpers of the fused multi-scale op.
+//
+// K (3/5/7), stride S, dilation D and the register block (BW, BH) are override constants, so the
+// loops over a thread's outputs, taps and row segment have constant trip counts and unroll, which
+// keeps those arrays in registers. Loops whose length depends on the image (rows walked, work
+// items) take their bounds from the uniforms and stay rolled: fully unrolled kernels were several
+// times larger and slower on lavapipe.
+//
+// Cost model (lavapipe, the CPU Vulkan driver this project tests on): invocations run as 8-wide
+// SIMD, and every load or store whose address differs between invocations is a scalar loop over
+// the lanes (~8 instructions a lane), while a workgroup-uniform load is a single scalar load.
+// Multiply-adds are nearly free next to that, so the kernels minimise divergent loads per output:
+//  - forward_s1 / backward_weight_s1 (stride 1, the default there) walk down a BW-wide column
+//    strip keeping K partial rows in registers: each input / gy row segment is loaded once;
+//  - forward / backward_input / backward_weight (any stride) use BH×BW output blocks;
+//  - forward* and backward_input give each workgroup one (n, c) plane, so weights load uniformly.
+//
+// The fused multi-scale op (DW3 + DW5 + DW7, 'same' padding, shared stride and dilation) is one
+// 7×7 pass with the three filters summed into a centred 7×7 filter (ms_combine); its weight
+// gradient is cropped back into three (ms_split). The input is read once, at 49 taps per output
+// instead of 9 + 25 + 49.
+
+struct Params {
+  total: u32,    // ms_combine / ms_split: elements
+  c: u32,        // channels
+  h: u32,        // input height / width
+  w: u32,
+  oh: u32,       // output height / width
+  ow: u32,
+  planes: u32,   // N * C
+  tiles: u32,    // blocks per plane
+  tiles_x: u32,  // blocks along a row
+  rows: u32,     // forward: input rows a block reads; backward_input: gy rows a block reads
+  items: u32,    // backward_weight*: work items per channel; bias_grad: N * OH * OW
+  splits: u32,   // backward_weight*: workgroups per channel (and filter row)
+  chunks: u32,   // *_s1: chunks of a walk per row class (rows ≡ r mod D)
+  steps: u32,    // *_s1: rows walked per chunk
+  pad: i32,      // zero padding (all but backward_input, which uses P); forward_s1 with FLIP: may be < 0
+  has_bias: u32, // forward*: add bias[c]
+  bh: u32,       // = BH, a run-time bound (see store_block)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> gy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read> w3: array<f32>;
+@group(0) @binding(7) var<storage, read> w5: array<f32>;
+@group(0) @binding(8) var<storage, read> w7: array<f32>;
+@group(0) @binding(9) var<storage, read> b3: array<f32>;
+@group(0) @binding(10) var<storage, read> b5: array<f32>;
+@group(0) @binding(11) var<storage, read> b7: array<f32>;
+@group(0) @binding(12) var<storage, read_write> out_b: array<f32>;
+@group(0) @binding(13) var<storage, read_write> out3: array<f32>;
+@group(0) @binding(14) var<storage, read_write> out5: array<f32>;
+
+override K: u32 = 3u;        // kernel size
+override S: u32 = 1u;        // stride
+override D: u32 = 1u;        // dilation
+override P: u32 = 1u;        // backward_input: zero padding (forward / backward_weight: p.pad)
+override BW: u32 = 4u;       // outputs per thread along W (backward_input: a multiple of S)
+override BH: u32 = 1u;       // outputs per thread along H (backward_input: a multiple of S)
+override BIAS_MASK: u32 = 0u; // ms_combine: bit 0/1/2 = b3/b5/b7 present
+override FLIP: u32 = 0u;      // forward_s1: use the filter rotated by 180° (stride-1 input gradient)
+override WG: u32 = 64u;
+
+const MAX_ACC = 32u;  // BH * BW
+const MAX_BW = 16u;
+const MAX_KK = 49u;   // K · K
+const MAX_GBUF = 64u; // backward_weight_s1: K · BW
+const MAX_SPAN = 64u; // input values one thread reads per row
+
+// Input columns a row segment of BW outputs touches (forward*, backward_weight*).
+override SPAN: u32 = (BW - 1u) * S + (K - 1u) * D + 1u;
+
+fn flat_id(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+// x[row base rb + ix0 + q], zero outside the row.
+fn load_x_row(rb: u32, ix0: i32, q: u32) -> f32 {
+  let ix = ix0 + i32(q);
+  return select(0.0, x[rb + u32(clamp(ix, 0, i32(p.w) - 1))], ix >= 0 && ix < i32(p.w));
+}
+
+// Floor division by a positive divisor.
+fn fdiv(a: i32, b: i32) -> i32 {
+  return select(a / b, (a - b + 1) / b, a < 0);
+}
+
+// ---- forward ------------------------------------------------------------------------------------
+// Any stride: a thread owns a BH×BW output block and walks the input rows it covers.
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.tiles) { return; }
+  let tx = t % p.tiles_x;
+  let ty = t / p.tiles_x;
+  let ch = plane % p.c;
+  let wb = ch * K * K;
+
+  let ox0 = tx * BW;
+  let oy0 = ty * BH;
+  let ix0 = i32(ox0 * S) - p.pad;
+  let iy0 = i32(oy0 * S) - p.pad;
+  let xb = plane * p.h * p.w;
+
+  var acc: array<f32, MAX_ACC>;
+  for (var j = 0u; j < p.rows; j++) { // input rows of the block
+    let iy = iy0 + i32(j);
+    if (iy >= 0 && iy < i32(p.h)) {
+      let rb = xb + u32(iy) * p.w;
+      var row: array<f32, MAX_SPAN>;
+      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      for (var r = 0u; r < BH; r++) {
+        let dy = i32(j) - i32(r * S); // = ky * D for the taps of output row r that use input row j
+        if (dy >= 0 && dy % i32(D) == 0 && dy / i32(D) < i32(K)) {
+          let ky = u32(dy) / D;
+          for (var kx = 0u; kx < K; kx++) {
+            let wv = wt[wb + ky * K + kx];
+            for (var b = 0u; b < BW; b++) {
+              acc[r * BW + b] = fma(wv, row[b * S + kx * D], acc[r * BW + b]);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  var bv = 0.0;
+  if (p.has_bias != 0u) { bv = bias[ch]; }
+  store_block(plane * p.oh * p.ow, oy0, ox0, p.oh, p.ow, acc, bv);
+}
+
+// Stride 1, rolling: a thread owns a strip of BW output columns and walks the output rows of one
+// residue class modulo D (a chunk of p.steps of them) top to bottom. Input row j feeds output rows
+// j + P − ky·D through filter row ky, so K partial output rows stay in registers; each step loads
+// one input row segment, finishes the oldest partial row and stores it. Loads per output:
+// (1 + (K−1) / steps) · (BW + (K−1)·D) / BW, against (BH + (K−1)·D) · (BW + (K−1)·D) / (BH · BW)
+// for the BH×BW block of `forward`. With FLIP it also computes the stride-1 input gradient: gx is
+// gy convolved with the rotated filter and padding (K−1)·D − P (which may be negative).
+@compute @workgroup_size(WG)
+fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.tiles) { return; }
+  let tx = t % p.tiles_x;
+  let rest = t / p.tiles_x;
+  let oy_a = rest / p.chunks + (rest % p.chunks) * p.steps * D; // class + chunk · steps · D
+  if (oy_a >= p.oh) { return; }
+  let ch = plane % p.c;
+  var wk: array<f32, MAX_KK>;
+  for (var ky = 0u; ky < K; ky++) {
+    for (var kx = 0u; kx < K; kx++) {
+      let src = select(ky * K + kx, (K - 1u - ky) * K + (K - 1u - kx), FLIP != 0u);
+      wk[ky * K + kx] = wt[ch * K * K + src];
+    }
+  }
+  var bv = 0.0;
+  if (p.has_bias != 0u) { bv = bias[ch]; }
+  let ox0 = tx * BW;
+  let ix0 = i32(ox0) - p.pad;
+  let n_rows = min(p.steps, (p.oh - oy_a + D - 1u) / D);
+  let xb = plane * p.h * p.w;
+  let ob = plane * p.oh * p.ow;
+  var acc: array<f32, MAX_GBUF>; // slot k (BW values) = output row oy_a + (st − k) · D
+  for (var st = 0u; st < n_rows + K - 1u; st++) {
+    let j = i32(oy_a + st * D) - p.pad;
+    if (j >= 0 && j < i32(p.h)) {
+      let rb = xb + u32(j) * p.w;
+      var row: array<f32, MAX_SPAN>;
+      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      for (var k = 0u; k < K; k++) {
+        for (var kx = 0u; kx < K; kx++) {
+          let wv = wk[k * K + kx];
+          for (var b = 0u; b < BW; b++) { acc[k * BW + b] = fma(wv, row[b + kx * D], acc[k * BW + b]); }
+        }
+      }
+    }
+    if (st + 1u >= K) { // slot K − 1 has all K filter rows
+      let orow = ob + (oy_a + (st + 1u - K) * D) * p.ow;
+      for (var b = 0u; b < BW; b++) {
+        if (ox0 + b < p.ow) { out[orow + ox0 + b] = acc[(K - 1u) * BW + b] + bv; }
+      }
+    }
+    for (var kk = 1u; kk < K; kk++) {
+      let k = K - kk;
+      for (var b = 0u; b < BW; b++) { acc[k * BW + b] = acc[(k - 1u) * BW + b]; }
+    }
+    for (var b = 0u; b < BW; b++) { acc[b] = 0.0; }
+  }
+}
+
+// Writes a thread's BH×BW block (+ bias) to out. The loop over block rows takes its bound from
+// the uniforms so it stays rolled: one row's BW stores are emitted once instead of BH times
+// (on lavapipe each store is a loop over the SIMD lanes, so this halves the kernel's code).
+fn store_block(base: u32, y0: u32, x0: u32, height: u32, width: u32, acc: array<f32, MAX_ACC>, bv: f32) {
+  for (var r = 0u; r < p.bh; r++) {
+    let y = y0 + r;
+    if (y < height) {
+      var v: array<f32, MAX_BW>;
+      for (var rr = 0u; rr < BH; rr++) {
+        if (rr == r) {
+          for (var b = 0u; b < BW; b++) { v[b] = acc[rr * BW + b]; }
+        }
+      }
+      for (var b = 0u; b < BW; b++) {
+        let xx = x0 + b;
+        if (xx < width) { out[base + y * width + xx] = v[b] + bv; }
+      }
+    }
+  }
+}
+
+// ---- gradient w.r.t. the input ----------------------------------------------------------------
+// gx[iy, ix] = Σ gy[oy, ox] · w[ky, kx] over oy·S − P + ky·D = iy and ox·S − P + kx·D = ix. A thread
+// owns a BH×BW block of gx whose origin is a multiple of S, so which tap meets which gy column is
+// known at compile time; each gy row segment it needs is loaded once.
+
+@compute @workgroup_size(WG)
+fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                  @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.tiles) { return; }
+  let tx = t % p.tiles_x;
+  let ty = t / p.tiles_x;
+  let wb = (plane % p.c) * K * K;
+
+  let s = i32(S);
+  let d = i32(D);
+  let pad = i32(P);
+  // Column taps c = b + P − kx·D that are multiples of S read gy column ix0 / S + c / S, and
+  // c / S >= q_lo; rows likewise. q_lo <= 0 is the same for rows and columns.
+  let q_lo = -fdiv((i32(K) - 1) * d - pad, s);
+  let gspan = fdiv(i32(BW) - 1 + pad, s) - q_lo + 1;
+
+  let ix0 = tx * BW;
+  let iy0 = ty * BH;
+  let gx0 = i32(ix0 / S) + q_lo; // first gy column read
+  let OW = i32(p.ow);
+  let OH = i32(p.oh);
+  let gb = plane * p.oh * p.ow;
+
+  var acc: array<f32, MAX_ACC>;
+  for (var q = 0u; q < p.rows; q++) { // p.rows gy rows, a run-time bound: the loop stays rolled
+    let qy = q_lo + i32(q);
+    let oy = i32(iy0 / S) + qy;
+    if (oy >= 0 && oy < OH) {
+      let rb = gb + u32(oy) * p.ow;
+      var row: array<f32, MAX_SPAN>;
+      for (var j = 0; j < gspan; j++) {
+        let ox = gx0 + j;
+        row[j] = select(0.0, gy[rb + u32(clamp(ox, 0, OW - 1))], ox >= 0 && ox < OW);
+      }
+      for (var r = 0u; r < BH; r++) {
+        let dy = i32(r) + pad - qy * s; // = ky · D for the tap of gx row r that reads this gy row
+        if (dy >= 0 && dy % d == 0 && dy / d < i32(K)) {
+          let ky = u32(dy / d);
+          for (var kx = 0u; kx < K; kx++) {
+            let wv = wt[wb + ky * K + kx];
+            for (var b = 0u; b < BW; b++) {
+              let cx = i32(b) + pad - i32(kx) * d;
+              if (cx % s == 0) {
+                acc[r * BW + b] = fma(wv, row[cx / s - q_lo], acc[r * BW + b]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  store_block(plane * p.h * p.w, iy0, ix0, p.h, p.w, acc, 0.0);
+}
+
+// ---- gradient w.r.t. the weight ---------------------------------------------------------------
+// dW[c, ky, kx] = Σ gy[n, c, oy, ox] · x[n, c, oy·S − P + ky·D, ox·S − P + kx·D]. Both kernels write
+// per-workgroup partial sums part[(c · splits + split) · K·K + tap]; weight_finish adds the splits.
+
+fn load_gy(gb: u32, oy: i32, ox: u32) -> f32 {
+  let ok = oy >= 0 && oy < i32(p.oh) && ox < p.ow;
+  return select(0.0, gy[gb + u32(clamp(oy, 0, i32(p.oh) - 1)) * p.ow + min(ox, p.ow - 1u)], ok);
+}
+
+var<workgroup> red_s1: array<f32, WG * MAX_KK>;
+
+// Stride 1, rolling. A thread owns a strip of BW gy columns of one plane and walks input rows
+// j = c, c + D, c + 2D, ... (a chunk of p.steps of them): input row j meets gy row j + P − ky·D
+// through filter row ky, so the K gy row segments it needs roll through registers (one new segment
+// per step) and every x and gy row segment is loaded once for all K·K taps.
+@compute @workgroup_size(WG)
+fn backward_weight_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                      @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = wid.y * nwg.x + wid.x; // uniform per workgroup
+  let split = g % p.splits;
+  let ch = g / p.splits;
+  if (ch >= p.c) { return; } // uniform per workgroup: safe before the barrier
+
+  let d = i32(D);
+  var acc: array<f32, MAX_KK>;
+  for (var it = split * WG + lid; it < p.items; it += p.splits * WG) {
+    let tx = it % p.tiles_x;
+    let rest = it / p.tiles_x;
+    let chunk = rest % p.chunks;
+    let cls = (rest / p.chunks) % D;
+    let plane = (rest / p.chunks / D) * p.c + ch;
+    let ox0 = tx * BW;
+    let ix0 = i32(ox0) - p.pad;
+    let gb = plane * p.oh * p.ow;
+    let xb = plane * p.h * p.w;
+    var j = i32(cls + chunk * p.steps * D);
+    let j_end = min(j + i32(p.steps * D), i32(p.h));
+    // Slot k holds gy row j + P − k·D; start from the state after a virtual step at j − D.
+    var gbuf: array<f32, MAX_GBUF>;
+    for (var k = 0u; k + 1u < K; k++) {
+      let oy = j - d + p.pad - i32(k) * d;
+      for (var b = 0u; b < BW; b++) { gbuf[k * BW + b] = load_gy(gb, oy, ox0 + b); }
+    }
+    for (; j < j_end; j += d) {
+      for (var kk = 1u; kk < K; kk++) {
+        let k = K - kk;
+        for (var b = 0u; b < BW; b++) { gbuf[k * BW + b] = gbuf[(k - 1u) * BW + b]; }
+      }
+      for (var b = 0u; b < BW; b++) { gbuf[b] = load_gy(gb, j + p.pad, ox0 + b); }
+      let rb = xb + u32(j) * p.w;
+      var row: array<f32, MAX_SPAN>;
+      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      for (var ky = 0u; ky < K; ky++) {
+        for (var kx = 0u; kx < K; kx++) {
+          var sum = 0.0;
+          for (var b = 0u; b < BW; b++) { sum = fma(gbuf[ky * BW + b], row[b + kx * D], sum); }
+          acc[ky * K + kx] += sum;
+        }
+      }
+    }
+  }
+  let kk2 = K * K;
+  for (var i = 0u; i < kk2; i++) { red_s1[lid * kk2 + i] = acc[i]; }
+  workgroupBarrier();
+  for (var i = lid; i < kk2; i += WG) {
+    var sum = 0.0;
+    for (var t = 0u; t < WG; t++) { sum += red_s1[t * kk2 + i]; }
+    out[(ch * p.splits + split) * kk2 + i] = sum;
+  }
+}
+
+var<workgroup> red: array<f32, WG * 8u>;
+
+// Any stride. Workgroup (channel, filter row ky, split) walks row segments (n, oy, BW columns)
+// split, split + splits, ... of its channel with the K taps of filter row ky in registers.
+@compute @workgroup_size(WG)
+fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = wid.y * nwg.x + wid.x; // uniform per workgroup
+  let ky = g % K;
+  let split = (g / K) % p.splits;
+  let ch = g / K / p.splits;
+  if (ch >= p.c) { return; } // uniform per workgroup: safe before the barrier
+
+  var acc: array<f32, 8>;
+  for (var it = split * WG + lid; it < p.items; it += p.splits * WG) {
+    let tx = it % p.tiles_x;
+    let rest = it / p.tiles_x;
+    let oy = rest % p.oh;
+    let plane = (rest / p.oh) * p.c + ch;
+    let ox0 = tx * BW;
+    let gb = plane * p.oh * p.ow;
+    var gv: array<f32, MAX_BW>;
+    for (var b = 0u; b < BW; b++) { gv[b] = load_gy(gb, i32(oy), ox0 + b); }
+    let iy = i32(oy * S + ky * D) - p.pad;
+    if (iy >= 0 && iy < i32(p.h)) {
+      let rb = (plane * p.h + u32(iy)) * p.w;
+      let ix0 = i32(ox0 * S) - p.pad;
+      var row: array<f32, MAX_SPAN>;
+      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      for (var kx = 0u; kx < K; kx++) {
+        var sum = 0.0;
+        for (var b = 0u; b < BW; b++) { sum = fma(gv[b], row[b * S + kx * D], sum); }
+        acc[kx] += sum;
+      }
+    }
+  }
+  for (var i = 0u; i < 8u; i++) { red[lid * 8u + i] = acc[i]; }
+  workgroupBarrier();
+  if (lid < K) {
+    var sum = 0.0;
+    for (var t = 0u; t < WG; t++) { sum += red[t * 8u + lid]; }
+    out[(ch * p.splits + split) * K * K + ky * K + lid] = sum;
+  }
+}
+
+// Sums the per-split partials x = part into out = dW [C, K·K].
+@compute @workgroup_size(WG)
+fn weight_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat_id(wid, lid, nwg);
+  let kk2 = K * K;
+  if (e >= p.c * kk2) { return; }
+  let ch = e / kk2;
+  var sum = 0.0;
+  for (var g = 0u; g < p.splits; g++) { sum += x[(ch * p.splits + g) * kk2 + e % kk2]; }
+  out[e] = sum;
+}
+
+// ---- gradient w.r.t. the bias -----------------------------------------------------------------
+
+var<workgroup> red_b: array<f32, WG>;
+
+// out_b[c] = Σ gy[n, c, ·, ·]: one workgroup per channel, threads stride over (n, pixel).
+@compute @workgroup_size(WG)
+fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+  let ch = wid.y * nwg.x + wid.x;
+  if (ch >= p.c) { return; } // uniform per workgroup: safe before the barriers
+  let hw = p.oh * p.ow;
+  var acc = 0.0;
+  for (var e = lid; e < p.items; e += WG) { // p.items = N · OH · OW
+    acc += gy[((e / hw) * p.c + ch) * hw + e % hw];
+  }
+  red_b[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red_b[lid] += red_b[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out_b[ch] = red_b[0]; }
+}
+
+// ---- multi-scale helpers ----------------------------------------------------------------------
+
+// out [C, 7·7] = w7 + w5 and w3 zero-padded to 7×7 (centred); out_b [C] = b3 + b5 + b7 (present ones).
+@compute @workgroup_size(WG)
+fn ms_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat_id(wid, lid, nwg);
+  if (e >= p.total) { return; }
+  let ch = e / 49u;
+  let i = e % 49u;
+  let ky = i / 7u;
+  let kx = i % 7u;
+  var v = w7[e];
+  if (ky >= 1u && ky <= 5u && kx >= 1u && kx <= 5u) { v += w5[ch * 25u + (ky - 1u) * 5u + kx - 1u]; }
+  if (ky >= 2u && ky <= 4u && kx >= 2u && kx <= 4u) { v += w3[ch * 9u + (ky - 2u) * 3u + kx - 2u]; }
+  out[e] = v;
+  if (i == 0u && BIAS_MASK != 0u) {
+    var bv = 0.0;
+    if ((BIAS_MASK & 1u) != 0u) { bv += b3[ch]; }
+    if ((BIAS_MASK & 2u) != 0u) { bv += b5[ch]; }
+    if ((BIAS_MASK & 4u) != 0u) { bv += b7[ch]; }
+    out_b[ch] = bv;
+  }
+}
+
+// Crops the combined 7×7 weight gradient x [C, 49]: out = dW7 (all), out5 = centre 5×5, out3 = centre 3×3.
+@compute @workgroup_size(WG)
+fn ms_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = flat_id(wid, lid, nwg);
+  if (e >= p.total) { return; }
+  let ch = e / 49u;
+  let i = e % 49u;
+  let ky = i / 7u;
+  let kx = i % 7u;
+  let v = x[e];
+  out[e] = v;
+  if (ky >= 1u && ky <= 5u && kx >= 1u && kx <= 5u) { out5[ch * 25u + (ky - 1u) * 5u + kx - 1u] = v; }
+  if (ky >= 2u && ky <= 4u && kx >= 2u && kx <= 4u) { out3[ch * 9u + (ky - 2u) * 3u + kx - 2u] = v; }
+}

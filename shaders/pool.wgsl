@@ -1,0 +1,130 @@
+// Average pooling (kernel kh×kw, stride, zero padding, count_include_pad) and global average
+// pooling, forward and backward, NCHW f32. Workgroups of the 2-D kernels own one (n, c) plane:
+// x of the dispatch walks the plane's pixels, (y, z) the planes, so no thread divides by N·C.
+
+struct Params {
+  planes: u32,   // N * C
+  h: u32,        // input height / width
+  w: u32,
+  oh: u32,       // output height / width
+  ow: u32,
+  kh: u32,       // window
+  kw: u32,
+  sh: u32,       // stride
+  sw: u32,
+  ph: i32,       // zero padding
+  pw: i32,
+  include_pad: u32, // 1: divide by kh·kw (windows never pass the padded border); 0: by the in-image count
+  hw: u32,       // global pool: H * W
+  scale: f32,    // global pool: 1 / (H * W)
+  n: u32,        // global pool backward: elements
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+override WG: u32 = 64u;
+
+var<workgroup> partial: array<f32, WG>;
+
+// Number of window taps inside the image (count_include_pad = false).
+fn valid_count(y0: i32, x0: i32) -> f32 {
+  let ny = min(y0 + i32(p.kh), i32(p.h)) - max(y0, 0);
+  let nx = min(x0 + i32(p.kw), i32(p.w)) - max(x0, 0);
+  return f32(max(ny, 0) * max(nx, 0));
+}
+
+fn divisor(y0: i32, x0: i32) -> f32 {
+  if (p.include_pad != 0u) { return f32(p.kh * p.kw); }
+  return max(valid_count(y0, x0), 1.0);
+}
+
+@compute @workgroup_size(WG)
+fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.oh * p.ow) { return; }
+  let oy = t / p.ow;
+  let ox = t % p.ow;
+  let y0 = i32(oy * p.sh) - p.ph;
+  let x0 = i32(ox * p.sw) - p.pw;
+  let xb = plane * p.h * p.w;
+  let ylo = u32(max(y0, 0));
+  let yhi = u32(min(y0 + i32(p.kh), i32(p.h)));
+  let xlo = u32(max(x0, 0));
+  let xhi = u32(min(x0 + i32(p.kw), i32(p.w)));
+  var acc = 0.0;
+  for (var iy = ylo; iy < yhi; iy++) {
+    let rb = xb + iy * p.w;
+    for (var ix = xlo; ix < xhi; ix++) { acc += x[rb + ix]; }
+  }
+  out[plane * p.oh * p.ow + t] = acc / divisor(y0, x0);
+}
+
+// gx[iy, ix] = Σ gy[oy, ox] / divisor(oy, ox) over the windows that contain (iy, ix).
+@compute @workgroup_size(WG)
+fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.h * p.w) { return; }
+  let iy = i32(t / p.w);
+  let ix = i32(t % p.w);
+  let sh = i32(p.sh);
+  let sw = i32(p.sw);
+  // Windows oy with oy·sh − ph <= iy < oy·sh − ph + kh (numerators are >= 0 after the max).
+  let oy_lo = (max(iy + p.ph - i32(p.kh) + 1, 0) + sh - 1) / sh;
+  let oy_hi = min((iy + p.ph) / sh, i32(p.oh) - 1);
+  let ox_lo = (max(ix + p.pw - i32(p.kw) + 1, 0) + sw - 1) / sw;
+  let ox_hi = min((ix + p.pw) / sw, i32(p.ow) - 1);
+  let gb = plane * p.oh * p.ow;
+  var acc = 0.0;
+  for (var oy = oy_lo; oy <= oy_hi; oy++) {
+    for (var ox = ox_lo; ox <= ox_hi; ox++) {
+      acc += gy[gb + u32(oy) * p.ow + u32(ox)] / divisor(oy * sh - p.ph, ox * sw - p.pw);
+    }
+  }
+  out[plane * p.h * p.w + t] = acc;
+}
+
+// Global average pooling, one thread per plane: for small planes (no barrier, no idle lanes).
+@compute @workgroup_size(WG)
+fn gap_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (plane >= p.planes) { return; }
+  let xb = plane * p.hw;
+  var acc = 0.0;
+  for (var i = 0u; i < p.hw; i++) { acc += x[xb + i]; }
+  out[plane] = acc * p.scale;
+}
+
+// Global average pooling, one workgroup per plane: threads stride over the plane, then a tree sum.
+@compute @workgroup_size(WG)
+fn gap_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y * nwg.x + wid.x;
+  if (plane >= p.planes) { return; } // uniform per workgroup: safe before the barriers
+  let xb = plane * p.hw;
+  var acc = 0.0;
+  for (var i = lid; i < p.hw; i += WG) { acc += x[xb + i]; }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { partial[lid] += partial[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[plane] = partial[0] * p.scale; }
+}
+
+// gx[n, c, y, x] = gy[n, c] / (H·W).
+@compute @workgroup_size(WG)
+fn gap_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= p.n) { return; }
+  out[i] = gy[i / p.hw] * p.scale;
+}

@@ -11,6 +11,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   info: { summary: 'show the WebGPU adapter, features and limits', load: () => import('./commands/info.js') },
+  classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', load: () => import('./commands/classify.js') },
 };
 
 function usage(): string {

@@ -1,0 +1,91 @@
+// Backbones as frozen feature extractors, loaded from safetensors. The file's metadata says which
+// architecture it holds and how images must be preprocessed, so callers never hard-code either.
+import { parseSafetensors, SafeTensorsError } from '../io/safetensors.js';
+import { rgbaToPlanar, type RgbaImage } from '../io/image.js';
+import { Tensor, tensor } from '../tensor/tensor.js';
+import { resizeBilinear } from '../ops/resize.js';
+import { noGrad } from '../autograd/tape.js';
+import { MobileNetV2, type PaddingMode } from './mobilenet-v2.js';
+import { WeightReader } from './weights.js';
+
+export interface Preprocessing {
+  /** Default square input size. */
+  size: number;
+  channels: 'RGB';
+  /** Per-channel mean and std, in the units of pixel * scale / 255. */
+  mean: [number, number, number];
+  std: [number, number, number];
+  /** Pixel values are first mapped to [0, scale]. */
+  scale: number;
+}
+
+export interface Backbone {
+  readonly architecture: string;
+  readonly metadata: Record<string, string>;
+  readonly preprocessing: Preprocessing;
+  /** Feature taps available to `features()`, in network order. */
+  readonly taps: readonly string[];
+  /** Runs the frozen network on normalised images [N,3,H,W]; never records gradients. */
+  features(images: Tensor, taps: readonly string[]): Record<string, Tensor>;
+  dispose(): void;
+}
+
+const TORCHVISION_PREPROCESSING: Preprocessing = {
+  size: 224,
+  channels: 'RGB',
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  scale: 1,
+};
+
+function parsePreprocessing(meta: Record<string, string>, source: string): Preprocessing {
+  if (!meta.preprocessing) return TORCHVISION_PREPROCESSING;
+  try {
+    const p = JSON.parse(meta.preprocessing) as Partial<Preprocessing>;
+    const triple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number');
+    if (!triple(p.mean) || !triple(p.std) || typeof p.size !== 'number') throw new Error('needs size, mean[3], std[3]');
+    return { size: p.size, channels: 'RGB', mean: p.mean as Preprocessing['mean'], std: p.std as Preprocessing['std'], scale: p.scale ?? 1 };
+  } catch (e) {
+    throw new SafeTensorsError(source, `metadata "preprocessing" is invalid (${(e as Error).message})`);
+  }
+}
+
+/** Loads a backbone from safetensors bytes; `source` names the file in errors. */
+export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
+  const file = parseSafetensors(bytes, source);
+  const reader = new WeightReader(file);
+  const meta = file.metadata;
+  const arch = meta.architecture ?? (reader.has('features.0.0.weight') ? 'mobilenet_v2' : 'unknown');
+  const preprocessing = parsePreprocessing(meta, source);
+  switch (arch) {
+    case 'mobilenet_v2': {
+      const padding: PaddingMode = meta.padding === 'tf-same' ? 'tf-same' : 'symmetric';
+      const net = new MobileNetV2(reader, padding);
+      return {
+        architecture: arch,
+        metadata: meta,
+        preprocessing,
+        taps: net.taps,
+        features: (images, taps) => net.features(images, taps),
+        dispose: () => net.dispose(),
+      };
+    }
+    default:
+      throw new SafeTensorsError(source, `unknown backbone architecture "${arch}" (expected mobilenet_v2)`);
+  }
+}
+
+/**
+ * An RGBA image → normalised tensor [1, 3, size, size] for `backbone`: normalisation on the CPU at
+ * the source resolution, then a GPU bilinear resize (half-pixel centres).
+ */
+export function imageToTensor(img: RgbaImage, pre: Preprocessing, size = pre.size): Tensor {
+  const planar = rgbaToPlanar(img, pre.mean, pre.std, pre.scale / 255);
+  return noGrad(() => {
+    const full = tensor(planar, [1, 3, img.height, img.width]);
+    if (img.height === size && img.width === size) return full;
+    const out = resizeBilinear(full, [size, size], { alignCorners: false });
+    full.dispose();
+    return out;
+  });
+}

@@ -32,3 +32,54 @@ export function rgbaToPlanar(img: RgbaImage, mean: readonly number[], std: reado
   }
   return out;
 }
+
+/**
+ * Antialiased bilinear resampling of RGBA (PIL-style: a triangle filter widened by the scale
+ * factor when shrinking), separable, on the CPU. Used to bring images to the model's input size.
+ */
+export function resizeRgba(img: RgbaImage, width: number, height: number): RgbaImage {
+  checkImage(img);
+  if (img.width === width && img.height === height) return { width, height, data: new Uint8Array(img.data) };
+  const horizontal = resampleAxis(img.data, img.width, img.height, width, true);
+  const out = resampleAxis(horizontal, width, img.height, height, false);
+  const data = new Uint8Array(out.length);
+  for (let i = 0; i < out.length; i++) data[i] = Math.max(0, Math.min(255, Math.round(out[i])));
+  return { width, height, data };
+}
+
+function resampleAxis(src: ArrayLike<number>, w: number, h: number, outLen: number, alongX: boolean): Float32Array {
+  const inLen = alongX ? w : h;
+  const scale = inLen / outLen;
+  const support = Math.max(1, scale);
+  const ow = alongX ? outLen : w;
+  const oh = alongX ? h : outLen;
+  const out = new Float32Array(ow * oh * 4);
+  for (let o = 0; o < outLen; o++) {
+    const centre = (o + 0.5) * scale;
+    const lo = Math.max(0, Math.floor(centre - support));
+    const hi = Math.min(inLen - 1, Math.ceil(centre + support));
+    const taps: Array<[number, number]> = [];
+    let total = 0;
+    for (let i = lo; i <= hi; i++) {
+      const wgt = Math.max(0, 1 - Math.abs((i + 0.5 - centre) / support));
+      if (wgt > 0) {
+        taps.push([i, wgt]);
+        total += wgt;
+      }
+    }
+    if (total === 0) taps.push([Math.min(inLen - 1, Math.max(0, Math.floor(centre))), (total = 1)]);
+    const lines = alongX ? h : w;
+    for (let line = 0; line < lines; line++) {
+      for (let c = 0; c < 4; c++) {
+        let acc = 0;
+        for (const [i, wgt] of taps) {
+          const at = alongX ? (line * w + i) * 4 + c : (i * w + line) * 4 + c;
+          acc += src[at] * wgt;
+        }
+        const dst = alongX ? (line * ow + o) * 4 + c : (o * ow + line) * 4 + c;
+        out[dst] = acc / total;
+      }
+    }
+  }
+  return out;
+}

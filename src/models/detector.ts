@@ -1,0 +1,188 @@
+// A trained HLGFA detector: frozen backbone + refinement module + normal-image statistics +
+// decision threshold. Scores RGBA images; serialises to and from safetensors checkpoints.
+import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/image.js';
+import { parseSafetensors, readF32, serializeSafetensors, SafeTensorsError, type TensorToWrite } from '../io/safetensors.js';
+import { noGrad } from '../autograd/tape.js';
+import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
+import { areaDownsample, sub } from '../ops/index.js';
+import type { Backbone } from './backbone.js';
+import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
+import { anomalyMap, levelShapes, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
+
+export const CHECKPOINT_FORMAT = 'hlgfa-checkpoint/1';
+
+export interface BackboneIdentity {
+  architecture: string;
+  source: string;
+  sha256: string;
+}
+
+export interface AnomalyResult {
+  /** Anomaly map at the model's input size S×S (row-major). */
+  map: Float32Array;
+  size: number;
+  score: number;
+  anomalous: boolean;
+}
+
+/** HR view tensor [N,3,S,S] from images (CPU antialiased resize + backbone normalisation). */
+export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], size: number): Tensor {
+  const pre = backbone.preprocessing;
+  const plane = 3 * size * size;
+  const data = new Float32Array(images.length * plane);
+  images.forEach((img, i) => {
+    checkImage(img, `image ${i}`);
+    const r = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
+    data.set(rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255), i * plane);
+  });
+  return tensor(data, [images.length, 3, size, size]);
+}
+
+/** Backbone features of the HR view and of its 2× area-downsampled LR view. */
+export function dualFeatures(backbone: Backbone, hr: Tensor, taps: readonly string[]): { fh: Tensor[]; fl: Tensor[] } {
+  return noGrad(() =>
+    scope(() => {
+      const lr = areaDownsample(hr, 2);
+      const h = backbone.features(hr, taps);
+      const l = backbone.features(lr, taps);
+      return { fh: taps.map((t) => h[t]), fl: taps.map((t) => l[t]) };
+    }),
+  );
+}
+
+export function imageScore(map: Float32Array, cfg: HlgfaConfig): number {
+  if (cfg.score === 'max') {
+    let m = -Infinity;
+    for (const v of map) m = Math.max(m, v);
+    return m;
+  }
+  const k = Math.max(1, Math.round(map.length * cfg.topkFraction));
+  const sorted = Float32Array.from(map).sort();
+  let s = 0;
+  for (let i = sorted.length - k; i < sorted.length; i++) s += sorted[i];
+  return s / k;
+}
+
+export class Detector {
+  constructor(
+    readonly backbone: Backbone,
+    readonly config: HlgfaConfig,
+    readonly levels: LevelParams[],
+    readonly backboneId: BackboneIdentity,
+    /** Per-pixel mean map of normal images [1,1,S,S], subtracted when config.mapNorm = 'mean'. */
+    public meanMap: Tensor | null = null,
+    public threshold = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** Maps [N,1,S,S] (GPU) for backbone features; normalised by the mean map when configured. */
+  mapsFromFeatures(fh: Tensor[], fl: Tensor[], normalise = true): Tensor {
+    const cfg = this.config;
+    return noGrad(() =>
+      scope(() => {
+        const fhats = this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
+        const w = cfg.reliability ? reliabilityWeight(this.levels, fh, cfg.size, cfg.reliabilityStrength) : null;
+        const map = anomalyMap(fhats, fh, cfg.size, cfg.blurSigma, w);
+        return normalise && cfg.mapNorm === 'mean' && this.meanMap ? sub(map, this.meanMap) : map;
+      }),
+    );
+  }
+
+  /** Scores a batch of images. */
+  async score(images: readonly RgbaImage[]): Promise<AnomalyResult[]> {
+    const S = this.config.size;
+    const maps = scope(() => {
+      const hr = viewTensor(this.backbone, images, S);
+      const { fh, fl } = dualFeatures(this.backbone, hr, this.config.taps);
+      return this.mapsFromFeatures(fh, fl);
+    });
+    const all = await maps.read();
+    maps.dispose();
+    return images.map((_, i) => {
+      const map = all.slice(i * S * S, (i + 1) * S * S);
+      const score = imageScore(map, this.config);
+      return { map, size: S, score, anomalous: score > this.threshold };
+    });
+  }
+
+  /** Module parameters by checkpoint name. */
+  namedParameters(): Array<[string, Tensor]> {
+    return this.levels.flatMap((p, l) => levelTensors(p, `level${l}`));
+  }
+
+  /** Serialises module weights, config, backbone identity, threshold and statistics. */
+  async toCheckpoint(extra: { tensors?: Record<string, TensorToWrite>; metadata?: Record<string, string> } = {}): Promise<Uint8Array> {
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const [name, t] of this.namedParameters()) tensors[name] = { dtype: 'F32', shape: t.shape, data: await t.read() };
+    if (this.meanMap) tensors['stats.mean_map'] = { dtype: 'F32', shape: this.meanMap.shape, data: await this.meanMap.read() };
+    Object.assign(tensors, extra.tensors ?? {});
+    return serializeSafetensors(tensors, {
+      format: CHECKPOINT_FORMAT,
+      config: JSON.stringify(this.config),
+      channels: JSON.stringify(this.levels.map((p) => p.channels)),
+      threshold: String(this.threshold),
+      backbone: JSON.stringify(this.backboneId),
+      ...extra.metadata,
+    });
+  }
+
+  dispose(): void {
+    for (const [, t] of this.namedParameters()) t.dispose();
+    this.meanMap?.dispose();
+    this.meanMap = null;
+  }
+}
+
+export interface ParsedCheckpoint {
+  config: HlgfaConfig;
+  channels: number[];
+  threshold: number;
+  backbone: BackboneIdentity;
+  metadata: Record<string, string>;
+  file: ReturnType<typeof parseSafetensors>;
+}
+
+export function parseCheckpoint(bytes: Uint8Array, source: string): ParsedCheckpoint {
+  const file = parseSafetensors(bytes, source);
+  const m = file.metadata;
+  if (m.format !== CHECKPOINT_FORMAT) {
+    throw new SafeTensorsError(source, `not an HLGFA checkpoint (metadata format is ${JSON.stringify(m.format)}, expected "${CHECKPOINT_FORMAT}")`);
+  }
+  const json = <T>(key: string): T => {
+    try {
+      return JSON.parse(m[key]) as T;
+    } catch {
+      throw new SafeTensorsError(source, `checkpoint metadata "${key}" is missing or not valid JSON`);
+    }
+  };
+  const threshold = Number(m.threshold);
+  return { config: resolveConfig(json('config')), channels: json('channels'), threshold, backbone: json('backbone'), metadata: m, file };
+}
+
+/** Rebuilds a detector from a checkpoint and the backbone it was trained with. */
+export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone, backboneSha256: string): Detector {
+  if (ck.backbone.sha256 && backboneSha256 !== ck.backbone.sha256) {
+    throw new SafeTensorsError(
+      ck.file.source,
+      `was trained with backbone ${ck.backbone.source} (sha256 ${ck.backbone.sha256.slice(0, 12)}…) but the given backbone has sha256 ${backboneSha256.slice(0, 12)}…`,
+    );
+  }
+  const levels = ck.channels.map((c, l) => {
+    const shapes = levelShapes(c, ck.config.detailReduction);
+    const get = (n: string) => keep(tensor(readF32(ck.file, `level${l}.${n}`, shapes[n]), shapes[n]));
+    const conv = (n: string) => ({ w: get(`${n}.weight`), b: get(`${n}.bias`) });
+    return {
+      channels: c,
+      detailChannels: shapes['detail.weight'][0],
+      dw3: conv('dw3'), dw5: conv('dw5'), dw7: conv('dw7'), structure: conv('structure'), detailDw: conv('detailDw'),
+      detail: conv('detail'), modulation: conv('modulation'), gate: conv('gate'), residual: conv('residual'),
+    } satisfies LevelParams;
+  });
+  const S = ck.config.size;
+  const meanMap = ck.file.tensors.has('stats.mean_map') ? keep(tensor(readF32(ck.file, 'stats.mean_map', [1, 1, S, S]), [1, 1, S, S])) : null;
+  return new Detector(backbone, ck.config, levels, ck.backbone, meanMap, ck.threshold);
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,231 @@
+// HLGFA training, entirely on the GPU device: frozen backbone features (cached for clean images),
+// the refinement module, the alignment loss, backward and Adam. Portable (no Node APIs): the CLI
+// and the browser page both call `trainHlgfa`. Deterministic for a given config.seed.
+import { resizeRgba, type RgbaImage } from '../io/image.js';
+import { backward } from '../autograd/tape.js';
+import { Tensor, keep, scope } from '../tensor/tensor.js';
+import { add, affine, concat, split, sum } from '../ops/index.js';
+import { Adam } from '../nn/adam.js';
+import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
+import type { Backbone } from './backbone.js';
+import type { HlgfaConfig } from './hlgfa-config.js';
+import { alignmentLoss, createLevel, refine, type LevelParams } from './hlgfa.js';
+import { Detector, dualFeatures, imageScore, viewTensor, type BackboneIdentity, type ParsedCheckpoint } from './detector.js';
+import { readF32, type TensorToWrite } from '../io/safetensors.js';
+
+export interface TrainProgress {
+  phase: 'features' | 'train' | 'calibrate';
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface ResumeState {
+  /** Epochs already completed. */
+  epoch: number;
+  levels: LevelParams[];
+  adam: { step: number; steps: number[]; m: Float32Array[]; v: Float32Array[] };
+}
+
+export interface TrainOptions {
+  backbone: Backbone;
+  backboneId: BackboneIdentity;
+  config: HlgfaConfig;
+  /** Normal training images (train/good), any size. */
+  images: readonly RgbaImage[];
+  /** Noise-aware augmentation on an S×S RGBA image (sparse points + stripes). */
+  augment: (img: RgbaImage, rng: Rng) => RgbaImage;
+  onProgress?: (p: TrainProgress) => void;
+  /** Called after every epoch with what a resumable checkpoint needs. */
+  onEpochEnd?: (detector: Detector, epoch: number, optimiser: Adam) => Promise<void>;
+  resume?: ResumeState;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  detector: Detector;
+  losses: number[];
+  seconds: number;
+}
+
+function checkAbort(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new DOMException('training was cancelled', 'AbortError');
+}
+
+/** Splits train images into fit and held-out (threshold calibration) indices. */
+export function holdoutSplit(n: number, cfg: HlgfaConfig): { fit: number[]; hold: number[] } {
+  const perm = permutation(n, createRng(deriveSeed(cfg.seed, 0x5eed)));
+  const nHold = cfg.holdout > 0 && n >= 5 ? Math.max(1, Math.round(n * cfg.holdout)) : 0;
+  return { hold: perm.slice(0, nHold).sort((a, b) => a - b), fit: perm.slice(nHold).sort((a, b) => a - b) };
+}
+
+export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
+  const cfg = o.config;
+  const S = cfg.size;
+  const t0 = performance.now();
+  if (o.images.length === 0) throw new Error('train: no training images');
+  const resized = o.images.map((img) => resizeRgba(img, S, S));
+  const { fit, hold } = holdoutSplit(resized.length, cfg);
+  const B = cfg.batchSize;
+  const nl = cfg.taps.length;
+
+  // Clean features of every fit image, cached on the device: [1, C, h, w] per image and level.
+  const cacheH: Tensor[][] = Array.from({ length: nl }, () => []);
+  const cacheL: Tensor[][] = Array.from({ length: nl }, () => []);
+  for (let s = 0; s < fit.length; s += B) {
+    checkAbort(o.signal);
+    const idx = fit.slice(s, s + B);
+    scope(() => {
+      const { fh, fl } = dualFeatures(o.backbone, viewTensor(o.backbone, idx.map((i) => resized[i]), S), cfg.taps);
+      for (let l = 0; l < nl; l++) {
+        split(fh[l], idx.map(() => 1), 0).forEach((t) => cacheH[l].push(keep(t)));
+        split(fl[l], idx.map(() => 1), 0).forEach((t) => cacheL[l].push(keep(t)));
+      }
+    });
+    await cacheH[nl - 1][cacheH[nl - 1].length - 1].read(); // lets the pool recycle between batches
+    o.onProgress?.({ phase: 'features', epoch: 0, epochs: cfg.epochs, step: s + idx.length, steps: fit.length, loss: NaN, imagesPerSecond: 0, etaSeconds: NaN });
+  }
+
+  const channels = cacheH.map((c) => c[0].shape[1]);
+  const levels = o.resume?.levels ?? channels.map((c, l) => createLevel(c, cfg, createRng(deriveSeed(cfg.seed, 100 + l))));
+  const detector = new Detector(o.backbone, cfg, levels, o.backboneId);
+  const params = detector.namedParameters().map(([, t]) => t);
+  const adam = new Adam(params, { lr: cfg.lr });
+  if (o.resume) adam.loadState(o.resume.adam);
+
+  const losses: number[] = [];
+  const stepsPerEpoch = Math.ceil(fit.length / B);
+  const startEpoch = o.resume?.epoch ?? 0;
+  const trainStart = performance.now();
+  let done = 0;
+  try {
+    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+      const order = permutation(fit.length, createRng(deriveSeed(cfg.seed, 1000 + epoch)));
+      const augRng = createRng(deriveSeed(cfg.seed, 2000 + epoch));
+      let epochLoss = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        checkAbort(o.signal);
+        const batch = order.slice(s * B, (s + 1) * B);
+        // Which images get noise this step (decided before any GPU work, so runs are reproducible).
+        const noisy = batch.map(() => cfg.noise !== 'off' && augRng() < cfg.noiseProbability);
+        const noisyImages = batch.filter((_, i) => noisy[i]).map((j) => o.augment(resized[fit[j]], augRng));
+        const loss = scope(() => {
+          // Per level, the batch's module inputs: noisy features where noise was injected
+          // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
+          let k = 0;
+          const noiseRow = noisy.map((n) => (n ? k++ : -1));
+          const f = noisyImages.length ? dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S), cfg.taps) : null;
+          const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
+          const assemble = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
+            concat(batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j])), 0);
+          const fhats: Tensor[] = [];
+          const targets: Tensor[] = [];
+          for (let l = 0; l < nl; l++) {
+            const fhIn = assemble(cacheH, rows(f?.fh, l), l);
+            const flIn = assemble(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l);
+            fhats.push(refine(levels[l], cfg, fhIn, flIn));
+            targets.push(concat(batch.map((j) => cacheH[l][j]), 0));
+          }
+          const total = alignmentLoss(fhats, targets);
+          adam.zeroGrad();
+          backward(total);
+          adam.step();
+          return affine(total, 1 / nl, 0);
+        });
+        const value = await loss.item();
+        loss.dispose();
+        epochLoss += value;
+        losses.push(value);
+        done += batch.length;
+        const elapsed = (performance.now() - trainStart) / 1000;
+        const rate = done / Math.max(elapsed, 1e-9);
+        const remaining = (cfg.epochs - epoch - 1) * fit.length + (fit.length - Math.min(fit.length, (s + 1) * B));
+        o.onProgress?.({ phase: 'train', epoch: epoch + 1, epochs: cfg.epochs, step: s + 1, steps: stepsPerEpoch, loss: epochLoss / (s + 1), imagesPerSecond: rate, etaSeconds: remaining / rate });
+      }
+      if (o.onEpochEnd) await o.onEpochEnd(detector, epoch + 1, adam);
+    }
+
+    // Normal-image statistics: the mean map over the fit images' clean features.
+    let mapSum: Tensor | null = null;
+    for (let s = 0; s < fit.length; s += B) {
+      checkAbort(o.signal);
+      const idx = Array.from({ length: Math.min(B, fit.length - s) }, (_, k) => s + k); // cache rows
+      const next: Tensor = scope(() => {
+        const maps = detector.mapsFromFeatures(
+          cacheH.map((c) => concat(idx.map((i) => c[i]), 0)),
+          cacheL.map((c) => concat(idx.map((i) => c[i]), 0)),
+          false,
+        );
+        const part = sum(maps, 0, { keepDims: true });
+        return mapSum ? add(mapSum, part) : part;
+      });
+      mapSum?.dispose();
+      mapSum = keep(next);
+      await mapSum.read();
+      o.onProgress?.({ phase: 'calibrate', epoch: cfg.epochs, epochs: cfg.epochs, step: s + idx.length, steps: fit.length + hold.length, loss: NaN, imagesPerSecond: 0, etaSeconds: NaN });
+    }
+    const meanMap = keep(scope(() => affine(mapSum!, 1 / fit.length, 0)));
+    mapSum!.dispose();
+    detector.meanMap = meanMap;
+
+    // Decision threshold: the highest score among held-out normal images (never trained on).
+    const heldScores: number[] = [];
+    for (let s = 0; s < hold.length; s += B) {
+      const res = await detector.score(hold.slice(s, s + B).map((i) => resized[i]));
+      heldScores.push(...res.map((r) => r.score));
+    }
+    if (heldScores.length) {
+      detector.threshold = Math.max(...heldScores);
+    } else {
+      const res = await detector.score(fit.slice(0, B).map((i) => resized[i]));
+      detector.threshold = Math.max(...res.map((r) => imageScore(r.map, cfg)));
+    }
+    return { detector, losses, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    detector.dispose();
+    throw e;
+  } finally {
+    adam.dispose();
+    for (const c of [...cacheH, ...cacheL]) for (const t of c) t.dispose();
+  }
+}
+
+/** Checkpoint additions that let `--resume` continue a run: Adam moments and progress. */
+export async function trainingState(detector: Detector, adam: Adam, epoch: number): Promise<{ tensors: Record<string, TensorToWrite>; metadata: Record<string, string> }> {
+  const st = adam.state();
+  const names = detector.namedParameters().map(([n]) => n);
+  const tensors: Record<string, TensorToWrite> = {};
+  for (let i = 0; i < names.length; i++) {
+    tensors[`optim.m.${names[i]}`] = { dtype: 'F32', shape: st.m[i].shape, data: await st.m[i].read() };
+    tensors[`optim.v.${names[i]}`] = { dtype: 'F32', shape: st.v[i].shape, data: await st.v[i].read() };
+  }
+  return { tensors, metadata: { epoch: String(epoch), adam: JSON.stringify({ step: st.step, steps: st.steps }) } };
+}
+
+/** The resume state stored in a checkpoint written during training (`trainingState`). */
+export function resumeState(ck: ParsedCheckpoint, detector: Detector): ResumeState {
+  const epoch = Number(ck.metadata.epoch);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${ck.file.source}: checkpoint has no training progress to resume (metadata "epoch")`);
+  let adam: { step: number; steps: number[] };
+  try {
+    adam = JSON.parse(ck.metadata.adam);
+  } catch {
+    throw new Error(`${ck.file.source}: checkpoint has no optimiser state to resume (metadata "adam")`);
+  }
+  const named = detector.namedParameters();
+  for (const [, t] of named) t.requiresGrad = true;
+  return {
+    epoch,
+    levels: detector.levels,
+    adam: {
+      step: adam.step,
+      steps: adam.steps,
+      m: named.map(([n, t]) => readF32(ck.file, `optim.m.${n}`, t.shape)),
+      v: named.map(([n, t]) => readF32(ck.file, `optim.v.${n}`, t.shape)),
+    },
+  };
+}

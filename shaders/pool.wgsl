@@ -1,5 +1,6 @@
-// Average pooling (kernel kh×kw, stride, zero padding, count_include_pad) and global average
-// pooling, forward and backward, NCHW f32. Workgroups of the 2-D kernels own one (n, c) plane:
+// Average pooling (kernel kh×kw, stride, zero padding, count_include_pad), max pooling (−inf
+// padding, arg-max routing of the gradient) and global average pooling, forward and backward,
+// NCHW f32. Workgroups of the 2-D kernels own one (n, c) plane:
 // x of the dispatch walks the plane's pixels, (y, z) the planes, so no thread divides by N·C.
 
 struct Params {
@@ -24,6 +25,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// Max pooling: plane-local arg-max (iy · W + ix) of each output, written by the forward when a
+// gradient is needed and read by the backward.
+@group(0) @binding(4) var<storage, read_write> idx_out: array<u32>;
+@group(0) @binding(5) var<storage, read> idx: array<u32>;
 
 override WG: u32 = 64u;
 
@@ -127,4 +132,88 @@ fn gap_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let i = (wid.y * nwg.x + wid.x) * WG + lid;
   if (i >= p.n) { return; }
   out[i] = gy[i / p.hw] * p.scale;
+}
+
+// ---- max pooling --------------------------------------------------------------------------------
+// PyTorch semantics: padding counts as −inf (never selected; with padding <= kernel / 2 every
+// window holds an image pixel), the first maximum in row-major window order wins ties (strict >),
+// and NaN propagates (a NaN tap is taken as the maximum, as in PyTorch's `val > max || isnan(val)`).
+
+struct MaxTap {
+  v: f32,
+  i: u32,
+}
+
+// On the bits: WGSL lets compilers assume no NaNs, and lavapipe folds `v != v` to false.
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn max_window(plane: u32, t: u32) -> MaxTap {
+  let oy = t / p.ow;
+  let ox = t % p.ow;
+  let y0 = i32(oy * p.sh) - p.ph;
+  let x0 = i32(ox * p.sw) - p.pw;
+  let ylo = u32(max(y0, 0));
+  let yhi = u32(min(y0 + i32(p.kh), i32(p.h)));
+  let xlo = u32(max(x0, 0));
+  let xhi = u32(min(x0 + i32(p.kw), i32(p.w)));
+  let xb = plane * p.h * p.w;
+  var best = MaxTap(x[xb + ylo * p.w + xlo], ylo * p.w + xlo);
+  for (var iy = ylo; iy < yhi; iy++) {
+    let rb = iy * p.w;
+    for (var ix = xlo; ix < xhi; ix++) {
+      let v = x[xb + rb + ix];
+      if (v > best.v || is_nan(v)) { best = MaxTap(v, rb + ix); }
+    }
+  }
+  return best;
+}
+
+@compute @workgroup_size(WG)
+fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.oh * p.ow) { return; }
+  out[plane * p.oh * p.ow + t] = max_window(plane, t).v;
+}
+
+// The same, also saving the arg-max for the backward.
+@compute @workgroup_size(WG)
+fn max_forward_idx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.oh * p.ow) { return; }
+  let best = max_window(plane, t);
+  out[plane * p.oh * p.ow + t] = best.v;
+  idx_out[plane * p.oh * p.ow + t] = best.i;
+}
+
+// gx[iy, ix] = Σ gy[oy, ox] over the windows containing (iy, ix) whose arg-max is (iy, ix): a
+// gather over at most ceil(kh / sh) · ceil(kw / sw) windows, deterministic, no atomics.
+@compute @workgroup_size(WG)
+fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.h * p.w) { return; }
+  let iy = i32(t / p.w);
+  let ix = i32(t % p.w);
+  let sh = i32(p.sh);
+  let sw = i32(p.sw);
+  let oy_lo = (max(iy + p.ph - i32(p.kh) + 1, 0) + sh - 1) / sh;
+  let oy_hi = min((iy + p.ph) / sh, i32(p.oh) - 1);
+  let ox_lo = (max(ix + p.pw - i32(p.kw) + 1, 0) + sw - 1) / sw;
+  let ox_hi = min((ix + p.pw) / sw, i32(p.ow) - 1);
+  let gb = plane * p.oh * p.ow;
+  var acc = 0.0;
+  for (var oy = oy_lo; oy <= oy_hi; oy++) {
+    for (var ox = ox_lo; ox <= ox_hi; ox++) {
+      let o = gb + u32(oy) * p.ow + u32(ox);
+      if (idx[o] == t) { acc += gy[o]; }
+    }
+  }
+  out[plane * p.h * p.w + t] = acc;
 }

@@ -6,6 +6,7 @@ import { Tensor, tensor } from '../tensor/tensor.js';
 import { resizeBilinear } from '../ops/resize.js';
 import { noGrad } from '../autograd/tape.js';
 import { MobileNetV2, type PaddingMode } from './mobilenet-v2.js';
+import { ResNet, RESNET_ARCHITECTURES, isResNetArchitecture } from './resnet.js';
 import { WeightReader } from './weights.js';
 
 export interface Preprocessing {
@@ -55,8 +56,21 @@ export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
   const file = parseSafetensors(bytes, source);
   const reader = new WeightReader(file);
   const meta = file.metadata;
-  const arch = meta.architecture ?? (reader.has('features.0.0.weight') ? 'mobilenet_v2' : 'unknown');
+  const arch =
+    meta.architecture ??
+    (reader.has('features.0.0.weight') ? 'mobilenet_v2' : reader.has('layer1.0.conv1.weight') ? 'resnet' : 'unknown');
   const preprocessing = parsePreprocessing(meta, source);
+  if (isResNetArchitecture(arch)) {
+    const net = new ResNet(reader, arch);
+    return {
+      architecture: arch,
+      metadata: meta,
+      preprocessing,
+      taps: net.taps,
+      features: (images, taps) => net.features(images, taps),
+      dispose: () => net.dispose(),
+    };
+  }
   switch (arch) {
     case 'mobilenet_v2': {
       const padding: PaddingMode = meta.padding === 'tf-same' ? 'tf-same' : 'symmetric';
@@ -71,7 +85,10 @@ export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
       };
     }
     default:
-      throw new SafeTensorsError(source, `unknown backbone architecture "${arch}" (expected mobilenet_v2)`);
+      throw new SafeTensorsError(
+        source,
+        `unknown backbone architecture "${arch}" (expected mobilenet_v2, resnet or ${Object.keys(RESNET_ARCHITECTURES).join(', ')})`,
+      );
   }
 }
 

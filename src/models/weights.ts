@@ -3,6 +3,8 @@
 // (torchvision state dicts) folded at load. Errors name the file and tensor.
 import { SafeTensorsError, readF32, type SafeTensorsFile } from '../io/safetensors.js';
 
+const FLOAT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
+
 export class WeightReader {
   private readonly quant: Record<string, [number, number]>;
 
@@ -29,6 +31,9 @@ export class WeightReader {
     const v = readF32(this.file, name, shape);
     const q = this.quant[name];
     const dtype = this.file.tensors.get(name)!.dtype;
+    if (!FLOAT_DTYPES.has(dtype) && dtype !== 'U8' && dtype !== 'I8') {
+      throw new SafeTensorsError(this.file.source, `tensor "${name}" has dtype ${dtype}; weights must be F32, F16, BF16 or F64 (or U8/I8 with a scale and zero point)`);
+    }
     if (dtype === 'U8' || dtype === 'I8') {
       if (!q) throw new SafeTensorsError(this.file.source, `tensor "${name}" is ${dtype} but has no scale/zero point in the metadata`);
       const [scale, zero] = q;

@@ -1,4 +1,5 @@
-// Average pooling (avgPool2d) and global average pooling (globalAvgPool), forward and backward.
+// Average pooling (avgPool2d), max pooling (maxPool2d) and global average pooling (globalAvgPool),
+// forward and backward.
 // Kernels: shaders/pool.wgsl. Float64 CPU references at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
@@ -137,6 +138,51 @@ export function globalAvgPool(x: Tensor): Tensor {
   return y;
 }
 
+export interface MaxPoolOptions {
+  kernel: number | readonly [number, number];
+  /** Defaults to the kernel size. */
+  stride?: number | readonly [number, number];
+  /** Implicit −inf padding on each side, at most half the kernel. Default 0. */
+  padding?: number | readonly [number, number];
+}
+
+/**
+ * Max pooling of x [N, C, H, W] → [N, C, OH, OW], OH = floor((H + 2·padding − kernel) / stride) + 1
+ * (PyTorch's MaxPool2d with ceil_mode = false, dilation 1). The gradient goes to each window's
+ * arg-max; on ties to the first maximum in row-major window order, as in PyTorch.
+ */
+export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
+  const op = 'maxPool2d';
+  const g = geometry(op, x, opts);
+  const y = empty([g.n, g.c, g.oh, g.ow]);
+  const grad = needsGrad(x);
+  // The arg-max indices are u32 data in an f32-typed buffer, bound only as array<u32>.
+  const idx = grad ? empty([g.n, g.c, g.oh, g.ow]) : null;
+  const u = uniforms(g);
+  launch(op, {
+    shader: 'pool',
+    entry: idx ? 'max_forward_idx' : 'max_forward',
+    tensors: idx ? { x, out: y, idx_out: idx } : { x, out: y },
+    uniforms: u,
+    workgroups: planeGrid(g.oh * g.ow, g.n * g.c),
+  });
+  if (idx) {
+    record(op, [x], y, (gy) => {
+      const gx = empty(x.shape);
+      launch(`${op} backward`, {
+        shader: 'pool',
+        entry: 'max_backward',
+        tensors: { gy, idx, out: gx },
+        uniforms: u,
+        workgroups: planeGrid(g.h * g.w, g.n * g.c),
+      });
+      idx.dispose();
+      return [gx];
+    });
+  }
+  return y;
+}
+
 // ---- CPU references (float64) -----------------------------------------------------------------
 
 export function avgPool2dRef(x: ArrayLike<number>, shape: readonly number[], o: AvgPoolOptions): Float64Array {
@@ -173,4 +219,61 @@ export function globalAvgPoolRef(x: ArrayLike<number>, shape: readonly number[])
   const out = new Float64Array(n * c);
   for (let i = 0; i < n * c * h * w; i++) out[Math.floor(i / (h * w))] += x[i] / (h * w);
   return out;
+}
+
+/** Window bounds and output size of max pooling, as in maxPool2d. */
+function maxGeometry(shape: readonly number[], o: MaxPoolOptions) {
+  const [n, c, h, w] = shape;
+  const [kh, kw] = typeof o.kernel === 'number' ? [o.kernel, o.kernel] : o.kernel;
+  const [sh, sw] = o.stride === undefined ? [kh, kw] : typeof o.stride === 'number' ? [o.stride, o.stride] : o.stride;
+  const [ph, pw] = o.padding === undefined ? [0, 0] : typeof o.padding === 'number' ? [o.padding, o.padding] : o.padding;
+  return { planes: n * c, h, w, kh, kw, sh, sw, ph, pw, oh: Math.floor((h + 2 * ph - kh) / sh) + 1, ow: Math.floor((w + 2 * pw - kw) / sw) + 1 };
+}
+
+/**
+ * Max pooling in float64 with PyTorch's rule (first maximum wins, NaN propagates); also returns the
+ * plane-local arg-max (iy · W + ix) of every output.
+ */
+export function maxPool2dRefWithIndices(x: ArrayLike<number>, shape: readonly number[], o: MaxPoolOptions): { data: Float64Array; indices: Int32Array } {
+  const g = maxGeometry(shape, o);
+  const data = new Float64Array(g.planes * g.oh * g.ow);
+  const indices = new Int32Array(data.length);
+  for (let pl = 0; pl < g.planes; pl++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        let best = -Infinity;
+        let arg = -1;
+        for (let ky = 0; ky < g.kh; ky++) {
+          for (let kx = 0; kx < g.kw; kx++) {
+            const iy = oy * g.sh - g.ph + ky;
+            const ix = ox * g.sw - g.pw + kx;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+            const v = x[(pl * g.h + iy) * g.w + ix];
+            if (arg < 0 || v > best || Number.isNaN(v)) {
+              best = v;
+              arg = iy * g.w + ix;
+            }
+          }
+        }
+        const k = (pl * g.oh + oy) * g.ow + ox;
+        data[k] = best;
+        indices[k] = arg;
+      }
+    }
+  }
+  return { data, indices };
+}
+
+export function maxPool2dRef(x: ArrayLike<number>, shape: readonly number[], o: MaxPoolOptions): Float64Array {
+  return maxPool2dRefWithIndices(x, shape, o).data;
+}
+
+/** d/dx of sum(maxPool2d(x) · gy): each output's gy goes to its arg-max. */
+export function maxPool2dBackwardRef(x: ArrayLike<number>, shape: readonly number[], o: MaxPoolOptions, gy: ArrayLike<number>): Float64Array {
+  const g = maxGeometry(shape, o);
+  const { indices } = maxPool2dRefWithIndices(x, shape, o);
+  const gx = new Float64Array(g.planes * g.h * g.w);
+  const per = g.oh * g.ow;
+  for (let k = 0; k < indices.length; k++) gx[Math.floor(k / per) * g.h * g.w + indices[k]] += gy[k];
+  return gx;
 }

@@ -2,13 +2,14 @@
 // Weights come from safetensors: our converted TFLite model (8-bit, BN folded, TF "SAME" padding),
 // the nsfwjs TF.js conversion (BN folded, TF padding) or a torchvision state dict (BN folded here).
 import { Tensor, scope, tensor } from '../tensor/tensor.js';
-import { add, relu6 } from '../ops/elementwise.js';
+import { add, relu, relu6 } from '../ops/elementwise.js';
 import { conv2d, type Padding4 } from '../ops/conv2d.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { matmul } from '../ops/matmul.js';
 import { noGrad } from '../autograd/tape.js';
 import { WeightReader } from './weights.js';
+import { SafeTensorsError } from '../io/safetensors.js';
 
 /** (expansion t, output channels c, repeats n, first stride s) — the paper's Table 2. */
 const SETTINGS: ReadonlyArray<readonly [number, number, number, number]> = [
@@ -21,6 +22,60 @@ const SETTINGS: ReadonlyArray<readonly [number, number, number, number]> = [
   [6, 320, 1, 1],
 ];
 
+/** One convolution of the network with its (optional, folded-at-load) batch norm. */
+export interface LayerSpec {
+  /** Module path of the conv (tensors `${conv}.weight`, optional `${conv}.bias`). */
+  conv: string;
+  /** Module path of the batch norm that follows (absent in BN-folded files). */
+  bn: string;
+  /** Weight shape: [O, I, k, k] for convs, [C, 1, k, k] for depthwise. */
+  shape: [number, number, number, number];
+  stride: number;
+  depthwise: boolean;
+  relu6: boolean;
+}
+
+export interface BlockSpec {
+  /** `features.i` */
+  name: string;
+  layers: LayerSpec[];
+  /** The block adds its input to its output. */
+  residual: boolean;
+}
+
+/** The MobileNetV2 1.0 layout with torchvision names, shared with the converters. */
+export function mobilenetV2Spec(): BlockSpec[] {
+  const conv = (c: string, bn: string, shape: LayerSpec['shape'], stride: number, relu: boolean, depthwise = false): LayerSpec => ({
+    conv: c,
+    bn,
+    shape,
+    stride,
+    depthwise,
+    relu6: relu,
+  });
+  const blocks: BlockSpec[] = [{ name: 'features.0', layers: [conv('features.0.0', 'features.0.1', [32, 3, 3, 3], 2, true)], residual: false }];
+  let cin = 32;
+  let index = 1;
+  for (const [t, c, n, s] of SETTINGS) {
+    for (let r = 0; r < n; r++) {
+      const stride = r === 0 ? s : 1;
+      const hidden = cin * t;
+      const p = `features.${index}.conv`;
+      // torchvision numbering: [expand (t != 1)], depthwise, project conv, project BN.
+      const at = t !== 1 ? 1 : 0;
+      const layers: LayerSpec[] = [];
+      if (t !== 1) layers.push(conv(`${p}.0.0`, `${p}.0.1`, [hidden, cin, 1, 1], 1, true));
+      layers.push(conv(`${p}.${at}.0`, `${p}.${at}.1`, [hidden, 1, 3, 3], stride, true, true));
+      layers.push(conv(`${p}.${at + 1}`, `${p}.${at + 2}`, [c, hidden, 1, 1], 1, false));
+      blocks.push({ name: `features.${index}`, layers, residual: stride === 1 && cin === c });
+      cin = c;
+      index++;
+    }
+  }
+  blocks.push({ name: 'features.18', layers: [conv('features.18.0', 'features.18.1', [1280, cin, 1, 1], 1, true)], residual: false });
+  return blocks;
+}
+
 interface ConvLayer {
   weight: Tensor;
   bias: Tensor;
@@ -31,10 +86,31 @@ interface ConvLayer {
 }
 
 interface Block {
-  /** `features.i` */
   name: string;
   layers: ConvLayer[];
   residual: boolean;
+}
+
+interface Linear {
+  /** [out, in] */
+  weight: Tensor;
+  /** [1, out] */
+  bias: Tensor;
+}
+
+/**
+ * The classifier head: every `classifier.<i>.weight` [out, in] in index order, a ReLU between
+ * consecutive linear layers. torchvision has one (`classifier.1`, after dropout); the nsfwjs Keras
+ * head is 1280→256→128→5 (`classifier.1`, `classifier.4`, `classifier.7`, as an nn.Sequential of
+ * Linear, ReLU, Dropout would number them).
+ */
+function classifierNames(reader: WeightReader): string[] {
+  const found: Array<[number, string]> = [];
+  for (const name of reader.file.tensors.keys()) {
+    const m = /^classifier\.(\d+)\.weight$/.exec(name);
+    if (m) found.push([Number(m[1]), `classifier.${m[1]}`]);
+  }
+  return found.sort((a, b) => a[0] - b[0]).map(([, n]) => n);
 }
 
 export type PaddingMode = 'tf-same' | 'symmetric';
@@ -53,45 +129,35 @@ export function padFor(mode: PaddingMode, k: number, s: number, h: number, w: nu
 
 export class MobileNetV2 {
   readonly blocks: Block[];
-  readonly classifier: { weight: Tensor; bias: Tensor } | null;
+  /** Linear layers of the head (empty when the file has none). */
+  readonly classifier: Linear[];
 
   constructor(
     reader: WeightReader,
     readonly padding: PaddingMode,
   ) {
-    const layer = (conv: string, bn: string | null, shape: number[], stride: number, act: boolean, depthwise = false): ConvLayer => {
-      const { weight, bias } = reader.convBn(conv, bn, shape);
-      return { weight: tensor(weight, shape), bias: tensor(bias, [shape[0]]), stride, k: shape[2], depthwise, relu6: act };
-    };
-    const blocks: Block[] = [];
-    blocks.push({ name: 'features.0', layers: [layer('features.0.0', 'features.0.1', [32, 3, 3, 3], 2, true)], residual: false });
-    let cin = 32;
-    let index = 1;
-    for (const [t, c, n, s] of SETTINGS) {
-      for (let r = 0; r < n; r++) {
-        const stride = r === 0 ? s : 1;
-        const hidden = cin * t;
-        const p = `features.${index}.conv`;
-        // torchvision numbering: [expand (t != 1)], depthwise, project conv, project BN.
-        const at = t !== 1 ? 1 : 0;
-        const layers: ConvLayer[] = [];
-        if (t !== 1) layers.push(layer(`${p}.0.0`, `${p}.0.1`, [hidden, cin, 1, 1], 1, true));
-        layers.push(layer(`${p}.${at}.0`, `${p}.${at}.1`, [hidden, 1, 3, 3], stride, true, true));
-        layers.push(layer(`${p}.${at + 1}`, `${p}.${at + 2}`, [c, hidden, 1, 1], 1, false));
-        blocks.push({ name: `features.${index}`, layers, residual: stride === 1 && cin === c });
-        cin = c;
-        index++;
+    // The head's shapes are checked before anything is uploaded to the GPU.
+    let features = 1280;
+    const head = classifierNames(reader).map((name) => {
+      const [out, inputs] = reader.shape(`${name}.weight`);
+      if (inputs !== features) {
+        throw new SafeTensorsError(reader.file.source, `tensor "${name}.weight" has shape [${out}, ${inputs}], expected [*, ${features}] (its input is ${features} wide)`);
       }
-    }
-    blocks.push({ name: 'features.18', layers: [layer('features.18.0', 'features.18.1', [1280, cin, 1, 1], 1, true)], residual: false });
-    this.blocks = blocks;
-    if (reader.has('classifier.1.weight')) {
-      const [classes] = reader.shape('classifier.1.weight');
-      const { weight, bias } = reader.convBn('classifier.1', null, [classes, 1280]);
-      this.classifier = { weight: tensor(weight, [classes, 1280]), bias: tensor(bias, [1, classes]) };
-    } else {
-      this.classifier = null;
-    }
+      features = out;
+      return { name, shape: [out, inputs] };
+    });
+    this.blocks = mobilenetV2Spec().map((b) => ({
+      name: b.name,
+      residual: b.residual,
+      layers: b.layers.map((l): ConvLayer => {
+        const { weight, bias } = reader.convBn(l.conv, l.bn, l.shape);
+        return { weight: tensor(weight, l.shape), bias: tensor(bias, [l.shape[0]]), stride: l.stride, k: l.shape[2], depthwise: l.depthwise, relu6: l.relu6 };
+      }),
+    }));
+    this.classifier = head.map(({ name, shape }) => {
+      const { weight, bias } = reader.convBn(name, null, shape);
+      return { weight: tensor(weight, shape), bias: tensor(bias, [1, shape[0]]) };
+    });
   }
 
   /** Tap names in network order: block outputs, `features.i.expand` (expanded activations), `logits`. */
@@ -101,7 +167,7 @@ export class MobileNetV2 {
       if (b.layers.length === 3) out.push(`${b.name}.expand`);
       out.push(b.name);
     }
-    if (this.classifier) out.push('logits');
+    if (this.classifier.length) out.push('logits');
     return out;
   }
 
@@ -139,9 +205,13 @@ export class MobileNetV2 {
           cur = b.residual ? add(h, cur) : h;
           if (want.has(b.name)) out[b.name] = cur;
         }
-        if (want.has('logits') && this.classifier) {
-          const pooled = globalAvgPool(cur).reshape([cur.shape[0], 1280]);
-          out.logits = add(matmul(pooled, this.classifier.weight, { transB: true }), this.classifier.bias);
+        if (want.has('logits') && this.classifier.length) {
+          let h = globalAvgPool(cur).reshape([cur.shape[0], 1280]);
+          this.classifier.forEach((l, i) => {
+            h = add(matmul(h, l.weight, { transB: true }), l.bias);
+            if (i < this.classifier.length - 1) h = relu(h);
+          });
+          out.logits = h;
         }
         return out;
       }),
@@ -153,7 +223,9 @@ export class MobileNetV2 {
       l.weight.dispose();
       l.bias.dispose();
     }
-    this.classifier?.weight.dispose();
-    this.classifier?.bias.dispose();
+    for (const l of this.classifier) {
+      l.weight.dispose();
+      l.bias.dispose();
+    }
   }
 }

@@ -9,8 +9,9 @@ import { imageToTensor, loadBackbone } from '../../models/backbone.js';
 
 export const help = `Usage: hlgfa classify IMAGE.png [IMAGE.png …] [--top K] [--backbone FILE]
 
-Prints the top-K ImageNet labels with probabilities for each image, using the classifier head of
-the backbone (default: the shipped MobileNetV2, ${DEFAULT_BACKBONE}).
+Prints the top-K labels with probabilities for each image, using the classifier head of the
+backbone (default: the shipped MobileNetV2, ${DEFAULT_BACKBONE}). Class names come
+from the file's metadata "labels" when it has them, else the ImageNet list.
 
   --top K          how many labels to print (default 5)
   --backbone FILE  a backbone safetensors file with a classifier head`;
@@ -21,6 +22,16 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
   const e = Float64Array.from(logits, (v) => Math.exp(v - m));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
+}
+
+/** Class names stored in the file (metadata "labels" as a JSON array), if any. */
+function fileLabels(meta: Record<string, string>): string[] | null {
+  try {
+    const v = JSON.parse(meta.labels ?? 'null') as unknown;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -35,9 +46,9 @@ export async function run(argv: string[]): Promise<number> {
   } catch (e) {
     throw new Error(`${file}: cannot read backbone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const labels = readFileSync(IMAGENET_LABELS, 'utf8').split('\n').map((l) => l.trim());
   await cliRuntime();
   const backbone = loadBackbone(bytes, file);
+  const labels = fileLabels(backbone.metadata) ?? readFileSync(IMAGENET_LABELS, 'utf8').split('\n').map((l) => l.trim());
   if (!backbone.taps.includes('logits')) throw new Error(`${file}: this backbone has no classifier head`);
   for (const { path, img } of images) {
     const x = imageToTensor(img, backbone.preprocessing);

@@ -1,0 +1,257 @@
+// Backbone speed: our MobileNetV2 forward (nsfwjs weights converted by tools/convert/tfjs-layers.ts,
+// up to features.18 = Keras `out_relu`) against @tensorflow/tfjs-backend-webgpu running the same
+// nsfwjs layers model to `out_relu`, on the SAME GPUDevice in the same process.
+//
+// Usage: node dist/bench/backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--json FILE]
+//                                    [--profile] [--no-peer]
+// Each case: one first call (pipeline compilation included: Mesa's disk cache makes it vary between
+// runs of the process), one more warm-up, then `runs` timed calls; median and min in ms, images/s
+// from the median. Every timed call starts from an input already on the GPU and ends when the
+// output has been read back to the CPU. --profile adds a per-layer breakdown of our forward
+// (each dispatch followed by a device sync, so the sum exceeds the pipelined forward).
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from '../src/cli/args.js';
+import { writeFileAtomic } from '../src/io/node-fs.js';
+import { initRuntime, destroyRuntime, runtime } from '../src/gpu/runtime.js';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
+import { loadBackbone } from '../src/models/backbone.js';
+import { MobileNetV2, padFor } from '../src/models/mobilenet-v2.js';
+import { WeightReader } from '../src/models/weights.js';
+import { tensor, type Tensor } from '../src/tensor/tensor.js';
+import { conv2d } from '../src/ops/conv2d.js';
+import { depthwiseConv2d } from '../src/ops/depthwise.js';
+import { add, relu6 } from '../src/ops/elementwise.js';
+import { convertKerasMobilenetV2 } from '../tools/convert/tfjs-layers.js';
+import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from '../tools/convert/tfjs-weights.js';
+
+const MODEL = fileURLToPath(new URL('../../node_modules/nsfwjs/dist/models/mobilenet_v2/model.min.js', import.meta.url));
+
+interface Row {
+  engine: 'ours' | 'tfjs-webgpu';
+  size: number;
+  batch: number;
+  firstMs: number;
+  medianMs: number;
+  minMs: number;
+  imagesPerS: number;
+  runs: number;
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function seededInput(n: number): Float32Array {
+  let a = 12345;
+  return Float32Array.from({ length: n }, () => {
+    a = (Math.imul(a, 1103515245) + 12345) >>> 0;
+    return (a >>> 8) / 16777216;
+  });
+}
+
+async function timeCase(engine: Row['engine'], size: number, batch: number, runs: number, call: () => Promise<void>): Promise<Row> {
+  let t = performance.now();
+  await call();
+  const firstMs = performance.now() - t;
+  await call();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    t = performance.now();
+    await call();
+    times.push(performance.now() - t);
+  }
+  const med = median(times);
+  return { engine, size, batch, firstMs, medianMs: med, minMs: Math.min(...times), imagesPerS: (1000 * batch) / med, runs };
+}
+
+/** Per-layer times of our forward, each op followed by a sync; grouped by layer kind. */
+async function profile(net: MobileNetV2, size: number, batch: number): Promise<Array<{ name: string; what: string; ms: number }>> {
+  const rt = runtime();
+  const out: Array<{ name: string; what: string; ms: number }> = [];
+  const x = tensor(seededInput(batch * 3 * size * size), [batch, 3, size, size]);
+  for (let pass = 0; pass < 2; pass++) {
+    out.length = 0;
+    {
+      let cur: Tensor = x;
+      const timed = async <T extends Tensor>(name: string, what: string, f: () => T): Promise<T> => {
+        await rt.sync();
+        const t = performance.now();
+        const y = f();
+        await rt.sync();
+        out.push({ name, what, ms: performance.now() - t });
+        return y;
+      };
+      for (const b of net.blocks) {
+        let h = cur;
+        for (const [i, l] of b.layers.entries()) {
+          const [, c, hh, ww] = h.shape;
+          const padding = padFor(net.padding, l.k, l.stride, hh, ww);
+          const kind = l.depthwise ? `depthwise ${l.k}×${l.k}/${l.stride}` : l.k === 1 ? (i === 0 && b.layers.length === 3 ? 'expand 1×1' : 'project 1×1') : `conv ${l.k}×${l.k}/${l.stride}`;
+          const what = `${kind} ${c}→${l.weight.shape[0]} @${hh}×${ww}`;
+          const prev = h;
+          h = await timed(`${b.name}[${i}]`, what, () =>
+            l.depthwise ? depthwiseConv2d(prev, l.weight, l.bias, { stride: l.stride, padding }) : conv2d(prev, l.weight, l.bias, { stride: l.stride, padding }),
+          );
+          if (l.relu6) {
+            const pre = h;
+            h = await timed(`${b.name}[${i}].relu6`, 'relu6', () => relu6(pre));
+            pre.dispose();
+          }
+          if (prev !== x && prev !== cur) prev.dispose();
+        }
+        if (b.residual) {
+          const y = h;
+          const res = cur;
+          h = await timed(`${b.name}.add`, 'residual add', () => add(y, res));
+          y.dispose();
+        }
+        if (cur !== x) cur.dispose();
+        cur = h;
+      }
+      await cur.read();
+      cur.dispose();
+    }
+  }
+  x.dispose();
+  return out;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2), { values: ['sizes', 'batches', 'runs', 'json'], flags: ['profile', 'no-peer'] });
+  const sizes = (args.values.sizes ?? '224,256').split(',').map(Number);
+  const batches = (args.values.batches ?? '1,8').split(',').map(Number);
+  const runs = Math.max(5, Number(args.values.runs ?? 5));
+  const rt = await initRuntime();
+  const info = rt.gpu.info;
+  console.log(`adapter: ${info.vendor} ${info.architecture} ${info.description}; node ${process.version}`);
+
+  const files: TfjsModelFiles = readTfjsModel(MODEL);
+  const weights = decodeTfjsWeights(files.json.weightsManifest, files.groups, MODEL);
+  const converted = convertKerasMobilenetV2(files.json.modelTopology, weights, { source: 'nsfwjs 4.4.0', licence: 'MIT' });
+  const bytes = serializeSafetensors(converted.tensors, converted.metadata);
+  const backbone = loadBackbone(bytes, 'nsfwjs.safetensors');
+
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    for (const batch of batches) {
+      const x = tensor(seededInput(batch * 3 * size * size), [batch, 3, size, size]);
+      rows.push(
+        await timeCase('ours', size, batch, runs, async () => {
+          const { 'features.18': y } = backbone.features(x, ['features.18']);
+          await y.read();
+          y.dispose();
+        }),
+      );
+      x.dispose();
+      console.log(fmt(rows[rows.length - 1]));
+    }
+  }
+
+  let peerNote = 'not run (--no-peer)';
+  if (!args.flags.has('no-peer')) {
+    // The peer on our device: tfjs-backend-webgpu only checks navigator.gpu exists, then uses the
+    // device it is given. Imported before navigator.gpu is set so it does not register its own.
+    const tf = await import('@tensorflow/tfjs');
+    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+    const { create } = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU };
+    const gpu = create([]);
+    keepAlive.push(gpu);
+    (globalThis as { navigator?: unknown }).navigator = { gpu };
+    tf.registerBackend('webgpu', () => new WebGPUBackend(rt.device, rt.gpu.adapter.info));
+    await tf.setBackend('webgpu');
+    await tf.ready();
+    peerNote = `@tensorflow/tfjs-backend-webgpu ${tf.version.tfjs} on the same GPUDevice`;
+    for (const size of sizes) {
+      const topology = JSON.parse(JSON.stringify(files.json.modelTopology)) as { model_config: { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } } };
+      const input = topology.model_config.config.layers.find((l) => l.class_name === 'InputLayer')!;
+      input.config.batch_input_shape = [null, size, size, 3];
+      const g = files.groups[0];
+      const model = await tf.loadLayersModel(
+        tf.io.fromMemory({
+          modelTopology: topology,
+          weightSpecs: files.json.weightsManifest.flatMap((w) => w.weights) as never,
+          weightData: g.buffer.slice(g.byteOffset, g.byteOffset + g.byteLength) as ArrayBuffer,
+        }),
+      );
+      const sub = tf.model({ inputs: model.inputs, outputs: model.getLayer('out_relu').output as never });
+      for (const batch of batches) {
+        const data = seededInput(batch * 3 * size * size);
+        const x = tf.tidy(() => tf.tensor4d(data, [batch, 3, size, size]).transpose([0, 2, 3, 1]));
+        rows.push(
+          await timeCase('tfjs-webgpu', size, batch, runs, async () => {
+            const y = sub.predict(x) as import('@tensorflow/tfjs').Tensor;
+            await y.data();
+            y.dispose();
+          }),
+        );
+        x.dispose();
+        console.log(fmt(rows[rows.length - 1]));
+      }
+      model.dispose();
+    }
+  }
+
+  console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} runs`);
+  console.log(`peer: ${peerNote}`);
+  console.log('size  batch |   ours first   median   img/s |   tfjs first   median   img/s | ours/peer time');
+  const table: Array<Record<string, unknown>> = [];
+  for (const size of sizes) {
+    for (const batch of batches) {
+      const o = rows.find((r) => r.engine === 'ours' && r.size === size && r.batch === batch)!;
+      const p = rows.find((r) => r.engine === 'tfjs-webgpu' && r.size === size && r.batch === batch);
+      const ratio = p ? o.medianMs / p.medianMs : null;
+      table.push({ size, batch, ours: o, peer: p ?? null, ratio });
+      const cell = (r?: Row) => (r ? `${r.firstMs.toFixed(0).padStart(8)} ${r.medianMs.toFixed(1).padStart(8)} ${r.imagesPerS.toFixed(2).padStart(7)}` : '       —        —       —');
+      console.log(
+        `${String(size).padEnd(5)} ${String(batch).padStart(5)} | ${cell(o)} | ${cell(p)} | ${ratio === null ? '—' : `${ratio.toFixed(2)} (${(1 / ratio).toFixed(2)}× ${ratio < 1 ? 'faster' : 'slower'})`}`,
+      );
+    }
+  }
+
+  let layers: Awaited<ReturnType<typeof profile>> | null = null;
+  if (args.flags.has('profile')) {
+    const net = new MobileNetV2(new WeightReader(parseSafetensors(bytes, 'nsfwjs.safetensors')), 'tf-same');
+    const [size, batch] = [sizes[0], batches[batches.length - 1]];
+    layers = await profile(net, size, batch);
+    net.dispose();
+    const total = layers.reduce((a, l) => a + l.ms, 0);
+    console.log(`\nPer-layer profile, ours, ${size}×${size} batch ${batch} (sync after each op; total ${total.toFixed(0)} ms)`);
+    const byKind = new Map<string, number>();
+    for (const l of layers) {
+      const kind = l.what.replace(/ \d+→\d+ @\d+×\d+$/, '');
+      byKind.set(kind, (byKind.get(kind) ?? 0) + l.ms);
+    }
+    for (const [k, ms] of [...byKind].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(1).padStart(5)} %`);
+    console.log('  top layers:');
+    for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 12)) console.log(`    ${l.name.padEnd(22)} ${l.what.padEnd(40)} ${l.ms.toFixed(1).padStart(8)} ms`);
+  }
+
+  if (args.values.json) {
+    writeFileAtomic(
+      args.values.json,
+      JSON.stringify({ schema: 'hlgfa-bench-backbone/1', createdAt: new Date().toISOString(), adapter: info, peer: peerNote, runs, cases: table, profile: layers }, null, 2),
+    );
+    console.log(`wrote ${args.values.json}`);
+  }
+  backbone.dispose();
+  return 0;
+}
+
+// dawn.node instances must outlive every device made from them (see WEBGPU-NOTES).
+const keepAlive: unknown[] = [];
+
+function fmt(r: Row): string {
+  return `${r.engine.padEnd(12)} ${r.size}×${r.size} b${r.batch}: first ${r.firstMs.toFixed(0)} ms, median ${r.medianMs.toFixed(1)} ms, ${r.imagesPerS.toFixed(2)} img/s`;
+}
+
+main()
+  .then((code) => {
+    destroyRuntime();
+    process.exit(code);
+  })
+  .catch((e) => {
+    console.error(`bench/backbone: ${(e as Error).stack ?? e}`);
+    destroyRuntime();
+    process.exit(1);
+  });

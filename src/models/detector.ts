@@ -5,7 +5,8 @@ import { parseSafetensors, readF32, serializeSafetensors, SafeTensorsError, type
 import { noGrad } from '../autograd/tape.js';
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
 import { areaDownsample, sub } from '../ops/index.js';
-import type { Backbone } from './backbone.js';
+import { initRuntime } from '../gpu/runtime.js';
+import { loadBackbone, type Backbone } from './backbone.js';
 import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
 import { anomalyMap, levelShapes, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
 
@@ -185,4 +186,19 @@ export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone,
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The app-facing entry point: a ready detector from checkpoint and backbone bytes (Node or
+ * browser). Initialises the WebGPU runtime if needed. Then `await detector.score([rgba])`.
+ */
+export async function loadDetector(
+  checkpoint: Uint8Array,
+  backboneBytes: Uint8Array,
+  names: { checkpoint?: string; backbone?: string } = {},
+): Promise<Detector> {
+  await initRuntime();
+  const ck = parseCheckpoint(checkpoint, names.checkpoint ?? 'checkpoint');
+  const backbone = loadBackbone(backboneBytes, names.backbone ?? 'backbone');
+  return detectorFromCheckpoint(ck, backbone, await sha256Hex(backboneBytes));
 }

@@ -1,7 +1,7 @@
 // MobileNetV2 (Sandler et al. 2018) as a frozen feature extractor, torchvision module names.
 // Weights come from safetensors: our converted TFLite model (8-bit, BN folded, TF "SAME" padding),
 // the nsfwjs TF.js conversion (BN folded, TF padding) or a torchvision state dict (BN folded here).
-import { Tensor, scope, tensor } from '../tensor/tensor.js';
+import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
 import { add, relu, relu6 } from '../ops/elementwise.js';
 import { conv2d, type Padding4 } from '../ops/conv2d.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
@@ -146,18 +146,27 @@ export class MobileNetV2 {
       features = out;
       return { name, shape: [out, inputs] };
     });
-    this.blocks = mobilenetV2Spec().map((b) => ({
+    // Every tensor is read and checked on the CPU first, so a bad file leaves nothing on the GPU;
+    // the uploads are kept, so loading inside a caller's scope() does not free them.
+    const upload = (data: Float32Array, shape: number[]) => keep(tensor(data, shape));
+    const blocks = mobilenetV2Spec().map((b) => ({
+      b,
+      layers: b.layers.map((l) => ({ l, ...reader.convBn(l.conv, l.bn, l.shape) })),
+    }));
+    const heads = head.map(({ name, shape }) => ({ shape, ...reader.convBn(name, null, shape) }));
+    this.blocks = blocks.map(({ b, layers }) => ({
       name: b.name,
       residual: b.residual,
-      layers: b.layers.map((l): ConvLayer => {
-        const { weight, bias } = reader.convBn(l.conv, l.bn, l.shape);
-        return { weight: tensor(weight, l.shape), bias: tensor(bias, [l.shape[0]]), stride: l.stride, k: l.shape[2], depthwise: l.depthwise, relu6: l.relu6 };
-      }),
+      layers: layers.map(({ l, weight, bias }): ConvLayer => ({
+        weight: upload(weight, l.shape),
+        bias: upload(bias, [l.shape[0]]),
+        stride: l.stride,
+        k: l.shape[2],
+        depthwise: l.depthwise,
+        relu6: l.relu6,
+      })),
     }));
-    this.classifier = head.map(({ name, shape }) => {
-      const { weight, bias } = reader.convBn(name, null, shape);
-      return { weight: tensor(weight, shape), bias: tensor(bias, [1, shape[0]]) };
-    });
+    this.classifier = heads.map(({ shape, weight, bias }) => ({ weight: upload(weight, shape), bias: upload(bias, [1, shape[0]]) }));
   }
 
   /** Tap names in network order: block outputs, `features.i.expand` (expanded activations), `logits`. */

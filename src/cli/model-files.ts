@@ -1,0 +1,45 @@
+// Loading backbones and checkpoints from disk for CLI commands, with errors that name the file.
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { loadBackbone, type Backbone } from '../models/backbone.js';
+import { detectorFromCheckpoint, parseCheckpoint, sha256Hex, type BackboneIdentity, type Detector, type ParsedCheckpoint } from '../models/detector.js';
+import { DEFAULT_BACKBONE } from './paths.js';
+
+export function readFileOrThrow(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new Error(`${path}: ${what} not found`);
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new Error(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+export interface LoadedBackbone {
+  backbone: Backbone;
+  id: BackboneIdentity;
+  path: string;
+}
+
+export async function openBackbone(path = DEFAULT_BACKBONE): Promise<LoadedBackbone> {
+  const bytes = readFileOrThrow(path, 'backbone weights');
+  const backbone = loadBackbone(bytes, path);
+  const id: BackboneIdentity = {
+    architecture: backbone.architecture,
+    source: backbone.metadata.source ?? basename(path),
+    sha256: await sha256Hex(bytes),
+  };
+  return { backbone, id, path };
+}
+
+export interface LoadedDetector {
+  detector: Detector;
+  checkpoint: ParsedCheckpoint;
+  backbone: LoadedBackbone;
+}
+
+/** Opens a checkpoint and the backbone it names (or `backbonePath`). */
+export async function openDetector(modelPath: string, backbonePath?: string): Promise<LoadedDetector> {
+  const ck = parseCheckpoint(readFileOrThrow(modelPath, 'model checkpoint'), modelPath);
+  const bb = await openBackbone(backbonePath ?? DEFAULT_BACKBONE);
+  return { detector: detectorFromCheckpoint(ck, bb.backbone, bb.id.sha256), checkpoint: ck, backbone: bb };
+}

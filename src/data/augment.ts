@@ -46,7 +46,7 @@ export interface StripeNoiseOptions {
   angle?: Range;
   /** Brightness change as a fraction of the full range (default [0.08, 0.25]); sign random per stripe. */
   contrast: Range;
-  /** Stripe length as a fraction of the image diagonal (default 1: across the whole image). */
+  /** Stripe length as a fraction of the image diagonal, centred on a random point (default 1: a line through the whole image). */
   length: Range;
 }
 
@@ -142,7 +142,8 @@ function stripes(wk: Work, rng: RandomFn, o: StripeNoiseOptions): void {
     const th = o.angle === undefined ? rng() * Math.PI : draw(rng, o.angle);
     const width = Math.max(0.5, draw(rng, o.width));
     const contrast = (rng() < 0.5 ? -1 : 1) * draw(rng, o.contrast);
-    const half = (draw(rng, o.length) * diag) / 2;
+    const frac = draw(rng, o.length);
+    const half = frac >= 1 ? Infinity : (frac * diag) / 2; // centred on a random point; 1 = through the whole image
     const cx = rng() * wk.w;
     const cy = rng() * wk.h;
     const ux = Math.cos(th); // along the stripe

@@ -9,9 +9,11 @@
 //   ground-truth mask (scipy.ndimage.label with a 3×3 structure of ones); the curve starts at
 //   (0, 0) and has one point per distinct score, as in the reference implementation
 //   (mvtec_ad_evaluation: compute_pro + trapezoid).
-// All of them sort once (typed-array sorts, no comparator on the big arrays) and sweep thresholds,
-// so 100 maps of 256×256 take well under a second. Undefined cases throw a clear error instead of
-// returning NaN: AUROC without both classes, AUPRO without any anomalous region or normal pixel.
+// All of them sort once (radix sort for float32 maps, the built-in typed-array sort otherwise; no
+// comparator on the big arrays) and sweep the distinct thresholds: 100 maps of 256×256 take
+// ~0.3 s of CPU once warm. Undefined cases throw a clear error instead of returning NaN: AUROC
+// without both classes, AUPRO without any anomalous region or without normal pixels. Only
+// `pixelMetrics` (pixel AUROC and AUPRO in one pass, for reports) returns NaN for them.
 
 /** A 2-D array of values, row-major. */
 export interface Grid {

@@ -35,7 +35,10 @@ function figures(ds: readonly Detection[], masks: readonly Uint8Array[]): SetFig
     ds.map((d) => ({ width: d.size, height: d.size, data: d.map })),
     masks.map((m, i) => ({ width: ds[i].size, height: ds[i].size, data: m })),
   );
-  return { images: ds.length, imageAUROC: auroc(ds.map((d) => d.score), ds.map((d) => d.label)), pixelAUROC: pixelAuroc, aupro };
+  // Image AUROC is undefined without both classes (e.g. a test set with no good images): NaN.
+  const both = ds.some((d) => d.label === 0) && ds.some((d) => d.label === 1);
+  const imageAUROC = both ? auroc(ds.map((d) => d.score), ds.map((d) => d.label)) : NaN;
+  return { images: ds.length, imageAUROC, pixelAUROC: pixelAuroc, aupro };
 }
 
 export function evaluateDetections(ds: readonly Detection[], opts: { threshold: number; msPerImage: number }): EvalReport {

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'image AUROC, pixel AUROC and AUPRO on a test set', load: () => import('./commands/eval.js') },
   detect: { summary: 'score images, write heatmap overlays and raw maps', load: () => import('./commands/detect.js') },
   demo: { summary: 'generate a dataset, train, evaluate and detect: the whole job in one go', load: () => import('./commands/demo.js') },
+  serve: { summary: 'serve the browser page (train and detect with WebGPU in a browser) on 127.0.0.1', load: () => import('./commands/serve.js') },
 };
 
 function usage(): string {

@@ -4,7 +4,7 @@ import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/imag
 import { parseSafetensors, readF32, serializeSafetensors, SafeTensorsError, type TensorToWrite } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
-import { areaDownsample, sub } from '../ops/index.js';
+import { areaDownsample, resizeBilinear, sub } from '../ops/index.js';
 import { initRuntime } from '../gpu/runtime.js';
 import { loadBackbone, type Backbone } from './backbone.js';
 import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
@@ -80,7 +80,9 @@ export class Detector {
     const cfg = this.config;
     return noGrad(() =>
       scope(() => {
-        const fhats = this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
+        const fhats = cfg.baseline
+          ? fl.map((f, l) => resizeBilinear(f, [fh[l].shape[2], fh[l].shape[3]], { alignCorners: false }))
+          : this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
         const w = cfg.reliability ? reliabilityWeight(this.levels, fh, cfg.size, cfg.reliabilityStrength) : null;
         const map = anomalyMap(fhats, fh, cfg.size, cfg.blurSigma, w);
         return normalise && cfg.mapNorm === 'mean' && this.meanMap ? sub(map, this.meanMap) : map;

@@ -10,6 +10,11 @@ export interface HlgfaConfig {
   detailReduction: number;
   /** σ of the feature blur whose residual (Fh − Blur(Fh)) feeds the detail prior. */
   detailBlurSigma: number;
+  /**
+   * Raw cross-resolution baseline: no learned module, F̂ = Up(Fl) (the reference HLGFA must beat).
+   * Map statistics and threshold are still calibrated on normal images.
+   */
+  baseline: boolean;
   /** Ablation switches (all on in HLGFA). */
   structurePrior: boolean;
   detailPrior: boolean;
@@ -43,6 +48,7 @@ export const DEFAULT_CONFIG: HlgfaConfig = {
   taps: ['features.3', 'features.6', 'features.13'],
   detailReduction: 4,
   detailBlurSigma: 1,
+  baseline: false,
   structurePrior: true,
   detailPrior: true,
   gate: true,

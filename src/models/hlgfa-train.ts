@@ -103,7 +103,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const trainStart = performance.now();
   let done = 0;
   try {
-    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+    for (let epoch = startEpoch; epoch < (cfg.baseline ? 0 : cfg.epochs); epoch++) {
       const order = permutation(fit.length, createRng(deriveSeed(cfg.seed, 1000 + epoch)));
       const augRng = createRng(deriveSeed(cfg.seed, 2000 + epoch));
       let epochLoss = 0;

@@ -3,11 +3,12 @@
 // Dawn enumerates Vulkan drivers once per process. Never falls back to a CPU code path.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './paths.js';
 import { NoAdapterError } from '../gpu/device.js';
 import { initRuntime, type Runtime } from '../gpu/runtime.js';
 
-const SETUP_SCRIPT = fileURLToPath(new URL('../../../tools/setup-vulkan.sh', import.meta.url));
+const SETUP_SCRIPT = join(PACKAGE_ROOT, 'tools', 'setup-vulkan.sh');
 const RETRIED = 'HLGFA_VULKAN_SETUP_DONE';
 
 export class ExitError extends Error {

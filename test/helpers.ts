@@ -5,6 +5,7 @@ import { destroyRuntime, initRuntime, runtime } from '../src/gpu/runtime.js';
 import { Tensor, scope, tensor, type Shape } from '../src/tensor/tensor.js';
 import { backward, parameter } from '../src/autograd/tape.js';
 import { mul, sum } from '../src/ops/index.js';
+import { createRng } from '../src/util/random.js';
 
 /** Acquires the WebGPU device for the file and releases it afterwards. */
 export function useGpu(): void {
@@ -17,17 +18,8 @@ export function useGpu(): void {
   });
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: the runtime's own seeded generator. */
+export const rng = createRng;
 
 /** `n` uniform values in [lo, hi). */
 export function randn(n: number, seed = 1, lo = -1, hi = 1): Float32Array {

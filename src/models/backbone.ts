@@ -60,29 +60,19 @@ export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
     meta.architecture ??
     (reader.has('features.0.0.weight') ? 'mobilenet_v2' : reader.has('layer1.0.conv1.weight') ? 'resnet' : 'unknown');
   const preprocessing = parsePreprocessing(meta, source);
-  if (isResNetArchitecture(arch)) {
-    const net = new ResNet(reader, arch);
-    return {
-      architecture: arch,
-      metadata: meta,
-      preprocessing,
-      taps: net.taps,
-      features: (images, taps) => net.features(images, taps),
-      dispose: () => net.dispose(),
-    };
-  }
+  const wrap = (net: ResNet | MobileNetV2): Backbone => ({
+    architecture: arch,
+    metadata: meta,
+    preprocessing,
+    taps: net.taps,
+    features: (images, taps) => net.features(images, taps),
+    dispose: () => net.dispose(),
+  });
+  if (isResNetArchitecture(arch)) return wrap(new ResNet(reader, arch));
   switch (arch) {
     case 'mobilenet_v2': {
       const padding: PaddingMode = meta.padding === 'tf-same' ? 'tf-same' : 'symmetric';
-      const net = new MobileNetV2(reader, padding);
-      return {
-        architecture: arch,
-        metadata: meta,
-        preprocessing,
-        taps: net.taps,
-        features: (images, taps) => net.features(images, taps),
-        dispose: () => net.dispose(),
-      };
+      return wrap(new MobileNetV2(reader, padding));
     }
     default:
       throw new SafeTensorsError(

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from './paths.js';
 import { NoAdapterError } from '../gpu/device.js';
 import { initRuntime, type Runtime } from '../gpu/runtime.js';
+import { useTuningCache } from '../io/tuning-node.js';
 
 const SETUP_SCRIPT = join(PACKAGE_ROOT, 'tools', 'setup-vulkan.sh');
 const RETRIED = 'HLGFA_VULKAN_SETUP_DONE';
@@ -21,6 +22,7 @@ export class ExitError extends Error {
 }
 
 export async function cliRuntime(): Promise<Runtime> {
+  useTuningCache(); // this adapter's `hlgfa tune` winners, if cached (HLGFA_TUNING=off skips them)
   try {
     return await initRuntime();
   } catch (e) {

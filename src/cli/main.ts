@@ -12,6 +12,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   info: { summary: 'show the WebGPU adapter, features and limits', load: () => import('./commands/info.js') },
   classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', load: () => import('./commands/classify.js') },
+  bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', load: () => import('./commands/bench.js') },
+  tune: { summary: 'measure kernel variants on this adapter and cache the fastest', load: () => import('./commands/tune.js') },
   train: { summary: 'train HLGFA on an MVTec-layout folder of normal images', load: () => import('./commands/train.js') },
   eval: { summary: 'image AUROC, pixel AUROC and AUPRO on a test set', load: () => import('./commands/eval.js') },
   detect: { summary: 'score images, write heatmap overlays and raw maps', load: () => import('./commands/detect.js') },

@@ -20,6 +20,17 @@ export interface DispatchArgs {
   workgroups: readonly [number, number?, number?];
 }
 
+/**
+ * Benchmark-only capture of compute-pass timestamps (see `Runtime.setPassTimer`). Every compute pass
+ * the runtime begins while a timer is set writes its start and end into slots `next` and `next + 1`
+ * of `querySet`, then advances `next` by 2; passes begun once the set is full count as `dropped`.
+ */
+export interface PassTimer {
+  readonly querySet: GPUQuerySet;
+  next: number;
+  dropped: number;
+}
+
 /** Dispatches above this count are submitted early, bounding how much one batch holds. */
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
 const UNIFORM_CHUNK = 64 * 1024;
@@ -36,6 +47,7 @@ export class Runtime {
   private readonly uniformAlign: number;
   private submitted = 0;
   private destroyed = false;
+  private passTimer: PassTimer | null = null;
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -61,8 +73,28 @@ export class Runtime {
   }
 
   private getPass(): GPUComputePassEncoder {
-    if (!this.pass) this.pass = this.getEncoder().beginComputePass();
+    if (!this.pass) {
+      const t = this.passTimer;
+      if (t && t.next + 2 <= t.querySet.count) {
+        const timestampWrites = { querySet: t.querySet, beginningOfPassWriteIndex: t.next, endOfPassWriteIndex: t.next + 1 };
+        t.next += 2;
+        this.pass = this.getEncoder().beginComputePass({ timestampWrites });
+      } else {
+        if (t) t.dropped++;
+        this.pass = this.getEncoder().beginComputePass();
+      }
+    }
     return this.pass;
+  }
+
+  /**
+   * Benchmark-only (bench/harness.ts): while `timer` is set, each compute pass records its GPU start
+   * and end time (needs the device feature 'timestamp-query'). `null` (the default) turns it off.
+   * Ends the pass being recorded, so timed and untimed work never share a pass.
+   */
+  setPassTimer(timer: PassTimer | null): void {
+    this.endPass();
+    this.passTimer = timer;
   }
 
   private endPass(): void {
@@ -200,11 +232,33 @@ export class Runtime {
 
 let current: Runtime | null = null;
 
+/** Runs after `initRuntime` created a runtime, before it is returned (e.g. applying cached tuning). */
+export type RuntimeInitHook = (rt: Runtime) => void | Promise<void>;
+const initHooks: RuntimeInitHook[] = [];
+
+/** Registers `hook` for every runtime `initRuntime` creates from now on; returns its remover. */
+export function addRuntimeInitHook(hook: RuntimeInitHook): () => void {
+  if (!initHooks.includes(hook)) initHooks.push(hook);
+  return () => {
+    const i = initHooks.indexOf(hook);
+    if (i >= 0) initHooks.splice(i, 1);
+  };
+}
+
 /** Creates the process-wide runtime (or returns the existing one). */
 export async function initRuntime(options: RequestGpuOptions = {}): Promise<Runtime> {
   if (current) return current;
-  current = new Runtime(await requestGpu(options));
-  return current;
+  const rt = new Runtime(await requestGpu(options));
+  current = rt;
+  try {
+    for (const hook of [...initHooks]) await hook(rt);
+  } catch (e) {
+    // A failing hook fails the initialisation: leave no half-configured runtime behind.
+    if (current === rt) current = null;
+    rt.destroy();
+    throw e;
+  }
+  return rt;
 }
 
 export function runtime(): Runtime {

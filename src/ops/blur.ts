@@ -7,6 +7,7 @@
 // reads its single pixel), where PyTorch's reflect padding would refuse.
 import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
 import { assertRank, groups1d, launch } from './util.js';
+import { blurTuning } from './tuning.js';
 
 const WG = 64;
 
@@ -48,7 +49,7 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   if (!Number.isInteger(radius) || radius < 0) {
     throw new Error(`${op}: radius ${radius} must be an integer >= 0`);
   }
-  const span = opts.span ?? 2;
+  const span = opts.span ?? blurTuning.span;
   if (span !== 1 && span !== 2) throw new Error(`${op}: span ${String(span)} must be 1 or 2`);
   const [n, c, h, w] = x.shape;
   const y = empty(x.shape);

@@ -16,5 +16,6 @@ export * from './blur.js';
 export * from './norm.js';
 export * from './gate.js';
 export * from './cosine.js';
+export * from './tuning.js';
 
 configureAutograd({ add, copy, fill: full });

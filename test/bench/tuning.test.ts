@@ -1,0 +1,112 @@
+// Per-adapter tuning: the portable record (validation, apply, reset), the Node cache file keyed by
+// adapter identity, the runtime init hook that applies it, and one quick tuner run.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import '../../src/ops/index.js';
+import { destroyRuntime, initRuntime, runtime } from '../../src/gpu/runtime.js';
+import { getMatmulVariant } from '../../src/ops/matmul.js';
+import { normTuning } from '../../src/ops/norm.js';
+import { getDepthwiseTuning } from '../../src/ops/depthwise.js';
+import {
+  adapterKey, applyTuning, blurTuning, currentTuning, defaultTuning, resetTuning, tuningFor, useTuning, type TuningCache,
+} from '../../src/ops/tuning.js';
+import { readTuningCache, saveTuning, stopTuningCache, tuningFilePath, tuningStatus, useTuningCache } from '../../src/io/tuning-node.js';
+import { runTuning } from '../../bench/tune.js';
+
+const adapter = { vendor: 'acme', architecture: 'rdna9', device: 'x1', description: 'Acme X1' };
+
+afterEach(() => resetTuning());
+afterAll(async () => {
+  stopTuningCache();
+  try {
+    await runtime().sync();
+  } catch {
+    /* no runtime left */
+  }
+  destroyRuntime();
+});
+
+describe('tuning record', () => {
+  it('applies knobs to the op modules and resets to the defaults', () => {
+    const before = currentTuning();
+    expect(before).toEqual(defaultTuning());
+    applyTuning({ matmul: { variant: 'tiled' }, norm: { wg: 128 }, depthwise: { forward: { bw: 4, bh: 8 } }, blur: { span: 1 }, conv2d: { pixelsPerThread: 4 } });
+    expect(getMatmulVariant()).toBe('tiled');
+    expect(normTuning.wg).toBe(128);
+    expect(getDepthwiseTuning().forward).toEqual({ bw: 4, bh: 8 });
+    expect(blurTuning.span).toBe(1);
+    expect(currentTuning().conv2d.pixelsPerThread).toBe(4);
+    resetTuning();
+    expect(currentTuning()).toEqual(before);
+  });
+
+  it('rejects bad values before changing anything and ignores unknown names', () => {
+    expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, got "fast"/);
+    expect(normTuning.wg).toBe(defaultTuning().norm.wg);
+    expect(() => applyTuning({ norm: { wg: 48 } })).toThrow(/norm\.wg must be a power of two/);
+    expect(() => applyTuning({ conv2d: { pixelsPerThread: 0 } })).toThrow(/conv2d\.pixelsPerThread/);
+    expect(applyTuning({ gate: { wg: 128, turbo: true } as never, future: {} } as never)).toEqual(['gate.turbo', 'future']);
+    expect(currentTuning().gate.wg).toBe(128);
+  });
+
+  it('picks the record of the matching adapter from a cache', () => {
+    const cache: TuningCache = { version: 1, adapters: { [adapterKey(adapter)]: { adapter, createdAt: '', record: { gate: { wg: 256 } } } } };
+    expect(tuningFor(cache, adapter)).toEqual({ gate: { wg: 256 } });
+    expect(tuningFor(cache, { ...adapter, device: 'x2' })).toBeNull();
+  });
+});
+
+describe('tuning cache (Node)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hlgfa-tuning-'));
+
+  it('locates the file from the environment', () => {
+    expect(tuningFilePath({ HLGFA_TUNING_FILE: '/x/t.json' })).toBe('/x/t.json');
+    expect(tuningFilePath({ XDG_CACHE_HOME: '/c' })).toBe('/c/hlgfa/tuning.json');
+    expect(tuningFilePath({})).toMatch(/\.cache\/hlgfa\/tuning\.json$/);
+  });
+
+  it('saves per adapter and applies this adapter’s record at initRuntime', async () => {
+    const file = join(dir, 'tuning.json');
+    saveTuning(adapter, { gate: { wg: 32 } }, undefined, file);
+    destroyRuntime();
+    const probe = await initRuntime();
+    const info = probe.gpu.info;
+    saveTuning(info, { cosine: { wg: 128 }, blur: { span: 1 } }, { note: 'test' }, file);
+    const cache = readTuningCache(file);
+    expect(Object.keys(cache.adapters)).toHaveLength(2);
+    destroyRuntime();
+    useTuningCache(file);
+    await initRuntime();
+    expect(tuningStatus()).toMatchObject({ source: 'cache', path: file });
+    expect(currentTuning().cosine.wg).toBe(128);
+    expect(blurTuning.span).toBe(1);
+    expect(currentTuning().gate.wg).toBe(defaultTuning().gate.wg); // another adapter's entry
+  });
+
+  it('keeps the defaults when the cache is corrupt, and a portable record hook applies too', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ not json');
+    expect(() => readTuningCache(bad)).toThrow(/bad\.json: cannot read the tuning cache/);
+    destroyRuntime();
+    useTuningCache(bad);
+    const remove = useTuning({ adam: { wg: 128 } });
+    await initRuntime();
+    expect(tuningStatus().source).toBe('error');
+    expect(currentTuning().adam.wg).toBe(128);
+    remove();
+    stopTuningCache();
+  });
+});
+
+describe('tuner', () => {
+  it('measures candidates, validates them and keeps a valid winner', async () => {
+    const rt = await initRuntime();
+    const result = await runTuning(rt, { quick: true, families: ['blur'], rounds: 1 });
+    expect([1, 2]).toContain(result.record.blur.span);
+    const scores = result.measurements.blur.span;
+    expect(Object.keys(scores).sort()).toEqual(['1', '2']);
+    for (const s of Object.values(scores)) expect(s!.ms).toBeGreaterThan(0);
+  });
+});

@@ -110,7 +110,13 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
 
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
   const gpu = await findGpu(options.gpu);
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  } catch (e) {
+    // e.g. no Vulkan loader at all: the same remedy as "no adapter".
+    throw new NoAdapterError(`requesting a WebGPU adapter failed (${(e as Error).message}); install a Vulkan driver, e.g. as root on Debian 12: \`bash tools/setup-vulkan.sh\``);
+  }
   if (!adapter) {
     throw new NoAdapterError(
       'No WebGPU adapter found. On Linux without a GPU install a software Vulkan driver (Mesa >= 24 lavapipe), ' +

@@ -15,17 +15,32 @@ export interface HlgfaConfig {
    * Map statistics and threshold are still calibrated on normal images.
    */
   baseline: boolean;
-  /** Ablation switches (all on in HLGFA). */
+  /**
+   * Ablation switches (all on in HLGFA). Measured on ../shared/data/glass (pixel AUROC / AUPRO,
+   * defaults otherwise): full 0.894 / 0.863; without structure prior 0.482 / 0.115; without detail
+   * prior 0.895 / 0.864; without gate 0.894 / 0.864 (the last two within noise there: kept as the
+   * method specifies, pending measurements on more data).
+   */
   structurePrior: boolean;
   detailPrior: boolean;
   gate: boolean;
-  /** Noise-aware augmentation: where injected ('both' views, 'hr' only, 'off') and how often. */
+  /**
+   * Noise-aware augmentation: where injected ('both' views, 'hr' only, 'off') and how often.
+   * Glass: 'both' 0.894 / 0.863, 'hr' 0.884 / 0.849, 'off' 0.889 / 0.853 (pixel AUROC / AUPRO).
+   */
   noise: 'both' | 'hr' | 'off';
   noiseProbability: number;
-  /** Structure-based reliability weight on the anomaly map. */
+  /**
+   * Structure-based reliability weight on the anomaly map. Off: on glass it lowered pixel AUROC
+   * from 0.894 to 0.678 (AUPRO 0.863 → 0.468), and the method says it must raise it or stay off.
+   */
   reliability: boolean;
   reliabilityStrength: number;
-  /** Anomaly-map normalisation by statistics of normal training images. */
+  /**
+   * Anomaly-map normalisation by statistics of normal training images (subtract their mean map).
+   * Glass: 'mean' 0.894 / 0.863 vs 'none' 0.892 / 0.863; the method notes put the gain for the raw
+   * baseline on MVTec-class data at 0.75-0.80 → 0.89 pixel AUROC.
+   */
   mapNorm: 'none' | 'mean';
   /** Image score: max of the map, or mean of the top-k fraction of pixels. */
   score: 'max' | 'topk';

@@ -197,6 +197,10 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     expect(webLosses).toHaveLength(node.losses.length);
     expect(lossDiff).toBeLessThanOrEqual(TOL);
     expect(relDiff(node.detector.threshold, det.threshold)).toBeLessThanOrEqual(TOL);
+    // And the CLI itself takes the page's checkpoint: `hlgfa detect` prints the same score.
+    const cli = execFileSync(process.execPath, [join(ROOT, 'bin', 'hlgfa.js'), 'detect', '--model', ckPath, '--out', join(tmp, 'cli-out'), testPng()], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const cliScore = Number(/score (\d+\.\d+)/.exec(cli)?.[1]);
+    expect(relDiff(cliScore, got.score)).toBeLessThanOrEqual(TOL);
     det.dispose();
     node.detector.dispose();
   }, 240_000);

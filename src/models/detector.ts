@@ -52,12 +52,17 @@ export function dualFeatures(backbone: Backbone, hr: Tensor, taps: readonly stri
 }
 
 export function imageScore(map: Float32Array, cfg: HlgfaConfig): number {
-  if (cfg.score === 'max') {
+  return cfg.score === 'max' ? topkMean(map, 0) : topkMean(map, cfg.topkFraction);
+}
+
+/** Mean of the largest max(1, round(fraction·n)) values; fraction 0 is the maximum. */
+export function topkMean(map: Float32Array, fraction: number): number {
+  const k = Math.max(1, Math.round(map.length * fraction));
+  if (k === 1) {
     let m = -Infinity;
     for (const v of map) m = Math.max(m, v);
     return m;
   }
-  const k = Math.max(1, Math.round(map.length * cfg.topkFraction));
   const sorted = Float32Array.from(map).sort();
   let s = 0;
   for (let i = sorted.length - k; i < sorted.length; i++) s += sorted[i];

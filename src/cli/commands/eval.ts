@@ -43,6 +43,8 @@ export function formatReport(r: EvalReport): string {
   for (const [name, d] of Object.entries(r.perDefect)) {
     lines.push(`${name.padEnd(14)} ${String(d.images).padStart(6)} ${pct(d.imageAUROC).padStart(9)} ${pct(d.pixelAUROC).padStart(9)} ${pct(d.aupro).padStart(7)}`);
   }
+  const alternatives = Object.entries(r.imageAUROCByScore).map(([rule, v]) => `${rule} ${pct(v).trim()}`);
+  if (alternatives.length) lines.push(`image AUROC by score rule: ${alternatives.join(', ')}`);
   return lines.join('\n');
 }
 

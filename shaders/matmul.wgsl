@@ -4,11 +4,13 @@
 // `reduce` sums every batch into one C: the grid's z then splits K into `splits` chunks, each writing
 // its partial sum to slice z of C (c_bs apart), and `mm_sum` adds the slices (split-K).
 //
-// Entry points (same bindings by name, same 32 x 32 output tile per 8 x 8 workgroup, 4 x 4 per thread):
+// Entry points (same bindings by name; 32 x 32 output tile per 8 x 8 workgroup, 4 x 4 per thread,
+// except mm_rows):
 //   mm_vec4   vec4 loads of both operands: needs K % 4 == 0, M % 4 == 0 when ta, N % 4 == 0 when !tb.
 //             Fastest on lavapipe, where every storage load is a per-lane scalar loop.
 //   mm_scalar same register blocking with scalar strided loads: any M, N, K.
 //   mm_tiled  classic shared-memory tiling (16-deep K tiles): for real GPUs.
+//   mm_rows   8 x 256 tile per 64-wide workgroup, A rows uniform per workgroup (below).
 
 struct Params {
   m: u32,
@@ -98,6 +100,47 @@ fn mm_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     }
   }
   for (var i = 0u; i < 4u; i++) { store_row(rg.out, m0 + i, n0, acc[i]); }
+}
+
+// 8 rows x 256 columns per 64-wide workgroup, each invocation 8 x 4: the A rows depend on the
+// workgroup id only, so a SIMD-across-invocations driver (lavapipe) loads them once as uniforms and
+// only B is gathered per lane — 8 FMAs per gathered value instead of mm_vec4's 4 x 4 block's 2.
+// Same alignment needs as mm_vec4, plus M % 4 == 0 when ta.
+@compute @workgroup_size(64)
+fn mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let n0 = (wid.x * 64u + lid.x) * 4u;
+  let m0 = wid.y * 8u;
+  let rg = range_of(wid.z);
+  let TA = p.ta != 0u;
+  let TB = p.tb != 0u;
+  let lda4 = p.lda / 4u;
+  let ldb4 = p.ldb / 4u;
+  let sb = select(4u * ldb4, 1u, TB);
+  var acc: array<vec4<f32>, 8>;
+  for (var z = rg.zb; z < rg.ze; z++) {
+    var rb: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+      rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
+    }
+    let abase = z * p.a_bs / 4u;
+    for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
+      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
+      if (TA) {
+        // rows 4kq..4kq+3 of the stored [K, M], two vec4 over m0..m0+7 each (uniform loads)
+        for (var h = 0u; h < 2u; h++) {
+          let o = abase + min(m0 + 4u * h, p.m - 4u) / 4u + 4u * kq * lda4;
+          let am = transpose(mat4x4<f32>(a4[o], a4[o + lda4], a4[o + 2u * lda4], a4[o + 3u * lda4]));
+          for (var i = 0u; i < 4u; i++) { acc[4u * h + i] += bm * am[i]; }
+        }
+      } else {
+        for (var i = 0u; i < 8u; i++) {
+          acc[i] += bm * a4[abase + min(m0 + i, p.m - 1u) * lda4 + kq];
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < 8u; i++) { store_row(rg.out, m0 + i, n0, acc[i]); }
 }
 
 @compute @workgroup_size(8, 8)

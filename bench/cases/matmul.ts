@@ -84,6 +84,7 @@ export function matmulCases(): BenchCase[] {
     squareCase(512, 'vec4'),
     squareCase(512, 'scalar'),
     squareCase(512, 'tiled'),
+    squareCase(512, 'rows'),
     backwardCase(256),
     backwardCase(512),
   ];

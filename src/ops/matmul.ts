@@ -6,7 +6,7 @@ import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
 import { groups1d, launch } from './util.js';
 
 /** Kernel variants (entry points of shaders/matmul.wgsl); 'auto' picks vec4 when aligned, else scalar. */
-export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled'] as const;
+export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
 let defaultVariant: MatmulVariant | 'auto' = 'auto';
@@ -79,9 +79,11 @@ export function gemm(args: GemmArgs): void {
   let variant = g.variant ?? defaultVariant;
   const aligned = vec4Aligned(m, n, k, transA, transB) && g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
   if (variant === 'auto') variant = aligned ? 'vec4' : 'scalar';
-  if (variant === 'vec4' && !aligned) variant = 'scalar';
+  if ((variant === 'vec4' || variant === 'rows') && !aligned) variant = 'scalar';
 
-  const tiles = Math.ceil(m / TILE) * Math.ceil(n / TILE);
+  // Output tile of one workgroup: [rows, columns].
+  const [tm, tn] = variant === 'rows' ? [8, 256] : [TILE, TILE];
+  const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;
   let kChunk = k;
   if (reduce && tiles < MIN_TILES && k * g.batches >= 512) {
@@ -92,7 +94,7 @@ export function gemm(args: GemmArgs): void {
   const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
   const tensors: Record<string, Tensor> =
-    variant === 'vec4' ? { a4: g.a, b4: g.b, c: target } : { a: g.a, b: g.b, c: target };
+    variant === 'vec4' || variant === 'rows' ? { a4: g.a, b4: g.b, c: target } : { a: g.a, b: g.b, c: target };
   // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
   launch(g.op, {
@@ -115,7 +117,7 @@ export function gemm(args: GemmArgs): void {
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
     },
-    workgroups: [Math.ceil(n / TILE), Math.ceil(m / TILE), reduce ? splits : g.batches],
+    workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
   });
   if (splits > 1) {
     const sumTensors: Record<string, Tensor> = { parts: target, c: g.out, bias: g.bias ?? g.a };

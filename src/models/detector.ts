@@ -4,7 +4,7 @@ import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/imag
 import { parseSafetensors, readF32, serializeSafetensors, SafeTensorsError, type TensorToWrite } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
-import { areaDownsample, resizeBilinear, sub } from '../ops/index.js';
+import { areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
 import { initRuntime } from '../gpu/runtime.js';
 import { loadBackbone, type Backbone } from './backbone.js';
 import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
@@ -75,9 +75,11 @@ export class Detector {
     readonly config: HlgfaConfig,
     readonly levels: LevelParams[],
     readonly backboneId: BackboneIdentity,
-    /** Per-pixel mean map of normal images [1,1,S,S], subtracted when config.mapNorm = 'mean'. */
+    /** Per-pixel mean map of normal images [1,1,S,S], subtracted when config.mapNorm is 'mean' or 'zscore'. */
     public meanMap: Tensor | null = null,
     public threshold = Number.POSITIVE_INFINITY,
+    /** 1 / floored per-pixel standard deviation of normal maps [1,1,S,S] (mapNorm 'zscore'). */
+    public invStdMap: Tensor | null = null,
   ) {}
 
   /** Maps [N,1,S,S] (GPU) for backbone features; normalised by the mean map when configured. */
@@ -90,7 +92,9 @@ export class Detector {
           : this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
         const w = cfg.reliability ? reliabilityWeight(this.levels, fh, cfg.size, cfg.reliabilityStrength) : null;
         const map = anomalyMap(fhats, fh, cfg.size, cfg.blurSigma, w);
-        return normalise && cfg.mapNorm === 'mean' && this.meanMap ? sub(map, this.meanMap) : map;
+        if (!normalise || cfg.mapNorm === 'none' || !this.meanMap) return map;
+        const centred = sub(map, this.meanMap);
+        return cfg.mapNorm === 'zscore' && this.invStdMap ? mul(centred, this.invStdMap) : centred;
       }),
     );
   }
@@ -122,6 +126,7 @@ export class Detector {
     const tensors: Record<string, TensorToWrite> = {};
     for (const [name, t] of this.namedParameters()) tensors[name] = { dtype: 'F32', shape: t.shape, data: await t.read() };
     if (this.meanMap) tensors['stats.mean_map'] = { dtype: 'F32', shape: this.meanMap.shape, data: await this.meanMap.read() };
+    if (this.invStdMap) tensors['stats.inv_std_map'] = { dtype: 'F32', shape: this.invStdMap.shape, data: await this.invStdMap.read() };
     Object.assign(tensors, extra.tensors ?? {});
     return serializeSafetensors(tensors, {
       format: CHECKPOINT_FORMAT,
@@ -137,6 +142,8 @@ export class Detector {
     for (const [, t] of this.namedParameters()) t.dispose();
     this.meanMap?.dispose();
     this.meanMap = null;
+    this.invStdMap?.dispose();
+    this.invStdMap = null;
   }
 }
 
@@ -186,8 +193,8 @@ export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone,
     } satisfies LevelParams;
   });
   const S = ck.config.size;
-  const meanMap = ck.file.tensors.has('stats.mean_map') ? keep(tensor(readF32(ck.file, 'stats.mean_map', [1, 1, S, S]), [1, 1, S, S])) : null;
-  return new Detector(backbone, ck.config, levels, ck.backbone, meanMap, ck.threshold);
+  const stat = (name: string) => (ck.file.tensors.has(name) ? keep(tensor(readF32(ck.file, name, [1, 1, S, S]), [1, 1, S, S])) : null);
+  return new Detector(backbone, ck.config, levels, ck.backbone, stat('stats.mean_map'), ck.threshold, stat('stats.inv_std_map'));
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {

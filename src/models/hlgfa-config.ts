@@ -42,7 +42,12 @@ export interface HlgfaConfig {
    * Glass: 'mean' 0.894 / 0.863 vs 'none' 0.892 / 0.863; the method notes put the gain for the raw
    * baseline on MVTec-class data at 0.75-0.80 → 0.89 pixel AUROC.
    */
-  mapNorm: 'none' | 'mean';
+  /**
+   * 'zscore' also divides by the per-pixel standard deviation of those maps (floored at a tenth of
+   * its image mean, so flat regions do not blow up): positions that vary a lot on normal images
+   * (edges, texture seams) count less.
+   */
+  mapNorm: 'none' | 'mean' | 'zscore';
   /** Image score: max of the map, or mean of the top-k fraction of pixels. */
   score: 'max' | 'topk';
   topkFraction: number;
@@ -96,5 +101,11 @@ export function resolveConfig(partial: Partial<HlgfaConfig> = {}): HlgfaConfig {
   if (!Number.isInteger(c.batchSize) || c.batchSize < 1) bad(`batchSize must be an integer >= 1, got ${c.batchSize}`);
   if (!(c.lr > 0)) bad(`lr must be > 0, got ${c.lr}`);
   if (!(c.holdout >= 0 && c.holdout < 1)) bad(`holdout must be in [0, 1), got ${c.holdout}`);
+  const oneOf = (name: keyof HlgfaConfig, allowed: readonly string[]) => {
+    if (!allowed.includes(c[name] as string)) bad(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(c[name])}`);
+  };
+  oneOf('noise', ['both', 'hr', 'off']);
+  oneOf('mapNorm', ['none', 'mean', 'zscore']);
+  oneOf('score', ['max', 'topk']);
   return c;
 }

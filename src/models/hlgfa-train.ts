@@ -3,8 +3,8 @@
 // and the browser page both call `trainHlgfa`. Deterministic for a given config.seed.
 import { resizeRgba, type RgbaImage } from '../io/image.js';
 import { backward } from '../autograd/tape.js';
-import { Tensor, keep, scope } from '../tensor/tensor.js';
-import { add, affine, concat, split, sum } from '../ops/index.js';
+import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
+import { add, affine, concat, mul, split, sum } from '../ops/index.js';
 import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
 import type { Backbone } from './backbone.js';
@@ -149,28 +149,35 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       if (o.onEpochEnd) await o.onEpochEnd(detector, epoch + 1, adam);
     }
 
-    // Normal-image statistics: the mean map over the fit images' clean features.
+    // Normal-image statistics over the fit images' clean features: per-pixel mean (and, for
+    // 'zscore', standard deviation) of their maps, accumulated on the GPU, finished on the CPU.
     let mapSum: Tensor | null = null;
+    let sqSum: Tensor | null = null;
     for (let s = 0; s < fit.length; s += B) {
       checkAbort(o.signal);
       const idx = Array.from({ length: Math.min(B, fit.length - s) }, (_, k) => s + k); // cache rows
-      const next: Tensor = scope(() => {
+      const [nextSum, nextSq] = scope(() => {
         const maps = detector.mapsFromFeatures(
           cacheH.map((c) => concat(idx.map((i) => c[i]), 0)),
           cacheL.map((c) => concat(idx.map((i) => c[i]), 0)),
           false,
         );
         const part = sum(maps, 0, { keepDims: true });
-        return mapSum ? add(mapSum, part) : part;
+        const partSq = sum(mul(maps, maps), 0, { keepDims: true });
+        return [mapSum ? add(mapSum, part) : part, sqSum ? add(sqSum, partSq) : partSq];
       });
       mapSum?.dispose();
-      mapSum = keep(next);
+      sqSum?.dispose();
+      mapSum = keep(nextSum);
+      sqSum = keep(nextSq);
       await mapSum.read();
       o.onProgress?.({ phase: 'calibrate', epoch: cfg.epochs, epochs: cfg.epochs, step: s + idx.length, steps: fit.length + hold.length, loss: NaN, imagesPerSecond: 0, etaSeconds: NaN });
     }
-    const meanMap = keep(scope(() => affine(mapSum!, 1 / fit.length, 0)));
+    const { mean, invStd } = mapStatistics(await mapSum!.read(), await sqSum!.read(), fit.length);
     mapSum!.dispose();
-    detector.meanMap = meanMap;
+    sqSum!.dispose();
+    detector.meanMap = keep(tensor(mean, [1, 1, cfg.size, cfg.size]));
+    if (cfg.mapNorm === 'zscore') detector.invStdMap = keep(tensor(invStd, [1, 1, cfg.size, cfg.size]));
 
     // Decision threshold: the highest score among held-out normal images (never trained on).
     const heldScores: number[] = [];
@@ -192,6 +199,26 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     adam.dispose();
     for (const c of [...cacheH, ...cacheL]) for (const t of c) t.dispose();
   }
+}
+
+/**
+ * Per-pixel mean and floored inverse standard deviation of n maps from their sums and sums of
+ * squares (float64; the variance is clamped at 0 against rounding). The floor, a tenth of the mean
+ * standard deviation, keeps nearly constant positions from dominating a z-scored map.
+ */
+export function mapStatistics(sum: Float32Array, sumSq: Float32Array, n: number): { mean: Float32Array; invStd: Float32Array } {
+  const mean = new Float32Array(sum.length);
+  const std = new Float64Array(sum.length);
+  let stdMean = 0;
+  for (let i = 0; i < sum.length; i++) {
+    const m = sum[i] / n;
+    mean[i] = m;
+    std[i] = Math.sqrt(Math.max(0, sumSq[i] / n - m * m));
+    stdMean += std[i] / sum.length;
+  }
+  const floor = Math.max(0.1 * stdMean, 1e-12);
+  const invStd = Float32Array.from(std, (s) => 1 / Math.max(s, floor));
+  return { mean, invStd };
 }
 
 /** Checkpoint additions that let `--resume` continue a run: Adam moments and progress. */

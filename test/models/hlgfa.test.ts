@@ -6,7 +6,7 @@ import { useGpu } from '../helpers.js';
 import { loadBackbone } from '../../src/models/backbone.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 import { detectorFromCheckpoint, parseCheckpoint, sha256Hex } from '../../src/models/detector.js';
-import { resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
+import { mapStatistics, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
 import { generateDataset } from '../../src/data/synthetic.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import type { RgbaImage } from '../../src/io/image.js';
@@ -54,6 +54,56 @@ describe('HLGFA training', () => {
     expect(restored.threshold).toBe(a.detector.threshold);
     for (const d of [a.detector, b.detector, restored]) d.dispose();
     backbone.dispose();
+  });
+
+  it("mapNorm 'zscore' maps are (raw − mean) · invStd of the normal maps, and survive a checkpoint", async () => {
+    const { backbone, backboneId } = await setup();
+    const z = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, epochs: 1, mapNorm: 'zscore' }), images, augment });
+    const det = z.detector;
+    expect(det.meanMap).not.toBeNull();
+    expect(det.invStdMap).not.toBeNull();
+    const test = ds.test.map((s) => s.image);
+    const scored = await det.score(test);
+    const meanMap = det.meanMap!;
+    const invStd = det.invStdMap!;
+    const [mean, inv] = [await meanMap.read(), await invStd.read()];
+    // The same maps without normalisation, then normalised here.
+    det.meanMap = null;
+    const raw = await det.score(test);
+    det.meanMap = meanMap;
+    for (const [i, r] of raw.entries()) {
+      const want = Float32Array.from(r.map, (v, j) => (v - mean[j]) * inv[j]);
+      let err = 0;
+      for (let j = 0; j < want.length; j++) err = Math.max(err, Math.abs(scored[i].map[j] - want[j]) / (1 + Math.abs(want[j])));
+      expect(err).toBeLessThan(1e-5);
+    }
+    const restored = detectorFromCheckpoint(parseCheckpoint(await det.toCheckpoint(), 'z.safetensors'), backbone, backboneId.sha256);
+    expect((await restored.score(test)).map((r) => r.score)).toEqual(scored.map((r) => r.score));
+    det.dispose();
+    restored.dispose();
+    backbone.dispose();
+  });
+
+  it('resolveConfig names the bad option and what it expected', () => {
+    expect(() => resolveConfig({ mapNorm: 'std' as never })).toThrow(/mapNorm must be one of none, mean, zscore, got "std"/);
+    expect(() => resolveConfig({ noise: 'on' as never })).toThrow(/noise must be one of both, hr, off/);
+    expect(() => resolveConfig({ score: 'p99' as never })).toThrow(/score must be one of max, topk/);
+    expect(() => resolveConfig({ size: 100 })).toThrow(/size must be a multiple of 32/);
+  });
+
+  it('mapStatistics: mean and floored inverse standard deviation', () => {
+    // Three maps of 3 pixels: pixel 0 constant (std 0 → floored), pixel 1 {0, 3, 6}, pixel 2 {1, 2, 3}.
+    const maps = [[2, 0, 1], [2, 3, 2], [2, 6, 3]];
+    const sum = Float32Array.from([0, 1, 2], (j) => maps.reduce((s, m) => s + m[j], 0));
+    const sq = Float32Array.from([0, 1, 2], (j) => maps.reduce((s, m) => s + m[j] ** 2, 0));
+    const { mean, invStd } = mapStatistics(sum, sq, 3);
+    expect(Array.from(mean)).toEqual([2, 3, 2]);
+    const s1 = Math.sqrt(6);
+    const s2 = Math.sqrt(2 / 3);
+    const floor = 0.1 * (0 + s1 + s2) / 3;
+    expect(invStd[0]).toBeCloseTo(1 / floor, 3);
+    expect(invStd[1]).toBeCloseTo(1 / s1, 6);
+    expect(invStd[2]).toBeCloseTo(1 / s2, 6);
   });
 
   it('resuming after epoch 1 gives the same model as training straight through', async () => {

@@ -6,11 +6,7 @@ import { cpus } from 'node:os';
 import type { Runtime } from '../src/gpu/runtime.js';
 import { currentTuning } from '../src/ops/tuning.js';
 import { calibrate } from './calibrate.js';
-import { conv2dCases } from './cases/conv2d.js';
-import { depthwiseCases } from './cases/depthwise.js';
-import { hlgfaCases } from './cases/hlgfa.js';
-import { imageCases } from './cases/image.js';
-import { matmulCases } from './cases/matmul.js';
+import { allCases, selectCases } from './cases/index.js';
 import { FULL, QUICK, Timer, runCase, type BenchCase, type CaseInstance, type MeasureOptions, type PeerInstance } from './harness.js';
 import { createPeer, type Peer } from './peer.js';
 import { SCHEMA, type BenchReport, type CaseResult, type PeerInfo, type Roofline } from './schema.js';
@@ -38,15 +34,8 @@ export interface BenchOptions {
   log?: (line: string) => void;
 }
 
-export function allCases(): BenchCase[] {
-  return [...matmulCases(), ...conv2dCases(), ...depthwiseCases(), ...hlgfaCases(), ...imageCases()];
-}
-
-export function selectCases(cases: readonly BenchCase[], filter: readonly string[] | undefined, quick: boolean): BenchCase[] {
-  const f = (filter ?? []).map((s) => s.toLowerCase()).filter(Boolean);
-  if (f.length) return cases.filter((c) => f.some((s) => c.id.toLowerCase().includes(s)));
-  return quick ? cases.filter((c) => c.quick) : [...cases];
-}
+// The case list lives in a node-free module (the page's tuner uses it); re-exported for the CLI.
+export { allCases, selectCases };
 
 function fmtMs(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);

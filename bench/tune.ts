@@ -2,12 +2,13 @@
 // knobs. Every candidate value is applied (src/ops/tuning.ts), each of the knob's representative
 // bench cases is validated against its CPU reference and timed, and the candidate with the lowest
 // geometric-mean time wins if it beats the value in force by more than MARGIN (noise guard). A
-// candidate that computes a wrong result can never win.
+// candidate that computes a wrong result can never win. Node-free: the browser page runs it too
+// (src/web/tune-hook.ts).
 import '../src/ops/index.js';
 import type { Runtime } from '../src/gpu/runtime.js';
 import { applyTuning, currentTuning, resetTuning, type FullTuning, type TuningRecord } from '../src/ops/tuning.js';
 import { Timer, compare, stats, type BenchCase, type MeasureOptions } from './harness.js';
-import { allCases } from './suite.js';
+import { allCases } from './cases/index.js';
 
 /** A winner must be this much faster than the value in force. */
 const MARGIN = 0.05;
@@ -72,6 +73,8 @@ export interface TuneOptions {
   quick?: boolean;
   /** Families to tune (default: all); the others keep their current values. */
   families?: ReadonlyArray<keyof FullTuning>;
+  /** Only these knobs, as "family.knob" (e.g. "blur.span"); default: every knob of the families. */
+  knobs?: readonly string[];
   measure?: MeasureOptions;
   timestamps?: boolean;
   /** Interleaved measuring rounds per candidate (default 2 quick, 3 full). */
@@ -87,6 +90,29 @@ export interface TuneResult {
   measurements: TuneMeasurements;
   /** Knobs whose winner differs from the default. */
   changed: string[];
+  /** "family.knob" → the winning candidate's label (a key of measurements[family][knob]), for every knob measured. */
+  winners: Record<string, string>;
+  /** How candidates were timed: GPU timestamps (granularity seen, ns) or wall clock. */
+  clock: { kind: 'gpu-timestamp' | 'wall'; resolutionNs: number | null };
+}
+
+/** Every knob as "family.knob", in tuning order. */
+export const KNOB_NAMES: string[] = TUNABLE_FAMILIES.flatMap((f) => KNOBS[f].map((k) => `${f}.${k.name}`));
+
+/** A knob's value in a record as the tuner labels candidates (JSON), or null when the record lacks it. */
+export function knobLabel(record: TuningRecord, family: string, knob: string): string | null {
+  const v = (record as Record<string, Record<string, unknown> | undefined>)[family]?.[knob];
+  return v === undefined ? null : JSON.stringify(v);
+}
+
+/**
+ * The record to cache after tuning `families`: `previous` (the cached record) with those families
+ * replaced whole by the tuner's result; the others keep what `previous` holds.
+ */
+export function mergeTuned(previous: TuningRecord, tuned: FullTuning, families: ReadonlyArray<keyof FullTuning>): TuningRecord {
+  const record: TuningRecord = { ...previous };
+  for (const f of families) (record as Record<string, unknown>)[f] = tuned[f];
+  return record;
 }
 
 const label = (r: TuningRecord): string => JSON.stringify(Object.values(Object.values(r)[0] as object)[0]);
@@ -135,7 +161,9 @@ export async function runTuning(rt: Runtime, opts: TuneOptions = {}): Promise<Tu
   const log = opts.log ?? (() => {});
   const measure = opts.measure ?? (quick ? TUNE_QUICK : TUNE_FULL);
   const rounds = opts.rounds ?? (quick ? 2 : 3);
-  const families = opts.families ?? TUNABLE_FAMILIES;
+  const families = opts.families ?? TUNABLE_FAMILIES.filter((f) => !opts.knobs || opts.knobs.some((k) => k.startsWith(`${f}.`)));
+  for (const k of opts.knobs ?? []) if (!KNOB_NAMES.includes(k)) throw new Error(`tune: unknown knob "${k}", expected one of ${KNOB_NAMES.join(', ')}`);
+  const wanted = (family: string, knob: Knob) => (!quick || knob.quick) && (!opts.knobs || opts.knobs.includes(`${family}.${knob.name}`));
   const byId = new Map(allCases().map((c) => [c.id, c]));
   const caseOf = (id: string): BenchCase => {
     const c = byId.get(id);
@@ -145,12 +173,13 @@ export async function runTuning(rt: Runtime, opts: TuneOptions = {}): Promise<Tu
   const timer = new Timer(rt, opts.timestamps ?? true);
   const measurements: TuneMeasurements = {};
   const changed: string[] = [];
+  const winners: Record<string, string> = {};
   resetTuning();
   const defaults = currentTuning();
   try {
     for (const family of families) {
       measurements[family] = {};
-      for (const knob of KNOBS[family].filter((k) => !quick || k.quick)) {
+      for (const knob of KNOBS[family].filter((k) => wanted(family, k))) {
         const before = currentTuning();
         const inForce = label({ [family]: { [knob.name]: (before[family] as Record<string, unknown>)[knob.name] } });
         const perCase: Array<Array<number | null>> = [];
@@ -172,6 +201,7 @@ export async function runTuning(rt: Runtime, opts: TuneOptions = {}): Promise<Tu
           applyTuning(knob.candidates.find((c) => label(c) === winner)!);
         }
         measurements[family][knob.name] = scores;
+        winners[`${family}.${knob.name}`] = winner;
         const shown = Object.entries(scores).map(([k, v]) => `${k}: ${v === null ? 'WRONG/ERROR' : `${v.ms.toFixed(3)} ms`}`).join(', ');
         log(`${family}.${knob.name} → ${winner}   (${shown})`);
       }
@@ -182,5 +212,6 @@ export async function runTuning(rt: Runtime, opts: TuneOptions = {}): Promise<Tu
   } finally {
     timer.destroy();
   }
-  return { record: currentTuning(), measurements, changed };
+  const clock = timer.timestamps ? { kind: 'gpu-timestamp' as const, resolutionNs: timer.resolutionNs || null } : { kind: 'wall' as const, resolutionNs: null };
+  return { record: currentTuning(), measurements, changed, winners, clock };
 }

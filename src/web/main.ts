@@ -11,6 +11,7 @@ import type { RgbaImage } from '../io/image.js';
 import { noiseAugmenter } from '../data/augment.js';
 import { clock, decodeImage, download, fileSource, imageCanvas, NotAnImageError } from './decode.js';
 import { installTestHook } from './test-hook.js';
+import { installTuneHook, useStoredTuning } from './tune-hook.js';
 
 const BACKBONE_URL = 'weights/mobilenet_v2_imagenet.safetensors';
 
@@ -334,8 +335,10 @@ el.downloadBtn.addEventListener('click', failing('Download', downloadCheckpoint)
 for (const zone of [document.body]) zone.addEventListener('dragover', (e) => e.preventDefault());
 document.body.addEventListener('drop', (e) => e.preventDefault());
 
+useStoredTuning(); // this adapter's kernel tuning from localStorage (window.hlgfaTune), if any
+const gpuReady = startGpu();
 const ready = (async () => {
-  await startGpu();
+  await gpuReady;
   try {
     await exclusive(fetchBackbone);
   } catch (e) {
@@ -344,4 +347,6 @@ const ready = (async () => {
   }
 })();
 ready.catch(() => undefined);
+gpuReady.catch(() => undefined);
 installTestHook({ ready, exclusive, backbone: () => state.backbone, images: () => ({ train: state.trainImages, test: state.testImages }) });
+installTuneHook({ gpuReady, exclusive });

@@ -1,13 +1,19 @@
 // `hlgfa tune`: measures each performance-critical kernel family's variants on this adapter
 // (bench/tune.ts) and caches the winners keyed by adapter identity; every later `hlgfa` command
-// (and `initRuntime` after `useTuningCache()`) applies them.
+// (and `initRuntime` after `useTuningCache()`) applies them. With --browser the same tuner runs in
+// the browser page inside headless Chromium (bench/browser-node.ts), and a side-by-side table shows
+// the winners per adapter.
 import { readTuningCache, saveTuning, tuningFilePath } from '../../io/tuning-node.js';
-import { adapterKey, type FullTuning, type TuningRecord } from '../../ops/tuning.js';
+import { writeFileAtomic } from '../../io/node-fs.js';
+import { adapterKey, type AdapterIdentity, type FullTuning, type TuningRecord } from '../../ops/tuning.js';
 import { parseArgs, UsageError } from '../args.js';
-import { TUNABLE_FAMILIES, runTuning } from '../../../bench/tune.js';
+import { ExitError } from '../gpu-setup.js';
+import { TUNABLE_FAMILIES, mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../../bench/tune.js';
+import { columnFromEntry, comparisonTable, type TuneColumn } from '../../../bench/tune-table.js';
 import { benchRuntime } from './bench.js';
 
-export const help = `Usage: hlgfa tune [--quick] [--family NAMES] [--dry-run] [--wall]
+export const help = `Usage: hlgfa tune [--quick] [--family NAMES] [--dry-run] [--wall] [--json FILE]
+       hlgfa tune --browser [--compare] [--quick] [--family NAMES] [--dry-run] [--wall] [--json FILE]
 
 Measures the kernel variants of each performance-critical family on this machine's WebGPU adapter
 (matmul vec4/scalar/tiled, conv2d pixels per thread, depthwise rolling/blocks, norm, gate, cosine
@@ -19,42 +25,162 @@ description. Commands apply the cached record when they start (HLGFA_TUNING=off 
   --family NAMES  comma-separated subset of: ${TUNABLE_FAMILIES.join(', ')}
   --dry-run       measure and print, but do not write the cache
   --wall          time by wall clock even when the adapter has timestamp queries
+  --json FILE     also write the runs (records, winners, measurements) as JSON
+  --browser       run the tuner in the browser page instead: serves dist/web/ (npm run build),
+                  opens it in headless Chromium with WebGPU (SwiftShader without a GPU), stores the
+                  browser adapter's winners in the cache under its own key, and prints a table of
+                  the winners per adapter beside the cached Node ones. Needs Chromium
+                  ($HLGFA_CHROMIUM, else /usr/bin/chromium) and the playwright-core package (a
+                  devDependency: present after \`npm install\` in a checkout).
+  --compare       with --browser: first tune in Node too (this adapter, as without --browser)
 
 Cache file: $HLGFA_TUNING_FILE, else $XDG_CACHE_HOME/hlgfa/tuning.json, else ~/.cache/hlgfa/tuning.json
-(now: ${tuningFilePath()}).`;
+(now: ${tuningFilePath()}). The page keeps its own winners in localStorage (window.hlgfaTune).`;
+
+/** One tuner run, as printed and written by --json. */
+interface TuneRun {
+  runtime: 'node' | 'browser';
+  adapter: AdapterIdentity;
+  key: string;
+  userAgent?: string;
+  clock: TuneResult['clock'];
+  seconds: number;
+  /** What was (or, with --dry-run, would be) cached for this adapter. */
+  record: TuningRecord;
+  tuned: FullTuning;
+  winners: Record<string, string>;
+  changed: string[];
+  measurements: TuneMeasurements;
+}
+
+function cachedRecord(path: string, key: string): TuningRecord {
+  try {
+    return readTuningCache(path).adapters[key]?.record ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Prints the outcome and caches it (families not tuned now keep what the cache holds). */
+function finish(run: TuneRun, path: string, dryRun: boolean): void {
+  console.log(`\nchanged from the defaults: ${run.changed.length ? run.changed.join(', ') : 'nothing'}`);
+  console.log(JSON.stringify(run.record, null, 2));
+  console.log(`(${run.seconds.toFixed(0)} s)`);
+  if (dryRun) return;
+  saveTuning(run.adapter, run.record, run.measurements, path);
+  console.log(`wrote ${path}`);
+}
+
+async function tuneNode(o: { quick: boolean; families?: Array<keyof FullTuning>; timestamps: boolean; path: string }): Promise<TuneRun> {
+  const { rt } = await benchRuntime();
+  const info = rt.gpu.info;
+  const key = adapterKey(info);
+  console.log(`tuning for ${key}`);
+  const started = performance.now();
+  const r = await runTuning(rt, { quick: o.quick, families: o.families, timestamps: o.timestamps, log: (line) => console.log(line) });
+  const { vendor, architecture, device, description } = info;
+  return {
+    runtime: 'node',
+    adapter: { vendor, architecture, device, description },
+    key,
+    clock: r.clock,
+    seconds: (performance.now() - started) / 1e3,
+    record: mergeTuned(cachedRecord(o.path, key), r.record, o.families ?? TUNABLE_FAMILIES),
+    tuned: r.record,
+    winners: r.winners,
+    changed: r.changed,
+    measurements: r.measurements,
+  };
+}
+
+async function tuneBrowser(o: { quick: boolean; families?: Array<keyof FullTuning>; timestamps: boolean; path: string }): Promise<TuneRun> {
+  const { openPage, pageStatus, tuneInPage } = await import('../../../bench/browser-node.js');
+  const started = performance.now();
+  let page: Awaited<ReturnType<typeof openPage>>;
+  try {
+    page = await openPage({ log: (line) => console.log(line) });
+  } catch (e) {
+    throw new ExitError(`hlgfa tune --browser: ${(e as Error).message}`, 1);
+  }
+  try {
+    const { key } = await pageStatus(page.page);
+    console.log(`tuning in headless Chromium for ${key}`);
+    // store: false — the profile is temporary; the cache file keeps the record instead.
+    const r = await tuneInPage(page.page, { quick: o.quick, families: o.families, timestamps: o.timestamps, store: false });
+    if (page.errors.length) console.log(`page errors:\n  ${page.errors.join('\n  ')}`);
+    return {
+      runtime: 'browser',
+      adapter: r.adapter,
+      key: r.key,
+      userAgent: r.userAgent,
+      clock: r.clock,
+      seconds: (performance.now() - started) / 1e3,
+      record: mergeTuned(cachedRecord(o.path, r.key), r.tuned, r.families),
+      tuned: r.tuned,
+      winners: r.winners,
+      changed: r.changed,
+      measurements: r.measurements,
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+const columnName = (a: AdapterIdentity, what: string) => `${[a.vendor, a.architecture].filter(Boolean).join('/') || a.description || '?'} (${what})`;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['family'], flags: ['quick', 'dry-run', 'wall'] });
+  const args = parseArgs(argv, { values: ['family', 'json'], flags: ['quick', 'dry-run', 'wall', 'browser', 'compare'] });
   const families = args.values.family?.split(',').map((s) => s.trim()).filter(Boolean) as Array<keyof FullTuning> | undefined;
   for (const f of families ?? []) {
     if (!TUNABLE_FAMILIES.includes(f)) throw new UsageError(`--family: unknown family "${f}", expected one of ${TUNABLE_FAMILIES.join(', ')}`);
   }
-  const { rt } = await benchRuntime();
-  const info = rt.gpu.info;
-  console.log(`tuning for ${adapterKey(info)}`);
+  const browser = args.flags.has('browser');
+  if (args.flags.has('compare') && !browser) throw new UsageError('--compare goes with --browser (it adds a Node run to the browser run)');
+  const dryRun = args.flags.has('dry-run');
+  const opts = { quick: args.flags.has('quick'), families, timestamps: !args.flags.has('wall'), path: tuningFilePath() };
   const started = performance.now();
-  const result = await runTuning(rt, {
-    quick: args.flags.has('quick'),
-    families,
-    timestamps: !args.flags.has('wall'),
-    log: (line) => console.log(line),
-  });
-  const tuned = families ?? TUNABLE_FAMILIES;
-  // Families not tuned now keep what the cache already holds for this adapter.
-  const path = tuningFilePath();
-  let previous: TuningRecord = {};
-  try {
-    previous = readTuningCache(path).adapters[adapterKey(info)]?.record ?? {};
-  } catch {
-    previous = {};
+  const runs: TuneRun[] = [];
+  if (!browser || args.flags.has('compare')) {
+    runs.push(await tuneNode(opts));
+    finish(runs[runs.length - 1], opts.path, dryRun);
   }
-  const record: TuningRecord = { ...previous };
-  for (const f of tuned) (record as Record<string, unknown>)[f] = result.record[f];
-  console.log(`\nchanged from the defaults: ${result.changed.length ? result.changed.join(', ') : 'nothing'}`);
-  console.log(JSON.stringify(record, null, 2));
-  console.log(`(${((performance.now() - started) / 1e3).toFixed(0)} s)`);
-  if (args.flags.has('dry-run')) return 0;
-  saveTuning(info, record, result.measurements, path);
-  console.log(`wrote ${path}`);
+  if (browser) {
+    if (runs.length) console.log('');
+    runs.push(await tuneBrowser(opts));
+    finish(runs[runs.length - 1], opts.path, dryRun);
+  }
+  let columns: TuneColumn[] = [];
+  if (browser) {
+    // The Node run of now (--compare), the other adapters the cache knows (e.g. lavapipe from an
+    // earlier `hlgfa tune`), the browser run.
+    const column = (r: TuneRun): TuneColumn => ({ name: columnName(r.adapter, r.runtime === 'node' ? 'Node' : 'Chromium'), winners: r.winners, measurements: r.measurements });
+    columns = runs.filter((r) => r.runtime === 'node').map(column);
+    let cached: ReturnType<typeof readTuningCache>['adapters'] = {};
+    try {
+      cached = readTuningCache(opts.path).adapters;
+    } catch {
+      cached = {};
+    }
+    for (const [key, e] of Object.entries(cached)) {
+      if (runs.some((r) => r.key === key)) continue;
+      columns.push(columnFromEntry(columnName(e.adapter, `cache ${e.createdAt.slice(0, 10)}`), e.record, e.measurements));
+    }
+    columns.push(...runs.filter((r) => r.runtime === 'browser').map(column));
+    console.log(`\nwinners per adapter (×N: the default's time / the winner's time there; — not measured):\n${comparisonTable(columns)}`);
+    for (const r of runs) console.log(`  ${r.runtime}: ${r.key}${r.userAgent ? ` — ${r.userAgent}` : ''} (${r.clock.kind}, ${r.seconds.toFixed(0)} s)`);
+  }
+  if (args.values.json) {
+    const report = {
+      schema: 'hlgfa-tune/1',
+      createdAt: new Date().toISOString(),
+      mode: opts.quick ? 'quick' : 'full',
+      durationS: (performance.now() - started) / 1e3,
+      cacheFile: dryRun ? null : opts.path,
+      runs,
+      comparison: columns.map((c) => ({ name: c.name, winners: c.winners })),
+    };
+    writeFileAtomic(args.values.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${args.values.json}`);
+  }
   return 0;
 }

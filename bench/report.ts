@@ -1,6 +1,6 @@
 // Human-readable rendering of a bench report: a header (adapter, clock, roofline, tuning, peer)
-// and one table row per case, grouped by family.
-import type { BenchReport, CaseResult } from './schema.js';
+// and one table row per case, grouped by family; then the end-to-end section when it ran.
+import type { BenchReport, CaseResult, E2EChildResult, E2EReport, PoolPeak, TimeStats } from './schema.js';
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
 const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -46,6 +46,67 @@ export function formatTable(cases: readonly CaseResult[]): string {
   return out.join('\n');
 }
 
+function grid(head: string[], rows: string[][], left: number): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i < left ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+  return [fmt(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+const spread = (t: TimeStats | null) => (t && t.samples > 1 ? `${ms(t.p10)}–${ms(t.p90)}` : '');
+
+/** The end-to-end section: inference, training, pool peaks, cold / warm shader cache. */
+export function formatE2E(e: E2EReport): string {
+  const head = ['what', 'batch', 'first ms', 'new pipelines', 'warm ms', 'p10–p90', 'images/s', 'ms/image', 'peak live MiB', 'peak alloc MiB', 'resident MiB'];
+  const pool = (p: PoolPeak | null) => (p ? [mib(p.peakLiveBytes), mib(p.peakAllocatedBytes), mib(p.residentBytes)] : ['', '', '']);
+  const line = (what: string, batch: number, first: number, pipes: number, t: TimeStats | null, ips: number, p: PoolPeak | null) => [
+    what, String(batch), ms(first), String(pipes), t ? ms(t.median) : '', spread(t), num(ips), ms(1e3 / ips), ...pool(p),
+  ];
+  const tr = e.training;
+  const rows = [
+    ...e.inference.map((i) => line('inference', i.batch, i.firstMs, i.pipelinesCompiled, i.time, i.imagesPerS, i.pool)),
+    line('training step', tr.step.batch, tr.step.firstMs, tr.step.pipelinesCompiled, tr.step.time, tr.step.imagesPerS, tr.stepsPool),
+    line('feature caching', tr.features.batch, tr.features.firstMs, tr.features.pipelinesCompiled, tr.features.time, tr.features.imagesPerS, null),
+  ];
+  const out = [
+    `end to end — HLGFA S=${e.size}, ${e.backbone.architecture} taps ${e.taps.join(', ')}, synthetic ${e.images.category} images; wall clock, readback included`,
+    grid(head, rows, 1),
+    `training: ${tr.fitImages} fit images, ${tr.epochs} epochs × ${tr.steps / tr.epochs} steps, ${tr.totalS.toFixed(1)} s in all (feature caching, steps, mean map, threshold); ` +
+      `loss ${tr.loss.first.toFixed(4)} → ${tr.loss.last.toFixed(4)}${tr.loss.finite ? '' : ' NOT FINITE'}; whole run peak live ${mib(tr.pool.peakLiveBytes)} MiB, allocated ${mib(tr.pool.peakAllocatedBytes)} MiB`,
+    'first: the first call in this process (pipeline creation, first allocations); warm: later calls (after a warm-up);',
+    'inference = Detector.score (preprocess, upload, backbone HR+LR, module, map, readback, score); training step = one',
+    'trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback);',
+    'feature caching = the clean HR+LR backbone features cached before the first epoch; pool MiB: BufferPool high-water marks.',
+  ];
+  const sc = e.shaderCache;
+  if (sc) {
+    out.push('', `shader cache — fresh processes, inference batch ${sc.batch}; ${sc.env.join(', ')} → one temporary folder`);
+    const runs: Array<[string, E2EChildResult | null, number]> = [
+      ['empty cache', sc.coldCache, sc.cacheBytes.afterCold],
+      ['same cache again', sc.warmCache, sc.cacheBytes.afterWarm],
+    ];
+    const ok = runs.filter((r): r is [string, E2EChildResult, number] => r[1] !== null);
+    if (ok.length) {
+      out.push(
+        grid(
+          ['run', 'init ms', 'load ms', 'first ms', 'pipelines', 'warm ms', 'cache MiB'],
+          ok.map(([name, c, bytes]) => [name, ms(c.initMs), ms(c.loadMs), ms(c.inference.firstMs), String(c.inference.pipelinesCompiled), ms(c.inference.time.median), mib(bytes)]),
+          1,
+        ),
+        `adapter: ${ok[0][1].adapter}; init: dawn.node import + adapter + device; load: backbone read, parse, upload`,
+      );
+    }
+    if (sc.coldCache && sc.warmCache) {
+      const c = sc.coldCache.inference;
+      const saved = c.firstMs - sc.warmCache.inference.firstMs;
+      out.push(`first inference: ${ms(c.firstMs)} ms cold cache, ${ms(sc.warmCache.inference.firstMs)} ms warm cache, ${ms(c.time.median)} ms fully warm; ` +
+        `the cache saves ${ms(saved)} ms (${ms(saved / Math.max(1, c.pipelinesCompiled))} ms per pipeline)`);
+    }
+    if (sc.error) out.push(`shader cache runs failed: ${sc.error}`);
+  }
+  return out.join('\n');
+}
+
 export function formatReport(r: BenchReport): string {
   const a = r.adapter;
   const roof = r.roofline;
@@ -57,17 +118,22 @@ export function formatReport(r: BenchReport): string {
   return [
     `hlgfa bench (${r.mode}) — ${a.vendor} ${a.architecture} ${a.description}${a.isFallbackAdapter ? ' [fallback adapter]' : ''}`,
     `host: ${r.host.cpus}× ${r.host.cpuModel}, Node ${r.host.node}`,
-    `clock: ${clock}`,
+    `clock: ${r.cases.length ? clock : 'no kernel case ran (the end-to-end section is timed by wall clock)'}`,
     `roofline: peak ${roof.peakGflops.toFixed(1)} GFLOP/s (FMA chains); copy ${roof.copyGBps.toFixed(1)} GB/s ` +
       `(copyBufferToBuffer ${roof.copyBufferGBps.toFixed(1)}, vec4 copy kernel ${roof.copyKernelGBps.toFixed(1)}; read + write)`,
     `tuning: ${r.tuning.source}`,
     `peer: ${peer}`,
-    '',
-    formatTable(r.cases),
-    '',
-    'ms: median per execution; p10–p90 spread; roof%: time at the roofline min(peak, intensity·copy) / measured;',
-    'b: C compute- or M memory-bound model; peer×: our wall time / tfjs-webgpu wall time (< 1: ours faster);',
-    'check: ok f(ull)/s(ampled) validation against the CPU reference, max |err| / rms(reference).',
+    ...(r.cases.length
+      ? [
+          '',
+          formatTable(r.cases),
+          '',
+          'ms: median per execution; p10–p90 spread; roof%: time at the roofline min(peak, intensity·copy) / measured;',
+          'b: C compute- or M memory-bound model; peer×: our wall time / tfjs-webgpu wall time (< 1: ours faster);',
+          'check: ok f(ull)/s(ampled) validation against the CPU reference, max |err| / rms(reference).',
+        ]
+      : []),
+    ...(r.e2e ? ['', formatE2E(r.e2e), ''] : []),
     `${r.cases.length} cases, ${r.failures} failed, ${r.durationS.toFixed(0)} s`,
   ].join('\n');
 }

@@ -20,6 +20,8 @@ export interface BenchReport {
   /** Cases whose status is not "ok" (WRONG or ERROR). */
   failures: number;
   durationS: number;
+  /** The end-to-end section (`--e2e`, `--e2e-only`; bench/e2e.ts); absent otherwise. */
+  e2e?: E2EReport;
 }
 
 export interface ClockInfo {
@@ -120,4 +122,111 @@ export interface PeerResult {
   /** oursWall.median / wall.median: below 1 means ours is faster. */
   ratio: number | null;
   error?: string;
+}
+
+// ---- end to end (bench/e2e.ts): the whole detector, wall clock ---------------------------------
+
+export interface E2EReport {
+  /** HLGFA input size S (DEFAULT_CONFIG.size = 256 unless overridden). */
+  size: number;
+  /** Backbone taps (one HLGFA level per tap). */
+  taps: string[];
+  backbone: { path: string; architecture: string; sha256: string };
+  /** Where the images come from: deterministic synthetic S×S images (src/data/synthetic.ts). */
+  images: { source: 'synthetic'; category: string; seed: number; inference: number; training: number };
+  /** One entry per inference batch size (default 1 and 8), measured in this process. */
+  inference: InferenceResult[];
+  training: TrainingResult;
+  /** Fresh processes with an empty, then the same, driver shader cache; null when skipped. */
+  shaderCache: ShaderCacheResult | null;
+  /** Wall time of the whole section (s). */
+  durationS: number;
+}
+
+/** Pool bytes over one measurement (bucket sizes, src/gpu/pool.ts), bytes. */
+export interface PoolPeak {
+  /** Live bytes before it started: weights and other resident tensors. */
+  residentBytes: number;
+  /** High-water mark of live (handed-out) bytes, resident ones included. */
+  peakLiveBytes: number;
+  /** High-water mark of all bytes the pool held on the device (live + pending + free). */
+  peakAllocatedBytes: number;
+}
+
+export interface InferenceResult {
+  /** Images per `Detector.score` call. */
+  batch: number;
+  /** ms of the first call (pipeline creation and first allocations included). */
+  firstMs: number;
+  /** Pipelines the first call created (the runtime's kernel cache grew by this many). */
+  pipelinesCompiled: number;
+  /** Untimed calls between the first call and the timed ones. */
+  warmupCalls: number;
+  /** Warm calls, ms per call (one batch); repsPerSample is 1. */
+  time: TimeStats;
+  /** batch / (time.median / 1000). */
+  imagesPerS: number;
+  /** time.median / batch. */
+  msPerImage: number;
+  pool: PoolPeak;
+}
+
+export interface TrainingResult {
+  batch: number;
+  /** Images trained on (the fit split; the held-out ones only calibrate the threshold). */
+  fitImages: number;
+  epochs: number;
+  steps: number;
+  /** One training step as `hlgfa train` runs it (augmentation, noisy-view features, module forward/backward, Adam, loss readback). */
+  step: PhaseTiming;
+  /** Clean-feature caching before the first epoch (backbone on HR and LR views, readback to sync). */
+  features: PhaseTiming;
+  /** Mean alignment loss of the first and last step (finite: both are finite numbers). */
+  loss: { first: number; last: number; finite: boolean };
+  /** Whole trainHlgfa call (features, steps, mean map, threshold), s. */
+  totalS: number;
+  /** Over the whole call (feature cache included). */
+  pool: PoolPeak;
+  /** Over the training steps only (residentBytes: live bytes when they began, feature cache included). */
+  stepsPool: PoolPeak;
+}
+
+export interface PhaseTiming {
+  /** Images per step / batch. */
+  batch: number;
+  /** ms of the first step or batch. */
+  firstMs: number;
+  /** Pipelines it created. */
+  pipelinesCompiled: number;
+  /** The later ones, ms each (null with only one). */
+  time: TimeStats | null;
+  /** batch / (time.median / 1000), from the first one when there is no other. */
+  imagesPerS: number;
+}
+
+export interface ShaderCacheResult {
+  /** The environment variables set for both children to the same fresh temporary folder. */
+  env: string[];
+  /** Inference batch size the children measure. */
+  batch: number;
+  /** First process: empty cache folder. */
+  coldCache: E2EChildResult | null;
+  /** Second process: the folder the first one filled. */
+  warmCache: E2EChildResult | null;
+  /** Bytes in the cache folder after each child. */
+  cacheBytes: { afterCold: number; afterWarm: number };
+  error?: string;
+}
+
+/** What one child process (dist/bench/e2e-child.js) prints as JSON on stdout. */
+export interface E2EChildResult {
+  /** The child's adapter: "vendor architecture description". */
+  adapter: string;
+  /** ms to create the runtime: dawn.node import, requestAdapter, requestDevice. */
+  initMs: number;
+  /** ms to read, parse and upload the backbone weights. */
+  loadMs: number;
+  inference: InferenceResult;
+  /** Wall time of the child as seen by the parent (process start to exit), ms. */
+  processMs?: number;
 }

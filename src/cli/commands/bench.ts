@@ -10,8 +10,11 @@ import { cliRuntime } from '../gpu-setup.js';
 import { benchGpu } from '../../../bench/gpu-node.js';
 import { formatReport } from '../../../bench/report.js';
 import { allCases, runBench, selectCases } from '../../../bench/suite.js';
+import { e2eProblems, runE2E } from '../../../bench/e2e.js';
+import type { E2EReport } from '../../../bench/schema.js';
 
 export const help = `Usage: hlgfa bench [--filter NAME[,NAME…]] [--json FILE] [--quick] [--no-peer] [--defaults] [--wall] [--list]
+                   [--e2e | --e2e-only]
 
 Runs the per-kernel microbenchmarks on this machine's WebGPU adapter: matmul, conv2d (3x3, 1x1),
 depthwise 3/5/7 and the fused multi-scale kernel, modulation, gated residual, resize, cosine,
@@ -27,8 +30,12 @@ with @tensorflow/tfjs-backend-webgpu on the same device where it has the same op
   --defaults      ignore this adapter's tuning cache (hlgfa tune) and bench the built-in defaults
   --wall          time by wall clock even when the adapter has timestamp queries
   --list          print the case ids and exit
+  --e2e           also run the end-to-end section (first, before the kernel cases): HLGFA inference
+                  (S=256, batch 1 and 8) and training images/s, first call vs warm, peak GPU pool
+                  bytes, and fresh processes with the driver's shader cache empty, then warm
+  --e2e-only      only the end-to-end section (the header's roofline is still calibrated, ~3 s)
 
-Exit status 1 when a case is WRONG or fails.`;
+Exit status 1 when a case is WRONG or fails, or the end-to-end section fails.`;
 
 export function describeTuning(): string {
   const t = tuningStatus();
@@ -52,15 +59,18 @@ export async function benchRuntime(): Promise<{ rt: Runtime; gpu: GPU | null }> 
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['filter', 'json'], flags: ['quick', 'no-peer', 'defaults', 'wall', 'list'] });
+  const args = parseArgs(argv, { values: ['filter', 'json'], flags: ['quick', 'no-peer', 'defaults', 'wall', 'list', 'e2e', 'e2e-only'] });
   const quick = args.flags.has('quick');
+  const e2eOnly = args.flags.has('e2e-only');
+  const e2e = e2eOnly || args.flags.has('e2e');
+  if (e2eOnly && args.values.filter !== undefined) throw new UsageError('--e2e-only runs no kernel case; drop --filter, or use --e2e to run both');
   const filter = args.values.filter?.split(',').map((s) => s.trim()).filter(Boolean);
-  const selected = selectCases(allCases(), filter, quick);
+  const selected = e2eOnly ? [] : selectCases(allCases(), filter, quick);
   if (args.flags.has('list')) {
     for (const c of selected) console.log(c.id);
     return 0;
   }
-  if (selected.length === 0) {
+  if (selected.length === 0 && !e2eOnly) {
     const families = [...new Set(allCases().map((c) => c.family))].join(', ');
     throw new UsageError(`--filter ${args.values.filter}: no case id contains it (families: ${families}; see --list)`);
   }
@@ -69,19 +79,37 @@ export async function run(argv: string[]): Promise<number> {
   const { rt, gpu } = await benchRuntime();
   if (defaults) resetTuning(); // the CLI's setup path may have applied the cache
   const tuningSource = defaults ? 'defaults (--defaults)' : describeTuning();
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  // First, so that its first calls include the pipeline creation the kernel cases would otherwise do.
+  let e2eReport: E2EReport | undefined;
+  const problems: string[] = [];
+  if (e2e) {
+    try {
+      e2eReport = await runE2E(rt, { quick, log });
+      problems.push(...e2eProblems(e2eReport));
+    } catch (e) {
+      problems.push(`end-to-end section failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const report = await runBench(rt, {
+    cases: e2eOnly ? [] : undefined,
     quick,
     filter,
     peer: !args.flags.has('no-peer'),
     timestamps: !args.flags.has('wall'),
     tuningSource,
     gpu,
-    log: (line) => process.stderr.write(`${line}\n`),
+    log,
   });
+  if (e2eReport) {
+    report.e2e = e2eReport;
+    report.durationS += e2eReport.durationS;
+  }
   console.log(formatReport(report));
+  for (const p of problems) console.error(`hlgfa bench: ${p}`);
   if (args.values.json) {
     writeFileAtomic(args.values.json, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`wrote ${args.values.json}`);
   }
-  return report.failures > 0 ? 1 : 0;
+  return report.failures > 0 || problems.length > 0 ? 1 : 0;
 }

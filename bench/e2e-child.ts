@@ -1,0 +1,44 @@
+// Child process of the shader-cache measurement (bench/e2e-cache.ts), run as
+//   node dist/bench/e2e-child.js '<E2EChildOptions as JSON>'
+// A fresh runtime (timed: dawn.node import, adapter, device), the backbone (timed: read, parse,
+// upload), a freshly initialised detector, then HLGFA inference (bench/e2e.ts measureInference:
+// first call and warm calls). Prints one E2EChildResult as a JSON line on stdout; exit status 1 and
+// the error on stderr when anything fails.
+import { openBackbone } from '../src/cli/model-files.js';
+import { destroyRuntime, initRuntime } from '../src/gpu/runtime.js';
+import { resolveConfig } from '../src/models/hlgfa-config.js';
+import { applyTuning } from '../src/ops/tuning.js';
+import type { E2EChildOptions } from './e2e-cache.js';
+import { e2eImages, freshDetector, measureInference } from './e2e.js';
+import type { E2EChildResult } from './schema.js';
+
+async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
+  const images = e2eImages(opts.size, opts.batch, 'test');
+  let t = performance.now();
+  const rt = await initRuntime();
+  const initMs = performance.now() - t;
+  applyTuning(opts.tuning);
+  t = performance.now();
+  const bb = await openBackbone(opts.backbonePath);
+  await rt.sync();
+  const loadMs = performance.now() - t;
+  const det = freshDetector(bb, resolveConfig({ size: opts.size }));
+  try {
+    const inference = await measureInference(rt, det, images, opts.batch, { warmReps: opts.warmReps });
+    const a = rt.gpu.info;
+    return { adapter: `${a.vendor} ${a.architecture} ${a.description}`.trim(), initMs, loadMs, inference };
+  } finally {
+    det.dispose();
+    bb.backbone.dispose();
+  }
+}
+
+try {
+  const result = await main(JSON.parse(process.argv[2] ?? '') as E2EChildOptions);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (e) {
+  process.stderr.write(`e2e-child: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+} finally {
+  destroyRuntime();
+}

@@ -1,0 +1,285 @@
+// The end-to-end section of the bench (`hlgfa bench --e2e`): the whole HLGFA detector at its
+// default configuration (S = 256, MobileNetV2 taps features.3/6/13) on deterministic synthetic
+// images, timed by wall clock exactly as the commands run it:
+//   inference  Detector.score(batch): CPU preprocessing, upload, backbone on the HR and LR views,
+//              the module, the anomaly map, readback, image score (what `hlgfa detect` / `eval` do
+//              per batch), at batch 1 and 8: first call (pipeline creation) and warm calls;
+//   training   trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks: the
+//              clean-feature caching batches and the training steps, first and warm;
+//   pool       the buffer pool's high-water marks over each of them;
+//   shader cache  fresh processes with an empty, then warm, driver shader cache (bench/e2e-cache.ts).
+// The module is freshly initialised (untrained) for inference: the work per image is the same.
+import '../src/ops/index.js';
+import { openBackbone, type LoadedBackbone } from '../src/cli/model-files.js';
+import { DEFAULT_BACKBONE } from '../src/cli/paths.js';
+import { noiseAugmenter } from '../src/data/augment.js';
+import { generateSample, SYNTHETIC_DEFECTS, type SyntheticCategory } from '../src/data/synthetic.js';
+import type { Runtime } from '../src/gpu/runtime.js';
+import type { RgbaImage } from '../src/io/image.js';
+import { Detector } from '../src/models/detector.js';
+import { createLevel } from '../src/models/hlgfa.js';
+import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../src/models/hlgfa-config.js';
+import { holdoutSplit, trainHlgfa } from '../src/models/hlgfa-train.js';
+import { mobilenetV2Spec } from '../src/models/mobilenet-v2.js';
+import { currentTuning } from '../src/ops/tuning.js';
+import { keep, zeros } from '../src/tensor/tensor.js';
+import { createRng, deriveSeed } from '../src/util/random.js';
+import { shaderCacheRuns } from './e2e-cache.js';
+import { stats } from './harness.js';
+import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak, TrainingResult } from './schema.js';
+
+export interface E2EOptions {
+  /** HLGFA input size S (default DEFAULT_CONFIG.size). */
+  size?: number;
+  /** Inference batch sizes (default [1, 8]). */
+  batches?: readonly number[];
+  /** Timed warm calls per inference batch size (default 5, quick 3). */
+  warmReps?: number;
+  /** Untimed calls between the first call and the timed ones (default 1). */
+  warmupCalls?: number;
+  /** Training batch size (default DEFAULT_CONFIG.batchSize). */
+  trainBatch?: number;
+  /** Training steps, two per epoch (default 6, quick 4): the fit split is 2 × trainBatch images. */
+  trainSteps?: number;
+  /** Backbone safetensors (default: the shipped ImageNet MobileNetV2). */
+  backbonePath?: string;
+  /** Run the cold / warm shader-cache child processes (default true). */
+  shaderCache?: boolean;
+  /** Fewer repetitions and steps. */
+  quick?: boolean;
+  log?: (line: string) => void;
+}
+
+export const E2E_CATEGORY: SyntheticCategory = 'fabric';
+export const E2E_SEED = 0;
+const STEPS_PER_EPOCH = 2;
+
+const now = () => performance.now();
+
+/** `count` deterministic S×S images: test split, alternately good and defective (train: all good). */
+export function e2eImages(size: number, count: number, split: 'train' | 'test'): RgbaImage[] {
+  return Array.from({ length: count }, (_, i) => {
+    const defect = split === 'train' || i % 2 === 0 ? 'good' : SYNTHETIC_DEFECTS[(i >> 1) % SYNTHETIC_DEFECTS.length];
+    return generateSample({ category: E2E_CATEGORY, size, seed: E2E_SEED, split, defect, index: i }).image;
+  });
+}
+
+/** Channels of MobileNetV2 taps from the network's layout (no GPU work, so nothing is compiled). */
+export function tapChannels(architecture: string, taps: readonly string[]): number[] {
+  if (architecture !== 'mobilenet_v2') throw new Error(`e2e: backbone architecture "${architecture}" is not supported (expected mobilenet_v2)`);
+  const spec = mobilenetV2Spec();
+  return taps.map((tap) => {
+    const name = tap.replace(/\.expand$/, '');
+    const block = spec.find((b) => b.name === name);
+    if (!block) throw new Error(`e2e: unknown MobileNetV2 tap "${tap}"`);
+    return (tap.endsWith('.expand') ? block.layers[0] : block.layers[block.layers.length - 1]).shape[0];
+  });
+}
+
+/**
+ * A detector with a freshly initialised module (the seeds trainHlgfa uses) and a zero mean map, so
+ * that scoring runs the same kernels as a trained checkpoint with config.mapNorm = 'mean'.
+ */
+export function freshDetector(bb: LoadedBackbone, cfg: HlgfaConfig): Detector {
+  const levels = tapChannels(bb.backbone.architecture, cfg.taps).map((c, l) => createLevel(c, cfg, createRng(deriveSeed(cfg.seed, 100 + l))));
+  const meanMap = cfg.mapNorm === 'mean' ? keep(zeros([1, 1, cfg.size, cfg.size])) : null;
+  return new Detector(bb.backbone, cfg, levels, bb.id, meanMap);
+}
+
+/** Empties the pool's free lists and restarts its high-water marks; returns the live bytes. */
+async function poolStart(rt: Runtime): Promise<number> {
+  await rt.sync();
+  rt.pool.trim();
+  rt.pool.resetPeaks();
+  return rt.pool.getStats().liveBytes;
+}
+
+function poolPeak(rt: Runtime, residentBytes: number): PoolPeak {
+  const s = rt.pool.getStats();
+  return { residentBytes, peakLiveBytes: s.peakLiveBytes, peakAllocatedBytes: s.peakAllocatedBytes };
+}
+
+/** Times `Detector.score` on `batch` images: first call, `warmupCalls` untimed, `warmReps` timed. */
+export async function measureInference(
+  rt: Runtime,
+  det: Detector,
+  images: readonly RgbaImage[],
+  batch: number,
+  o: { warmReps: number; warmupCalls?: number },
+): Promise<InferenceResult> {
+  const warmupCalls = o.warmupCalls ?? 1;
+  const residentBytes = await poolStart(rt);
+  let k = 0;
+  const call = async (): Promise<number> => {
+    const imgs = Array.from({ length: batch }, (_, i) => images[(k * batch + i) % images.length]);
+    k++;
+    const t = now();
+    const res = await det.score(imgs);
+    const ms = now() - t;
+    const bad = res.find((r) => !Number.isFinite(r.score));
+    if (bad) throw new Error(`e2e: inference at batch ${batch} produced a non-finite score (${bad.score})`);
+    return ms;
+  };
+  const pipelines = rt.kernels.size;
+  const firstMs = await call();
+  const pipelinesCompiled = rt.kernels.size - pipelines;
+  for (let i = 0; i < warmupCalls; i++) await call();
+  const times: number[] = [];
+  for (let i = 0; i < Math.max(1, o.warmReps); i++) times.push(await call());
+  const time = stats(times, 1);
+  return {
+    batch,
+    firstMs,
+    pipelinesCompiled,
+    warmupCalls,
+    time,
+    imagesPerS: batch / (time.median / 1e3),
+    msPerImage: time.median / batch,
+    pool: poolPeak(rt, residentBytes),
+  };
+}
+
+interface Mark {
+  t: number;
+  pipelines: number;
+}
+
+/** First duration and the statistics of the later ones, from consecutive marks after `start`. */
+function phaseTiming(start: Mark, marks: readonly Mark[], batch: number): PhaseTiming {
+  if (marks.length === 0) throw new Error('e2e: training reported no progress for a phase');
+  const durations = marks.map((m, i) => m.t - (i === 0 ? start.t : marks[i - 1].t));
+  const time = durations.length > 1 ? stats(durations.slice(1), 1) : null;
+  return {
+    batch,
+    firstMs: durations[0],
+    pipelinesCompiled: marks[0].pipelines - start.pipelines,
+    time,
+    imagesPerS: batch / ((time?.median ?? durations[0]) / 1e3),
+  };
+}
+
+/** The smallest image count whose fit split (after the holdout) is exactly `fit` images. */
+export function trainImageCount(fit: number, cfg: HlgfaConfig): number {
+  for (let n = fit; n < 2 * fit + 10; n++) if (holdoutSplit(n, cfg).fit.length === fit) return n;
+  throw new Error(`e2e: no image count gives a fit split of ${fit} with holdout ${cfg.holdout}`);
+}
+
+/** trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks. */
+export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: HlgfaConfig, images: readonly RgbaImage[]): Promise<TrainingResult> {
+  const B = cfg.batchSize;
+  const fitImages = holdoutSplit(images.length, cfg).fit.length;
+  const steps = cfg.epochs * Math.ceil(fitImages / B);
+  const residentBytes = await poolStart(rt);
+  const mark = (): Mark => ({ t: now(), pipelines: rt.kernels.size });
+  const start = mark();
+  const features: Mark[] = [];
+  const train: Mark[] = [];
+  // Assigned in the progress callback (declared so that control-flow narrowing keeps the union).
+  let featuresPeak = null as PoolPeak | null;
+  let stepsPeak = null as PoolPeak | null;
+  let stepsResident = 0;
+  const result = await trainHlgfa({
+    backbone: bb.backbone,
+    backboneId: bb.id,
+    config: cfg,
+    images,
+    augment: noiseAugmenter(),
+    onProgress: (p) => {
+      if (p.phase === 'features') {
+        features.push(mark());
+        if (p.step === p.steps) {
+          featuresPeak = poolPeak(rt, residentBytes);
+          stepsResident = rt.pool.getStats().liveBytes;
+          rt.pool.resetPeaks();
+        }
+      } else if (p.phase === 'train') {
+        train.push(mark());
+        if (train.length === steps) stepsPeak = poolPeak(rt, stepsResident);
+      }
+    },
+  });
+  const totalS = (now() - start.t) / 1e3;
+  const after = poolPeak(rt, residentBytes);
+  result.detector.dispose();
+  const { losses } = result;
+  if (!featuresPeak || !stepsPeak || train.length !== steps) throw new Error(`e2e: expected ${steps} training steps, saw ${train.length}`);
+  const fp = featuresPeak;
+  return {
+    batch: B,
+    fitImages,
+    epochs: cfg.epochs,
+    steps,
+    step: phaseTiming(features[features.length - 1], train, B),
+    features: phaseTiming(start, features, B),
+    loss: { first: losses[0], last: losses[losses.length - 1], finite: losses.length > 0 && losses.every(Number.isFinite) },
+    totalS,
+    pool: { residentBytes, peakLiveBytes: Math.max(fp.peakLiveBytes, after.peakLiveBytes), peakAllocatedBytes: Math.max(fp.peakAllocatedBytes, after.peakAllocatedBytes) },
+    stepsPool: stepsPeak,
+  };
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** The whole section on `rt` (the runtime's current tuning is what the child processes apply too). */
+export async function runE2E(rt: Runtime, opts: E2EOptions = {}): Promise<E2EReport> {
+  const started = now();
+  const log = opts.log ?? (() => {});
+  const quick = opts.quick ?? false;
+  const size = opts.size ?? DEFAULT_CONFIG.size;
+  const batches = opts.batches ?? [1, 8];
+  const warmReps = opts.warmReps ?? (quick ? 3 : 5);
+  const warmupCalls = opts.warmupCalls ?? 1;
+  const trainBatch = opts.trainBatch ?? DEFAULT_CONFIG.batchSize;
+  const trainSteps = opts.trainSteps ?? (quick ? 4 : 6);
+  const backbonePath = opts.backbonePath ?? DEFAULT_BACKBONE;
+  const epochs = Math.max(1, Math.ceil(trainSteps / STEPS_PER_EPOCH));
+  const cfg = resolveConfig({ size, batchSize: trainBatch, epochs });
+
+  const inferImages = e2eImages(size, Math.max(...batches), 'test');
+  const trainImages = e2eImages(size, trainImageCount(STEPS_PER_EPOCH * trainBatch, cfg), 'train');
+  const bb = await openBackbone(backbonePath);
+  try {
+    const det = freshDetector(bb, cfg);
+    const inference: InferenceResult[] = [];
+    try {
+      for (const batch of batches) {
+        log(`e2e: inference S=${size} batch ${batch} (first call, ${warmupCalls} warm-up, ${warmReps} timed)…`);
+        const r = await measureInference(rt, det, inferImages, batch, { warmReps, warmupCalls });
+        log(`  first ${r.firstMs.toFixed(0)} ms (${r.pipelinesCompiled} new pipelines), warm ${r.time.median.toFixed(0)} ms → ${r.imagesPerS.toFixed(2)} images/s, peak pool ${mib(r.pool.peakLiveBytes)} live`);
+        inference.push(r);
+      }
+    } finally {
+      det.dispose();
+    }
+    log(`e2e: training S=${size} batch ${trainBatch}, ${trainImages.length} images (${STEPS_PER_EPOCH * trainBatch} fit), ${epochs} epochs…`);
+    const training = await measureTraining(rt, bb, cfg, trainImages);
+    log(`  step first ${training.step.firstMs.toFixed(0)} ms, warm ${training.step.time?.median.toFixed(0) ?? '–'} ms → ${training.step.imagesPerS.toFixed(2)} images/s; loss ${training.loss.first.toFixed(4)} → ${training.loss.last.toFixed(4)}`);
+    await poolStart(rt);
+    let shaderCache = null;
+    if (opts.shaderCache ?? true) {
+      shaderCache = await shaderCacheRuns({ size, batch: 1, warmReps, backbonePath, tuning: currentTuning() }, { log });
+    }
+    return {
+      size,
+      taps: [...cfg.taps],
+      backbone: { path: backbonePath, architecture: bb.backbone.architecture, sha256: bb.id.sha256 },
+      images: { source: 'synthetic', category: E2E_CATEGORY, seed: E2E_SEED, inference: inferImages.length, training: trainImages.length },
+      inference,
+      training,
+      shaderCache,
+      durationS: (now() - started) / 1e3,
+    };
+  } finally {
+    bb.backbone.dispose();
+    await rt.sync();
+    rt.pool.trim();
+  }
+}
+
+/** What makes the section a failure: a non-finite loss, failed shader-cache runs. */
+export function e2eProblems(e: E2EReport): string[] {
+  const out: string[] = [];
+  if (!e.training.loss.finite) out.push(`e2e: training loss is not finite (${e.training.loss.first} → ${e.training.loss.last})`);
+  if (e.shaderCache?.error) out.push(`e2e: shader cache runs: ${e.shaderCache.error}`);
+  return out;
+}

@@ -1,6 +1,9 @@
-// Size-bucketed GPU buffer pool. A released buffer becomes reusable only after the queue has
-// finished every submission that may still read or write it, so an upload into a recycled buffer
-// (queue.writeBuffer runs ahead of unsubmitted command encoders) can never race pending kernels.
+// Size-bucketed GPU buffer pool. A released buffer becomes reusable for uploads only after the
+// queue has finished every submission that may still read or write it, so an upload into a recycled
+// buffer (queue.writeBuffer runs ahead of unsubmitted command encoders) can never race pending
+// kernels. Kernel outputs may also take a buffer released into the encoder still being recorded:
+// its earlier readers are recorded before it and WebGPU orders dispatches of one queue, so the
+// peak footprint of a long encoder (a whole forward pass) is its live set, not everything it made.
 
 export type BufferKind = 'storage' | 'uniform' | 'readback';
 
@@ -44,7 +47,9 @@ interface Held {
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly live = new Map<GPUBuffer, Held>();
-  private pending: Held[] = [];
+  private pending = new Set<Held>();
+  /** Released since the last submission, by bucket key: reusable by encoder-written buffers. */
+  private unsubmitted = new Map<string, Held[]>();
   private inFlight = 0;
   private stats: PoolStats = {
     liveBytes: 0,
@@ -61,17 +66,27 @@ export class BufferPool {
     private readonly maxBufferSize: number,
   ) {}
 
-  acquire(bytes: number, kind: BufferKind = 'storage'): GPUBuffer {
+  /**
+   * `encoderWritten`: the caller fills the buffer only through commands recorded from now on (a
+   * kernel output, a clear), never with queue.writeBuffer — it may then reuse a buffer released
+   * into the encoder being recorded.
+   */
+  acquire(bytes: number, kind: BufferKind = 'storage', encoderWritten = false): GPUBuffer {
     let size = bucketSize(bytes);
     if (size > this.maxBufferSize) size = Math.ceil(bytes / 4) * 4;
     if (size > this.maxBufferSize) {
       throw new RangeError(`buffer of ${bytes} bytes exceeds the device's maxBufferSize (${this.maxBufferSize} bytes)`);
     }
     const key = `${kind}:${size}`;
-    let buffer = this.free.get(key)?.pop();
-    if (buffer) {
+    const recent = encoderWritten ? this.unsubmitted.get(key)?.pop() : undefined;
+    let buffer: GPUBuffer | undefined = recent?.buffer ?? this.free.get(key)?.pop();
+    if (recent) {
+      this.pending.delete(recent);
+      this.stats.pendingBytes -= size;
+    } else if (buffer) {
       this.stats.freeBytes -= size;
-    } else {
+    }
+    if (!buffer) {
       buffer = this.device.createBuffer({ size, usage: USAGE[kind] });
       this.stats.buffersCreated++;
       this.stats.allocatedBytes += size;
@@ -90,7 +105,11 @@ export class BufferPool {
     this.live.delete(buffer);
     this.stats.liveBytes -= held.size;
     this.stats.pendingBytes += held.size;
-    this.pending.push(held);
+    this.pending.add(held);
+    const key = `${held.kind}:${held.size}`;
+    let list = this.unsubmitted.get(key);
+    if (!list) this.unsubmitted.set(key, (list = []));
+    list.push(held);
   }
 
   /**
@@ -99,8 +118,9 @@ export class BufferPool {
    */
   afterSubmit(queue: GPUQueue): Promise<void> {
     const batch = this.pending;
-    this.pending = [];
-    if (batch.length === 0 && this.inFlight === 0) return Promise.resolve();
+    this.pending = new Set();
+    this.unsubmitted.clear();
+    if (batch.size === 0 && this.inFlight === 0) return Promise.resolve();
     this.inFlight++;
     return queue.onSubmittedWorkDone().then(() => {
       this.inFlight--;

@@ -186,7 +186,10 @@ export class MobileNetV2 {
     const y = l.depthwise
       ? depthwiseConv2d(x, l.weight, l.bias, { stride: l.stride, padding })
       : conv2d(x, l.weight, l.bias, { stride: l.stride, padding });
-    return l.relu6 ? relu6(y) : y;
+    if (!l.relu6) return y;
+    const r = relu6(y);
+    y.dispose();
+    return r;
   }
 
   /**
@@ -199,20 +202,35 @@ export class MobileNetV2 {
       if (!known.has(t)) throw new Error(`MobileNetV2.features: unknown tap "${t}"; available: ${this.taps.join(', ')}`);
     }
     const want = new Set(taps);
-    // Everything made inside the scope except the returned taps is released when it closes.
+    // Each activation is released right after its last reader is recorded (the scope would only
+    // free them at the end, holding the whole network's activations at once); taps and the input
+    // survive. The scope still catches anything left on an exception.
     return noGrad(() =>
       scope(() => {
         const out: Record<string, Tensor> = {};
+        const kept = new Set<Tensor>([x]);
+        const release = (t: Tensor) => {
+          if (!kept.has(t)) t.dispose();
+        };
+        const tap = (name: string, t: Tensor) => {
+          out[name] = t;
+          kept.add(t);
+        };
         let cur = x;
         for (const b of this.blocks) {
           if (Object.keys(out).length === want.size) break;
           let h = cur;
           b.layers.forEach((l, i) => {
-            h = this.runLayer(l, h);
-            if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) out[`${b.name}.expand`] = h;
+            const next = this.runLayer(l, h);
+            if (h !== cur) release(h);
+            h = next;
+            if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) tap(`${b.name}.expand`, h);
           });
-          cur = b.residual ? add(h, cur) : h;
-          if (want.has(b.name)) out[b.name] = cur;
+          const next = b.residual ? add(h, cur) : h;
+          if (b.residual) release(h);
+          release(cur);
+          cur = next;
+          if (want.has(b.name)) tap(b.name, cur);
         }
         if (want.has('logits') && this.classifier.length) {
           let h = globalAvgPool(cur).reshape([cur.shape[0], 1280]);

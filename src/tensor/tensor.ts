@@ -170,15 +170,22 @@ function checkShape(op: string, shape: Shape): void {
   }
 }
 
-/** A tensor with uninitialised contents. */
+/**
+ * A tensor with uninitialised contents, to be filled by recorded GPU work (a kernel, a clear).
+ * Its buffer may be one released earlier in the same, not yet submitted, encoder (see pool.ts).
+ */
 export function empty(shape: Shape, dtype: DType = 'f32'): Tensor {
-  checkShape('empty', shape);
+  return allocate('empty', shape, dtype, true);
+}
+
+function allocate(op: string, shape: Shape, dtype: DType, encoderWritten: boolean): Tensor {
+  checkShape(op, shape);
   const rt = runtime();
   const bytes = Math.max(16, sizeOf(shape) * BYTES[dtype]);
   if (bytes > rt.limits.maxBufferSize) {
-    throw new RangeError(`empty: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
+    throw new RangeError(`${op}: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
   }
-  return new Tensor(shape, dtype, { buffer: rt.pool.acquire(bytes, 'storage'), refs: 0 });
+  return new Tensor(shape, dtype, { buffer: rt.pool.acquire(bytes, 'storage', encoderWritten), refs: 0 });
 }
 
 export function zeros(shape: Shape): Tensor {
@@ -193,7 +200,7 @@ export function tensor(data: ArrayLike<number>, shape: Shape = [data.length]): T
   if (sizeOf(shape) !== data.length) {
     throw new Error(`tensor: ${data.length} values do not fill shape ${shapeStr(shape)} (${sizeOf(shape)} elements expected)`);
   }
-  const t = empty(shape);
+  const t = allocate('tensor', shape, 'f32', false); // filled by queue.writeBuffer: no unsubmitted reuse
   const values = data instanceof Float32Array ? data : Float32Array.from(data);
   if (values.length > 0) runtime().write(t.bufferFor('tensor'), 0, values);
   return t;

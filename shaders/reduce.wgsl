@@ -11,6 +11,8 @@ struct Params {
   in_strides: array<vec4<u32>, 2>,
   in_shape: array<vec4<u32>, 2>,    // max_backward: full input shape
   out_strides: array<vec4<u32>, 2>, // max_backward: output strides, 0 on reduced axes
+  splits: u32,                      // reduce_wide: workgroups per output (>= 1)
+  chunk: u32,                       // reduce_wide: reduced elements per workgroup
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -47,15 +49,19 @@ fn identity() -> f32 {
   return 0.0;
 }
 
-// One workgroup per output element; threads stride over the reduced elements.
+// `splits` workgroups per output element, each folding one `chunk` of the reduced elements
+// (threads stride over it) into out[o * splits + s]: with splits > 1 a second pass combines them,
+// so a few long reductions (a loss, a map maximum) still spread over every core.
 @compute @workgroup_size(WG)
 fn reduce_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = wid.y * nwg.x + wid.x;
+  let flat = wid.y * nwg.x + wid.x;
+  let o = flat / p.splits;
   if (o >= p.out_count) { return; } // uniform per workgroup: safe before the barrier
   let base = offset_of(o, p.kept_shape);
+  let r_end = min(p.red_count, (flat % p.splits + 1u) * p.chunk);
   var acc = identity();
-  for (var r = lid; r < p.red_count; r += WG) {
+  for (var r = (flat % p.splits) * p.chunk + lid; r < r_end; r += WG) {
     acc = combine(acc, x[base + offset_of(r, p.red_shape)]);
   }
   partial[lid] = acc;
@@ -64,7 +70,7 @@ fn reduce_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (lid < s) { partial[lid] = combine(partial[lid], partial[lid + s]); }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[o] = partial[0] * p.scale; }
+  if (lid == 0u) { out[flat] = partial[0] * p.scale; }
 }
 
 // One thread per output element: for short reductions.

@@ -10,7 +10,9 @@ useGpu();
 const cases: Array<[number[], number[] | undefined]> = [
   [[1], undefined],
   [[1031], undefined],
-  [[70_001], undefined],
+  [[70_001], undefined], // split over 68 workgroups + a combining pass
+  [[3, 40_003], [1]], // few outputs, each split (39 chunks of 1026)
+  [[5, 3000, 3], [1]], // strided reduced axis, 2 chunks per output
   [[7, 13], [1]],
   [[7, 13], [0]],
   [[2, 3, 5, 7], [0, 2, 3]],

@@ -50,6 +50,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`;
 }
 
+// Shader storage loads from a small, cache-resident region (64 KiB), different per invocation: how
+// fast a kernel can feed its arithmetic once data is near the core. On lavapipe every storage access
+// is a per-lane loop (bounds-checked), so this, not the FMA rate, is what limits real kernels.
+const LOAD_REGION_VEC4 = 4096;
+const LOADS_PER_INVOCATION = 256;
+function loadShader(): string {
+  return `
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> sink: array<vec4<f32>>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  var acc = vec4<f32>(0.0);
+  for (var k = 0u; k < ${LOADS_PER_INVOCATION}u; k++) {
+    acc += src[(gid.x * 17u + k * 64u) % ${LOAD_REGION_VEC4}u];
+  }
+  sink[gid.x] = acc;
+}`;
+}
+
 type Encode = (enc: GPUCommandEncoder, pass: (first: boolean) => GPUComputePassDescriptor) => void;
 
 class Clock {
@@ -191,6 +210,25 @@ export async function calibrate(rt: Runtime, opts: { quick: boolean; timestamps:
       await run();
       details[`copy kernel ${per} vec4/thread`] = (2 * bytes) / ((await best(samples, run)) * 1e6);
     }
+    // ---- cache-resident load throughput
+    {
+      const module = device.createShaderModule({ code: loadShader() });
+      const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      const bg = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: src } }, { binding: 1, resource: { buffer: sink } }],
+      });
+      const run = () =>
+        clock.time((enc, pass) => {
+          const p = enc.beginComputePass(pass(true));
+          p.setPipeline(pipeline);
+          p.setBindGroup(0, bg);
+          p.dispatchWorkgroups(workgroups);
+          p.end();
+        });
+      await run();
+      details['cached vec4 loads'] = (workgroups * WG * LOADS_PER_INVOCATION * 16) / ((await best(samples, run)) * 1e6);
+    }
   } finally {
     await device.queue.onSubmittedWorkDone();
     for (const b of bufs) b.destroy();
@@ -203,6 +241,7 @@ export async function calibrate(rt: Runtime, opts: { quick: boolean; timestamps:
     copyGBps: Math.max(copyBufferGBps, copyKernelGBps),
     copyBufferGBps,
     copyKernelGBps,
+    cachedLoadGBps: details['cached vec4 loads'],
     details,
   };
 }

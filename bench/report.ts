@@ -120,7 +120,8 @@ export function formatReport(r: BenchReport): string {
     `host: ${r.host.cpus}× ${r.host.cpuModel}, Node ${r.host.node}`,
     `clock: ${r.cases.length ? clock : 'no kernel case ran (the end-to-end section is timed by wall clock)'}`,
     `roofline: peak ${roof.peakGflops.toFixed(1)} GFLOP/s (FMA chains); copy ${roof.copyGBps.toFixed(1)} GB/s ` +
-      `(copyBufferToBuffer ${roof.copyBufferGBps.toFixed(1)}, vec4 copy kernel ${roof.copyKernelGBps.toFixed(1)}; read + write)`,
+      `(copyBufferToBuffer ${roof.copyBufferGBps.toFixed(1)}, vec4 copy kernel ${roof.copyKernelGBps.toFixed(1)}; read + write); ` +
+      `cache-resident vec4 loads ${roof.cachedLoadGBps.toFixed(1)} GB/s = ${(roof.peakGflops / (roof.cachedLoadGBps / 4)).toFixed(1)} FLOP per loaded float at peak`,
     `tuning: ${r.tuning.source}`,
     `peer: ${peer}`,
     ...(r.cases.length

@@ -41,6 +41,11 @@ export interface Roofline {
   copyBufferGBps: number;
   /** vec4 storage-to-storage copy kernel, (bytes read + bytes written) / time. */
   copyKernelGBps: number;
+  /**
+   * Shader storage loads from a 64 KiB cache-resident region, 16 bytes per vec4 load (not a
+   * roofline term: a ceiling on how fast any kernel can feed its arithmetic from storage).
+   */
+  cachedLoadGBps: number;
   /** Every calibration measurement: name → GFLOP/s or GB/s. */
   details: Record<string, number>;
 }

@@ -65,6 +65,7 @@ export const KNOBS: Record<keyof FullTuning, Knob[]> = {
     { name: 'wg', candidates: [64, 128, 256].map((wg) => ({ adam: { wg } })), cases: ['adam/165888', 'adam/1048576'] },
   ],
   blur: [{ name: 'span', quick: true, candidates: ([1, 2] as const).map((span) => ({ blur: { span } })), cases: ['blur/σ=4 [1, 1, 256, 256]'] }],
+  reduce: [{ name: 'splitTarget', quick: true, candidates: [4, 16, 64, 256].map((splitTarget) => ({ reduce: { splitTarget } })), cases: ['reduce/mean [1, 1, 256, 256]', 'reduce/sum [1, 96, 64, 64] axes 2,3'] }],
 };
 
 export const TUNABLE_FAMILIES = Object.keys(KNOBS) as Array<keyof FullTuning>;

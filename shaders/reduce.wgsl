@@ -13,6 +13,7 @@ struct Params {
   out_strides: array<vec4<u32>, 2>, // max_backward: output strides, 0 on reduced axes
   splits: u32,                      // reduce_wide: workgroups per output (>= 1)
   chunk: u32,                       // reduce_wide: reduced elements per workgroup
+  inner: u32,                       // BLOCK: elements after the reduced block (its stride)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,6 +24,20 @@ struct Params {
 
 override OP: u32 = 0u; // 0 sum, 1 max
 override WG: u32 = 64u;
+// The reduced axes form one contiguous block of the (squeezed) shape [outer, red, inner]: element r
+// of output o sits at (o / inner) * red * inner + o % inner + r * inner, with no per-element
+// coordinate decoding (integer division is a scalar loop per lane on lavapipe).
+override BLOCK: bool = false;
+
+fn base_of(o: u32) -> u32 {
+  if (BLOCK) { return (o / p.inner) * p.red_count * p.inner + o % p.inner; }
+  return offset_of(o, p.kept_shape);
+}
+
+fn element(base: u32, r: u32) -> f32 {
+  if (BLOCK) { return x[base + r * p.inner]; }
+  return x[base + offset_of(r, p.red_shape)];
+}
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -58,11 +73,11 @@ fn reduce_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let flat = wid.y * nwg.x + wid.x;
   let o = flat / p.splits;
   if (o >= p.out_count) { return; } // uniform per workgroup: safe before the barrier
-  let base = offset_of(o, p.kept_shape);
+  let base = base_of(o);
   let r_end = min(p.red_count, (flat % p.splits + 1u) * p.chunk);
   var acc = identity();
   for (var r = (flat % p.splits) * p.chunk + lid; r < r_end; r += WG) {
-    acc = combine(acc, x[base + offset_of(r, p.red_shape)]);
+    acc = combine(acc, element(base, r));
   }
   partial[lid] = acc;
   workgroupBarrier();
@@ -79,10 +94,10 @@ fn reduce_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
                  @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = (wid.y * nwg.x + wid.x) * WG + lid;
   if (o >= p.out_count) { return; }
-  let base = offset_of(o, p.kept_shape);
+  let base = base_of(o);
   var acc = identity();
   for (var r = 0u; r < p.red_count; r++) {
-    acc = combine(acc, x[base + offset_of(r, p.red_shape)]);
+    acc = combine(acc, element(base, r));
   }
   out[o] = acc * p.scale;
 }

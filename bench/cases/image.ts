@@ -8,7 +8,7 @@
 //   Adam: flops ≈ 14 per element, bytes = 4·(param, grad, m, v read + param, m, v written) = 28n
 import { adamRef, adamStep, adamTuning } from '../../src/nn/adam.js';
 import { defaultBlurRadius, gaussianBlur, gaussianBlurRef } from '../../src/ops/blur.js';
-import { max, mean, reduceRef, sum } from '../../src/ops/reduce.js';
+import { max, mean, reducePlan, reduceRef, sum } from '../../src/ops/reduce.js';
 import { areaDownsample, bilinearTaps, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
 import { blurTuning } from '../../src/ops/tuning.js';
 import { runtime } from '../../src/gpu/runtime.js';
@@ -145,7 +145,7 @@ function reduceCases(): BenchCase[] {
       family: 'reduce',
       op: s.kind,
       shape: `${dims(s.shape)} (${s.tag})`,
-      variant: () => (n / outN >= 64 ? 'reduce_wide' : 'reduce_narrow'),
+      variant: () => reducePlan(s.shape, s.axes ?? s.shape.map((_, i) => i)).label,
       model: model(n, F32 * (n + outN), 'flops = 1 per input element; bytes = 4·(in + out)'),
       quick: s.quick,
       tol: 1e-4,

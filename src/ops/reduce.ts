@@ -4,6 +4,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { expand } from './elementwise.js';
+import { reduceTuning } from './tuning.js';
 import { broadcastStrides, contiguousStrides, groups1d, launch, pad8, sameShape, MAX_RANK } from './util.js';
 
 type ReduceKind = 'sum' | 'mean' | 'max';
@@ -31,8 +32,38 @@ function reducedShape(shape: Shape, axes: number[], keepDims: boolean): number[]
   return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 
-/** Workgroups a split reduction aims for, and the fewest elements one of them folds. */
-const SPLIT_TARGET = 128;
+/**
+ * When the reduced axes of `shape`, ignoring size-1 axes, are one contiguous block, the number of
+ * elements after it (its stride); otherwise null (the kernel then decodes coordinates).
+ */
+export function blockInner(shape: Shape, axes: readonly number[]): number | null {
+  const dims = shape.map((d, i) => ({ d, reduced: axes.includes(i) })).filter((a) => a.d !== 1);
+  const first = dims.findIndex((a) => a.reduced);
+  if (first < 0) return 1;
+  let end = first;
+  while (end < dims.length && dims[end].reduced) end++;
+  if (dims.slice(end).some((a) => a.reduced)) return null;
+  return dims.slice(end).reduce((p, a) => p * a.d, 1);
+}
+
+/** How `shape` reduced over `axes` runs (also the bench's variant label). */
+export function reducePlan(shape: Shape, axes: readonly number[]): { wide: boolean; inner: number | null; splits: number; label: string } {
+  const redCount = shape.reduce((p, d, i) => (axes.includes(i) ? p * d : p), 1);
+  const outCount = shape.reduce((p, d, i) => (axes.includes(i) ? p : p * d), 1);
+  // A workgroup per output (tree reduction) pays a barrier cost per workgroup; it only wins for a
+  // few long reductions (losses, per-channel sums). Many outputs: one thread per output, whose
+  // neighbours read neighbouring addresses. Measured on lavapipe: channel mean of [1,96,64,64]
+  // 37.8 ms wide → narrow far faster.
+  const wide = redCount >= 256 && outCount <= 1024;
+  const inner = blockInner(shape, axes);
+  // Few long reductions: split each over several workgroups (>= 1024 elements each, about
+  // reduceTuning.splitTarget workgroups in all) and combine the partials in a second, narrow pass.
+  const splits = wide ? Math.max(1, Math.min(Math.ceil(reduceTuning.splitTarget / outCount), Math.floor(redCount / SPLIT_MIN_CHUNK))) : 1;
+  const label = `${wide ? 'wide' : 'narrow'}${splits > 1 ? ` split ${splits}` : ''}${inner !== null ? ' block' : ''}`;
+  return { wide, inner, splits, label };
+}
+
+/** The fewest elements one workgroup of a split reduction folds. */
 const SPLIT_MIN_CHUNK = 1024;
 
 function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape): Tensor {
@@ -49,14 +80,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
     runtime().clear(out.bufferFor(kind));
     return out;
   }
-  // A workgroup per output (tree reduction) pays a barrier cost per workgroup; it only wins for a
-  // few long reductions (losses, per-channel sums). Many outputs: one thread per output, whose
-  // neighbours read neighbouring addresses. Measured on lavapipe: channel mean of [1,96,64,64]
-  // 37.8 ms wide → narrow far faster.
-  const wide = redCount >= 256 && outCount <= 1024;
-  // Few long reductions: split each over several workgroups (>= 1024 elements each, ~128 workgroups
-  // in all) and combine the partials in a second, narrow pass.
-  const splits = wide ? Math.max(1, Math.min(Math.ceil(SPLIT_TARGET / outCount), Math.floor(redCount / SPLIT_MIN_CHUNK))) : 1;
+  const { wide, inner, splits } = reducePlan(x.shape, axes);
   const chunk = Math.ceil(redCount / splits);
   const op = kind === 'max' ? 1 : 0;
   const scale = kind === 'mean' ? 1 / redCount : 1;
@@ -64,7 +88,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
   launch(kind, {
     shader: 'reduce',
     entry: wide ? 'reduce_wide' : 'reduce_narrow',
-    constants: { OP: op },
+    constants: { OP: op, BLOCK: inner !== null ? 1 : 0 },
     tensors: { x, out: target },
     uniforms: {
       rank: x.shape.length,
@@ -76,6 +100,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
       in_strides: pad8(contiguousStrides(x.shape)),
       splits,
       chunk,
+      inner: inner ?? 1,
     },
     workgroups: wide ? groups1d(outCount * splits, 1) : groups1d(outCount, 64),
   });
@@ -84,7 +109,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
     launch(kind, {
       shader: 'reduce',
       entry: 'reduce_narrow',
-      constants: { OP: op },
+      constants: { OP: op, BLOCK: 1 },
       tensors: { x: target, out },
       uniforms: {
         rank: 2,
@@ -96,6 +121,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
         in_strides: pad8([splits, 1]),
         splits: 1,
         chunk: splits,
+        inner: 1,
       },
       workgroups: groups1d(outCount, 64),
     });

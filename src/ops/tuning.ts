@@ -24,6 +24,8 @@ export interface TuningRecord {
   adam?: Partial<typeof adamTuning>;
   /** Gaussian blur outputs per thread (4 * span); read by callers as `blurTuning.span`. */
   blur?: { span?: 1 | 2 };
+  /** Workgroups a few long reductions are split over; read by src/ops/reduce.ts. */
+  reduce?: { splitTarget?: number };
 }
 
 export type FullTuning = {
@@ -50,6 +52,12 @@ export interface TuningCache {
 /** Blur outputs per thread; `gaussianBlur` reads it unless a call passes `span`. */
 export const blurTuning: { span: 1 | 2 } = { span: 2 };
 
+/**
+ * Split reductions aim for this many workgroups. Lavapipe (2 cores, a barrier tree per workgroup):
+ * 4 → mean of 256² in 0.15 ms, 16 → 0.18 ms, 128 → 0.45 ms; a big GPU wants far more (`hlgfa tune`).
+ */
+export const reduceTuning: { splitTarget: number } = { splitTarget: 16 };
+
 // The defaults of the op modules, captured before anything is applied (conv2d has no getter: its
 // default of 8 pixels per thread is repeated here).
 const DEFAULTS: FullTuning = {
@@ -61,6 +69,7 @@ const DEFAULTS: FullTuning = {
   cosine: { ...cosineTuning },
   adam: { ...adamTuning },
   blur: { ...blurTuning },
+  reduce: { ...reduceTuning },
 };
 let conv2dPx = DEFAULTS.conv2d.pixelsPerThread;
 
@@ -79,6 +88,7 @@ export function currentTuning(): FullTuning {
     cosine: { ...cosineTuning },
     adam: { ...adamTuning },
     blur: { ...blurTuning },
+    reduce: { ...reduceTuning },
   };
 }
 
@@ -111,6 +121,7 @@ const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, stri
   cosine: { wg: [(v) => isInt(v, 1, 256), 'an integer in 1..256'], vec4: [isBool, 'a boolean'] },
   adam: { wg: [(v) => isInt(v, 1, 256), 'an integer in 1..256'], vec4: [isBool, 'a boolean'] },
   blur: { span: [(v) => v === 1 || v === 2, '1 or 2'] },
+  reduce: { splitTarget: [(v) => isInt(v, 1, 4096), 'an integer in 1..4096'] },
 };
 
 /**
@@ -159,6 +170,7 @@ export function applyTuning(record: TuningRecord): string[] {
   if (r.cosine) Object.assign(cosineTuning, pick(r.cosine, RULES.cosine));
   if (r.adam) Object.assign(adamTuning, pick(r.adam, RULES.adam));
   if (r.blur) Object.assign(blurTuning, pick(r.blur, RULES.blur));
+  if (r.reduce) Object.assign(reduceTuning, pick(r.reduce, RULES.reduce));
   return unknown;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { max, mean, reduceRef, sum } from '../../src/ops/index.js';
 import { tensor } from '../../src/tensor/tensor.js';
+import { blockInner } from '../../src/ops/reduce.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
 
 useGpu();
@@ -55,6 +56,16 @@ describe('sum / mean / max', () => {
         ref: ([a]) => reduceRef(kind, a, [3, 4, 5], [0, 2]),
       });
     }
+  });
+
+  it('blockInner finds one contiguous reduced block (size-1 axes ignored), else null', () => {
+    expect(blockInner([2, 3, 67, 5], [2])).toBe(5);
+    expect(blockInner([1, 96, 64, 64], [2, 3])).toBe(1);
+    expect(blockInner([1, 96, 64, 64], [1])).toBe(4096);
+    expect(blockInner([2, 1, 5, 7], [0, 1, 2])).toBe(7); // the size-1 axis joins the block
+    expect(blockInner([4, 1, 3], [1])).toBe(1); // only size-1 axes reduced
+    expect(blockInner([2, 3, 5, 7], [0, 2, 3])).toBeNull();
+    expect(blockInner([3, 65, 2], [0, 2])).toBeNull();
   });
 
   it('rejects an out-of-range axis', () => {

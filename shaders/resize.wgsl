@@ -29,6 +29,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> tab: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> gy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 // Outputs per thread along a row (bilinear forward and backward passes), 1..8.
@@ -69,6 +71,49 @@ fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let lw1 = bitcast<f32>(tw.w);
     out[out_base + ow] = lh0 * (lw0 * x[r0 + tw.x] + lw1 * x[r0 + tw.y]) +
                          lh1 * (lw0 * x[r1 + tw.x] + lw1 * x[r1 + tw.y]);
+  }
+}
+
+// Exact integer upsampling by F along W (align_corners = false, in_w % 4 == 0, out_w = F in_w),
+// any H taps from the table: the HLGFA alignment Up(Fl) (F = 2) and map upsampling (F = 4..16).
+// Along W, output F i + m lies at i + d_m, d_m = (2m + 1 - F) / 2F, so it reads x[i-1], x[i] (d < 0)
+// or x[i], x[i+1] (d >= 0) with weights fixed by m — the table's weights, edges clamped the same
+// way. One thread: input columns 4k..4k+3 of one output row, i.e. 4F outputs, from one vec4 and
+// two neighbours in each of the two input rows: 7 storage reads instead of 4F table reads plus
+// 16F pixel reads (each read is a per-lane loop on lavapipe).
+override F: u32 = 2u;
+
+fn upf_window(r: u32, k: u32) -> array<f32, 6> {
+  let v = x4[r / 4u + k];
+  return array<f32, 6>(x[r + select(4u * k - 1u, 0u, k == 0u)], v.x, v.y, v.z, v.w, x[r + min(4u * k + 4u, p.in_w - 1u)]);
+}
+
+// Output e (0 ≤ e < 4F) of the block from the vertically interpolated window v (v[1 + q] is input
+// column 4k + q, v[0] and v[5] its clamped neighbours). F is a pipeline constant: all indices fold.
+fn upf_value(v: array<f32, 6>, e: u32) -> f32 {
+  let q = e / F;
+  let d = f32(2u * (e % F) + 1u) / f32(2u * F) - 0.5;
+  return select(v[1u + q] * (1.0 - d) + v[2u + q] * d, v[q] * (-d) + v[1u + q] * (1.0 + d), d < 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn bilinear_upf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat(wid, lid, nwg);
+  if (t >= p.count) { return; }         // count = planes * out_h * in_w / 4
+  let w4 = p.in_w / 4u;
+  let k = t % w4;
+  let row = t / w4;                     // plane * out_h + oh
+  let oh = row % p.out_h;
+  let plane_base = (row - oh) / p.out_h * p.in_h * p.in_w;
+  let th = tab[oh];
+  let a = upf_window(plane_base + th.x * p.in_w, k);
+  let b = upf_window(plane_base + th.y * p.in_w, k);
+  var v: array<f32, 6>;
+  for (var i = 0u; i < 6u; i++) { v[i] = bitcast<f32>(th.z) * a[i] + bitcast<f32>(th.w) * b[i]; }
+  let o4 = (row * p.out_w) / 4u + F * k;
+  for (var g = 0u; g < F; g++) {
+    out4[o4 + g] = vec4<f32>(upf_value(v, 4u * g), upf_value(v, 4u * g + 1u), upf_value(v, 4u * g + 2u), upf_value(v, 4u * g + 3u));
   }
 }
 

@@ -9,7 +9,7 @@
 import { adamRef, adamStep, adamTuning } from '../../src/nn/adam.js';
 import { defaultBlurRadius, gaussianBlur, gaussianBlurRef } from '../../src/ops/blur.js';
 import { max, mean, reducePlan, reduceRef, sum } from '../../src/ops/reduce.js';
-import { areaDownsample, bilinearTaps, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
+import { areaDownsample, bilinearTaps, bilinearVariant, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
 import { blurTuning } from '../../src/ops/tuning.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
@@ -51,7 +51,7 @@ function resizeCases(): BenchCase[] {
       family: 'resize',
       op: 'resizeBilinear',
       shape: `${dims(xs)} → ${dims([1, s.c, s.to, s.to])} (${s.tag})`,
-      variant: () => 'VEC=4',
+      variant: () => bilinearVariant(s.from, s.to, false),
       model: model(9 * nOut, F32 * (numel(xs) + nOut), 'flops = 9 per output; bytes = 4·(in + out)'),
       quick: s.quick,
       setup: () => {

@@ -10,6 +10,20 @@ import { assertRank, groups1d, launch } from './util.js';
 const WG = 64;
 /** Outputs per thread along the blocked axis in the bilinear kernels (override `VEC`, 1..8). */
 const VEC = 4;
+/** Largest W factor of the integer-upsampling kernel (one pipeline per factor). */
+const MAX_UP_FACTOR = 16;
+
+/** The W factor when the forward can use the integer-upsampling kernel, else 0. */
+export function upsampleFactor(inW: number, outW: number, alignCorners: boolean): number {
+  const f = outW / inW;
+  return !alignCorners && Number.isInteger(f) && f >= 2 && f <= MAX_UP_FACTOR && inW % 4 === 0 ? f : 0;
+}
+
+/** The bilinear forward kernel a resize uses (the bench's variant label). */
+export function bilinearVariant(inW: number, outW: number, alignCorners: boolean): string {
+  const f = upsampleFactor(inW, outW, alignCorners);
+  return f ? `upsample ×${f}, vec4` : `table, VEC=${VEC}`;
+}
 
 export interface ResizeOptions {
   /** PyTorch's `align_corners`: true maps corner pixel centres onto each other. */
@@ -117,16 +131,30 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
   const planes = n * c;
   if (planes > 0) {
     const { table, twOff } = bilinearTable(bilinearTaps(inH, outH, align), bilinearTaps(inW, outW, align), inH, inW);
-    const colBlocks = Math.ceil(outW / VEC);
-    const count = planes * outH * colBlocks;
-    launch(op, {
-      shader: 'resize',
-      entry: 'bilinear',
-      constants: { VEC },
-      tensors: { x, tab: table, out: y },
-      uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW, col_blocks: colBlocks, tw_off: twOff },
-      workgroups: groups1d(count, WG),
-    });
+    const factor = upsampleFactor(inW, outW, align);
+    if (factor) {
+      // Integer upsampling along W: each thread turns one vec4 of input into 4F outputs.
+      const count = (planes * outH * inW) / 4;
+      launch(op, {
+        shader: 'resize',
+        entry: 'bilinear_upf',
+        constants: { F: factor },
+        tensors: { x, x4: x, tab: table, out4: y },
+        uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW },
+        workgroups: groups1d(count, WG),
+      });
+    } else {
+      const colBlocks = Math.ceil(outW / VEC);
+      const count = planes * outH * colBlocks;
+      launch(op, {
+        shader: 'resize',
+        entry: 'bilinear',
+        constants: { VEC },
+        tensors: { x, tab: table, out: y },
+        uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW, col_blocks: colBlocks, tw_off: twOff },
+        workgroups: groups1d(count, WG),
+      });
+    }
     table.dispose();
   }
   if (needsGrad(x)) {

@@ -42,6 +42,12 @@ const CASES: Array<[number[], [number, number]]> = [
   [[1, 3, 6, 6], [6, 6]], // same size
   [[1, 1, 1, 7], [4, 1]],
   [[1, 4, 61, 67], [131, 257]],
+  // Integer W factor with W % 4 == 0 (align false: the bilinear_upf kernel), H taps arbitrary.
+  [[2, 3, 5, 8], [10, 16]], // 2x both ways, odd H
+  [[1, 2, 7, 4], [3, 12]], // W x3 (a single vec4 block), H shrinks
+  [[1, 1, 1, 4], [1, 64]], // W x16, H = 1
+  [[1, 3, 16, 16], [64, 64]], // 4x
+  [[1, 1, 3, 12], [5, 24]], // W x2, H non-integer
 ];
 
 describe('resizeBilinear', () => {

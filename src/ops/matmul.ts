@@ -93,13 +93,15 @@ export function gemm(args: GemmArgs): void {
   }
   const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
+  // vec4 stores when every output row starts on a vec4 boundary
+  const storeVec4 = variant === 'vec4' && n % 4 === 0;
   const tensors: Record<string, Tensor> =
-    variant === 'vec4' || variant === 'rows' ? { a4: g.a, b4: g.b, c: target } : { a: g.a, b: g.b, c: target };
+    variant === 'vec4' || variant === 'rows' ? { a4: g.a, b4: g.b, [storeVec4 ? 'c4' : 'c']: target } : { a: g.a, b: g.b, c: target };
   // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
   launch(g.op, {
     shader: 'matmul',
-    entry: `mm_${variant}`,
+    entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}`,
     tensors,
     uniforms: {
       m,

@@ -56,6 +56,7 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> out_b: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out3: array<f32>;
 @group(0) @binding(14) var<storage, read_write> out5: array<f32>;
+@group(0) @binding(15) var<storage, read_write> out4: array<vec4<f32>>;
 
 override K: u32 = 3u;        // kernel size
 override S: u32 = 1u;        // stride
@@ -94,12 +95,10 @@ fn fdiv(a: i32, b: i32) -> i32 {
 // ---- forward ------------------------------------------------------------------------------------
 // Any stride: a thread owns a BH×BW output block and walks the input rows it covers.
 
-@compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-           @builtin(num_workgroups) nwg: vec3<u32>) {
-  let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
-  let t = wid.x * WG + lid;
-  if (plane >= p.planes || t >= p.tiles) { return; }
+// A thread's accumulated block, before the bias and the store.
+struct FwdBlock { acc: array<f32, MAX_ACC>, base: u32, oy0: u32, ox0: u32, bv: f32 }
+
+fn forward_block(plane: u32, t: u32) -> FwdBlock {
   let tx = t % p.tiles_x;
   let ty = t / p.tiles_x;
   let ch = plane % p.c;
@@ -135,7 +134,45 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 
   var bv = 0.0;
   if (p.has_bias != 0u) { bv = bias[ch]; }
-  store_block(plane * p.oh * p.ow, oy0, ox0, p.oh, p.ow, acc, bv);
+  return FwdBlock(acc, plane * p.oh * p.ow, oy0, ox0, bv);
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.tiles) { return; }
+  let blk = forward_block(plane, t);
+  store_block(blk.base, blk.oy0, blk.ox0, p.oh, p.ow, blk.acc, blk.bv);
+}
+
+// `forward` with vec4 stores (ow % 4 == 0, BW % 4 == 0): a store is a per-lane loop on lavapipe,
+// so BW/4 of them per block row instead of BW.
+@compute @workgroup_size(WG)
+fn forward_o4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.tiles) { return; }
+  let blk = forward_block(plane, t);
+  for (var r = 0u; r < p.bh; r++) {
+    let y = blk.oy0 + r;
+    if (y < p.oh) {
+      var v: array<f32, MAX_BW>;
+      for (var rr = 0u; rr < BH; rr++) {
+        if (rr == r) {
+          for (var b = 0u; b < BW; b++) { v[b] = blk.acc[rr * BW + b]; }
+        }
+      }
+      for (var q = 0u; q < BW / 4u; q++) {
+        let xx = blk.ox0 + 4u * q;
+        if (xx < p.ow) {
+          out4[(blk.base + y * p.ow + xx) / 4u] = vec4<f32>(v[4u * q], v[4u * q + 1u], v[4u * q + 2u], v[4u * q + 3u]) + blk.bv;
+        }
+      }
+    }
+  }
 }
 
 // Stride 1, rolling: a thread owns a strip of BW output columns and walks the output rows of one

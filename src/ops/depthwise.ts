@@ -223,15 +223,17 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   }
   const planes = g.n * g.c;
   const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow };
-  const tensors = { x, wt: w, bias: bias ?? w, out };
   const { bw, bh } = fitBlock(g, tuning.forward.bw, tuning.forward.bh, g.ow, g.oh);
+  // vec4 stores when every block row starts on a vec4 boundary
+  const store4 = g.ow % 4 === 0 && bw % 4 === 0;
+  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out };
   const tilesX = Math.ceil(g.ow / bw);
   const tiles = tilesX * Math.ceil(g.oh / bh);
   const wg = planeWorkgroup(tiles);
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
     shader: 'depthwise',
-    entry: 'forward',
+    entry: store4 ? 'forward_o4' : 'forward',
     constants: constants(g, bw, bh, wg),
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },

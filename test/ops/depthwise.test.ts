@@ -41,6 +41,7 @@ const CASES: Case[] = [
   ['k7 s2 p0', [2, 2, 13, 9], 7, { stride: 2 }, false],
   ['k3 s1 p3 (padding wider than the kernel reach)', [1, 2, 20, 18], 3, { padding: 3 }, true],
   ['k3 s2 TF-SAME [0, 1, 0, 1] (even input)', [2, 6, 16, 18], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  ['k3 s2 p1, bias, 17×16 output (vec4 stores, partial block rows)', [1, 3, 33, 31], 3, { stride: 2, padding: 1 }, true],
   ['k3 s1 asymmetric [1, 2, 1, 0], 17-row plane (rolling)', [1, 3, 17, 20], 3, { padding: [1, 2, 1, 0] }, true],
 ];
 

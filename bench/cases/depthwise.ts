@@ -3,7 +3,7 @@
 // 64² / 32² / 16², and backward passes.
 // Work model: flops = 2·N·C·Ho·Wo·k²; bytes = 4·(x + w + bias + y). Multi-scale: the fused 7×7 it
 // executes, flops = 2·N·C·Ho·Wo·49; bytes = 4·(x + (9 + 25 + 49)·C + 3·C + y).
-import { depthwiseConv2d, multiScaleDepthwise, type DepthwiseOptions } from '../../src/ops/depthwise.js';
+import { depthwiseConv2d, multiScaleDepthwise, usesRolling, type DepthwiseOptions } from '../../src/ops/depthwise.js';
 import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../src/ops/depthwise.ref.js';
 import { currentTuning } from '../../src/ops/tuning.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
@@ -26,10 +26,10 @@ const outSize = (s: DwSpec) => (s.padding === 'same' ? Math.ceil(s.size / s.stri
 const opts = (s: DwSpec): DepthwiseOptions => ({ stride: s.stride, padding: s.padding });
 const label = (s: DwSpec) => `${s.k}x${s.k}${s.stride > 1 ? ` s${s.stride}` : ''} ${s.c}ch @${s.size}²`;
 
-function variantOf(s: { stride: number; size: number }, backwardPass = false): string {
+function variantOf(s: { stride: number; size: number; k?: number }, backwardPass = false): string {
   const t = currentTuning().depthwise;
   const rows = backwardPass ? s.size : Math.ceil(s.size / s.stride);
-  if (t.rolling && s.stride === 1 && rows >= 16) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
+  if (usesRolling(s.k ?? 7, s.stride, rows)) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
   const b = backwardPass ? t.backwardInput : t.forward;
   return `block ${b.bw}x${b.bh}${backwardPass ? ` dW bw=${t.backwardWeight.bw}` : ''}`;
 }

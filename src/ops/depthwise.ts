@@ -210,9 +210,17 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   });
 }
 
-/** Rolling kernels pay K − 1 warm-up rows per walk: use them on planes of at least 16 rows. */
+/**
+ * Rolling kernels pay K − 1 warm-up rows per walk: on lavapipe they win from 17 rows, and from 16
+ * for 7×7 filters (forward at 16², ours/tfjs-webgpu: 3×3 576ch blocked 0.44 vs rolling 0.60, 5×5
+ * 0.43 vs 0.52; 7×7 0.41 vs 0.29).
+ */
+export function usesRolling(k: number, stride: number, rows: number): boolean {
+  return tuning.rolling && stride === 1 && (rows > 16 || (rows === 16 && k >= 7));
+}
+
 function useRolling(g: DwGeometry, rows: number): boolean {
-  return tuning.rolling && g.stride === 1 && rows >= 16;
+  return usesRolling(g.k, g.stride, rows);
 }
 
 export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {

@@ -127,6 +127,11 @@ export class Detector {
     for (const [name, t] of this.namedParameters()) tensors[name] = { dtype: 'F32', shape: t.shape, data: await t.read() };
     if (this.meanMap) tensors['stats.mean_map'] = { dtype: 'F32', shape: this.meanMap.shape, data: await this.meanMap.read() };
     if (this.invStdMap) tensors['stats.inv_std_map'] = { dtype: 'F32', shape: this.invStdMap.shape, data: await this.invStdMap.read() };
+    for (const [l, p] of this.levels.entries()) {
+      if (!p.norm) continue;
+      tensors[`level${l}.norm.mean`] = { dtype: 'F32', shape: p.norm.mean.shape, data: await p.norm.mean.read() };
+      tensors[`level${l}.norm.inv_std`] = { dtype: 'F32', shape: p.norm.invStd.shape, data: await p.norm.invStd.read() };
+    }
     Object.assign(tensors, extra.tensors ?? {});
     return serializeSafetensors(tensors, {
       format: CHECKPOINT_FORMAT,
@@ -140,6 +145,10 @@ export class Detector {
 
   dispose(): void {
     for (const [, t] of this.namedParameters()) t.dispose();
+    for (const p of this.levels) {
+      p.norm?.mean.dispose();
+      p.norm?.invStd.dispose();
+    }
     this.meanMap?.dispose();
     this.meanMap = null;
     this.invStdMap?.dispose();
@@ -182,14 +191,15 @@ export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone,
     );
   }
   const levels = ck.channels.map((c, l) => {
-    const shapes = levelShapes(c, ck.config.detailReduction);
-    const get = (n: string) => keep(tensor(readF32(ck.file, `level${l}.${n}`, shapes[n]), shapes[n]));
+    const shapes = levelShapes(c, ck.config);
+    const get = (n: string, shape = shapes[n]) => keep(tensor(readF32(ck.file, `level${l}.${n}`, shape), shape));
     const conv = (n: string) => ({ w: get(`${n}.weight`), b: get(`${n}.bias`) });
     return {
       channels: c,
       detailChannels: shapes['detail.weight'][0],
       dw3: conv('dw3'), dw5: conv('dw5'), dw7: conv('dw7'), structure: conv('structure'), detailDw: conv('detailDw'),
       detail: conv('detail'), modulation: conv('modulation'), gate: conv('gate'), residual: conv('residual'),
+      norm: ck.config.norm === 'running' ? { mean: get('norm.mean', [1, c, 1, 1]), invStd: get('norm.inv_std', [1, c, 1, 1]) } : undefined,
     } satisfies LevelParams;
   });
   const S = ck.config.size;

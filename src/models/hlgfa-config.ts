@@ -36,6 +36,17 @@ export interface HlgfaConfig {
   detailPrior: boolean;
   gate: boolean;
   /**
+   * What the residual convolution R = Conv3x3(·) reads: the detail features D ('detail', the
+   * method's first reading) or the concatenation [Z, D] ('concat', its alternative).
+   */
+  residualInput: 'detail' | 'concat';
+  /**
+   * Norm(U) in the modulation: per-image, per-channel statistics ('instance') or fixed per-channel
+   * statistics of U over the normal training images, computed once before training ('running',
+   * like batch norm in inference mode).
+   */
+  norm: 'instance' | 'running';
+  /**
    * Noise-aware augmentation: where injected ('both' views, 'hr' only, 'off') and how often.
    * Glass: 'both' 0.894 / 0.863, 'hr' 0.884 / 0.849, 'off' 0.889 / 0.853 (pixel AUROC / AUPRO);
    * magnetic-tile 'both' 0.633 / 0.691 (image 0.780), 'off' 0.612 / 0.667 (image 0.754).
@@ -90,6 +101,8 @@ export const DEFAULT_CONFIG: HlgfaConfig = {
   structurePrior: true,
   detailPrior: true,
   gate: true,
+  residualInput: 'detail',
+  norm: 'instance',
   noise: 'both',
   noiseProbability: 0.5,
   reliability: false,
@@ -122,6 +135,8 @@ export function resolveConfig(partial: Partial<HlgfaConfig> = {}): HlgfaConfig {
     if (!allowed.includes(c[name] as string)) bad(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(c[name])}`);
   };
   oneOf('noise', ['both', 'hr', 'off']);
+  oneOf('residualInput', ['detail', 'concat']);
+  oneOf('norm', ['instance', 'running']);
   oneOf('mapNorm', ['none', 'mean', 'zscore']);
   oneOf('score', ['max', 'topk']);
   return c;

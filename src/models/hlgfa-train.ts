@@ -4,7 +4,7 @@
 import { resizeRgba, type RgbaImage } from '../io/image.js';
 import { backward } from '../autograd/tape.js';
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
-import { add, affine, concat, mul, split, sum } from '../ops/index.js';
+import { add, affine, concat, mul, resizeBilinear, split, sum } from '../ops/index.js';
 import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
 import type { Backbone } from './backbone.js';
@@ -92,6 +92,9 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
 
   const channels = cacheH.map((c) => c[0].shape[1]);
   const levels = o.resume?.levels ?? channels.map((c, l) => createLevel(c, cfg, createRng(deriveSeed(cfg.seed, 100 + l))));
+  if (cfg.norm === 'running' && !o.resume) {
+    for (let l = 0; l < nl; l++) levels[l].norm = await channelStatistics(cacheL[l], [cacheH[l][0].shape[2], cacheH[l][0].shape[3]], B);
+  }
   const detector = new Detector(o.backbone, cfg, levels, o.backboneId);
   const params = detector.namedParameters().map(([, t]) => t);
   const adam = new Adam(params, { lr: cfg.lr });
@@ -219,6 +222,33 @@ export function mapStatistics(sum: Float32Array, sumSq: Float32Array, n: number)
   const floor = Math.max(0.1 * stdMean, 1e-12);
   const invStd = Float32Array.from(std, (s) => 1 / Math.max(s, floor));
   return { mean, invStd };
+}
+
+/**
+ * Per-channel mean and 1/std (eps 1e-5) of Up(Fl) over cached LR features [1, C, h/2, w/2]:
+ * the fixed statistics of norm 'running'. Sums on the GPU in batches, finished in float64.
+ */
+async function channelStatistics(fl: readonly Tensor[], size: [number, number], batch: number): Promise<{ mean: Tensor; invStd: Tensor }> {
+  const c = fl[0].shape[1];
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let s = 0; s < fl.length; s += batch) {
+    const [a, b] = scope(() => {
+      const u = resizeBilinear(concat(fl.slice(s, s + batch), 0), size, { alignCorners: false });
+      return [sum(u, [0, 2, 3]), sum(mul(u, u), [0, 2, 3])];
+    });
+    const [va, vb] = [await a.read(), await b.read()];
+    a.dispose();
+    b.dispose();
+    for (let i = 0; i < c; i++) {
+      s1[i] += va[i];
+      s2[i] += vb[i];
+    }
+  }
+  const n = fl.length * size[0] * size[1];
+  const mean = Float32Array.from(s1, (v) => v / n);
+  const invStd = Float32Array.from(s2, (v, i) => 1 / Math.sqrt(Math.max(0, v / n - mean[i] ** 2) + 1e-5));
+  return { mean: keep(tensor(mean, [1, c, 1, 1])), invStd: keep(tensor(invStd, [1, c, 1, 1])) };
 }
 
 /** Checkpoint additions that let `--resume` continue a run: Adam moments and progress. */

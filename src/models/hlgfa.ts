@@ -4,7 +4,8 @@
 //   S = relu(Conv1x1(DW3 + DW5 + DW7 (Fh)))      structure prior (fused multi-scale depthwise)
 //   D = Conv1x1_{C→C/r}(DW3(Fh − Blur(Fh)))      detail prior (narrow bottleneck)
 //   γ, β = Conv3x3(S);  Z = Norm(U)·(1+γ) + β     conditional modulation
-//   F̂ = Z + σ(Conv1x1[Z, D]) ⊙ Conv3x3(D)        gated residual correction
+//   F̂ = Z + σ(Conv1x1[Z, D]) ⊙ Conv3x3(D)        gated residual correction (Conv3x3([Z, D]) with
+//                                                residualInput 'concat')
 import { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/random.js';
 import { convParams } from '../nn/init.js';
@@ -31,6 +32,8 @@ export interface LevelParams {
   modulation: Conv;
   gate: Conv;
   residual: Conv;
+  /** norm 'running': fixed per-channel mean and 1/std of U over the normal training images, [1,C,1,1]. */
+  norm?: { mean: Tensor; invStd: Tensor };
 }
 
 const PARAM_NAMES = ['dw3', 'dw5', 'dw7', 'structure', 'detailDw', 'detail', 'modulation', 'gate', 'residual'] as const;
@@ -50,8 +53,12 @@ export function createLevel(channels: number, cfg: HlgfaConfig, rng: Rng): Level
     // The output convolutions start small so training begins near F̂ = Norm(U).
     modulation: convParams(2 * c, c, 3, rng, 0.1),
     gate: convParams(c, c + cd, 1, rng),
-    residual: convParams(c, cd, 3, rng, 0.1),
+    residual: convParams(c, residualInputs(c, cd, cfg), 3, rng, 0.1),
   };
+}
+
+function residualInputs(c: number, cd: number, cfg: Pick<HlgfaConfig, 'residualInput'>): number {
+  return cfg.residualInput === 'concat' ? c + cd : cd;
 }
 
 /** Parameters of a level as (name, tensor) pairs, in a fixed order (checkpoints, optimiser). */
@@ -63,12 +70,12 @@ export function levelTensors(p: LevelParams, prefix: string): Array<[string, Ten
   return out;
 }
 
-export function levelShapes(channels: number, detailReduction: number): Record<string, number[]> {
+export function levelShapes(channels: number, cfg: Pick<HlgfaConfig, 'detailReduction' | 'residualInput'>): Record<string, number[]> {
   const c = channels;
-  const cd = Math.max(1, Math.round(c / detailReduction));
+  const cd = Math.max(1, Math.round(c / cfg.detailReduction));
   const s: Record<string, [number, number, number]> = {
     dw3: [c, 1, 3], dw5: [c, 1, 5], dw7: [c, 1, 7], structure: [c, c, 1], detailDw: [c, 1, 3],
-    detail: [cd, c, 1], modulation: [2 * c, c, 3], gate: [c, c + cd, 1], residual: [c, cd, 3],
+    detail: [cd, c, 1], modulation: [2 * c, c, 3], gate: [c, c + cd, 1], residual: [c, residualInputs(c, cd, cfg), 3],
   };
   const out: Record<string, number[]> = {};
   for (const [n, [o, i, k]] of Object.entries(s)) {
@@ -88,21 +95,27 @@ export function structurePrior(p: LevelParams, fh: Tensor): Tensor {
 export function refine(p: LevelParams, cfg: HlgfaConfig, fh: Tensor, fl: Tensor): Tensor {
   const [, , h, w] = fh.shape;
   const u = resizeBilinear(fl, [h, w], { alignCorners: false });
+  let normed: Tensor | null = null;
+  if (cfg.norm === 'running') {
+    if (!p.norm) throw new Error("HLGFA refine: norm 'running' needs the level's statistics (computed by trainHlgfa, stored in checkpoints)");
+    normed = mul(sub(u, p.norm.mean), p.norm.invStd);
+  }
   let z: Tensor;
   if (cfg.structurePrior) {
     const gb = conv2d(structurePrior(p, fh), p.modulation.w, p.modulation.b, { padding: 1 });
     const [gamma, beta] = split(gb, [p.channels, p.channels], 1);
-    z = modulate(u, gamma, beta);
+    z = normed ? add(mul(normed, affine(gamma, 1, 1)), beta) : modulate(u, gamma, beta);
   } else {
-    z = instanceNorm(u);
+    z = normed ?? instanceNorm(u);
   }
   if (!cfg.detailPrior) return z;
   // Fh is frozen: the blur (forward-only) never needs a gradient.
   const highPass = sub(fh, gaussianBlur(fh, cfg.detailBlurSigma));
   const d = conv2d(depthwiseConv2d(highPass, p.detailDw.w, p.detailDw.b, { padding: 1 }), p.detail.w, p.detail.b);
-  const r = conv2d(d, p.residual.w, p.residual.b, { padding: 1 });
+  const zd = cfg.gate || cfg.residualInput === 'concat' ? concat([z, d], 1) : null;
+  const r = conv2d(cfg.residualInput === 'concat' ? zd! : d, p.residual.w, p.residual.b, { padding: 1 });
   if (!cfg.gate) return add(z, r);
-  const g = conv2d(concat([z, d], 1), p.gate.w, p.gate.b);
+  const g = conv2d(zd!, p.gate.w, p.gate.b);
   return gatedResidual(z, g, r);
 }
 

@@ -5,8 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { useGpu } from '../helpers.js';
 import { loadBackbone } from '../../src/models/backbone.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
-import { detectorFromCheckpoint, parseCheckpoint, sha256Hex } from '../../src/models/detector.js';
-import { mapStatistics, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
+import { detectorFromCheckpoint, dualFeatures, parseCheckpoint, sha256Hex, viewTensor } from '../../src/models/detector.js';
+import { resizeRgba } from '../../src/io/image.js';
+import { mul, resizeBilinear, sub } from '../../src/ops/index.js';
+import { scope } from '../../src/tensor/tensor.js';
+import { holdoutSplit, mapStatistics, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
 import { generateDataset } from '../../src/data/synthetic.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import type { RgbaImage } from '../../src/io/image.js';
@@ -84,10 +87,68 @@ describe('HLGFA training', () => {
     backbone.dispose();
   });
 
+  it("residualInput 'concat' widens the residual convolution, trains and survives a checkpoint", async () => {
+    const { backbone, backboneId } = await setup();
+    const cfg = resolveConfig({ ...config, epochs: 1, residualInput: 'concat' });
+    const a = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment });
+    const lvl = a.detector.levels[0];
+    expect(lvl.residual.w.shape).toEqual([lvl.channels, lvl.channels + lvl.detailChannels, 3, 3]);
+    expect(a.losses.every(Number.isFinite)).toBe(true);
+    const test = ds.test.map((s) => s.image);
+    const before = await a.detector.score(test);
+    const restored = detectorFromCheckpoint(parseCheckpoint(await a.detector.toCheckpoint(), 'r.safetensors'), backbone, backboneId.sha256);
+    expect((await restored.score(test)).map((r) => r.score)).toEqual(before.map((r) => r.score));
+    a.detector.dispose();
+    restored.dispose();
+    backbone.dispose();
+  });
+
+  it("norm 'running' normalises Up(Fl) with fixed statistics of the fit images, kept in checkpoints", async () => {
+    const { backbone, backboneId } = await setup();
+    const cfg = resolveConfig({ ...config, epochs: 1, norm: 'running' });
+    const a = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment });
+    const { fit } = holdoutSplit(images.length, cfg);
+    for (const [l, lv] of a.detector.levels.entries()) {
+      expect(lv.norm!.mean.shape).toEqual([1, lv.channels, 1, 1]);
+      // Over the fit images, the normalised Up(Fl) has zero mean and unit variance per channel.
+      const z = scope(() => {
+        const hr = viewTensor(backbone, fit.map((i) => resizeRgba(images[i], 64, 64)), 64);
+        const { fh, fl } = dualFeatures(backbone, hr, cfg.taps);
+        const u = resizeBilinear(fl[l], [fh[l].shape[2], fh[l].shape[3]], { alignCorners: false });
+        return mul(sub(u, lv.norm!.mean), lv.norm!.invStd);
+      });
+      const [n, c, h, w] = z.shape;
+      const v = await z.read();
+      z.dispose();
+      for (let ch = 0; ch < c; ch += Math.max(1, Math.floor(c / 7))) {
+        let s1 = 0;
+        let s2 = 0;
+        for (let i = 0; i < n; i++) for (let j = 0; j < h * w; j++) {
+          const x = v[(i * c + ch) * h * w + j];
+          s1 += x;
+          s2 += x * x;
+        }
+        const m = s1 / (n * h * w);
+        expect(Math.abs(m)).toBeLessThan(1e-3);
+        const variance = s2 / (n * h * w) - m * m;
+        if (variance > 1e-3) expect(variance).toBeCloseTo(1, 2); // channels that are all zero stay 0
+      }
+    }
+    const test = ds.test.map((s) => s.image);
+    const before = await a.detector.score(test);
+    const restored = detectorFromCheckpoint(parseCheckpoint(await a.detector.toCheckpoint(), 'n.safetensors'), backbone, backboneId.sha256);
+    expect((await restored.score(test)).map((r) => r.score)).toEqual(before.map((r) => r.score));
+    a.detector.dispose();
+    restored.dispose();
+    backbone.dispose();
+  });
+
   it('resolveConfig names the bad option and what it expected', () => {
     expect(() => resolveConfig({ mapNorm: 'std' as never })).toThrow(/mapNorm must be one of none, mean, zscore, got "std"/);
     expect(() => resolveConfig({ noise: 'on' as never })).toThrow(/noise must be one of both, hr, off/);
     expect(() => resolveConfig({ score: 'p99' as never })).toThrow(/score must be one of max, topk/);
+    expect(() => resolveConfig({ residualInput: 'z' as never })).toThrow(/residualInput must be one of detail, concat/);
+    expect(() => resolveConfig({ norm: 'batch' as never })).toThrow(/norm must be one of instance, running/);
     expect(() => resolveConfig({ size: 100 })).toThrow(/size must be a multiple of 32/);
   });
 

@@ -39,7 +39,12 @@ export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], siz
   return tensor(data, [images.length, 3, size, size]);
 }
 
-/** Backbone features of the HR view and of its 2× area-downsampled LR view. */
+/**
+ * Backbone features of the HR view and of its 2× area-downsampled LR view. The method allows area or
+ * antialiased bilinear; at exactly 2× a 2×2 box is what bilinear with align_corners false samples
+ * too (midpoints, weights ½), and a wider antialiasing kernel would only remove detail the LR view
+ * loses anyway, so area it is (not an option).
+ */
 export function dualFeatures(backbone: Backbone, hr: Tensor, taps: readonly string[]): { fh: Tensor[]; fl: Tensor[] } {
   return noGrad(() =>
     scope(() => {

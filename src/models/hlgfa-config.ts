@@ -13,7 +13,10 @@ export interface HlgfaConfig {
    * machine: block outputs stay the default, the expanded taps are the option for a real GPU.
    */
   taps: string[];
-  /** Detail-prior channel reduction r (C → C/r); ≥ 4 so the module cannot copy HR features. */
+  /**
+   * Detail-prior channel reduction r (C → C/r); ≥ 4 so the module cannot copy HR features. Glass:
+   * r 4 0.894 / 0.863, r 8 0.894 / 0.864 (pixel AUROC / AUPRO): the method's minimum stays.
+   */
   detailReduction: number;
   /**
    * σ of the feature blur whose residual (Fh − Blur(Fh)) feeds the detail prior. Magnetic-tile:
@@ -37,13 +40,17 @@ export interface HlgfaConfig {
   gate: boolean;
   /**
    * What the residual convolution R = Conv3x3(·) reads: the detail features D ('detail', the
-   * method's first reading) or the concatenation [Z, D] ('concat', its alternative).
+   * method's first reading) or the concatenation [Z, D] ('concat', its alternative). Glass: detail
+   * 0.894 / 0.863, concat 0.888 / 0.858; magnetic-tile (100 train images, 4 epochs) detail
+   * 0.614 / 0.680, concat 0.622 / 0.681 (pixel AUROC / AUPRO): mixed, so the cheaper 'detail'.
    */
   residualInput: 'detail' | 'concat';
   /**
    * Norm(U) in the modulation: per-image, per-channel statistics ('instance') or fixed per-channel
    * statistics of U over the normal training images, computed once before training ('running',
-   * like batch norm in inference mode).
+   * like batch norm in inference mode). Glass: instance 0.894 / 0.863, running 0.886 / 0.844;
+   * magnetic-tile (100 train images, 4 epochs): instance 0.614 / 0.680 (image 0.775), running
+   * 0.611 / 0.677 (image 0.768): 'instance' on both.
    */
   norm: 'instance' | 'running';
   /**

@@ -153,7 +153,11 @@ export function reliabilityWeight(ps: LevelParams[], fhs: Tensor[], size: number
   return div(affine(e, 0, 1), e);
 }
 
-/** Anomaly map [N, 1, S, S]: level discrepancies upsampled, averaged, weighted, blurred. */
+/**
+ * Anomaly map [N, 1, S, S]: level discrepancies upsampled, averaged, weighted, blurred. The method
+ * allows a sum or a mean over levels; they differ by the constant factor 1/levels, which changes
+ * no ranking (AUROC, AUPRO) and no verdict (the threshold is calibrated on the same maps).
+ */
 export function anomalyMap(fhats: Tensor[], fhs: Tensor[], size: number, blurSigma: number, weight: Tensor | null): Tensor {
   let acc: Tensor | null = null;
   fhats.forEach((f, l) => {

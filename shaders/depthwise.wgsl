@@ -159,12 +159,7 @@ fn forward_o4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   for (var r = 0u; r < p.bh; r++) {
     let y = blk.oy0 + r;
     if (y < p.oh) {
-      var v: array<f32, MAX_BW>;
-      for (var rr = 0u; rr < BH; rr++) {
-        if (rr == r) {
-          for (var b = 0u; b < BW; b++) { v[b] = blk.acc[rr * BW + b]; }
-        }
-      }
+      let v = block_row(blk.acc, r);
       for (var q = 0u; q < BW / 4u; q++) {
         let xx = blk.ox0 + 4u * q;
         if (xx < p.ow) {
@@ -235,6 +230,17 @@ fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   }
 }
 
+// Row r of a BH×BW block, picked with compile-time indices only (r is a run-time value).
+fn block_row(acc: array<f32, MAX_ACC>, r: u32) -> array<f32, MAX_BW> {
+  var v: array<f32, MAX_BW>;
+  for (var rr = 0u; rr < BH; rr++) {
+    if (rr == r) {
+      for (var b = 0u; b < BW; b++) { v[b] = acc[rr * BW + b]; }
+    }
+  }
+  return v;
+}
+
 // Writes a thread's BH×BW block (+ bias) to out. The loop over block rows takes its bound from
 // the uniforms so it stays rolled: one row's BW stores are emitted once instead of BH times
 // (on lavapipe each store is a loop over the SIMD lanes, so this halves the kernel's code).
@@ -242,12 +248,7 @@ fn store_block(base: u32, y0: u32, x0: u32, height: u32, width: u32, acc: array<
   for (var r = 0u; r < p.bh; r++) {
     let y = y0 + r;
     if (y < height) {
-      var v: array<f32, MAX_BW>;
-      for (var rr = 0u; rr < BH; rr++) {
-        if (rr == r) {
-          for (var b = 0u; b < BW; b++) { v[b] = acc[rr * BW + b]; }
-        }
-      }
+      let v = block_row(acc, r);
       for (var b = 0u; b < BW; b++) {
         let xx = x0 + b;
         if (xx < width) { out[base + y * width + xx] = v[b] + bv; }

@@ -47,7 +47,10 @@ export function blockInner(shape: Shape, axes: readonly number[]): number | null
 }
 
 /** How `shape` reduced over `axes` runs (also the bench's variant label). */
-export function reducePlan(shape: Shape, axes: readonly number[]): { wide: boolean; inner: number | null; splits: number; label: string } {
+export function reducePlan(
+  shape: Shape,
+  axes: readonly number[],
+): { redCount: number; outCount: number; wide: boolean; inner: number | null; splits: number; label: string } {
   const redCount = shape.reduce((p, d, i) => (axes.includes(i) ? p * d : p), 1);
   const outCount = shape.reduce((p, d, i) => (axes.includes(i) ? p : p * d), 1);
   // A workgroup per output (tree reduction) pays a barrier cost per workgroup; it only wins for a
@@ -60,7 +63,7 @@ export function reducePlan(shape: Shape, axes: readonly number[]): { wide: boole
   // reduceTuning.splitTarget workgroups in all) and combine the partials in a second, narrow pass.
   const splits = wide ? Math.max(1, Math.min(Math.ceil(reduceTuning.splitTarget / outCount), Math.floor(redCount / SPLIT_MIN_CHUNK))) : 1;
   const label = `${wide ? 'wide' : 'narrow'}${splits > 1 ? ` split ${splits}` : ''}${inner !== null ? ' block' : ''}`;
-  return { wide, inner, splits, label };
+  return { redCount, outCount, wide, inner, splits, label };
 }
 
 /** The fewest elements one workgroup of a split reduction folds. */
@@ -70,8 +73,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
   if (x.shape.length > MAX_RANK) throw new Error(`${kind}: rank ${x.shape.length} exceeds ${MAX_RANK}`);
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const red = x.shape.map((d, i) => (axes.includes(i) ? d : 1));
-  const redCount = red.reduce((a, b) => a * b, 1);
-  const outCount = kept.reduce((a, b) => a * b, 1);
+  const { redCount, outCount, wide, inner, splits } = reducePlan(x.shape, axes);
   const out = empty(outShape);
   if (outCount === 0) return out;
   if (redCount === 0) {
@@ -80,7 +82,6 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
     runtime().clear(out.bufferFor(kind));
     return out;
   }
-  const { wide, inner, splits } = reducePlan(x.shape, axes);
   const chunk = Math.ceil(redCount / splits);
   const op = kind === 'max' ? 1 : 0;
   const scale = kind === 'mean' ? 1 / redCount : 1;

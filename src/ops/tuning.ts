@@ -58,20 +58,10 @@ export const blurTuning: { span: 1 | 2 } = { span: 2 };
  */
 export const reduceTuning: { splitTarget: number } = { splitTarget: 16 };
 
-// The defaults of the op modules, captured before anything is applied (conv2d has no getter: its
-// default of 8 pixels per thread is repeated here).
-const DEFAULTS: FullTuning = {
-  matmul: { variant: getMatmulVariant() },
-  conv2d: { pixelsPerThread: 8 },
-  depthwise: getDepthwiseTuning(),
-  norm: { ...normTuning },
-  gate: { ...gateTuning },
-  cosine: { ...cosineTuning },
-  adam: { ...adamTuning },
-  blur: { ...blurTuning },
-  reduce: { ...reduceTuning },
-};
-let conv2dPx = DEFAULTS.conv2d.pixelsPerThread;
+// conv2d has no getter: its default of 8 pixels per thread is kept here.
+let conv2dPx = 8;
+// The op modules' defaults, captured before anything is applied.
+const DEFAULTS: FullTuning = currentTuning();
 
 export function defaultTuning(): FullTuning {
   return structuredClone(DEFAULTS);

@@ -31,7 +31,8 @@ function variantOf(s: { stride: number; size: number; k?: number }, backwardPass
   const rows = backwardPass ? s.size : Math.ceil(s.size / s.stride);
   if (usesRolling(s.k ?? 7, s.stride, rows)) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
   const b = backwardPass ? t.backwardInput : t.forward;
-  return `block ${b.bw}x${b.bh}${backwardPass ? ` dW bw=${t.backwardWeight.bw}` : ''}`;
+  // the bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on
+  return `block ${b.bw}x${b.bh}${backwardPass ? ` dW bw=${t.backwardWeight.bw}` : t.vec4Loads ? ' v4' : ''}`;
 }
 
 function tfPeer(s: { c: number; size: number; stride: number }, k: number) {

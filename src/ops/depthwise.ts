@@ -31,6 +31,8 @@ export interface MultiScaleOptions {
  */
 export interface DepthwiseTuning {
   rolling: boolean;
+  /** `forward` reads input rows as vec4 where rows and blocks are vec4-aligned (forward_v4). */
+  vec4Loads: boolean;
   rollingBw: number;
   rollingRows: number;
   forward: { bw: number; bh: number };
@@ -43,6 +45,7 @@ export interface DepthwiseTuning {
 // need 1.3–2.5 per output against 1.9–4.4 for the best block (8×4); bigger blocks lose to code size.
 const tuning: DepthwiseTuning = {
   rolling: true,
+  vec4Loads: true,
   rollingBw: 8,
   rollingRows: 32,
   forward: { bw: 8, bh: 4 },
@@ -138,17 +141,19 @@ function checkBias(op: string, b: Tensor, c: number, what = 'bias'): void {
 
 /**
  * The block actually used: the requested one, shrunk while a plane of `width`×`height` outputs
- * would give fewer than 8 blocks (one SIMD row of lavapipe) and to fit the shader's register
+ * would give fewer than `minBlocks` blocks (8: one SIMD row of lavapipe) and to fit the shader's register
  * arrays. Both sides stay multiples of `multipleOf` (backward_input needs multiples of the stride).
  */
-function fitBlock(g: DwGeometry, bw: number, bh: number, width: number, height: number, multipleOf = 1): { bw: number; bh: number } {
+function fitBlock(
+  g: DwGeometry, bw: number, bh: number, width: number, height: number, multipleOf = 1, minBlocks = 8,
+): { bw: number; bh: number } {
   const m = multipleOf;
   const round = (v: number) => Math.max(m, Math.floor(v / m) * m);
   let w = round(bw);
   let h = round(bh);
   const span = (b: number) => (b - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   const blocks = () => Math.ceil(width / w) * Math.ceil(height / h);
-  while (blocks() < 8 && (w > Math.max(4, m) || h > m)) {
+  while (blocks() < minBlocks && (w > Math.max(4, m) || h > m)) {
     if (w > Math.max(4, m)) w = round(w / 2);
     else h = round(h / 2);
   }
@@ -231,21 +236,25 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   }
   const planes = g.n * g.c;
   const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow };
-  const { bw, bh } = fitBlock(g, tuning.forward.bw, tuning.forward.bh, g.ow, g.oh);
-  // vec4 stores when every block row starts on a vec4 boundary
+  // Small planes share a workgroup instead of shrinking the block to fill one.
+  const { bw, bh } = fitBlock(g, tuning.forward.bw, tuning.forward.bh, g.ow, g.oh, 1, 1);
+  // vec4 stores when every block row starts on a vec4 boundary; vec4 loads when input rows do too
   const store4 = g.ow % 4 === 0 && bw % 4 === 0;
-  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out };
+  const load4 = store4 && tuning.vec4Loads && g.w % 4 === 0 && (bw * g.stride) % 4 === 0;
+  const entry = load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
+  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
   const tilesX = Math.ceil(g.ow / bw);
   const tiles = tilesX * Math.ceil(g.oh / bh);
-  const wg = planeWorkgroup(tiles);
+  let tpp = 1;
+  while (tpp < WG && tpp < tiles) tpp *= 2;
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
     shader: 'depthwise',
-    entry: store4 ? 'forward_o4' : 'forward',
-    constants: constants(g, bw, bh, wg),
+    entry,
+    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: (4 - (g.pad % 4)) % 4 },
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
-    workgroups: planeGrid(tiles, wg, planes),
+    workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),
   });
   return out;
 }

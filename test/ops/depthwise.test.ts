@@ -43,6 +43,14 @@ const CASES: Case[] = [
   ['k3 s2 TF-SAME [0, 1, 0, 1] (even input)', [2, 6, 16, 18], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
   ['k3 s2 p1, bias, 17×16 output (vec4 stores, partial block rows)', [1, 3, 33, 31], 3, { stride: 2, padding: 1 }, true],
   ['k3 s1 asymmetric [1, 2, 1, 0], 17-row plane (rolling)', [1, 3, 17, 20], 3, { padding: [1, 2, 1, 0] }, true],
+  // forward_v4 (input and output rows multiples of 4): vec4 windows at phases 0..3, partial blocks,
+  // and planes small enough that several share a workgroup (67 planes of one 4×4 block each).
+  ['k3 s2 TF-SAME, vec4 windows (phase 0), 12-wide output', [2, 6, 16, 24], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  ['k3 s2 p1, vec4 windows (phase 3)', [1, 5, 16, 16], 3, { stride: 2, padding: 1 }, true],
+  ['k5 same, 12 rows (blocked), vec4 windows (phase 2)', [1, 3, 12, 20], 5, { padding: 'same' }, false],
+  ['k7 s2 p3, 4×4 outputs (phase 1), 3 planes per image', [3, 7, 8, 8], 7, { stride: 2, padding: 3 }, true],
+  ['k3 s2 d2 p2, vec4 windows', [1, 3, 20, 16], 3, { stride: 2, dilation: 2, padding: 2 }, false],
+  ['k3 s2 TF-SAME, 67 one-block planes packed into workgroups', [1, 67, 8, 8], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
 ];
 
 function makeInputs(shape: number[], k: number, seed: number) {

@@ -32,7 +32,7 @@ const blocks = [{ bw: 8, bh: 4 }, { bw: 4, bh: 4 }, { bw: 8, bh: 2 }, { bw: 16, 
 /** The knobs per family, in tuning order, with the cases that exercise them. */
 export const KNOBS: Record<keyof FullTuning, Knob[]> = {
   matmul: [
-    { name: 'variant', quick: true, candidates: (['auto', 'scalar', 'tiled', 'rows'] as const).map((variant) => ({ matmul: { variant } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
+    { name: 'variant', quick: true, candidates: (['auto', 'vec4', 'scalar', 'tiled', 'rows'] as const).map((variant) => ({ matmul: { variant } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
   ],
   conv2d: [
     { name: 'pixelsPerThread', quick: true, candidates: [2, 4, 8, 16].map((px) => ({ conv2d: { pixelsPerThread: px } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 s2 3→32 @256²'] },

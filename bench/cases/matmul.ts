@@ -1,14 +1,13 @@
 // Matmul: square products 256…2048 (the default variant), every variant at 512, and the backward
 // pass (dA = dC·Bᵀ, dB = Aᵀ·dC) at 512. Work model: flops = 2·M·N·K; bytes = 4·(M·K + K·N + M·N).
 // Large products are validated on sampled rows (matmulRef on those rows of A).
-import { getMatmulVariant, matmul, matmulRef, vec4Aligned, type MatmulVariant } from '../../src/ops/matmul.js';
+import { getMatmulVariant, matmul, matmulRef, resolveMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
 import type { BenchCase, Expected } from '../harness.js';
 import { F32, backwardInstance, forwardInstance, input, model, rowIndices, sampleRows, takeRows } from './common.js';
 
-/** The variant `gemm` resolves for a shape: 'auto' → vec4 when aligned, else scalar. */
+/** The variant `gemm` resolves for a shape, e.g. 'auto→subgroup'. */
 export function resolvedMatmulVariant(m: number, n: number, k: number, v: MatmulVariant | 'auto' = getMatmulVariant()): string {
-  const aligned = vec4Aligned(m, n, k, false, false);
-  const r = v === 'auto' ? (aligned ? 'vec4' : 'scalar') : v === 'vec4' && !aligned ? 'scalar' : v;
+  const r = resolveMatmulVariant(m, n, k, false, false, v);
   return v === 'auto' ? `auto→${r}` : r;
 }
 
@@ -85,6 +84,7 @@ export function matmulCases(): BenchCase[] {
     squareCase(512, 'scalar'),
     squareCase(512, 'tiled'),
     squareCase(512, 'rows'),
+    squareCase(512, 'subgroup'),
     backwardCase(256),
     backwardCase(512),
   ];

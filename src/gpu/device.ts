@@ -17,6 +17,8 @@ export interface Gpu {
   readonly info: AdapterSummary;
   readonly hasTimestamps: boolean;
   readonly hasF16: boolean;
+  /** Subgroup sizes when the device has the 'subgroups' feature, else null. */
+  readonly subgroups: { min: number; max: number } | null;
   /** Validation or out-of-memory errors the device reported but nobody awaited; drained by `takeErrors()`. */
   takeErrors(): string[];
   destroy(): void;
@@ -41,7 +43,8 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16'];
+// 'subgroups' is missing from older @webgpu/types feature names.
+const OPTIONAL_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[];
 
 /** Limits shown by `hlgfa info`. */
 export const REPORTED_LIMITS = [
@@ -108,6 +111,13 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
   };
 }
 
+function subgroupSizes(adapter: GPUAdapter): { min: number; max: number } | null {
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const min = Number(info.subgroupMinSize);
+  const max = Number(info.subgroupMaxSize);
+  return Number.isInteger(min) && Number.isInteger(max) && min > 0 ? { min, max } : null;
+}
+
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
   const gpu = await findGpu(options.gpu);
   let adapter: GPUAdapter | null;
@@ -141,6 +151,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
     info: summarize(adapter),
     hasTimestamps: device.features.has('timestamp-query'),
     hasF16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups') ? subgroupSizes(adapter) : null,
     takeErrors: () => errors.splice(0, errors.length),
     destroy() {
       if (destroyed) return;

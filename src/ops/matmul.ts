@@ -5,8 +5,12 @@ import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
 import { groups1d, launch } from './util.js';
 
-/** Kernel variants (entry points of shaders/matmul.wgsl); 'auto' picks vec4 when aligned, else scalar. */
-export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows'] as const;
+/**
+ * Kernel variants (entry points of shaders/matmul.wgsl, and mm_sg of shaders/matmul-sg.wgsl for
+ * 'subgroup'); 'auto' picks subgroup where the device and shape allow it, else vec4 when aligned,
+ * else scalar.
+ */
+export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
 let defaultVariant: MatmulVariant | 'auto' = 'auto';
@@ -62,6 +66,37 @@ export function vec4Aligned(m: number, n: number, k: number, transA: boolean, tr
   return k % 4 === 0 && (!transA || m % 4 === 0) && (transB || n % 4 === 0);
 }
 
+/**
+ * The subgroup kernel's workgroup shape for this device and product, or null when it cannot run:
+ * no 'subgroups' feature, subgroups narrower than 8 or wider than 64 lanes, or unaligned operands
+ * (it loads and stores vec4 only: vec4Aligned plus N % 4 == 0).
+ */
+function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { rg: number; ln: number } | null {
+  const sg = runtime().gpu.subgroups;
+  if (!sg || sg.min < 8 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
+  // Up to 32 rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
+  const rg = Math.min(4, Math.ceil(m / 8));
+  let ln = Math.max(8, sg.max);
+  while (ln < 64 && ln * 4 < n) ln *= 2;
+  return { rg, ln };
+}
+
+/**
+ * The kernel `gemm` runs for a product: the requested variant where it can run, else the nearest
+ * that can ('auto': subgroup, then vec4, then scalar). `stridesAligned`: batch strides % 4 == 0.
+ */
+export function resolveMatmulVariant(
+  m: number, n: number, k: number, transA: boolean, transB: boolean,
+  requested: MatmulVariant | 'auto' = defaultVariant, stridesAligned = true,
+): MatmulVariant {
+  const aligned = vec4Aligned(m, n, k, transA, transB) && stridesAligned;
+  const sg = aligned && subgroupShape(m, n, k, transA, transB) !== null;
+  if (requested === 'auto') return sg ? 'subgroup' : aligned ? 'vec4' : 'scalar';
+  if (requested === 'subgroup' && !sg) return aligned ? 'vec4' : 'scalar';
+  if ((requested === 'vec4' || requested === 'rows') && !aligned) return 'scalar';
+  return requested;
+}
+
 export function gemm(args: GemmArgs): void {
   let g = args;
   // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
@@ -76,13 +111,12 @@ export function gemm(args: GemmArgs): void {
     runtime().clear(g.out.bufferFor(g.op));
     return;
   }
-  let variant = g.variant ?? defaultVariant;
-  const aligned = vec4Aligned(m, n, k, transA, transB) && g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
-  if (variant === 'auto') variant = aligned ? 'vec4' : 'scalar';
-  if ((variant === 'vec4' || variant === 'rows') && !aligned) variant = 'scalar';
+  const stridesAligned = g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
+  const variant = resolveMatmulVariant(m, n, k, transA, transB, g.variant ?? defaultVariant, stridesAligned);
+  const sg = variant === 'subgroup' ? subgroupShape(m, n, k, transA, transB) : null;
 
   // Output tile of one workgroup: [rows, columns].
-  const [tm, tn] = variant === 'rows' ? [8, 256] : [TILE, TILE];
+  const [tm, tn] = sg ? [8 * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE];
   const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;
   let kChunk = k;
@@ -94,14 +128,19 @@ export function gemm(args: GemmArgs): void {
   const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
   // vec4 stores when every output row starts on a vec4 boundary
-  const storeVec4 = variant === 'vec4' && n % 4 === 0;
+  const storeVec4 = (variant === 'vec4' || variant === 'subgroup') && n % 4 === 0;
   const tensors: Record<string, Tensor> =
-    variant === 'vec4' || variant === 'rows' ? { a4: g.a, b4: g.b, [storeVec4 ? 'c4' : 'c']: target } : { a: g.a, b: g.b, c: target };
+    variant === 'vec4' || variant === 'rows' || variant === 'subgroup'
+      ? { a4: g.a, b4: g.b, [storeVec4 ? 'c4' : 'c']: target }
+      : { a: g.a, b: g.b, c: target };
   // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
+  const kernel =
+    sg
+      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { RG: sg.rg, LN: sg.ln, TA: transA ? 1 : 0 } }
+      : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
   launch(g.op, {
-    shader: 'matmul',
-    entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}`,
+    ...kernel,
     tensors,
     uniforms: {
       m,

@@ -43,7 +43,7 @@ describe('tuning record', () => {
   });
 
   it('rejects bad values before changing anything and ignores unknown names', () => {
-    expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, rows, got "fast"/);
+    expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, rows, subgroup, got "fast"/);
     expect(normTuning.wg).toBe(defaultTuning().norm.wg);
     expect(() => applyTuning({ norm: { wg: 48 } })).toThrow(/norm\.wg must be a power of two/);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 0 } })).toThrow(/conv2d\.pixelsPerThread/);

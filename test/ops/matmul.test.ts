@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { MATMUL_VARIANTS, matmul, matmulRef, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulRef, resolveMatmulVariant, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { runtime } from '../../src/gpu/runtime.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
 
@@ -29,6 +30,7 @@ const plain: Array<[number, number, number]> = [
   [36, 40, 68],
   [5, 2048, 3], // small output, long K: split-K
   [8, 1024, 4],
+  [100, 36, 20], // subgroup kernel: 4 row groups, several row blocks per workgroup, partial ones
 ];
 
 const cases: Case[] = [];
@@ -68,6 +70,16 @@ describe('matmul forward', () => {
       tb.dispose();
     });
   }
+
+  it("'auto' takes the subgroup kernel where the device has 8..64-lane subgroups and the shape is aligned", () => {
+    const sg = runtime().gpu.subgroups;
+    const usable = sg !== null && sg.min >= 8 && sg.max <= 64;
+    expect(resolveMatmulVariant(64, 64, 64, false, false, 'auto')).toBe(usable ? 'subgroup' : 'vec4');
+    expect(resolveMatmulVariant(36, 20, 40, true, true, 'auto')).toBe(usable ? 'subgroup' : 'vec4');
+    expect(resolveMatmulVariant(33, 31, 37, false, false, 'auto')).toBe('scalar');
+    expect(resolveMatmulVariant(8, 6, 8, false, true, 'subgroup')).toBe('vec4'); // N % 4 != 0: vec4 stores impossible
+    expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', false)).toBe('scalar'); // unaligned batch strides
+  });
 
   it('empty inner dimension gives zeros', async () => {
     const a = tensor([], [3, 0]);

@@ -16,7 +16,7 @@ export const help = `Usage: hlgfa tune [--quick] [--family NAMES] [--dry-run] [-
        hlgfa tune --browser [--compare] [--quick] [--family NAMES] [--dry-run] [--wall] [--json FILE]
 
 Measures the kernel variants of each performance-critical family on this machine's WebGPU adapter
-(matmul vec4/scalar/tiled, conv2d pixels per thread, depthwise rolling/blocks, norm, gate, cosine
+(matmul subgroup/vec4/scalar/tiled/rows, conv2d pixels per thread, depthwise rolling/blocks, norm, gate, cosine
 and Adam workgroup sizes and vec4 paths, blur span), validating every candidate against the CPU
 reference, and caches the fastest as JSON keyed by the adapter's vendor, architecture, device and
 description. Commands apply the cached record when they start (HLGFA_TUNING=off disables that).

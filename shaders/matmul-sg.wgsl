@@ -1,0 +1,146 @@
+// Batched matrix multiply with subgroup broadcasts: the `subgroup` variant of shaders/matmul.wgsl
+// (same Params, bindings by name and reduce / split-K semantics; mm_sum there finishes a split).
+// A file of its own because `enable subgroups;` makes a whole module need the device feature.
+//
+// Why: lavapipe (Mesa 25.0) turns a storage load whose address is not a compile-time constant into
+// a loop over the 8 SIMD lanes with a bounds check per lane, even when every lane reads the same
+// address, while a broadcast from a constant lane is an extract and a splat. So the lanes of a
+// subgroup split the A values they all need: lane l loads the rows ≡ l (mod 8) of its row block,
+// and every lane reads them from there. A thread owns R = 8·RG rows × 4 columns; per 4-deep k
+// step it loads RG + 4 vec4 for 16·R multiply-adds (mm_vec4: 8 for 64).
+//
+// Needs subgroups of at least 8 invocations, all in one row block: a workgroup is LN lanes along N
+// times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups are
+// runs of consecutive local invocation indices). TA is an override: lavapipe runs both sides of a
+// branch, and the transposed A path has broadcasts of its own.
+enable subgroups;
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  batches: u32,
+  lda: u32,
+  ldb: u32,
+  a_bs: u32,
+  b_bs: u32,
+  c_bs: u32,
+  k_chunk: u32,
+  splits: u32,
+  ta: u32,       // unused here (the TA override)
+  tb: u32,
+  reduce: u32,
+  bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(8) var<storage, read_write> c4: array<vec4<f32>>;
+
+override RG: u32 = 4u;      // groups of 8 rows per thread (1..4)
+override LN: u32 = 64u;     // lanes along N per row block (a power of two dividing 64)
+override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
+
+struct Range { zb: u32, ze: u32, kb: u32, ke: u32, out: u32 }
+
+fn range_of(z: u32) -> Range {
+  if (p.reduce != 0u) {
+    let kb = z * p.k_chunk;
+    return Range(0u, p.batches, kb, min(p.k, kb + p.k_chunk), z * p.c_bs);
+  }
+  return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
+}
+
+// Lane i's value of v for i < 8 (the source lane must be a constant expression).
+fn lane8(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  return array<vec4<f32>, 8>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u),
+                             subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+}
+
+// Rows 0..7 of a row group over the 4 k of a step, from v, what this lane loaded: !TA: row l of
+// the group; TA: stored row 4kq + l % 4 at the group's columns 4(l / 4)..+3, so row i's k-step j
+// is component i % 4 of lane j + 4(i / 4).
+fn rows8(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  let l = lane8(v);
+  if (!TA) { return l; }
+  return array<vec4<f32>, 8>(
+    vec4<f32>(l[0].x, l[1].x, l[2].x, l[3].x), vec4<f32>(l[0].y, l[1].y, l[2].y, l[3].y),
+    vec4<f32>(l[0].z, l[1].z, l[2].z, l[3].z), vec4<f32>(l[0].w, l[1].w, l[2].w, l[3].w),
+    vec4<f32>(l[4].x, l[5].x, l[6].x, l[7].x), vec4<f32>(l[4].y, l[5].y, l[6].y, l[7].y),
+    vec4<f32>(l[4].z, l[5].z, l[6].z, l[7].z), vec4<f32>(l[4].w, l[5].w, l[6].w, l[7].w));
+}
+
+// acc[i] += bm · row i of a group. Written out: lavapipe keeps an array in registers only while
+// every index is a constant, and loops of this size are not unrolled for it.
+fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f32>) {
+  let r = rows8(v);
+  (*acc)[0] += bm * r[0];
+  (*acc)[1] += bm * r[1];
+  (*acc)[2] += bm * r[2];
+  (*acc)[3] += bm * r[3];
+  (*acc)[4] += bm * r[4];
+  (*acc)[5] += bm * r[5];
+  (*acc)[6] += bm * r[6];
+  (*acc)[7] += bm * r[7];
+}
+
+// Stores rows m0..m0+7 (those < M) of a group, with the bias.
+fn store8(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
+  for (var i = 0u; i < 8u; i++) {
+    let m = m0 + i;
+    if (m < p.m) {
+      var r = acc[i];
+      if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
+      if (p.bias_mode == 2u) { r += vec4<f32>(bias[n0], bias[n0 + 1u], bias[n0 + 2u], bias[n0 + 3u]); }
+      c4[(out + m * p.n + n0) / 4u] = r;
+    }
+  }
+}
+
+// vec4 index of what this lane loads for row group g at k = 0 (see rows8).
+fn a_origin(z: u32, m0: u32, g: u32, l8: u32) -> u32 {
+  let row = m0 + 8u * g;
+  if (TA) { return (z * p.a_bs + min(row + 4u * (l8 / 4u), p.m - 4u)) / 4u + (l8 % 4u) * (p.lda / 4u); }
+  return (z * p.a_bs + min(row + l8, p.m - 1u) * p.lda) / 4u;
+}
+
+@compute @workgroup_size(64)
+fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+         @builtin(subgroup_invocation_id) sl: u32) {
+  // No early return before the loop: every lane must take part in the broadcasts. Lanes past N or
+  // M read clamped addresses and store nothing.
+  let n0 = (wid.x * LN + lid % LN) * 4u;
+  let m0 = (wid.y * (64u / LN) + lid / LN) * 8u * RG;
+  let rg = range_of(wid.z);
+  let TB = p.tb != 0u;
+  let ldb4 = p.ldb / 4u;
+  let l8 = sl % 8u;
+  let sa = select(1u, p.lda, TA); // vec4 index step per 4-deep k block
+  let sb = select(4u * ldb4, 1u, TB);
+  var acc0: array<vec4<f32>, 8>;
+  var acc1: array<vec4<f32>, 8>;
+  var acc2: array<vec4<f32>, 8>;
+  var acc3: array<vec4<f32>, 8>;
+  for (var z = rg.zb; z < rg.ze; z++) {
+    let ra = vec4<u32>(a_origin(z, m0, 0u, l8), a_origin(z, m0, 1u, l8), a_origin(z, m0, 2u, l8), a_origin(z, m0, 3u, l8));
+    var rb: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+      rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
+    }
+    for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
+      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
+      fma8(&acc0, bm, a4[ra.x + kq * sa]);
+      if (RG > 1u) { fma8(&acc1, bm, a4[ra.y + kq * sa]); }
+      if (RG > 2u) { fma8(&acc2, bm, a4[ra.z + kq * sa]); }
+      if (RG > 3u) { fma8(&acc3, bm, a4[ra.w + kq * sa]); }
+    }
+  }
+  if (n0 >= p.n) { return; }
+  store8(rg.out, m0, n0, acc0);
+  if (RG > 1u) { store8(rg.out, m0 + 8u, n0, acc1); }
+  if (RG > 2u) { store8(rg.out, m0 + 16u, n0, acc2); }
+  if (RG > 3u) { store8(rg.out, m0 + 24u, n0, acc3); }
+}

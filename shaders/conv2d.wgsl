@@ -38,6 +38,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> wsrc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
+@group(0) @binding(8) var<storage, read> x4: array<vec4<f32>>;
 
 // Horizontal kernel geometry is compiled in (the kw taps unroll over a register row segment);
 // the vertical one is uniform, so the kernel-row loop stays a loop and one pipeline serves them all.
@@ -56,6 +57,8 @@ const TW = 4u;
 // once and reused when they fit in registers.
 override SEGLEN: u32 = (PX - 1u) * SW + (KW - 1u) * DW + 1u;
 override SEG: bool = SEGLEN <= SEGMAX;
+override XPH: u32 = 0u;        // conv_fwd4: (-pad_w) mod 4, where a thread's first column sits in its vec4 window
+override NV: u32 = (XPH + SEGLEN + 3u) / 4u;
 override SEGLEN_W: u32 = (PXW - 1u) * SW + (min(KW, TW) - 1u) * DW + 1u;
 override SEG_W: bool = SEGLEN_W <= SEGMAX;
 
@@ -80,43 +83,60 @@ fn store_px(nimg: u32, co0: u32, oh: u32, ow0: u32, acc0: array<vec4<f32>, PXMAX
   }
 }
 
+// A conv_fwd thread: output row oh, pixels ow0.., image nimg, channel vec4s cq, cq + 1.
+struct FwdAt { oh: u32, ow0: u32, nimg: u32, cq: u32, ih0: i32, iw0: i32 }
+
+fn fwd_at(wid: vec3<u32>, t: u32) -> FwdAt {
+  let oh = t / p.wblocks;
+  let ow0 = (t - oh * p.wblocks) * PX;
+  return FwdAt(oh, ow0, wid.z, wid.y * 2u, i32(oh * p.sh) - p.pad_h, i32(ow0 * SW) - p.pad_w);
+}
+
+// Row ih of input channel ci: (start offset, inside the image).
+fn x_row(at: FwdAt, ci: u32, kh: u32) -> vec2<u32> {
+  let ih = at.ih0 + i32(kh * p.dh);
+  let ok = ih >= 0 && ih < i32(p.h);
+  return vec2<u32>(((at.nimg * p.cin + ci) * p.h + u32(clamp(ih, 0, i32(p.h) - 1))) * p.w, u32(ok));
+}
+
+// acc += the thread's PX pixels x 8 channels over the KW taps of one (channel, kernel row), the
+// inputs being seg (SEGLEN values from the thread's first column) and the weights at row wr.
+fn accumulate_taps(acc0: ptr<function, array<vec4<f32>, PXMAX>>, acc1: ptr<function, array<vec4<f32>, PXMAX>>,
+                   seg: array<f32, SEGMAX>, wr: u32, q8: u32) {
+  for (var kw = 0u; kw < KW; kw++) {
+    let w0 = wt4[wr + kw * q8];
+    let w1 = wt4[wr + kw * q8 + 1u];
+    for (var j = 0u; j < PX; j++) {
+      let v = seg[j * SW + kw * DW];
+      (*acc0)[j] += v * w0;
+      (*acc1)[j] += v * w1;
+    }
+  }
+}
+
 @compute @workgroup_size(64)
 fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x * 64u + lid;
   if (t >= p.wblocks * p.ho) { return; }
-  let oh = t / p.wblocks;
-  let ow0 = (t - oh * p.wblocks) * PX;
-  let nimg = wid.z;
+  let at = fwd_at(wid, t);
   let q8 = p.cout8 / 4u;          // vec4s per wt row
-  let cq = wid.y * 2u;            // this thread's first vec4 of output channels
-  let ih0 = i32(oh * p.sh) - p.pad_h;
-  let iw0 = i32(ow0 * SW) - p.pad_w;
   var acc0: array<vec4<f32>, PXMAX>;
   var acc1: array<vec4<f32>, PXMAX>;
   for (var ci = 0u; ci < p.cin; ci++) {
     for (var kh = 0u; kh < p.kh; kh++) {
-      let ih = ih0 + i32(kh * p.dh);
-      let rowok = ih >= 0 && ih < i32(p.h);
-      let xr = ((nimg * p.cin + ci) * p.h + u32(clamp(ih, 0, i32(p.h) - 1))) * p.w;
-      let wr = (ci * p.kh + kh) * KW * q8 + cq;
+      let xr = x_row(at, ci, kh);
+      let rowok = xr.y != 0u;
+      let wr = (ci * p.kh + kh) * KW * q8 + at.cq;
       if (SEG) {
         var seg: array<f32, SEGMAX>;
-        for (var s = 0u; s < SEGLEN; s++) { seg[s] = load_x(xr, rowok, iw0 + i32(s)); }
-        for (var kw = 0u; kw < KW; kw++) {
-          let w0 = wt4[wr + kw * q8];
-          let w1 = wt4[wr + kw * q8 + 1u];
-          for (var j = 0u; j < PX; j++) {
-            let v = seg[j * SW + kw * DW];
-            acc0[j] += v * w0;
-            acc1[j] += v * w1;
-          }
-        }
+        for (var s = 0u; s < SEGLEN; s++) { seg[s] = load_x(xr.x, rowok, at.iw0 + i32(s)); }
+        accumulate_taps(&acc0, &acc1, seg, wr, q8);
       } else {
         for (var kw = 0u; kw < KW; kw++) {
           let w0 = wt4[wr + kw * q8];
           let w1 = wt4[wr + kw * q8 + 1u];
           for (var j = 0u; j < PX; j++) {
-            let v = load_x(xr, rowok, iw0 + i32(j * SW + kw * DW));
+            let v = load_x(xr.x, rowok, at.iw0 + i32(j * SW + kw * DW));
             acc0[j] += v * w0;
             acc1[j] += v * w1;
           }
@@ -124,7 +144,38 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
       }
     }
   }
-  store_px(nimg, cq * 4u, oh, ow0, acc0, acc1);
+  store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1);
+}
+
+// conv_fwd reading each row segment as NV aligned vec4 (w % 4 == 0 and PX·SW % 4 == 0, so every
+// thread's window starts XPH columns early, and SEG): lavapipe loads a vec4 for the price of a
+// scalar, so SEGLEN loads per (channel, kernel row) become NV.
+@compute @workgroup_size(64)
+fn conv_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x * 64u + lid;
+  if (t >= p.wblocks * p.ho) { return; }
+  let at = fwd_at(wid, t);
+  let q8 = p.cout8 / 4u;
+  let a0 = at.iw0 - i32(XPH);
+  var acc0: array<vec4<f32>, PXMAX>;
+  var acc1: array<vec4<f32>, PXMAX>;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
+      let xr = x_row(at, ci, kh);
+      var seg: array<f32, SEGMAX>;
+      for (var v = 0u; v < NV; v++) {
+        let ia = a0 + i32(4u * v);
+        let ok = xr.y != 0u && ia >= 0 && ia < i32(p.w);
+        let q = select(vec4<f32>(0.0), x4[(xr.x + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok);
+        for (var c = 0u; c < 4u; c++) {
+          let s = 4u * v + c;
+          if (s >= XPH && s - XPH < SEGLEN) { seg[s - XPH] = q[c]; }
+        }
+      }
+      accumulate_taps(&acc0, &acc1, seg, (ci * p.kh + kh) * KW * q8 + at.cq, q8);
+    }
+  }
+  store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1);
 }
 
 // Input gradient for any stride: gy [n, cin, h, w] is the forward output gradient (cin = forward

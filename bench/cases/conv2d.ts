@@ -34,7 +34,9 @@ function label(s: ConvSpec): string {
 function variantOf(s: ConvSpec): string {
   const g = geometry(s);
   if (s.k === 1 && s.stride === 1) return `1x1 as matmul ${resolvedMatmulVariant(s.cout, g.ho * g.wo, s.cin)}`;
-  return `direct px=${currentTuning().conv2d.pixelsPerThread}`;
+  const t = currentTuning().conv2d;
+  // the bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on
+  return `direct px=${t.pixelsPerThread}${t.vec4Loads && (t.pixelsPerThread * s.stride) % 4 === 0 ? ' v4' : ''}`;
 }
 
 /** Forward reference: every output channel, or a sample of channels for big layers. */

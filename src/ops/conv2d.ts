@@ -38,14 +38,19 @@ export interface ConvGeometry {
 }
 
 const WG = 64;
+const SEGMAX = 40; // shaders/conv2d.wgsl SEGMAX
 
-/** Output pixels per thread along a row in the direct kernels (override PX, at most 16). */
-let pixelsPerThread = 8;
+/**
+ * Variant knobs of the direct kernels, for a per-adapter tuner. `pixelsPerThread`: output pixels
+ * per thread along a row (override PX, at most 16). `vec4Loads`: conv_fwd4, which reads input row
+ * segments as vec4 where rows and thread windows are vec4-aligned.
+ */
+export const conv2dTuning = { pixelsPerThread: 8, vec4Loads: true };
 
 /** Tuning hook: pixels per thread of the direct convolution kernels (1..16). */
 export function setConvPixelsPerThread(px: number): void {
   if (!Number.isInteger(px) || px < 1 || px > 16) throw new Error(`setConvPixelsPerThread: expected an integer in 1..16, got ${px}`);
-  pixelsPerThread = px;
+  conv2dTuning.pixelsPerThread = px;
 }
 
 function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
@@ -101,6 +106,17 @@ const round8 = (v: number) => Math.ceil(v / 8) * 8;
 const constantsOf = (g: ConvGeometry, stride1 = false) => ({ KW: g.kw, SW: stride1 ? 1 : g.sw, DW: g.dw });
 const verticalOf = (g: ConvGeometry, stride1 = false) => ({ kh: g.kh, sh: stride1 ? 1 : g.sh, dh: g.dh });
 
+/**
+ * conv_fwd4's window phase when a forward pass over rows `width` wide can read them as vec4: rows
+ * and every thread's window (PX·stride columns apart) start on vec4 boundaries up to the constant
+ * phase (−padLeft) mod 4, and the segment fits conv_fwd's register row (SEGMAX). Null otherwise.
+ */
+function rowsAsVec4(width: number, sw: number, kw: number, dw: number, px: number, padLeft: number): { XPH: number } | null {
+  const seglen = (px - 1) * sw + (kw - 1) * dw + 1;
+  if (!conv2dTuning.vec4Loads || width % 4 !== 0 || (px * sw) % 4 !== 0 || seglen > SEGMAX) return null;
+  return { XPH: (((-padLeft) % 4) + 4) % 4 };
+}
+
 /** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
 function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Tensor {
   const cIn = flip ? g.cout : g.cin;
@@ -127,13 +143,14 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Te
     return y;
   }
   const wt = prepWeights('conv2d', w, g, false);
-  const px = pixelsPerThread;
+  const px = conv2dTuning.pixelsPerThread;
   const wblocks = Math.ceil(g.wo / px);
+  const x4 = rowsAsVec4(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
   launch('conv2d', {
     shader: 'conv2d',
-    entry: 'conv_fwd',
-    constants: { ...constantsOf(g), PX: px },
-    tensors: { x, wt4: wt, bias: bias ?? wt, out: y },
+    entry: x4 ? 'conv_fwd4' : 'conv_fwd',
+    constants: { ...constantsOf(g), PX: px, ...x4 },
+    tensors: { x, wt4: wt, bias: bias ?? wt, out: y, ...(x4 ? { x4: x } : {}) },
     uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, cout8: round8(g.cout), pad_h: g.pad[0], pad_w: g.pad[2], wblocks, has_bias: bias ? 1 : 0, ...verticalOf(g) },
     workgroups: [Math.ceil((wblocks * g.ho) / WG), round8(g.cout) / 8, g.n],
   });
@@ -151,15 +168,16 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     return gx;
   }
   const wt = prepWeights(op, w, g, true);
-  const px = pixelsPerThread;
+  const px = conv2dTuning.pixelsPerThread;
   const wblocks = Math.ceil(g.w / px);
   const stride1 = g.sh === 1 && g.sw === 1;
   // Stride 1: the forward kernel on gy with flipped weights and padding d * (k - 1) - pad.
+  const x4 = stride1 ? rowsAsVec4(g.wo, 1, g.kw, g.dw, px, g.dw * (g.kw - 1) - g.pad[2]) : null;
   launch(op, {
     shader: 'conv2d',
-    entry: stride1 ? 'conv_fwd' : 'conv_dx',
-    constants: { ...constantsOf(g, stride1), PX: px },
-    tensors: stride1 ? { x: gy, wt4: wt, bias: wt, out: gx } : { gy, wt4: wt, bias: wt, out: gx },
+    entry: stride1 ? (x4 ? 'conv_fwd4' : 'conv_fwd') : 'conv_dx',
+    constants: { ...constantsOf(g, stride1), PX: px, ...x4 },
+    tensors: stride1 ? { x: gy, wt4: wt, bias: wt, out: gx, ...(x4 ? { x4: gy } : {}) } : { gy, wt4: wt, bias: wt, out: gx },
     uniforms: {
       n: g.n,
       cin: g.cout,

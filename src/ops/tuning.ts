@@ -6,7 +6,7 @@
 import { addRuntimeInitHook, type Runtime } from '../gpu/runtime.js';
 import type { AdapterSummary } from '../gpu/device.js';
 import { adamTuning } from '../nn/adam.js';
-import { setConvPixelsPerThread } from './conv2d.js';
+import { conv2dTuning } from './conv2d.js';
 import { cosineTuning } from './cosine.js';
 import { getDepthwiseTuning, setDepthwiseTuning, type DepthwiseTuning } from './depthwise.js';
 import { gateTuning } from './gate.js';
@@ -16,7 +16,7 @@ import { normTuning } from './norm.js';
 /** Every knob, by family. All fields are optional in a record: absent ones keep their defaults. */
 export interface TuningRecord {
   matmul?: { variant?: MatmulVariant | 'auto' };
-  conv2d?: { pixelsPerThread?: number };
+  conv2d?: Partial<typeof conv2dTuning>;
   depthwise?: Partial<DepthwiseTuning>;
   norm?: Partial<typeof normTuning>;
   gate?: Partial<typeof gateTuning>;
@@ -58,8 +58,6 @@ export const blurTuning: { span: 1 | 2 } = { span: 2 };
  */
 export const reduceTuning: { splitTarget: number } = { splitTarget: 16 };
 
-// conv2d has no getter: its default of 8 pixels per thread is kept here.
-let conv2dPx = 8;
 // The op modules' defaults, captured before anything is applied.
 const DEFAULTS: FullTuning = currentTuning();
 
@@ -71,7 +69,7 @@ export function defaultTuning(): FullTuning {
 export function currentTuning(): FullTuning {
   return {
     matmul: { variant: getMatmulVariant() },
-    conv2d: { pixelsPerThread: conv2dPx },
+    conv2d: { ...conv2dTuning },
     depthwise: getDepthwiseTuning(),
     norm: { ...normTuning },
     gate: { ...gateTuning },
@@ -92,7 +90,7 @@ const block: Check = (v) => !!v && typeof v === 'object' && isInt((v as { bw: un
 /** Allowed values per knob ("what" is the message shown when one is out of range). */
 const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, string]> } = {
   matmul: { variant: [(v) => v === 'auto' || MATMUL_VARIANTS.includes(v as MatmulVariant), `one of auto, ${MATMUL_VARIANTS.join(', ')}`] },
-  conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'] },
+  conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'] },
   depthwise: {
     rolling: [isBool, 'a boolean'],
     vec4Loads: [isBool, 'a boolean'],
@@ -151,10 +149,7 @@ export function applyTuning(record: TuningRecord): string[] {
   const unknown = checkTuning(record);
   const r = record;
   if (r.matmul?.variant !== undefined) setMatmulVariant(r.matmul.variant);
-  if (r.conv2d?.pixelsPerThread !== undefined) {
-    setConvPixelsPerThread(r.conv2d.pixelsPerThread);
-    conv2dPx = r.conv2d.pixelsPerThread;
-  }
+  if (r.conv2d) Object.assign(conv2dTuning, pick(r.conv2d, RULES.conv2d));
   if (r.depthwise) setDepthwiseTuning(structuredClone(pick(r.depthwise, RULES.depthwise)));
   if (r.norm) Object.assign(normTuning, pick(r.norm, RULES.norm));
   if (r.gate) Object.assign(gateTuning, pick(r.gate, RULES.gate));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { conv2d, setConvPixelsPerThread, type Conv2dOptions } from '../../src/ops/conv2d.js';
+import { conv2d, conv2dTuning, setConvPixelsPerThread, type Conv2dOptions } from '../../src/ops/conv2d.js';
 import { conv2dRef } from '../../src/ops/conv2d.ref.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
@@ -35,6 +35,12 @@ const cases: Case[] = [
   { x: [1, 3, 9, 10], w: [4, 3, 3, 3], opts: { stride: 2, padding: [0, 1, 0, 1] }, note: 'TF SAME padding' },
   { x: [1, 32, 16, 16], w: [32, 32, 3, 3], bias: true, opts: { padding: 1 } },
   { x: [1, 1, 3, 3], w: [1, 1, 3, 3], opts: { padding: 1 } },
+  // conv_fwd4 (input rows a multiple of 4 wide, PX·stride a multiple of 4): vec4 windows at phases
+  // 0..3, partial thread windows, dilation, the TF-SAME stride-2 stem
+  { x: [2, 3, 6, 12], w: [5, 3, 3, 3], bias: true, note: 'vec4 rows, phase 0' },
+  { x: [1, 2, 5, 20], w: [3, 2, 3, 7], opts: { padding: [1, 1, 3, 3] }, note: 'vec4 rows, phase 1, 7 wide' },
+  { x: [1, 3, 9, 16], w: [6, 3, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'vec4 rows, dilation' },
+  { x: [1, 3, 16, 24], w: [32, 3, 3, 3], bias: true, opts: { stride: 2, padding: [0, 1, 0, 1] }, note: 'vec4 rows, TF-SAME stem' },
 ];
 
 const label = (c: Case) =>
@@ -56,6 +62,21 @@ describe('conv2d forward', () => {
       for (const t of [x, w, b, y]) t?.dispose();
     });
   }
+});
+
+describe('conv2d tuning: vec4 loads off', () => {
+  it('conv_fwd (scalar rows) matches the reference where conv_fwd4 would run', async () => {
+    conv2dTuning.vec4Loads = false;
+    try {
+      await gradCheck({
+        inputs: [{ shape: [1, 2, 6, 8] }, { shape: [3, 2, 3, 3], constant: true }],
+        gpu: ([x, w]) => conv2d(x, w, null, { padding: 1 }),
+        ref: ([x, w]) => conv2dRef(x, [1, 2, 6, 8], w, [3, 2, 3, 3], null, { padding: 1 }).data,
+      });
+    } finally {
+      conv2dTuning.vec4Loads = true;
+    }
+  });
 });
 
 describe('conv2d tuning: pixels per thread', () => {
@@ -84,6 +105,8 @@ describe('conv2d gradients (x, w, bias)', () => {
     { x: [2, 4, 3, 5], w: [5, 4, 1, 1], bias: true, note: '1x1 matmul path' },
     { x: [1, 4, 4, 4], w: [8, 4, 1, 1], bias: true, note: '1x1 vec4 matmul path' },
     { x: [1, 2, 8, 7], w: [3, 2, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'dilation' },
+    { x: [1, 3, 6, 8], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, note: 'vec4 rows in forward and input gradient' },
+    { x: [1, 2, 5, 4], w: [3, 2, 3, 3], opts: { padding: 3 }, note: 'input gradient with negative padding, vec4 rows' },
     { x: [1, 2, 7, 9], w: [9, 2, 2, 3], bias: true, opts: { stride: [2, 1], padding: [1, 0, 2, 1] }, note: 'asymmetric' },
     { x: [1, 1, 3, 12], w: [2, 1, 1, 9], opts: { padding: [0, 4] }, note: 'wide kernel: three tap blocks' },
     { x: [1, 1, 3, 60], w: [2, 1, 1, 5], opts: { padding: [0, 3], stride: [1, 4], dilation: [1, 10] }, note: 'row segment too long' },

@@ -33,6 +33,7 @@ const blocks = [{ bw: 8, bh: 4 }, { bw: 4, bh: 4 }, { bw: 8, bh: 2 }, { bw: 16, 
 export const KNOBS: Record<keyof FullTuning, Knob[]> = {
   matmul: [
     { name: 'variant', quick: true, candidates: (['auto', 'vec4', 'scalar', 'tiled', 'rows'] as const).map((variant) => ({ matmul: { variant } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
+    { name: 'rowGroups', candidates: [1, 2, 4].map((rowGroups) => ({ matmul: { rowGroups } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
   ],
   conv2d: [
     { name: 'vec4Loads', quick: true, candidates: [true, false].map((vec4Loads) => ({ conv2d: { vec4Loads } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 96→192 @16²'] },

@@ -6,8 +6,9 @@
 // a loop over the 8 SIMD lanes with a bounds check per lane, even when every lane reads the same
 // address, while a broadcast from a constant lane is an extract and a splat. So the lanes of a
 // subgroup split the A values they all need: lane l loads the rows ≡ l (mod 8) of its row block,
-// and every lane reads them from there. A thread owns R = 8·RG rows × 4 columns; per 4-deep k
-// step it loads RG + 4 vec4 for 16·R multiply-adds (mm_vec4: 8 for 64).
+// and every lane reads them from there (subgroupShuffle from a constant lane: one permute on
+// 8-lane AVX2). A thread owns R = 8·RG rows × 4 columns; per 4-deep k step it loads RG + 4 vec4 for
+// 16·R multiply-adds (mm_vec4: 8 for 64).
 //
 // Needs subgroups of at least 8 invocations, all in one row block: a workgroup is LN lanes along N
 // times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups are
@@ -53,10 +54,10 @@ fn range_of(z: u32) -> Range {
   return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
 }
 
-// Lane i's value of v for i < 8 (the source lane must be a constant expression).
+// Lane i's value of v for i < 8.
 fn lane8(v: vec4<f32>) -> array<vec4<f32>, 8> {
-  return array<vec4<f32>, 8>(subgroupBroadcast(v, 0u), subgroupBroadcast(v, 1u), subgroupBroadcast(v, 2u), subgroupBroadcast(v, 3u),
-                             subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
+  return array<vec4<f32>, 8>(subgroupShuffle(v, 0u), subgroupShuffle(v, 1u), subgroupShuffle(v, 2u), subgroupShuffle(v, 3u),
+                             subgroupShuffle(v, 4u), subgroupShuffle(v, 5u), subgroupShuffle(v, 6u), subgroupShuffle(v, 7u));
 }
 
 // Rows 0..7 of a row group over the 4 k of a step, from v, what this lane loaded: !TA: row l of

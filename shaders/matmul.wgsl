@@ -12,7 +12,7 @@
 //   mm_tiled  classic shared-memory tiling (16-deep K tiles): for real GPUs.
 //   mm_rows   8 x 256 tile per 64-wide workgroup, A rows uniform per workgroup (below).
 //   mm_sg     in shaders/matmul-sg.wgsl (needs the 'subgroups' feature): A rows shared by subgroup
-//             broadcasts, 32 x 4 per thread; the default wherever it can run (3x mm_vec4 on lavapipe).
+//             broadcasts, 16 x 4 per thread; the default wherever it can run (3x mm_vec4 on lavapipe).
 
 struct Params {
   m: u32,

@@ -27,6 +27,12 @@ export function getMatmulVariant(): MatmulVariant | 'auto' {
   return defaultVariant;
 }
 
+/**
+ * mm_sg rows per thread, in groups of 8 (1..4). Lavapipe, 512³: 1 → 13 GFLOP/s, 2 → 27, 3 → 17,
+ * 4 → 26, and a cold compile of 0.5 / 1.2 / 3.8 / 4.5 s (register pressure): 2.
+ */
+export const subgroupTuning = { rowGroups: 2 };
+
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
@@ -74,8 +80,8 @@ export function vec4Aligned(m: number, n: number, k: number, transA: boolean, tr
 function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { rg: number; ln: number } | null {
   const sg = runtime().gpu.subgroups;
   if (!sg || sg.min < 8 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
-  // Up to 32 rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
-  const rg = Math.min(4, Math.ceil(m / 8));
+  // rowGroups · 8 rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
+  const rg = Math.min(subgroupTuning.rowGroups, Math.ceil(m / 8));
   let ln = Math.max(8, sg.max);
   while (ln < 64 && ln * 4 < n) ln *= 2;
   return { rg, ln };

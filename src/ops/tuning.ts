@@ -10,12 +10,12 @@ import { conv2dTuning } from './conv2d.js';
 import { cosineTuning } from './cosine.js';
 import { getDepthwiseTuning, setDepthwiseTuning, type DepthwiseTuning } from './depthwise.js';
 import { gateTuning } from './gate.js';
-import { MATMUL_VARIANTS, getMatmulVariant, setMatmulVariant, type MatmulVariant } from './matmul.js';
+import { MATMUL_VARIANTS, getMatmulVariant, setMatmulVariant, subgroupTuning, type MatmulVariant } from './matmul.js';
 import { normTuning } from './norm.js';
 
 /** Every knob, by family. All fields are optional in a record: absent ones keep their defaults. */
 export interface TuningRecord {
-  matmul?: { variant?: MatmulVariant | 'auto' };
+  matmul?: { variant?: MatmulVariant | 'auto'; rowGroups?: number };
   conv2d?: Partial<typeof conv2dTuning>;
   depthwise?: Partial<DepthwiseTuning>;
   norm?: Partial<typeof normTuning>;
@@ -68,7 +68,7 @@ export function defaultTuning(): FullTuning {
 /** The knobs in force now. */
 export function currentTuning(): FullTuning {
   return {
-    matmul: { variant: getMatmulVariant() },
+    matmul: { variant: getMatmulVariant(), rowGroups: subgroupTuning.rowGroups },
     conv2d: { ...conv2dTuning },
     depthwise: getDepthwiseTuning(),
     norm: { ...normTuning },
@@ -89,7 +89,10 @@ const block: Check = (v) => !!v && typeof v === 'object' && isInt((v as { bw: un
 
 /** Allowed values per knob ("what" is the message shown when one is out of range). */
 const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, string]> } = {
-  matmul: { variant: [(v) => v === 'auto' || MATMUL_VARIANTS.includes(v as MatmulVariant), `one of auto, ${MATMUL_VARIANTS.join(', ')}`] },
+  matmul: {
+    variant: [(v) => v === 'auto' || MATMUL_VARIANTS.includes(v as MatmulVariant), `one of auto, ${MATMUL_VARIANTS.join(', ')}`],
+    rowGroups: [(v) => isInt(v, 1, 4), 'an integer in 1..4'],
+  },
   conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'] },
   depthwise: {
     rolling: [isBool, 'a boolean'],
@@ -149,6 +152,7 @@ export function applyTuning(record: TuningRecord): string[] {
   const unknown = checkTuning(record);
   const r = record;
   if (r.matmul?.variant !== undefined) setMatmulVariant(r.matmul.variant);
+  if (r.matmul?.rowGroups !== undefined) subgroupTuning.rowGroups = r.matmul.rowGroups;
   if (r.conv2d) Object.assign(conv2dTuning, pick(r.conv2d, RULES.conv2d));
   if (r.depthwise) setDepthwiseTuning(structuredClone(pick(r.depthwise, RULES.depthwise)));
   if (r.norm) Object.assign(normTuning, pick(r.norm, RULES.norm));

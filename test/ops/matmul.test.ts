@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { MATMUL_VARIANTS, matmul, matmulRef, resolveMatmulVariant, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulRef, resolveMatmulVariant, setMatmulVariant, subgroupTuning, type MatmulVariant } from '../../src/ops/matmul.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
@@ -30,7 +30,7 @@ const plain: Array<[number, number, number]> = [
   [36, 40, 68],
   [5, 2048, 3], // small output, long K: split-K
   [8, 1024, 4],
-  [100, 36, 20], // subgroup kernel: 4 row groups, several row blocks per workgroup, partial ones
+  [100, 36, 20], // subgroup kernel: several row blocks per workgroup, partial ones
 ];
 
 const cases: Case[] = [];
@@ -79,6 +79,26 @@ describe('matmul forward', () => {
     expect(resolveMatmulVariant(33, 31, 37, false, false, 'auto')).toBe('scalar');
     expect(resolveMatmulVariant(8, 6, 8, false, true, 'subgroup')).toBe('vec4'); // N % 4 != 0: vec4 stores impossible
     expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', false)).toBe('scalar'); // unaligned batch strides
+  });
+
+  it('the subgroup kernel with 1 and 4 row groups per thread (tuning) matches the reference', async () => {
+    const ad = randn(100 * 36, 7);
+    const bd = randn(36 * 20, 8);
+    const ref = matmulRef(ad, [36, 100], bd, [36, 20], { transA: true });
+    const a = tensor(ad, [36, 100]);
+    const b = tensor(bd, [36, 20]);
+    try {
+      for (const rowGroups of [1, 4]) {
+        subgroupTuning.rowGroups = rowGroups;
+        const y = matmul(a, b, { transA: true, variant: 'subgroup' });
+        expectClose(await y.read(), ref.data, tolFor(36), `rowGroups ${rowGroups}`);
+        y.dispose();
+      }
+    } finally {
+      subgroupTuning.rowGroups = 2;
+      a.dispose();
+      b.dispose();
+    }
   });
 
   it('empty inner dimension gives zeros', async () => {

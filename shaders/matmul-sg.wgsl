@@ -4,16 +4,16 @@
 //
 // Why: lavapipe (Mesa 25.0) turns a storage load whose address is not a compile-time constant into
 // a loop over the 8 SIMD lanes with a bounds check per lane, even when every lane reads the same
-// address, while a broadcast from a constant lane is an extract and a splat. So the lanes of a
+// address, while reading another lane's value is a register permute. So the lanes of a
 // subgroup split the A values they all need: lane l loads the rows ≡ l (mod 8) of its row block,
 // and every lane reads them from there (subgroupShuffle from a constant lane: one permute on
 // 8-lane AVX2). A thread owns R = 8·RG rows × 4 columns; per 4-deep k step it loads RG + 4 vec4 for
 // 16·R multiply-adds (mm_vec4: 8 for 64).
 //
-// Needs subgroups of at least 8 invocations, all in one row block: a workgroup is LN lanes along N
-// times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups are
-// runs of consecutive local invocation indices). TA is an override: lavapipe runs both sides of a
-// branch, and the transposed A path has broadcasts of its own.
+// Needs subgroups of at least 8 invocations, all in one row block: a workgroup is LN = p.ln lanes
+// along N times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups
+// are runs of consecutive local invocation indices). TA is an override: lavapipe runs both sides of
+// a branch, and the transposed A path has shuffles of its own.
 enable subgroups;
 
 struct Params {
@@ -32,6 +32,8 @@ struct Params {
   tb: u32,
   reduce: u32,
   bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
+  ln: u32,        // lanes along N per row block (a power of two dividing 64; a uniform, not an
+                  // override, so one pipeline serves every N: lavapipe compiles this one slowly)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,7 +43,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> c4: array<vec4<f32>>;
 
 override RG: u32 = 4u;      // groups of 8 rows per thread (1..4)
-override LN: u32 = 64u;     // lanes along N per row block (a power of two dividing 64)
 override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
 
 struct Range { zb: u32, ze: u32, kb: u32, ke: u32, out: u32 }
@@ -112,8 +113,8 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
          @builtin(subgroup_invocation_id) sl: u32) {
   // No early return before the loop: every lane must take part in the broadcasts. Lanes past N or
   // M read clamped addresses and store nothing.
-  let n0 = (wid.x * LN + lid % LN) * 4u;
-  let m0 = (wid.y * (64u / LN) + lid / LN) * 8u * RG;
+  let n0 = (wid.x * p.ln + lid % p.ln) * 4u;
+  let m0 = (wid.y * (64u / p.ln) + lid / p.ln) * 8u * RG;
   let rg = range_of(wid.z);
   let TB = p.tb != 0u;
   let ldb4 = p.ldb / 4u;

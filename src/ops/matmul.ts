@@ -143,7 +143,7 @@ export function gemm(args: GemmArgs): void {
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
   const kernel =
     sg
-      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { RG: sg.rg, LN: sg.ln, TA: transA ? 1 : 0 } }
+      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { RG: sg.rg, TA: transA ? 1 : 0 } }
       : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
   launch(g.op, {
     ...kernel,
@@ -163,6 +163,7 @@ export function gemm(args: GemmArgs): void {
       tb: transB ? 1 : 0,
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
+      ...(sg ? { ln: sg.ln } : {}),
     },
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
   });

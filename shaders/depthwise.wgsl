@@ -71,7 +71,8 @@ override BIAS_MASK: u32 = 0u; // ms_combine: bit 0/1/2 = b3/b5/b7 present
 override FLIP: u32 = 0u;      // forward_s1: use the filter rotated by 180° (stride-1 input gradient)
 override WG: u32 = 64u;
 override TPP: u32 = WG;      // forward*: lanes per plane (a power of two dividing WG)
-override XPH: u32 = 0u;      // forward_v4: (−pad) mod 4, where a block's input columns start in its vec4 window
+override XPH: u32 = 0u;      // forward_v4, X4: (−pad) mod 4, where a thread's input columns start in its vec4 window
+override X4: bool = false;   // forward_s1: read rows through x_window4 (else x4 is bound to any buffer)
 
 const MAX_ACC = 32u;  // BH * BW
 const MAX_BW = 16u;
@@ -81,7 +82,7 @@ const MAX_SPAN = 64u; // input values one thread reads per row
 
 // Input columns a row segment of BW outputs touches (forward*, backward_weight*).
 override SPAN: u32 = (BW - 1u) * S + (K - 1u) * D + 1u;
-// forward_v4: vec4 loads covering a row segment.
+// x_window4: vec4 loads covering a row segment.
 override NV: u32 = (XPH + SPAN + 3u) / 4u;
 
 fn flat_id(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
@@ -160,27 +161,31 @@ fn forward_block(plane: u32, t: u32) -> FwdBlock {
   return finish_block(plane, at, acc);
 }
 
-// forward_block reading each input row segment as NV aligned vec4 (w % 4 == 0, so a vec4 is wholly
-// inside or outside the row; BW·S % 4 == 0, so every block's window starts XPH columns early).
+// The SPAN inputs of row rb from column ix0 (zero outside the row), read as NV aligned vec4: w % 4
+// == 0, so a vec4 is wholly inside or outside the row, and ix0 ≡ −XPH (mod 4) for every thread.
 // On lavapipe a vec4 load costs about what a scalar one does: 4 / (1 + 3 / SPAN) times fewer loads.
+fn x_window4(rb: u32, ix0: i32) -> array<f32, MAX_SPAN> {
+  var row: array<f32, MAX_SPAN>;
+  let a0 = ix0 - i32(XPH);
+  for (var v = 0u; v < NV; v++) {
+    let ia = a0 + i32(4u * v);
+    let q = select(vec4<f32>(0.0), x4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ia >= 0 && ia < i32(p.w));
+    for (var c = 0u; c < 4u; c++) {
+      let k = 4u * v + c;
+      if (k >= XPH && k - XPH < SPAN) { row[k - XPH] = q[c]; }
+    }
+  }
+  return row;
+}
+
+// forward_block with vec4 row windows (BW·S % 4 == 0, so every block's window has phase XPH).
 fn forward_block_v4(plane: u32, t: u32) -> FwdBlock {
   let at = block_at(plane, t);
-  let a0 = at.ix0 - i32(XPH);
   var acc: array<f32, MAX_ACC>;
   for (var j = 0u; j < p.rows; j++) {
     let iy = at.iy0 + i32(j);
     if (iy >= 0 && iy < i32(p.h)) {
-      let rb = at.xb + u32(iy) * p.w;
-      var row: array<f32, MAX_SPAN>;
-      for (var v = 0u; v < NV; v++) {
-        let ia = a0 + i32(4u * v);
-        let q = select(vec4<f32>(0.0), x4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ia >= 0 && ia < i32(p.w));
-        for (var c = 0u; c < 4u; c++) {
-          let k = 4u * v + c;
-          if (k >= XPH && k - XPH < SPAN) { row[k - XPH] = q[c]; }
-        }
-      }
-      accumulate_row(&acc, row, j, at.wb);
+      accumulate_row(&acc, x_window4(at.xb + u32(iy) * p.w, at.ix0), j, at.wb);
     }
   }
   return finish_block(plane, at, acc);
@@ -267,7 +272,11 @@ fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (j >= 0 && j < i32(p.h)) {
       let rb = xb + u32(j) * p.w;
       var row: array<f32, MAX_SPAN>;
-      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      if (X4) {
+        row = x_window4(rb, ix0);
+      } else {
+        for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      }
       for (var k = 0u; k < K; k++) {
         for (var kx = 0u; kx < K; kx++) {
           let wv = wk[k * K + kx];

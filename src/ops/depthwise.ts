@@ -31,7 +31,7 @@ export interface MultiScaleOptions {
  */
 export interface DepthwiseTuning {
   rolling: boolean;
-  /** `forward` reads input rows as vec4 where rows and blocks are vec4-aligned (forward_v4). */
+  /** The forward kernels (and the rolling input gradient) read rows as vec4 where rows and blocks are vec4-aligned. */
   vec4Loads: boolean;
   rollingBw: number;
   rollingRows: number;
@@ -180,6 +180,9 @@ function constants(g: DwGeometry, bw: number, bh: number, wg: number): Record<st
   return { K: g.k, S: g.stride, D: g.dilation, BW: bw, BH: bh, WG: wg };
 }
 
+/** Where column −pad falls in its vec4 (the vec4 kernels' XPH); pad may be negative. */
+const phase4 = (pad: number) => (((-pad) % 4) + 4) % 4;
+
 /** Largest rolling strip width ≤ `bw` whose K²·bw tap loop stays within unroll budgets. */
 function rollingWidth(g: DwGeometry, bw: number): number {
   let w = Math.max(1, bw);
@@ -202,11 +205,13 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   const tiles = tilesX * g.dilation * chunks;
   const planes = g.n * g.c;
   const wg = planeWorkgroup(tiles);
+  // vec4 row windows when rows and strips are vec4-aligned; x4 is bound either way (unused: any tensor)
+  const x4 = tuning.vec4Loads && g.w % 4 === 0 && bw % 4 === 0;
   launch(op, {
     shader: 'depthwise',
     entry: 'forward_s1',
-    constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0 },
-    tensors: { x, wt: w, bias: bias ?? w, out },
+    constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? phase4(g.pad) : 0 },
+    tensors: { x, x4: x4 ? x : w, wt: w, bias: bias ?? w, out },
     uniforms: {
       planes, tiles, tiles_x: tilesX, chunks, steps, pad: g.pad, has_bias: bias ? 1 : 0,
       c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow,
@@ -251,7 +256,7 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   launch('depthwiseConv2d', {
     shader: 'depthwise',
     entry,
-    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: (4 - (g.pad % 4)) % 4 },
+    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad) },
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),

@@ -51,6 +51,10 @@ const CASES: Case[] = [
   ['k7 s2 p3, 4×4 outputs (phase 1), 3 planes per image', [3, 7, 8, 8], 7, { stride: 2, padding: 3 }, true],
   ['k3 s2 d2 p2, vec4 windows', [1, 3, 20, 16], 3, { stride: 2, dilation: 2, padding: 2 }, false],
   ['k3 s2 TF-SAME, 67 one-block planes packed into workgroups', [1, 67, 8, 8], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  // rolling kernels reading vec4 windows (forward and the stride-1 input gradient)
+  ['k7 same, 24-row planes (rolling, vec4 windows at phase 1)', [1, 3, 24, 16], 7, { padding: 'same' }, true],
+  ['k3 same d2, rolling, vec4 windows at phase 2', [1, 2, 20, 24], 3, { padding: 'same', dilation: 2 }, false],
+  ['k3 p3, rolling, input gradient with negative padding (phase 1)', [1, 2, 18, 16], 3, { padding: 3 }, true],
 ];
 
 function makeInputs(shape: number[], k: number, seed: number) {

@@ -33,6 +33,7 @@ const blocks = [{ bw: 8, bh: 4 }, { bw: 4, bh: 4 }, { bw: 8, bh: 2 }, { bw: 16, 
 export const KNOBS: Record<keyof FullTuning, Knob[]> = {
   matmul: [
     { name: 'variant', quick: true, candidates: (['auto', 'vec4', 'scalar', 'tiled', 'rows'] as const).map((variant) => ({ matmul: { variant } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
+    { name: 'groupLanes', candidates: ([0, 4] as const).map((groupLanes) => ({ matmul: { groupLanes } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
     { name: 'rowGroups', candidates: [1, 2, 4].map((rowGroups) => ({ matmul: { rowGroups } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
   ],
   conv2d: [

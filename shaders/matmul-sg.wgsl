@@ -5,12 +5,13 @@
 // Why: lavapipe (Mesa 25.0) turns a storage load whose address is not a compile-time constant into
 // a loop over the 8 SIMD lanes with a bounds check per lane, even when every lane reads the same
 // address, while reading another lane's value is a register permute. So the lanes of a
-// subgroup split the A values they all need: lane l loads the rows ≡ l (mod 8) of its row block,
+// subgroup split the A values they all need: lane l loads the rows ≡ l (mod G) of its row block,
 // and every lane reads them from there (subgroupShuffle from a constant lane: one permute on
-// 8-lane AVX2). A thread owns R = 8·RG rows × 4 columns; per 4-deep k step it loads RG + 4 vec4 for
-// 16·R multiply-adds (mm_vec4: 8 for 64).
+// 8-lane AVX2). A thread owns R = G·RG rows × 4 columns (G = 8, or 4 on adapters whose subgroups
+// may be 4 wide: SwiftShader); per 4-deep k step it loads RG + 4 vec4 for 16·R multiply-adds
+// (mm_vec4: 8 for 64).
 //
-// Needs subgroups of at least 8 invocations, all in one row block: a workgroup is LN = p.ln lanes
+// Needs subgroups of at least G invocations, all in one row block: a workgroup is LN = p.ln lanes
 // along N times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups
 // are runs of consecutive local invocation indices). TA is an override: lavapipe runs both sides of
 // a branch, and the transposed A path has shuffles of its own.
@@ -42,7 +43,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(8) var<storage, read_write> c4: array<vec4<f32>>;
 
-override RG: u32 = 4u;      // groups of 8 rows per thread (1..4)
+override RG: u32 = 2u;      // row groups per thread (1..4)
+override G: u32 = 8u;       // rows per group = lanes sharing them: 8, or 4 where subgroups can be 4 wide
 override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
 
 struct Range { zb: u32, ze: u32, kb: u32, ke: u32, out: u32 }
@@ -55,17 +57,27 @@ fn range_of(z: u32) -> Range {
   return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
 }
 
-// Lane i's value of v for i < 8.
-fn lane8(v: vec4<f32>) -> array<vec4<f32>, 8> {
-  return array<vec4<f32>, 8>(subgroupShuffle(v, 0u), subgroupShuffle(v, 1u), subgroupShuffle(v, 2u), subgroupShuffle(v, 3u),
-                             subgroupShuffle(v, 4u), subgroupShuffle(v, 5u), subgroupShuffle(v, 6u), subgroupShuffle(v, 7u));
+// Lane i's value of v for i < G (entries past G are unused).
+fn lanes(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  var r: array<vec4<f32>, 8>;
+  r[0] = subgroupShuffle(v, 0u);
+  r[1] = subgroupShuffle(v, 1u);
+  r[2] = subgroupShuffle(v, 2u);
+  r[3] = subgroupShuffle(v, 3u);
+  if (G == 8u) {
+    r[4] = subgroupShuffle(v, 4u);
+    r[5] = subgroupShuffle(v, 5u);
+    r[6] = subgroupShuffle(v, 6u);
+    r[7] = subgroupShuffle(v, 7u);
+  }
+  return r;
 }
 
-// Rows 0..7 of a row group over the 4 k of a step, from v, what this lane loaded: !TA: row l of
+// Rows 0..G-1 of a row group over the 4 k of a step, from v, what this lane loaded: !TA: row l of
 // the group; TA: stored row 4kq + l % 4 at the group's columns 4(l / 4)..+3, so row i's k-step j
 // is component i % 4 of lane j + 4(i / 4).
-fn rows8(v: vec4<f32>) -> array<vec4<f32>, 8> {
-  let l = lane8(v);
+fn rows(v: vec4<f32>) -> array<vec4<f32>, 8> {
+  let l = lanes(v);
   if (!TA) { return l; }
   return array<vec4<f32>, 8>(
     vec4<f32>(l[0].x, l[1].x, l[2].x, l[3].x), vec4<f32>(l[0].y, l[1].y, l[2].y, l[3].y),
@@ -76,21 +88,23 @@ fn rows8(v: vec4<f32>) -> array<vec4<f32>, 8> {
 
 // acc[i] += bm · row i of a group. Written out: lavapipe keeps an array in registers only while
 // every index is a constant, and loops of this size are not unrolled for it.
-fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f32>) {
-  let r = rows8(v);
+fn fma_rows(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f32>) {
+  let r = rows(v);
   (*acc)[0] += bm * r[0];
   (*acc)[1] += bm * r[1];
   (*acc)[2] += bm * r[2];
   (*acc)[3] += bm * r[3];
-  (*acc)[4] += bm * r[4];
-  (*acc)[5] += bm * r[5];
-  (*acc)[6] += bm * r[6];
-  (*acc)[7] += bm * r[7];
+  if (G == 8u) {
+    (*acc)[4] += bm * r[4];
+    (*acc)[5] += bm * r[5];
+    (*acc)[6] += bm * r[6];
+    (*acc)[7] += bm * r[7];
+  }
 }
 
-// Stores rows m0..m0+7 (those < M) of a group, with the bias.
-fn store8(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
-  for (var i = 0u; i < 8u; i++) {
+// Stores rows m0..m0+G-1 (those < M) of a group, with the bias.
+fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
+  for (var i = 0u; i < G; i++) {
     let m = m0 + i;
     if (m < p.m) {
       var r = acc[i];
@@ -101,11 +115,11 @@ fn store8(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
   }
 }
 
-// vec4 index of what this lane loads for row group g at k = 0 (see rows8).
-fn a_origin(z: u32, m0: u32, g: u32, l8: u32) -> u32 {
-  let row = m0 + 8u * g;
-  if (TA) { return (z * p.a_bs + min(row + 4u * (l8 / 4u), p.m - 4u)) / 4u + (l8 % 4u) * (p.lda / 4u); }
-  return (z * p.a_bs + min(row + l8, p.m - 1u) * p.lda) / 4u;
+// vec4 index of what lane l (of G) loads for row group g at k = 0 (see rows).
+fn a_origin(z: u32, m0: u32, g: u32, l: u32) -> u32 {
+  let row = m0 + G * g;
+  if (TA) { return (z * p.a_bs + min(row + 4u * (l / 4u), p.m - 4u)) / 4u + (l % 4u) * (p.lda / 4u); }
+  return (z * p.a_bs + min(row + l, p.m - 1u) * p.lda) / 4u;
 }
 
 @compute @workgroup_size(64)
@@ -114,11 +128,11 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   // No early return before the loop: every lane must take part in the broadcasts. Lanes past N or
   // M read clamped addresses and store nothing.
   let n0 = (wid.x * p.ln + lid % p.ln) * 4u;
-  let m0 = (wid.y * (64u / p.ln) + lid / p.ln) * 8u * RG;
+  let m0 = (wid.y * (64u / p.ln) + lid / p.ln) * G * RG;
   let rg = range_of(wid.z);
   let TB = p.tb != 0u;
   let ldb4 = p.ldb / 4u;
-  let l8 = sl % 8u;
+  let l = sl % G;
   let sa = select(1u, p.lda, TA); // vec4 index step per 4-deep k block
   let sb = select(4u * ldb4, 1u, TB);
   var acc0: array<vec4<f32>, 8>;
@@ -126,7 +140,7 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
   var acc2: array<vec4<f32>, 8>;
   var acc3: array<vec4<f32>, 8>;
   for (var z = rg.zb; z < rg.ze; z++) {
-    let ra = vec4<u32>(a_origin(z, m0, 0u, l8), a_origin(z, m0, 1u, l8), a_origin(z, m0, 2u, l8), a_origin(z, m0, 3u, l8));
+    let ra = vec4<u32>(a_origin(z, m0, 0u, l), a_origin(z, m0, 1u, l), a_origin(z, m0, 2u, l), a_origin(z, m0, 3u, l));
     var rb: vec4<u32>;
     for (var i = 0u; i < 4u; i++) {
       rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
@@ -134,15 +148,15 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
       var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
       if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
-      fma8(&acc0, bm, a4[ra.x + kq * sa]);
-      if (RG > 1u) { fma8(&acc1, bm, a4[ra.y + kq * sa]); }
-      if (RG > 2u) { fma8(&acc2, bm, a4[ra.z + kq * sa]); }
-      if (RG > 3u) { fma8(&acc3, bm, a4[ra.w + kq * sa]); }
+      fma_rows(&acc0, bm, a4[ra.x + kq * sa]);
+      if (RG > 1u) { fma_rows(&acc1, bm, a4[ra.y + kq * sa]); }
+      if (RG > 2u) { fma_rows(&acc2, bm, a4[ra.z + kq * sa]); }
+      if (RG > 3u) { fma_rows(&acc3, bm, a4[ra.w + kq * sa]); }
     }
   }
   if (n0 >= p.n) { return; }
-  store8(rg.out, m0, n0, acc0);
-  if (RG > 1u) { store8(rg.out, m0 + 8u, n0, acc1); }
-  if (RG > 2u) { store8(rg.out, m0 + 16u, n0, acc2); }
-  if (RG > 3u) { store8(rg.out, m0 + 24u, n0, acc3); }
+  store_rows(rg.out, m0, n0, acc0);
+  if (RG > 1u) { store_rows(rg.out, m0 + G, n0, acc1); }
+  if (RG > 2u) { store_rows(rg.out, m0 + 2u * G, n0, acc2); }
+  if (RG > 3u) { store_rows(rg.out, m0 + 3u * G, n0, acc3); }
 }

@@ -7,7 +7,7 @@ import { groups1d, launch } from './util.js';
 
 /**
  * Kernel variants (entry points of shaders/matmul.wgsl, and mm_sg of shaders/matmul-sg.wgsl for
- * 'subgroup'); 'auto' picks subgroup where the device and shape allow it, else vec4 when aligned,
+ * 'subgroup'); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and shape allow it, else vec4 when aligned,
  * else scalar.
  */
 export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup'] as const;
@@ -28,10 +28,12 @@ export function getMatmulVariant(): MatmulVariant | 'auto' {
 }
 
 /**
- * mm_sg rows per thread, in groups of 8 (1..4). Lavapipe, 512³: 1 → 13 GFLOP/s, 2 → 27, 3 → 17,
- * 4 → 26, and a cold compile of 0.5 / 1.2 / 3.8 / 4.5 s (register pressure): 2.
+ * mm_sg knobs. `rowGroups`: row groups per thread (1..4); lavapipe (groups of 8), 512³: 1 → 13
+ * GFLOP/s, 2 → 27, 3 → 17, 4 → 26, and a cold compile of 0.5 / 1.2 / 3.8 / 4.5 s (register
+ * pressure). `groupLanes`: rows per group, i.e. lanes that share them: 0 = the adapter's smallest
+ * subgroup size capped at 8 (4 on SwiftShader), or 4 / 8 (never above the smallest subgroup size).
  */
-export const subgroupTuning = { rowGroups: 2 };
+export const subgroupTuning: { rowGroups: number; groupLanes: 0 | 4 | 8 } = { rowGroups: 2, groupLanes: 0 };
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -73,18 +75,19 @@ export function vec4Aligned(m: number, n: number, k: number, transA: boolean, tr
 }
 
 /**
- * The subgroup kernel's workgroup shape for this device and product, or null when it cannot run:
- * no 'subgroups' feature, subgroups narrower than 8 or wider than 64 lanes, or unaligned operands
+ * The subgroup kernel's shape for this device and product, or null when it cannot run: no
+ * 'subgroups' feature, subgroups narrower than 4 or wider than 64 lanes, or unaligned operands
  * (it loads and stores vec4 only: vec4Aligned plus N % 4 == 0).
  */
-function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { rg: number; ln: number } | null {
+function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { g: number; rg: number; ln: number } | null {
   const sg = runtime().gpu.subgroups;
-  if (!sg || sg.min < 8 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
-  // rowGroups · 8 rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
-  const rg = Math.min(subgroupTuning.rowGroups, Math.ceil(m / 8));
+  if (!sg || sg.min < 4 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
+  const g = Math.min(subgroupTuning.groupLanes || 8, sg.min >= 8 ? 8 : 4);
+  // rowGroups · g rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
+  const rg = Math.min(subgroupTuning.rowGroups, Math.ceil(m / g));
   let ln = Math.max(8, sg.max);
   while (ln < 64 && ln * 4 < n) ln *= 2;
-  return { rg, ln };
+  return { g, rg, ln };
 }
 
 /**
@@ -122,7 +125,7 @@ export function gemm(args: GemmArgs): void {
   const sg = variant === 'subgroup' ? subgroupShape(m, n, k, transA, transB) : null;
 
   // Output tile of one workgroup: [rows, columns].
-  const [tm, tn] = sg ? [8 * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE];
+  const [tm, tn] = sg ? [sg.g * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE];
   const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;
   let kChunk = k;
@@ -143,7 +146,7 @@ export function gemm(args: GemmArgs): void {
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
   const kernel =
     sg
-      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { RG: sg.rg, TA: transA ? 1 : 0 } }
+      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } }
       : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
   launch(g.op, {
     ...kernel,

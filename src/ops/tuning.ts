@@ -15,7 +15,7 @@ import { normTuning } from './norm.js';
 
 /** Every knob, by family. All fields are optional in a record: absent ones keep their defaults. */
 export interface TuningRecord {
-  matmul?: { variant?: MatmulVariant | 'auto'; rowGroups?: number };
+  matmul?: { variant?: MatmulVariant | 'auto'; rowGroups?: number; groupLanes?: 0 | 4 | 8 };
   conv2d?: Partial<typeof conv2dTuning>;
   depthwise?: Partial<DepthwiseTuning>;
   norm?: Partial<typeof normTuning>;
@@ -68,7 +68,7 @@ export function defaultTuning(): FullTuning {
 /** The knobs in force now. */
 export function currentTuning(): FullTuning {
   return {
-    matmul: { variant: getMatmulVariant(), rowGroups: subgroupTuning.rowGroups },
+    matmul: { variant: getMatmulVariant(), rowGroups: subgroupTuning.rowGroups, groupLanes: subgroupTuning.groupLanes },
     conv2d: { ...conv2dTuning },
     depthwise: getDepthwiseTuning(),
     norm: { ...normTuning },
@@ -92,6 +92,7 @@ const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, stri
   matmul: {
     variant: [(v) => v === 'auto' || MATMUL_VARIANTS.includes(v as MatmulVariant), `one of auto, ${MATMUL_VARIANTS.join(', ')}`],
     rowGroups: [(v) => isInt(v, 1, 4), 'an integer in 1..4'],
+    groupLanes: [(v) => v === 0 || v === 4 || v === 8, '0 (auto), 4 or 8'],
   },
   conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'] },
   depthwise: {
@@ -153,6 +154,7 @@ export function applyTuning(record: TuningRecord): string[] {
   const r = record;
   if (r.matmul?.variant !== undefined) setMatmulVariant(r.matmul.variant);
   if (r.matmul?.rowGroups !== undefined) subgroupTuning.rowGroups = r.matmul.rowGroups;
+  if (r.matmul?.groupLanes !== undefined) subgroupTuning.groupLanes = r.matmul.groupLanes;
   if (r.conv2d) Object.assign(conv2dTuning, pick(r.conv2d, RULES.conv2d));
   if (r.depthwise) setDepthwiseTuning(structuredClone(pick(r.depthwise, RULES.depthwise)));
   if (r.norm) Object.assign(normTuning, pick(r.norm, RULES.norm));

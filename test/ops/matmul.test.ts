@@ -50,6 +50,12 @@ cases.push(
   { a: [5, 8, 4], b: [1, 8, 12], transA: true },
 );
 
+function transpose2d(d: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(d.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = d[r * cols + c];
+  return t;
+}
+
 describe('matmul forward', () => {
   for (const c of cases) {
     const label = `${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} x ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
@@ -81,21 +87,27 @@ describe('matmul forward', () => {
     expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', false)).toBe('scalar'); // unaligned batch strides
   });
 
-  it('the subgroup kernel with 1 and 4 row groups per thread (tuning) matches the reference', async () => {
+  it('the subgroup kernel with 1 and 4 row groups of 8 or 4 rows (tuning) matches the reference', async () => {
     const ad = randn(100 * 36, 7);
     const bd = randn(36 * 20, 8);
     const ref = matmulRef(ad, [36, 100], bd, [36, 20], { transA: true });
     const a = tensor(ad, [36, 100]);
+    const aT = tensor(transpose2d(ad, 36, 100), [100, 36]);
     const b = tensor(bd, [36, 20]);
     try {
-      for (const rowGroups of [1, 4]) {
-        subgroupTuning.rowGroups = rowGroups;
-        const y = matmul(a, b, { transA: true, variant: 'subgroup' });
-        expectClose(await y.read(), ref.data, tolFor(36), `rowGroups ${rowGroups}`);
-        y.dispose();
+      for (const groupLanes of [8, 4] as const) {
+        for (const rowGroups of [1, 4]) {
+          Object.assign(subgroupTuning, { rowGroups, groupLanes });
+          for (const transA of [true, false]) {
+            const y = matmul(transA ? a : aT, b, { transA, variant: 'subgroup' });
+            expectClose(await y.read(), ref.data, tolFor(36), `rowGroups ${rowGroups}, ${groupLanes} lanes, transA ${transA}`);
+            y.dispose();
+          }
+        }
       }
     } finally {
-      subgroupTuning.rowGroups = 2;
+      Object.assign(subgroupTuning, { rowGroups: 2, groupLanes: 0 });
+      aT.dispose();
       a.dispose();
       b.dispose();
     }

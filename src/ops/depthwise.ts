@@ -31,7 +31,7 @@ export interface MultiScaleOptions {
  */
 export interface DepthwiseTuning {
   rolling: boolean;
-  /** The forward kernels (and the rolling input gradient) read rows as vec4 where rows and blocks are vec4-aligned. */
+  /** Forward kernels (and the rolling input gradient) read rows as vec4 where rows and blocks align. */
   vec4Loads: boolean;
   rollingBw: number;
   rollingRows: number;
@@ -141,8 +141,9 @@ function checkBias(op: string, b: Tensor, c: number, what = 'bias'): void {
 
 /**
  * The block actually used: the requested one, shrunk while a plane of `width`×`height` outputs
- * would give fewer than `minBlocks` blocks (8: one SIMD row of lavapipe) and to fit the shader's register
- * arrays. Both sides stay multiples of `multipleOf` (backward_input needs multiples of the stride).
+ * would give fewer than `minBlocks` blocks (8: one SIMD row of lavapipe) and to fit the shader's
+ * register arrays. Both sides stay multiples of `multipleOf` (backward_input needs multiples of
+ * the stride).
  */
 function fitBlock(
   g: DwGeometry, bw: number, bh: number, width: number, height: number, multipleOf = 1, minBlocks = 8,

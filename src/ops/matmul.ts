@@ -7,8 +7,8 @@ import { groups1d, launch } from './util.js';
 
 /**
  * Kernel variants (entry points of shaders/matmul.wgsl, and mm_sg of shaders/matmul-sg.wgsl for
- * 'subgroup'); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and shape allow it, else vec4 when aligned,
- * else scalar.
+ * 'subgroup'); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and the shape allow
+ * it, else vec4 when aligned, else scalar.
  */
 export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
@@ -144,10 +144,9 @@ export function gemm(args: GemmArgs): void {
       : { a: g.a, b: g.b, c: target };
   // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
   tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
-  const kernel =
-    sg
-      ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } }
-      : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
+  const kernel = sg
+    ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } }
+    : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
   launch(g.op, {
     ...kernel,
     tensors,

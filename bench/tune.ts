@@ -38,6 +38,7 @@ export const KNOBS: Record<keyof FullTuning, Knob[]> = {
   ],
   conv2d: [
     { name: 'vec4Loads', quick: true, candidates: [true, false].map((vec4Loads) => ({ conv2d: { vec4Loads } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 96→192 @16²'] },
+    { name: 'subgroupWeights', quick: true, candidates: [true, false].map((subgroupWeights) => ({ conv2d: { subgroupWeights } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 96→192 @16²'] },
     { name: 'pixelsPerThread', quick: true, candidates: [2, 4, 8, 16].map((px) => ({ conv2d: { pixelsPerThread: px } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 s2 3→32 @256²'] },
   ],
   depthwise: [

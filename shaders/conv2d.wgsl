@@ -147,31 +147,36 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1);
 }
 
-// conv_fwd reading each row segment as NV aligned vec4 (w % 4 == 0 and PX·SW % 4 == 0, so every
-// thread's window starts XPH columns early, and SEG): lavapipe loads a vec4 for the price of a
-// scalar, so SEGLEN loads per (channel, kernel row) become NV.
+// The SEGLEN inputs of row xr (xr.y: inside the image) from column a0 + XPH, read as NV aligned
+// vec4 (w % 4 == 0, so a vec4 is wholly inside or outside the row).
+fn x_window(xr: vec2<u32>, a0: i32) -> array<f32, SEGMAX> {
+  var seg: array<f32, SEGMAX>;
+  for (var v = 0u; v < NV; v++) {
+    let ia = a0 + i32(4u * v);
+    let ok = xr.y != 0u && ia >= 0 && ia < i32(p.w);
+    let q = select(vec4<f32>(0.0), x4[(xr.x + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok);
+    for (var c = 0u; c < 4u; c++) {
+      let s = 4u * v + c;
+      if (s >= XPH && s - XPH < SEGLEN) { seg[s - XPH] = q[c]; }
+    }
+  }
+  return seg;
+}
+
+// conv_fwd reading each row segment as vec4 (w % 4 == 0 and PX·SW % 4 == 0, so every thread's
+// window starts XPH columns early, and SEG): lavapipe loads a vec4 for the price of a scalar, so
+// SEGLEN loads per (channel, kernel row) become NV.
 @compute @workgroup_size(64)
 fn conv_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x * 64u + lid;
   if (t >= p.wblocks * p.ho) { return; }
   let at = fwd_at(wid, t);
   let q8 = p.cout8 / 4u;
-  let a0 = at.iw0 - i32(XPH);
   var acc0: array<vec4<f32>, PXMAX>;
   var acc1: array<vec4<f32>, PXMAX>;
   for (var ci = 0u; ci < p.cin; ci++) {
     for (var kh = 0u; kh < p.kh; kh++) {
-      let xr = x_row(at, ci, kh);
-      var seg: array<f32, SEGMAX>;
-      for (var v = 0u; v < NV; v++) {
-        let ia = a0 + i32(4u * v);
-        let ok = xr.y != 0u && ia >= 0 && ia < i32(p.w);
-        let q = select(vec4<f32>(0.0), x4[(xr.x + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok);
-        for (var c = 0u; c < 4u; c++) {
-          let s = 4u * v + c;
-          if (s >= XPH && s - XPH < SEGLEN) { seg[s - XPH] = q[c]; }
-        }
-      }
+      let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
       accumulate_taps(&acc0, &acc1, seg, (ci * p.kh + kh) * KW * q8 + at.cq, q8);
     }
   }

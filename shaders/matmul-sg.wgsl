@@ -1,6 +1,6 @@
-// Batched matrix multiply with subgroup broadcasts: the `subgroup` variant of shaders/matmul.wgsl
-// (same Params, bindings by name and reduce / split-K semantics; mm_sum there finishes a split).
-// A file of its own because `enable subgroups;` makes a whole module need the device feature.
+// Batched matrix multiply with subgroup shuffles: the `subgroup` variant of shaders/matmul.wgsl,
+// which it includes (Params, bindings, range_of; mm_sum finishes a split-K). A file of its own
+// because `enable subgroups;` makes a whole module need the device feature.
 //
 // Why: lavapipe (Mesa 25.0) turns a storage load whose address is not a compile-time constant into
 // a loop over the 8 SIMD lanes with a bounds check per lane, even when every lane reads the same
@@ -17,45 +17,11 @@
 // a branch, and the transposed A path has shuffles of its own.
 enable subgroups;
 
-struct Params {
-  m: u32,
-  n: u32,
-  k: u32,
-  batches: u32,
-  lda: u32,
-  ldb: u32,
-  a_bs: u32,
-  b_bs: u32,
-  c_bs: u32,
-  k_chunk: u32,
-  splits: u32,
-  ta: u32,       // unused here (the TA override)
-  tb: u32,
-  reduce: u32,
-  bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
-  ln: u32,        // lanes along N per row block (a power of two dividing 64; a uniform, not an
-                  // override, so one pipeline serves every N: lavapipe compiles this one slowly)
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(8) var<storage, read_write> c4: array<vec4<f32>>;
+// #include "matmul.wgsl"
 
 override RG: u32 = 2u;      // row groups per thread (1..4)
 override G: u32 = 8u;       // rows per group = lanes sharing them: 8, or 4 where subgroups can be 4 wide
 override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
-
-struct Range { zb: u32, ze: u32, kb: u32, ke: u32, out: u32 }
-
-fn range_of(z: u32) -> Range {
-  if (p.reduce != 0u) {
-    let kb = z * p.k_chunk;
-    return Range(0u, p.batches, kb, min(p.k, kb + p.k_chunk), z * p.c_bs);
-  }
-  return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
-}
 
 // Lane i's value of v for i < G (entries past G are unused).
 fn lanes(v: vec4<f32>) -> array<vec4<f32>, 8> {

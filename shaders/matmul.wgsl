@@ -30,6 +30,8 @@ struct Params {
   tb: u32,       // B stored transposed ([N, K])
   reduce: u32,   // sum all batches into one C (split-K over the grid's z)
   bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
+  ln: u32,        // mm_sg only: lanes along N per row block (a uniform, not an override, so one
+                  // pipeline serves every N: lavapipe compiles mm_sg slowly)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -3,6 +3,7 @@
 // Work model: flops = 2·N·Cout·Ho·Wo·Cin·kh·kw (bias adds ignored); bytes = 4·(x + w + bias + y).
 import { conv2d, convGeometry, type Padding4 } from '../../src/ops/conv2d.js';
 import { conv2dRef } from '../../src/ops/conv2d.ref.js';
+import { runtime } from '../../src/gpu/runtime.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
 import { resolvedMatmulVariant } from './matmul.js';
@@ -36,7 +37,9 @@ function variantOf(s: ConvSpec): string {
   if (s.k === 1 && s.stride === 1) return `1x1 as matmul ${resolvedMatmulVariant(s.cout, g.ho * g.wo, s.cin)}`;
   const t = currentTuning().conv2d;
   // the bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on
-  return `direct px=${t.pixelsPerThread}${t.vec4Loads && (t.pixelsPerThread * s.stride) % 4 === 0 ? ' v4' : ''}`;
+  const v4 = t.vec4Loads && (t.pixelsPerThread * s.stride) % 4 === 0;
+  const sg = runtime().gpu.subgroups;
+  return `direct px=${t.pixelsPerThread}${v4 ? (t.subgroupWeights && sg && sg.min >= 2 * s.k ? ' v4 sg' : ' v4') : ''}`;
 }
 
 /** Forward reference: every output channel, or a sample of channels for big layers. */

@@ -1,6 +1,6 @@
 // 2-D convolution (NCHW, zero padding, stride, dilation), forward and backward, all on the GPU.
 // 1x1 / stride 1 / no padding runs as a matmul per image (shaders/matmul.wgsl, no im2col copy);
-// everything else is a direct register-blocked convolution (shaders/conv2d.wgsl).
+// everything else is a direct register-blocked convolution (shaders/conv2d.wgsl, conv2d-sg.wgsl).
 // CPU reference: src/ops/conv2d.ref.ts.
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
@@ -43,9 +43,10 @@ const SEGMAX = 40; // shaders/conv2d.wgsl SEGMAX
 /**
  * Variant knobs of the direct kernels, for a per-adapter tuner. `pixelsPerThread`: output pixels
  * per thread along a row (override PX, at most 16). `vec4Loads`: conv_fwd4, which reads input row
- * segments as vec4 where rows and thread windows are vec4-aligned.
+ * segments as vec4 where rows and thread windows are vec4-aligned. `subgroupWeights`: with those,
+ * conv_fwd4_sg (shaders/conv2d-sg.wgsl) where the device has subgroups of at least 2·kw lanes.
  */
-export const conv2dTuning = { pixelsPerThread: 8, vec4Loads: true };
+export const conv2dTuning = { pixelsPerThread: 8, vec4Loads: true, subgroupWeights: true };
 
 /** Tuning hook: pixels per thread of the direct convolution kernels (1..16). */
 export function setConvPixelsPerThread(px: number): void {
@@ -117,6 +118,17 @@ function rowsAsVec4(width: number, sw: number, kw: number, dw: number, px: numbe
   return { XPH: (((-padLeft) % 4) + 4) % 4 };
 }
 
+/**
+ * The vec4-window forward: conv_fwd4_sg (weights shared by subgroup shuffles) where subgroups have
+ * at least 2·kw lanes, else conv_fwd4.
+ */
+function fwd4Kernel(kw: number): { shader: string; entry: string } {
+  const sg = runtime().gpu.subgroups;
+  return conv2dTuning.subgroupWeights && sg && sg.min >= 2 * kw
+    ? { shader: 'conv2d-sg', entry: 'conv_fwd4_sg' }
+    : { shader: 'conv2d', entry: 'conv_fwd4' };
+}
+
 /** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
 function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Tensor {
   const cIn = flip ? g.cout : g.cin;
@@ -147,8 +159,7 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Te
   const wblocks = Math.ceil(g.wo / px);
   const x4 = rowsAsVec4(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
   launch('conv2d', {
-    shader: 'conv2d',
-    entry: x4 ? 'conv_fwd4' : 'conv_fwd',
+    ...(x4 ? fwd4Kernel(g.kw) : { shader: 'conv2d', entry: 'conv_fwd' }),
     constants: { ...constantsOf(g), PX: px, ...x4 },
     tensors: { x, wt4: wt, bias: bias ?? wt, out: y, ...(x4 ? { x4: x } : {}) },
     uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, cout8: round8(g.cout), pad_h: g.pad[0], pad_w: g.pad[2], wblocks, has_bias: bias ? 1 : 0, ...verticalOf(g) },
@@ -174,8 +185,7 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   // Stride 1: the forward kernel on gy with flipped weights and padding d * (k - 1) - pad.
   const x4 = stride1 ? rowsAsVec4(g.wo, 1, g.kw, g.dw, px, g.dw * (g.kw - 1) - g.pad[2]) : null;
   launch(op, {
-    shader: 'conv2d',
-    entry: stride1 ? (x4 ? 'conv_fwd4' : 'conv_fwd') : 'conv_dx',
+    ...(!stride1 ? { shader: 'conv2d', entry: 'conv_dx' } : x4 ? fwd4Kernel(g.kw) : { shader: 'conv2d', entry: 'conv_fwd' }),
     constants: { ...constantsOf(g, stride1), PX: px, ...x4 },
     tensors: stride1 ? { x: gy, wt4: wt, bias: wt, out: gx, ...(x4 ? { x4: gy } : {}) } : { gy, wt4: wt, bias: wt, out: gx },
     uniforms: {

@@ -94,7 +94,7 @@ const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, stri
     rowGroups: [(v) => isInt(v, 1, 4), 'an integer in 1..4'],
     groupLanes: [(v) => v === 0 || v === 4 || v === 8, '0 (auto), 4 or 8'],
   },
-  conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'] },
+  conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'], subgroupWeights: [isBool, 'a boolean'] },
   depthwise: {
     rolling: [isBool, 'a boolean'],
     vec4Loads: [isBool, 'a boolean'],

@@ -5,7 +5,9 @@
 //
 // A thread of conv_fwd / conv_dx owns 8 output channels x PX consecutive pixels of one row; lavapipe
 // turns every storage load into a per-lane loop, so the input row segment a thread needs for one
-// (channel, kernel row) is loaded once and reused across the kw taps.
+// (channel, kernel row) is loaded once and reused across the kw taps, as aligned vec4 where rows
+// allow (conv_fwd4). shaders/conv2d-sg.wgsl adds conv_fwd4_sg, which also shares the weights
+// across a subgroup.
 
 struct Params {
   n: u32,

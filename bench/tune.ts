@@ -46,6 +46,7 @@ export const KNOBS: Record<keyof FullTuning, Knob[]> = {
     { name: 'rollingBw', candidates: [4, 8, 16].map((rollingBw) => ({ depthwise: { rollingBw } })), cases: ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'] },
     { name: 'rollingRows', candidates: [16, 32, 64].map((rollingRows) => ({ depthwise: { rollingRows } })), cases: ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'] },
     { name: 'vec4Loads', quick: true, candidates: [true, false].map((vec4Loads) => ({ depthwise: { vec4Loads } })), cases: ['depthwise/3x3 s2 96ch @64²', 'depthwise/3x3 s2 576ch @16²'] },
+    { name: 'subgroupWeights', candidates: [true, false].map((subgroupWeights) => ({ depthwise: { subgroupWeights } })), cases: ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 576ch @16²'] },
     { name: 'forward', quick: true, candidates: blocks.map((forward) => ({ depthwise: { forward } })), cases: ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 s2 576ch @16²'] },
     { name: 'backwardInput', candidates: blocks.map((backwardInput) => ({ depthwise: { backwardInput } })), cases: ['depthwise/backward 3x3 s2 96ch @128²'] },
     { name: 'backwardWeight', candidates: [4, 8, 16].map((bw) => ({ depthwise: { backwardWeight: { bw } } })), cases: ['depthwise/backward 3x3 s2 96ch @128²'] },

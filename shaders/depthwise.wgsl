@@ -161,15 +161,16 @@ fn forward_block(plane: u32, t: u32) -> FwdBlock {
   return finish_block(plane, at, acc);
 }
 
-// The SPAN inputs of row rb from column ix0 (zero outside the row), read as NV aligned vec4: w % 4
-// == 0, so a vec4 is wholly inside or outside the row, and ix0 ≡ −XPH (mod 4) for every thread.
-// On lavapipe a vec4 load costs about what a scalar one does: 4 / (1 + 3 / SPAN) times fewer loads.
-fn x_window4(rb: u32, ix0: i32) -> array<f32, MAX_SPAN> {
+// The SPAN inputs of row rb from column ix0 (zero outside the row, or everywhere unless ok), read
+// as NV aligned vec4: w % 4 == 0, so a vec4 is wholly inside or outside the row, and ix0 ≡ −XPH
+// (mod 4) for every thread. On lavapipe a vec4 load costs about what a scalar one does:
+// 4 / (1 + 3 / SPAN) times fewer loads.
+fn x_window4(rb: u32, ix0: i32, ok: bool) -> array<f32, MAX_SPAN> {
   var row: array<f32, MAX_SPAN>;
   let a0 = ix0 - i32(XPH);
   for (var v = 0u; v < NV; v++) {
     let ia = a0 + i32(4u * v);
-    let q = select(vec4<f32>(0.0), x4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ia >= 0 && ia < i32(p.w));
+    let q = select(vec4<f32>(0.0), x4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok && ia >= 0 && ia < i32(p.w));
     for (var c = 0u; c < 4u; c++) {
       let k = 4u * v + c;
       if (k >= XPH && k - XPH < SPAN) { row[k - XPH] = q[c]; }
@@ -185,7 +186,7 @@ fn forward_block_v4(plane: u32, t: u32) -> FwdBlock {
   for (var j = 0u; j < p.rows; j++) {
     let iy = at.iy0 + i32(j);
     if (iy >= 0 && iy < i32(p.h)) {
-      accumulate_row(&acc, x_window4(at.xb + u32(iy) * p.w, at.ix0), j, at.wb);
+      accumulate_row(&acc, x_window4(at.xb + u32(iy) * p.w, at.ix0, true), j, at.wb);
     }
   }
   return finish_block(plane, at, acc);
@@ -273,7 +274,7 @@ fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       let rb = xb + u32(j) * p.w;
       var row: array<f32, MAX_SPAN>;
       if (X4) {
-        row = x_window4(rb, ix0);
+        row = x_window4(rb, ix0, true);
       } else {
         for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
       }

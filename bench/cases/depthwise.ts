@@ -5,6 +5,7 @@
 // executes, flops = 2·N·C·Ho·Wo·49; bytes = 4·(x + (9 + 25 + 49)·C + 3·C + y).
 import { depthwiseConv2d, multiScaleDepthwise, usesRolling, type DepthwiseOptions } from '../../src/ops/depthwise.js';
 import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../src/ops/depthwise.ref.js';
+import { runtime } from '../../src/gpu/runtime.js';
 import { currentTuning } from '../../src/ops/tuning.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
@@ -31,8 +32,13 @@ function variantOf(s: { stride: number; size: number; k?: number }, backwardPass
   const rows = backwardPass ? s.size : Math.ceil(s.size / s.stride);
   if (usesRolling(s.k ?? 7, s.stride, rows)) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
   const b = backwardPass ? t.backwardInput : t.forward;
-  // the bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on
-  return `block ${b.bw}x${b.bh}${backwardPass ? ` dW bw=${t.backwardWeight.bw}` : t.vec4Loads ? ' v4' : ''}`;
+  if (backwardPass) return `block ${b.bw}x${b.bh} dW bw=${t.backwardWeight.bw}`;
+  // The bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on,
+  // and shares the filter across a subgroup when a plane's blocks fill one (depthwiseForwardRaw).
+  const tiles = Math.ceil(rows / b.bw) * Math.ceil(rows / b.bh);
+  const sg = runtime().gpu.subgroups;
+  const share = t.vec4Loads && t.subgroupWeights && sg !== null && sg.min >= 8 && Math.min(64, 2 ** Math.ceil(Math.log2(tiles))) >= sg.max;
+  return `block ${b.bw}x${b.bh}${t.vec4Loads ? ' v4' : ''}${share ? ' sg' : ''}`;
 }
 
 function tfPeer(s: { c: number; size: number; stride: number }, k: number) {

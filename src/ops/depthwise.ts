@@ -33,6 +33,8 @@ export interface DepthwiseTuning {
   rolling: boolean;
   /** Forward kernels (and the rolling input gradient) read rows as vec4 where rows and blocks align. */
   vec4Loads: boolean;
+  /** With those, the blocked forward shares the filter by subgroup shuffles (forward_v4_sg). */
+  subgroupWeights: boolean;
   rollingBw: number;
   rollingRows: number;
   forward: { bw: number; bh: number };
@@ -46,6 +48,7 @@ export interface DepthwiseTuning {
 const tuning: DepthwiseTuning = {
   rolling: true,
   vec4Loads: true,
+  subgroupWeights: true,
   rollingBw: 8,
   rollingRows: 32,
   forward: { bw: 8, bh: 4 },
@@ -247,17 +250,20 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   // vec4 stores when every block row starts on a vec4 boundary; vec4 loads when input rows do too
   const store4 = g.ow % 4 === 0 && bw % 4 === 0;
   const load4 = store4 && tuning.vec4Loads && g.w % 4 === 0 && (bw * g.stride) % 4 === 0;
-  const entry = load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
-  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
   const tilesX = Math.ceil(g.ow / bw);
   const tiles = tilesX * Math.ceil(g.oh / bh);
   let tpp = 1;
   while (tpp < WG && tpp < tiles) tpp *= 2;
+  // The filter shared by subgroup shuffles where a subgroup (8+ lanes) never spans two planes.
+  const sg = runtime().gpu.subgroups;
+  const shareTaps = load4 && tuning.subgroupWeights && sg !== null && sg.min >= 8 && tpp >= sg.max;
+  const entry = shareTaps ? 'forward_v4_sg' : load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
+  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
-    shader: 'depthwise',
+    shader: shareTaps ? 'depthwise-sg' : 'depthwise',
     entry,
-    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad) },
+    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad), ...(shareTaps ? { NQ: Math.ceil((g.k * g.k) / 8) } : {}) },
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),

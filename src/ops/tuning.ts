@@ -98,6 +98,7 @@ const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, stri
   depthwise: {
     rolling: [isBool, 'a boolean'],
     vec4Loads: [isBool, 'a boolean'],
+    subgroupWeights: [isBool, 'a boolean'],
     rollingBw: [(v) => isInt(v, 1, 64), 'an integer in 1..64'],
     rollingRows: [(v) => isInt(v, 1, 4096), 'an integer in 1..4096'],
     forward: [block, '{ bw: 1..64, bh: 1..32 }'],

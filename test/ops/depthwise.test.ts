@@ -51,6 +51,11 @@ const CASES: Case[] = [
   ['k7 s2 p3, 4×4 outputs (phase 1), 3 planes per image', [3, 7, 8, 8], 7, { stride: 2, padding: 3 }, true],
   ['k3 s2 d2 p2, vec4 windows', [1, 3, 20, 16], 3, { stride: 2, dilation: 2, padding: 2 }, false],
   ['k3 s2 TF-SAME, 67 one-block planes packed into workgroups', [1, 67, 8, 8], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  // blocked forward with the filter shared by subgroup shuffles (planes of 8+ blocks): k3 / k5 / k7
+  // (2 / 4 / 7 taps per lane), rows past the image, planes past the last in a workgroup
+  ['k3 s2 TF-SAME, 16×16 outputs (shared filter)', [1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  ['k7 s2 p3, 32×16 outputs (shared filter, 7 taps a lane)', [1, 2, 64, 32], 7, { stride: 2, padding: 3 }, false],
+  ['k5 same, 16-row planes (blocked, shared filter)', [2, 3, 16, 24], 5, { padding: 'same' }, true],
   // rolling kernels reading vec4 windows (forward and the stride-1 input gradient)
   ['k7 same, 24-row planes (rolling, vec4 windows at phase 1)', [1, 3, 24, 16], 7, { padding: 'same' }, true],
   ['k3 same d2, rolling, vec4 windows at phase 2', [1, 2, 20, 24], 3, { padding: 'same', dilation: 2 }, false],

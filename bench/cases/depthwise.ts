@@ -34,10 +34,11 @@ function variantOf(s: { stride: number; size: number; k?: number }, backwardPass
   const b = backwardPass ? t.backwardInput : t.forward;
   if (backwardPass) return `block ${b.bw}x${b.bh} dW bw=${t.backwardWeight.bw}`;
   // The bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on,
-  // and shares the filter across a subgroup when a plane's blocks fill one (depthwiseForwardRaw).
+  // and shares the filter across a subgroup where depthwiseForwardRaw can.
   const tiles = Math.ceil(rows / b.bw) * Math.ceil(rows / b.bh);
   const sg = runtime().gpu.subgroups;
-  const share = t.vec4Loads && t.subgroupWeights && sg !== null && sg.min >= 8 && Math.min(64, 2 ** Math.ceil(Math.log2(tiles))) >= sg.max;
+  const h = Math.min(8, 2 ** Math.ceil(Math.log2(tiles)));
+  const share = t.vec4Loads && t.subgroupWeights && sg !== null && h <= sg.min && Math.ceil(((s.k ?? 7) * (s.k ?? 7)) / h) <= 7;
   return `block ${b.bw}x${b.bh}${t.vec4Loads ? ' v4' : ''}${share ? ' sg' : ''}`;
 }
 

@@ -254,16 +254,18 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   const tiles = tilesX * Math.ceil(g.oh / bh);
   let tpp = 1;
   while (tpp < WG && tpp < tiles) tpp *= 2;
-  // The filter shared by subgroup shuffles where a subgroup (8+ lanes) never spans two planes.
+  // The filter shared by subgroup shuffles within groups of h lanes of one plane (each lane holds
+  // at most 7 taps; a group never straddles two subgroups).
   const sg = runtime().gpu.subgroups;
-  const shareTaps = load4 && tuning.subgroupWeights && sg !== null && sg.min >= 8 && tpp >= sg.max;
+  const h = Math.min(tpp, 8);
+  const shareTaps = load4 && tuning.subgroupWeights && sg !== null && h <= sg.min && Math.ceil((g.k * g.k) / h) <= 7;
   const entry = shareTaps ? 'forward_v4_sg' : load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
   const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
     shader: shareTaps ? 'depthwise-sg' : 'depthwise',
     entry,
-    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad), ...(shareTaps ? { NQ: Math.ceil((g.k * g.k) / 8) } : {}) },
+    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad), ...(shareTaps ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),

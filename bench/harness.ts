@@ -147,11 +147,14 @@ export class Timer {
     }
   }
 
-  /** One sample of `reps` executions; with `prepare`, only the `run` passes count as GPU time. */
-  async sample(inst: CaseInstance, reps: number, withRun = true): Promise<Sample> {
+  /**
+   * One sample of `reps` executions; with `prepare`, only the `run` passes count as GPU time.
+   * `timed` false: wall clock only, without timestamp writes, as the peer is timed.
+   */
+  async sample(inst: CaseInstance, reps: number, withRun = true, timed = true): Promise<Sample> {
     const rt = this.rt;
     await rt.sync();
-    const timer: PassTimer | null = this.querySet ? { querySet: this.querySet, next: 0, dropped: 0 } : null;
+    const timer: PassTimer | null = timed && this.querySet ? { querySet: this.querySet, next: 0, dropped: 0 } : null;
     const ranges: Array<[number, number]> = [];
     const t0 = performance.now();
     if (timer) rt.setPassTimer(timer);
@@ -257,7 +260,7 @@ export class Timer {
     const minSamples = est > SLOW_MS ? Math.min(3, opts.minSamples) : opts.minSamples;
     const start = performance.now();
     while (a.length < opts.maxSamples && (a.length < minSamples || performance.now() - start < opts.budgetMs)) {
-      a.push((await this.sample(ours, oursReps)).wall / oursReps);
+      a.push((await this.sample(ours, oursReps, true, false)).wall / oursReps);
       b.push((await peerOnce(reps)) / reps);
     }
     return { ours: stats(a, oursReps), peer: stats(b, reps) };

@@ -1,9 +1,8 @@
 // conv2d: the MobileNetV2 stem (3×3 s2, TF-SAME) and pointwise 1×1 layers at S = 256 and 128,
 // and the HLGFA conv3x3 C→2C at its three scales; backward of a few.
 // Work model: flops = 2·N·Cout·Ho·Wo·Cin·kh·kw (bias adds ignored); bytes = 4·(x + w + bias + y).
-import { conv2d, convGeometry, type Padding4 } from '../../src/ops/conv2d.js';
+import { conv2d, conv2dDirectEntry, convGeometry, type Padding4 } from '../../src/ops/conv2d.js';
 import { conv2dRef } from '../../src/ops/conv2d.ref.js';
-import { runtime } from '../../src/gpu/runtime.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
 import { resolvedMatmulVariant } from './matmul.js';
@@ -35,11 +34,8 @@ function label(s: ConvSpec): string {
 function variantOf(s: ConvSpec): string {
   const g = geometry(s);
   if (s.k === 1 && s.stride === 1) return `1x1 as matmul ${resolvedMatmulVariant(s.cout, g.ho * g.wo, s.cin)}`;
-  const t = currentTuning().conv2d;
-  // the bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on
-  const v4 = t.vec4Loads && (t.pixelsPerThread * s.stride) % 4 === 0;
-  const sg = runtime().gpu.subgroups;
-  return `direct px=${t.pixelsPerThread}${v4 ? (t.subgroupWeights && sg && sg.min >= 2 * s.k ? ' v4 sg' : ' v4') : ''}`;
+  const entry = conv2dDirectEntry(g);
+  return `direct px=${currentTuning().conv2d.pixelsPerThread}${entry === 'conv_fwd4_sg' ? ' v4 sg' : entry === 'conv_fwd4' ? ' v4' : ''}`;
 }
 
 /** Forward reference: every output channel, or a sample of channels for big layers. */

@@ -3,9 +3,8 @@
 // 64² / 32² / 16², and backward passes.
 // Work model: flops = 2·N·C·Ho·Wo·k²; bytes = 4·(x + w + bias + y). Multi-scale: the fused 7×7 it
 // executes, flops = 2·N·C·Ho·Wo·49; bytes = 4·(x + (9 + 25 + 49)·C + 3·C + y).
-import { depthwiseConv2d, multiScaleDepthwise, usesRolling, type DepthwiseOptions } from '../../src/ops/depthwise.js';
+import { depthwiseConv2d, depthwiseGeometry, forwardPlan, multiScaleDepthwise, usesRolling, type DepthwiseOptions } from '../../src/ops/depthwise.js';
 import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../src/ops/depthwise.ref.js';
-import { runtime } from '../../src/gpu/runtime.js';
 import { currentTuning } from '../../src/ops/tuning.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
@@ -27,19 +26,16 @@ const outSize = (s: DwSpec) => (s.padding === 'same' ? Math.ceil(s.size / s.stri
 const opts = (s: DwSpec): DepthwiseOptions => ({ stride: s.stride, padding: s.padding });
 const label = (s: DwSpec) => `${s.k}x${s.k}${s.stride > 1 ? ` s${s.stride}` : ''} ${s.c}ch @${s.size}²`;
 
-function variantOf(s: { stride: number; size: number; k?: number }, backwardPass = false): string {
+function variantOf(s: { stride: number; size: number; k?: number; c?: number; padding?: DwSpec['padding'] }, backwardPass = false): string {
   const t = currentTuning().depthwise;
   const rows = backwardPass ? s.size : Math.ceil(s.size / s.stride);
   if (usesRolling(s.k ?? 7, s.stride, rows)) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
-  const b = backwardPass ? t.backwardInput : t.forward;
-  if (backwardPass) return `block ${b.bw}x${b.bh} dW bw=${t.backwardWeight.bw}`;
-  // The bench's planes are multiples of 4 wide, so the forward takes vec4 loads when they are on,
-  // and shares the filter across a subgroup where depthwiseForwardRaw can.
-  const tiles = Math.ceil(rows / b.bw) * Math.ceil(rows / b.bh);
-  const sg = runtime().gpu.subgroups;
-  const h = Math.min(8, 2 ** Math.ceil(Math.log2(tiles)));
-  const share = t.vec4Loads && t.subgroupWeights && sg !== null && h <= sg.min && Math.ceil(((s.k ?? 7) * (s.k ?? 7)) / h) <= 7;
-  return `block ${b.bw}x${b.bh}${t.vec4Loads ? ' v4' : ''}${share ? ' sg' : ''}`;
+  if (backwardPass) return `block ${t.backwardInput.bw}x${t.backwardInput.bh} dW bw=${t.backwardWeight.bw}`;
+  const k = s.k ?? 7;
+  const c = s.c ?? 1;
+  const g = depthwiseGeometry([1, c, s.size, s.size], [c, 1, k, k], { stride: s.stride, padding: s.padding ?? 'same' });
+  const p = forwardPlan(g);
+  return `block ${p.bw}x${p.bh}${p.load4 ? ' v4' : ''}${p.shareLanes ? ' sg' : ''}`;
 }
 
 function tfPeer(s: { c: number; size: number; stride: number }, k: number) {

@@ -6,7 +6,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
 import { gemm } from './matmul.js';
-import { groups1d, launch } from './util.js';
+import { groups1d, launch, vec4Phase } from './util.js';
 
 export type Pair = number | readonly [number, number];
 /** Padding [top, bottom, left, right]. */
@@ -107,26 +107,35 @@ const round8 = (v: number) => Math.ceil(v / 8) * 8;
 const constantsOf = (g: ConvGeometry, stride1 = false) => ({ KW: g.kw, SW: stride1 ? 1 : g.sw, DW: g.dw });
 const verticalOf = (g: ConvGeometry, stride1 = false) => ({ kh: g.kh, sh: stride1 ? 1 : g.sh, dh: g.dh });
 
-/**
- * conv_fwd4's window phase when a forward pass over rows `width` wide can read them as vec4: rows
- * and every thread's window (PX·stride columns apart) start on vec4 boundaries up to the constant
- * phase (−padLeft) mod 4, and the segment fits conv_fwd's register row (SEGMAX). Null otherwise.
- */
-function rowsAsVec4(width: number, sw: number, kw: number, dw: number, px: number, padLeft: number): { XPH: number } | null {
-  const seglen = (px - 1) * sw + (kw - 1) * dw + 1;
-  if (!conv2dTuning.vec4Loads || width % 4 !== 0 || (px * sw) % 4 !== 0 || seglen > SEGMAX) return null;
-  return { XPH: (((-padLeft) % 4) + 4) % 4 };
+interface DirectKernel {
+  shader: string;
+  entry: 'conv_fwd' | 'conv_fwd4' | 'conv_fwd4_sg';
+  /** conv_fwd4*: the window phase override. */
+  constants: { XPH?: number };
+  /** conv_fwd4*: the input is also bound as vec4. */
+  vec4: boolean;
 }
 
 /**
- * The vec4-window forward: conv_fwd4_sg (weights shared by subgroup shuffles) where subgroups have
- * at least 2·kw lanes, else conv_fwd4.
+ * The direct forward kernel over input rows `width` wide (stride-1 input gradient: gy rows) for
+ * PX = px: conv_fwd4 when rows and every thread's window (PX·stride columns apart) start on vec4
+ * boundaries up to the constant phase (−padLeft) mod 4 and the segment fits the register row
+ * (SEGMAX); its subgroup variant conv_fwd4_sg where subgroups have at least 2·kw lanes; else
+ * conv_fwd.
  */
-function fwd4Kernel(kw: number): { shader: string; entry: string } {
+function directKernel(width: number, sw: number, kw: number, dw: number, px: number, padLeft: number): DirectKernel {
+  const seglen = (px - 1) * sw + (kw - 1) * dw + 1;
+  if (!conv2dTuning.vec4Loads || width % 4 !== 0 || (px * sw) % 4 !== 0 || seglen > SEGMAX) {
+    return { shader: 'conv2d', entry: 'conv_fwd', constants: {}, vec4: false };
+  }
   const sg = runtime().gpu.subgroups;
-  return conv2dTuning.subgroupWeights && sg && sg.min >= 2 * kw
-    ? { shader: 'conv2d-sg', entry: 'conv_fwd4_sg' }
-    : { shader: 'conv2d', entry: 'conv_fwd4' };
+  const shared = conv2dTuning.subgroupWeights && sg !== null && sg.min >= 2 * kw;
+  return { shader: shared ? 'conv2d-sg' : 'conv2d', entry: shared ? 'conv_fwd4_sg' : 'conv_fwd4', constants: { XPH: vec4Phase(padLeft) }, vec4: true };
+}
+
+/** The entry point the forward of a non-1×1 convolution runs (for reports). */
+export function conv2dDirectEntry(g: ConvGeometry): DirectKernel['entry'] {
+  return directKernel(g.w, g.sw, g.kw, g.dw, conv2dTuning.pixelsPerThread, g.pad[2]).entry;
 }
 
 /** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
@@ -157,11 +166,12 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Te
   const wt = prepWeights('conv2d', w, g, false);
   const px = conv2dTuning.pixelsPerThread;
   const wblocks = Math.ceil(g.wo / px);
-  const x4 = rowsAsVec4(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
+  const k = directKernel(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
   launch('conv2d', {
-    ...(x4 ? fwd4Kernel(g.kw) : { shader: 'conv2d', entry: 'conv_fwd' }),
-    constants: { ...constantsOf(g), PX: px, ...x4 },
-    tensors: { x, wt4: wt, bias: bias ?? wt, out: y, ...(x4 ? { x4: x } : {}) },
+    shader: k.shader,
+    entry: k.entry,
+    constants: { ...constantsOf(g), PX: px, ...k.constants },
+    tensors: { x, wt4: wt, bias: bias ?? wt, out: y, ...(k.vec4 ? { x4: x } : {}) },
     uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, cout8: round8(g.cout), pad_h: g.pad[0], pad_w: g.pad[2], wblocks, has_bias: bias ? 1 : 0, ...verticalOf(g) },
     workgroups: [Math.ceil((wblocks * g.ho) / WG), round8(g.cout) / 8, g.n],
   });
@@ -183,11 +193,12 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const wblocks = Math.ceil(g.w / px);
   const stride1 = g.sh === 1 && g.sw === 1;
   // Stride 1: the forward kernel on gy with flipped weights and padding d * (k - 1) - pad.
-  const x4 = stride1 ? rowsAsVec4(g.wo, 1, g.kw, g.dw, px, g.dw * (g.kw - 1) - g.pad[2]) : null;
+  const k = stride1 ? directKernel(g.wo, 1, g.kw, g.dw, px, g.dw * (g.kw - 1) - g.pad[2]) : null;
   launch(op, {
-    ...(!stride1 ? { shader: 'conv2d', entry: 'conv_dx' } : x4 ? fwd4Kernel(g.kw) : { shader: 'conv2d', entry: 'conv_fwd' }),
-    constants: { ...constantsOf(g, stride1), PX: px, ...x4 },
-    tensors: stride1 ? { x: gy, wt4: wt, bias: wt, out: gx, ...(x4 ? { x4: gy } : {}) } : { gy, wt4: wt, bias: wt, out: gx },
+    shader: k?.shader ?? 'conv2d',
+    entry: k?.entry ?? 'conv_dx',
+    constants: { ...constantsOf(g, stride1), PX: px, ...k?.constants },
+    tensors: k ? { x: gy, wt4: wt, bias: wt, out: gx, ...(k.vec4 ? { x4: gy } : {}) } : { gy, wt4: wt, bias: wt, out: gx },
     uniforms: {
       n: g.n,
       cin: g.cout,

@@ -3,9 +3,9 @@
 // Kernels: shaders/depthwise.wgsl. Float64 CPU references at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
-import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
+import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { copy } from './elementwise.js';
-import { assertRank, groups1d, launch } from './util.js';
+import { assertRank, groups1d, launch, vec4Phase } from './util.js';
 
 export interface DepthwiseOptions {
   stride?: number;
@@ -90,18 +90,18 @@ function positiveInt(op: string, name: string, v: number, min = 1): number {
 }
 
 /** Validates x [N,C,H,W] against a depthwise filter [C,1,k,k] and returns the geometry. */
-function geometry(op: string, x: Tensor, w: Tensor, k: number | null, o: DepthwiseOptions): DwGeometry {
-  assertRank(op, 'input x', x, 4);
-  const [n, c, h, wd] = x.shape;
-  if (w.shape.length !== 4 || w.shape[0] !== c || w.shape[1] !== 1 || w.shape[2] !== w.shape[3]) {
+function geometry(op: string, xs: Shape, ws: Shape, k: number | null, o: DepthwiseOptions): DwGeometry {
+  assertRank(op, 'input x', { shape: xs }, 4);
+  const [n, c, h, wd] = xs;
+  if (ws.length !== 4 || ws[0] !== c || ws[1] !== 1 || ws[2] !== ws[3]) {
     throw new Error(
-      `${op}: weight has shape ${shapeStr(w.shape)}, expected [${c}, 1, k, k] (one k×k filter per channel of x ${shapeStr(x.shape)})`,
+      `${op}: weight has shape ${shapeStr(ws)}, expected [${c}, 1, k, k] (one k×k filter per channel of x ${shapeStr(xs)})`,
     );
   }
-  const kk = w.shape[2];
-  if (k !== null && kk !== k) throw new Error(`${op}: weight has shape ${shapeStr(w.shape)}, expected [${c}, 1, ${k}, ${k}]`);
+  const kk = ws[2];
+  if (k !== null && kk !== k) throw new Error(`${op}: weight has shape ${shapeStr(ws)}, expected [${c}, 1, ${k}, ${k}]`);
   if (!KERNEL_SIZES.includes(kk)) {
-    throw new Error(`${op}: kernel size ${kk} (weight ${shapeStr(w.shape)}) is not supported, expected 3, 5 or 7`);
+    throw new Error(`${op}: kernel size ${kk} (weight ${shapeStr(ws)}) is not supported, expected 3, 5 or 7`);
   }
   const stride = positiveInt(op, 'stride', o.stride ?? 1);
   const dilation = positiveInt(op, 'dilation', o.dilation ?? 1);
@@ -114,7 +114,7 @@ function geometry(op: string, x: Tensor, w: Tensor, k: number | null, o: Depthwi
   const ow = Math.floor((wd + pad + padRight - ext) / stride) + 1;
   if (oh < 1 || ow < 1) {
     throw new Error(
-      `${op}: input ${shapeStr(x.shape)} with padding ${pad} is smaller than the ${ext}×${ext} dilated kernel (output would be ${oh}×${ow})`,
+      `${op}: input ${shapeStr(xs)} with padding ${pad} is smaller than the ${ext}×${ext} dilated kernel (output would be ${oh}×${ow})`,
     );
   }
   return { n, c, h, w: wd, k: kk, stride, dilation, pad, oh, ow };
@@ -166,10 +166,13 @@ function fitBlock(
   return { bw: w, bh: h };
 }
 
-/** Workgroup size for plane-per-workgroup kernels: enough for the plane's blocks, 8..64. */
-function planeWorkgroup(tiles: number): number {
-  let wg = 8;
-  while (wg < 64 && wg < tiles) wg *= 2;
+/**
+ * Lanes for a plane of `tiles` blocks: the power of two covering them, min..64 (8 for the
+ * plane-per-workgroup kernels' workgroup size; 1 for forward*'s lanes per plane, TPP).
+ */
+function planeWorkgroup(tiles: number, min = 8): number {
+  let wg = min;
+  while (wg < WG && wg < tiles) wg *= 2;
   return wg;
 }
 
@@ -183,9 +186,6 @@ function planeGrid(tiles: number, wg: number, planes: number): [number, number, 
 function constants(g: DwGeometry, bw: number, bh: number, wg: number): Record<string, number> {
   return { K: g.k, S: g.stride, D: g.dilation, BW: bw, BH: bh, WG: wg };
 }
-
-/** Where column −pad falls in its vec4 (the vec4 kernels' XPH); pad may be negative. */
-const phase4 = (pad: number) => (((-pad) % 4) + 4) % 4;
 
 /** Largest rolling strip width ≤ `bw` whose K²·bw tap loop stays within unroll budgets. */
 function rollingWidth(g: DwGeometry, bw: number): number {
@@ -214,7 +214,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   launch(op, {
     shader: 'depthwise',
     entry: 'forward_s1',
-    constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? phase4(g.pad) : 0 },
+    constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? vec4Phase(g.pad) : 0 },
     tensors: { x, x4: x4 ? x : w, wt: w, bias: bias ?? w, out },
     uniforms: {
       planes, tiles, tiles_x: tilesX, chunks, steps, pad: g.pad, has_bias: bias ? 1 : 0,
@@ -237,6 +237,42 @@ function useRolling(g: DwGeometry, rows: number): boolean {
   return usesRolling(g.k, g.stride, rows);
 }
 
+/** How the blocked forward (forward, forward_o4, forward_v4, forward_v4_sg) covers a plane. */
+export interface ForwardPlan {
+  bw: number;
+  bh: number;
+  tilesX: number;
+  tiles: number;
+  /** Lanes per plane: small planes share a workgroup instead of shrinking the block to fill one. */
+  tpp: number;
+  /** vec4 stores: every block row starts on a vec4 boundary. */
+  store4: boolean;
+  /** vec4 input windows: input rows do too. */
+  load4: boolean;
+  /** Lanes holding one copy of the filter for forward_v4_sg, or 0 where the filter is not shared. */
+  shareLanes: number;
+}
+
+/** The geometry of a depthwise convolution of x [N, C, H, W] with filters [C, 1, k, k] (for reports). */
+export function depthwiseGeometry(xShape: Shape, wShape: Shape, opts: DepthwiseOptions = {}): DwGeometry {
+  return geometry('depthwiseConv2d', xShape, wShape, null, opts);
+}
+
+export function forwardPlan(g: DwGeometry): ForwardPlan {
+  const { bw, bh } = fitBlock(g, tuning.forward.bw, tuning.forward.bh, g.ow, g.oh, 1, 1);
+  const store4 = g.ow % 4 === 0 && bw % 4 === 0;
+  const load4 = store4 && tuning.vec4Loads && g.w % 4 === 0 && (bw * g.stride) % 4 === 0;
+  const tilesX = Math.ceil(g.ow / bw);
+  const tiles = tilesX * Math.ceil(g.oh / bh);
+  const tpp = planeWorkgroup(tiles, 1);
+  // The filter shared by subgroup shuffles within groups of h lanes of one plane (each lane holds
+  // at most 7 taps; a group never straddles two subgroups).
+  const sg = runtime().gpu.subgroups;
+  const h = Math.min(tpp, 8);
+  const share = load4 && tuning.subgroupWeights && sg !== null && h <= sg.min && Math.ceil((g.k * g.k) / h) <= 7;
+  return { bw, bh, tilesX, tiles, tpp, store4, load4, shareLanes: share ? h : 0 };
+}
+
 export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const out = empty([g.n, g.c, g.oh, g.ow]);
   if (useRolling(g, g.oh)) {
@@ -245,27 +281,14 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   }
   const planes = g.n * g.c;
   const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow };
-  // Small planes share a workgroup instead of shrinking the block to fill one.
-  const { bw, bh } = fitBlock(g, tuning.forward.bw, tuning.forward.bh, g.ow, g.oh, 1, 1);
-  // vec4 stores when every block row starts on a vec4 boundary; vec4 loads when input rows do too
-  const store4 = g.ow % 4 === 0 && bw % 4 === 0;
-  const load4 = store4 && tuning.vec4Loads && g.w % 4 === 0 && (bw * g.stride) % 4 === 0;
-  const tilesX = Math.ceil(g.ow / bw);
-  const tiles = tilesX * Math.ceil(g.oh / bh);
-  let tpp = 1;
-  while (tpp < WG && tpp < tiles) tpp *= 2;
-  // The filter shared by subgroup shuffles within groups of h lanes of one plane (each lane holds
-  // at most 7 taps; a group never straddles two subgroups).
-  const sg = runtime().gpu.subgroups;
-  const h = Math.min(tpp, 8);
-  const shareTaps = load4 && tuning.subgroupWeights && sg !== null && h <= sg.min && Math.ceil((g.k * g.k) / h) <= 7;
-  const entry = shareTaps ? 'forward_v4_sg' : load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
+  const { bw, bh, tilesX, tiles, tpp, store4, load4, shareLanes: h } = forwardPlan(g);
+  const entry = h ? 'forward_v4_sg' : load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
   const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
-    shader: shareTaps ? 'depthwise-sg' : 'depthwise',
+    shader: h ? 'depthwise-sg' : 'depthwise',
     entry,
-    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: phase4(g.pad), ...(shareTaps ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
+    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: vec4Phase(g.pad), ...(h ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
     tensors,
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),
@@ -363,7 +386,7 @@ export function depthwiseBackwardBias(g: DwGeometry, gy: Tensor): Tensor {
  */
 export function depthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: DepthwiseOptions = {}): Tensor {
   const op = 'depthwiseConv2d';
-  const g = geometry(op, x, w, null, opts);
+  const g = geometry(op, x.shape, w.shape, null, opts);
   if (bias) checkBias(op, bias, g.c);
   const y = depthwiseForwardRaw(g, x, w, bias);
   const inputs = bias ? [x, w, bias] : [x, w];
@@ -417,9 +440,9 @@ export function multiScaleDepthwise(
   const op = 'multiScaleDepthwise';
   if (!Array.isArray(weights) || weights.length !== 3) throw new Error(`${op}: expected three weights [w3, w5, w7]`);
   const o: DepthwiseOptions = { stride: opts.stride, dilation: opts.dilation, padding: 'same' };
-  geometry(op, x, weights[0], 3, o);
-  geometry(op, x, weights[1], 5, o);
-  const g = geometry(op, x, weights[2], 7, o);
+  geometry(op, x.shape, weights[0].shape, 3, o);
+  geometry(op, x.shape, weights[1].shape, 5, o);
+  const g = geometry(op, x.shape, weights[2].shape, 7, o);
   const bs: MultiScaleBiases = biases ?? [null, null, null];
   if (bs.length !== 3) throw new Error(`${op}: expected three biases [b3, b5, b7] (entries may be null)`);
   bs.forEach((b, i) => b && checkBias(op, b, g.c, `bias ${2 * i + 3}`));

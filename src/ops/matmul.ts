@@ -98,12 +98,19 @@ export function resolveMatmulVariant(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
   requested: MatmulVariant | 'auto' = defaultVariant, stridesAligned = true,
 ): MatmulVariant {
+  return matmulPlan(m, n, k, transA, transB, requested, stridesAligned).variant;
+}
+
+/** resolveMatmulVariant, with mm_sg's shape when that is the variant. */
+function matmulPlan(
+  m: number, n: number, k: number, transA: boolean, transB: boolean, requested: MatmulVariant | 'auto', stridesAligned: boolean,
+): { variant: MatmulVariant; sg: { g: number; rg: number; ln: number } | null } {
   const aligned = vec4Aligned(m, n, k, transA, transB) && stridesAligned;
-  const sg = aligned && subgroupShape(m, n, k, transA, transB) !== null;
-  if (requested === 'auto') return sg ? 'subgroup' : aligned ? 'vec4' : 'scalar';
-  if (requested === 'subgroup' && !sg) return aligned ? 'vec4' : 'scalar';
-  if ((requested === 'vec4' || requested === 'rows') && !aligned) return 'scalar';
-  return requested;
+  const sg = aligned ? subgroupShape(m, n, k, transA, transB) : null;
+  if (sg && (requested === 'auto' || requested === 'subgroup')) return { variant: 'subgroup', sg };
+  if (requested === 'auto' || requested === 'subgroup') return { variant: aligned ? 'vec4' : 'scalar', sg: null };
+  if ((requested === 'vec4' || requested === 'rows') && !aligned) return { variant: 'scalar', sg: null };
+  return { variant: requested, sg: null };
 }
 
 export function gemm(args: GemmArgs): void {
@@ -121,8 +128,7 @@ export function gemm(args: GemmArgs): void {
     return;
   }
   const stridesAligned = g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
-  const variant = resolveMatmulVariant(m, n, k, transA, transB, g.variant ?? defaultVariant, stridesAligned);
-  const sg = variant === 'subgroup' ? subgroupShape(m, n, k, transA, transB) : null;
+  const { variant, sg } = matmulPlan(m, n, k, transA, transB, g.variant ?? defaultVariant, stridesAligned);
 
   // Output tile of one workgroup: [rows, columns].
   const [tm, tn] = sg ? [sg.g * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE];

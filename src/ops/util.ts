@@ -43,10 +43,18 @@ export function assertShape(op: string, what: string, actual: Shape, expected: S
   }
 }
 
-export function assertRank(op: string, what: string, t: Tensor, rank: number): void {
+export function assertRank(op: string, what: string, t: Pick<Tensor, 'shape'>, rank: number): void {
   if (t.shape.length !== rank) {
     throw new Error(`${op}: ${what} must have rank ${rank}, got shape ${shapeStr(t.shape)}`);
   }
+}
+
+/**
+ * Where input column −pad falls in its vec4, for kernels reading rows as aligned vec4 windows (their
+ * XPH override); pad may be negative.
+ */
+export function vec4Phase(pad: number): number {
+  return (((-pad) % 4) + 4) % 4;
 }
 
 export function contiguousStrides(shape: Shape): number[] {

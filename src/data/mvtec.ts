@@ -3,20 +3,22 @@
 //   <category>/test/good/*.png
 //   <category>/test/<defect>/<stem>.png
 //   <category>/ground_truth/<defect>/<stem>_mask.png      (good test images have no mask: all zero)
-// `scanMvtec` lists the files in a deterministic order (natural sort of names, good before defects,
-// defects alphabetically) and checks every file's PNG signature and IHDR header, so a BMP named .png,
-// a missing mask or a mask whose size differs from its image fails at once, naming the file, instead
-// of in the middle of a training run. Pixels are decoded on demand by `loadImage` / `loadMask`
-// (pngjs: 1/2/4/8/16-bit grey, RGB, RGBA, grey+alpha and palette all come out as 8-bit RGBA).
-import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+// Images and masks may be PNG, JPEG or BMP (.png, .jpg, .jpeg, .bmp, any case); the format is taken
+// from the file's magic bytes. `scanMvtec` lists the files in a deterministic order (natural sort
+// of names, good before defects, defects alphabetically) and reads every file's header, so an
+// unsupported or broken file, one over the pixel limit, a missing mask or a mask whose size differs
+// from its image's fails at once, naming the file, instead of in the middle of a training run.
+// Pixels are decoded on demand by `loadImage` / `loadMask` (src/io/image-node.ts: 8-bit RGBA, big
+// images box-downscaled while decoding; an image and its mask, being the same size, shrink alike).
+import { readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RgbaImage } from '../io/image.js';
-import { readPng } from '../io/png-node.js';
+import { checkPixelLimit, DEFAULT_MAX_PIXELS, readImage, readImageHeader, type ImageReadOptions } from '../io/image-node.js';
 
 export interface MvtecSample {
   /** Path of the image file. */
   path: string;
-  /** File name without the .png extension, e.g. "007". */
+  /** File name without its extension, e.g. "007". */
   name: string;
   split: 'train' | 'test';
   /** "good" or the defect folder name. */
@@ -25,7 +27,7 @@ export interface MvtecSample {
   label: 0 | 1;
   /** Ground-truth mask file; null for good images (their mask is all zero). */
   maskPath: string | null;
-  /** Image size from the PNG header. */
+  /** Image size from the file's header (before any downscale on load). */
   width: number;
   height: number;
 }
@@ -43,14 +45,12 @@ export interface MvtecIndex {
   defects: string[];
 }
 
-export interface PngHeader {
-  width: number;
-  height: number;
-  bitDepth: number;
-  colorType: number;
-}
+const IMAGE_EXT = /\.(png|jpe?g|bmp)$/i;
 
-const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+export interface ScanOptions {
+  /** Refuse images with more pixels than this (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
+}
 
 /** Deterministic natural order: digit runs compare by value ("2" < "10"), the rest by UTF-16 code units. */
 export function naturalCompare(a: string, b: string): number {
@@ -76,51 +76,6 @@ export function naturalCompare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function describeMagic(head: Uint8Array): string {
-  if (head.length === 0) return '(empty file)';
-  const hex = Array.from(head.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  let kind = '';
-  if (head[0] === 0x42 && head[1] === 0x4d) kind = ', looks like a BMP';
-  else if (head[0] === 0xff && head[1] === 0xd8) kind = ', looks like a JPEG';
-  else if (head[0] === 0x47 && head[1] === 0x49 && head[2] === 0x46) kind = ', looks like a GIF';
-  else if ((head[0] === 0x49 && head[1] === 0x49) || (head[0] === 0x4d && head[1] === 0x4d)) kind = ', looks like a TIFF';
-  else if (head[0] === 0x52 && head[1] === 0x49 && head[2] === 0x46 && head[3] === 0x46) kind = ', looks like a WebP/RIFF';
-  return `${hex}${kind}`;
-}
-
-/** Reads and checks the PNG signature and IHDR chunk (first 33 bytes) of a file. */
-export function readPngHeader(path: string): PngHeader {
-  const head = new Uint8Array(33);
-  let n = 0;
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    while (n < head.length) {
-      const got = readSync(fd, head, n, head.length - n, n);
-      if (got === 0) break;
-      n += got;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  if (n < 8 || SIGNATURE.some((b, i) => head[i] !== b)) {
-    throw new Error(`${path}: not a PNG file (starts with bytes ${describeMagic(head.subarray(0, n))}; expected the PNG signature 89 50 4e 47)`);
-  }
-  const dv = new DataView(head.buffer);
-  const type = String.fromCharCode(...head.subarray(12, 16));
-  if (n < 33 || type !== 'IHDR' || dv.getUint32(8) !== 13) {
-    throw new Error(`${path}: corrupt or truncated PNG (no valid IHDR header after the signature)`);
-  }
-  const width = dv.getUint32(16);
-  const height = dv.getUint32(20);
-  if (width === 0 || height === 0) throw new Error(`${path}: corrupt PNG (size ${width}×${height} in the IHDR header)`);
-  return { width, height, bitDepth: head[24], colorType: head[25] };
-}
-
 function isDir(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -129,38 +84,56 @@ function isDir(path: string): boolean {
   }
 }
 
-function listPngs(dir: string): { pngs: string[]; others: string[] } {
-  const pngs: string[] = [];
+/** Image files (by extension) of a folder in natural order, and the names of other files. */
+function listImages(dir: string): { images: string[]; others: string[] } {
+  const images: string[] = [];
   const others: string[] = [];
   for (const ent of readdirSync(dir, { withFileTypes: true })) {
     if (ent.name.startsWith('.')) continue;
+    const named = IMAGE_EXT.test(ent.name);
+    // A folder named like an image is a mistake worth reporting, not something to skip silently.
+    if (named && (ent.isDirectory() || (ent.isSymbolicLink() && isDir(join(dir, ent.name))))) {
+      throw new Error(`${join(dir, ent.name)}: is a directory, expected an image file`);
+    }
     if (!ent.isFile() && !ent.isSymbolicLink()) continue;
-    if (/\.png$/i.test(ent.name)) pngs.push(ent.name);
+    if (named) images.push(ent.name);
     else others.push(ent.name);
   }
-  pngs.sort(naturalCompare);
-  return { pngs, others };
+  images.sort(naturalCompare);
+  // Samples and masks are keyed by file stem, so "001.png" beside "001.jpg" would be ambiguous.
+  const seen = new Map<string, string>();
+  for (const f of images) {
+    const other = seen.get(stemOf(f));
+    if (other) throw new Error(`${join(dir, f)}: same name as ${other} (expected one image per name)`);
+    seen.set(stemOf(f), f);
+  }
+  return { images, others };
 }
 
 function stemOf(file: string): string {
-  return file.replace(/\.png$/i, '');
+  return file.replace(IMAGE_EXT, '');
 }
 
-function scanFolder(root: string, split: 'train' | 'test', defect: string, masks: Set<string> | null): MvtecSample[] {
+function checkedHeader(path: string, maxPixels: number): { width: number; height: number } {
+  const h = readImageHeader(path);
+  checkPixelLimit(h, path, maxPixels);
+  return h;
+}
+
+function scanFolder(root: string, split: 'train' | 'test', defect: string, masks: Map<string, string> | null, maxPixels: number): MvtecSample[] {
   const dir = join(root, split, defect);
   const out: MvtecSample[] = [];
-  for (const file of listPngs(dir).pngs) {
+  for (const file of listImages(dir).images) {
     const path = join(dir, file);
     const name = stemOf(file);
-    const { width, height } = readPngHeader(path);
+    const { width, height } = checkedHeader(path, maxPixels);
     let maskPath: string | null = null;
     if (defect !== 'good') {
       const gtDir = join(root, 'ground_truth', defect);
-      const expected = join(gtDir, `${name}_mask.png`);
-      const found = masks?.has(`${name}_mask.png`) ? `${name}_mask.png` : masks?.has(`${name}.png`) ? `${name}.png` : null;
-      if (!found) throw new Error(`${path}: defective test image has no ground-truth mask (expected ${expected})`);
+      const found = masks?.get(`${name}_mask`) ?? masks?.get(name);
+      if (!found) throw new Error(`${path}: defective test image has no ground-truth mask (expected ${join(gtDir, `${name}_mask.png`)}, or .jpg, .jpeg, .bmp)`);
       maskPath = join(gtDir, found);
-      const mh = readPngHeader(maskPath);
+      const mh = checkedHeader(maskPath, maxPixels);
       if (mh.width !== width || mh.height !== height) {
         throw new Error(`${maskPath}: mask is ${mh.width}×${mh.height} but its image ${path} is ${width}×${height}`);
       }
@@ -170,22 +143,29 @@ function scanFolder(root: string, split: 'train' | 'test', defect: string, masks
   return out;
 }
 
+/** Mask files of a ground-truth folder by stem. */
+function masksByStem(gtDir: string): Map<string, string> {
+  return new Map(isDir(gtDir) ? listImages(gtDir).images.map((f) => [stemOf(f), f]) : []);
+}
+
 /**
  * Lists an MVTec-layout category folder. Throws (naming the path) when the folder or train/good is
- * missing, train/good has no PNG, a file is not a PNG or has a broken header, a defective test image
- * has no mask, or a mask's size differs from its image's. A missing test/ folder gives an empty test list.
+ * missing, train/good has no image, a file is not a supported image, has a broken header or is over
+ * `maxPixels`, a defective test image has no mask, or a mask's size differs from its image's. A
+ * missing test/ folder gives an empty test list.
  */
-export function scanMvtec(root: string): MvtecIndex {
+export function scanMvtec(root: string, opts: ScanOptions = {}): MvtecIndex {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const abs = resolve(root);
   if (!isDir(abs)) throw new Error(`${root}: dataset folder not found (expected an MVTec AD category folder with train/good/*.png)`);
   const trainDir = join(abs, 'train', 'good');
   if (!isDir(trainDir)) throw new Error(`${trainDir}: folder not found (expected the MVTec AD layout <category>/train/good/*.png)`);
-  const { pngs, others } = listPngs(trainDir);
-  if (pngs.length === 0) {
-    const hint = others.length ? ` (found ${others.length} other file(s), e.g. ${others[0]}; images must be PNG)` : '';
-    throw new Error(`${trainDir}: no .png training images${hint}`);
+  const { images, others } = listImages(trainDir);
+  if (images.length === 0) {
+    const hint = others.length ? ` (found ${others.length} other file(s), e.g. ${others[0]}; images must be PNG, JPEG or BMP)` : '';
+    throw new Error(`${trainDir}: no .png, .jpg, .jpeg or .bmp training images${hint}`);
   }
-  const train = scanFolder(abs, 'train', 'good', null);
+  const train = scanFolder(abs, 'train', 'good', null, maxPixels);
   const test: MvtecSample[] = [];
   const defects: string[] = [];
   const testDir = join(abs, 'test');
@@ -194,12 +174,10 @@ export function scanMvtec(root: string): MvtecIndex {
       .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
       .map((e) => e.name)
       .sort(naturalCompare);
-    if (folders.includes('good')) test.push(...scanFolder(abs, 'test', 'good', null));
+    if (folders.includes('good')) test.push(...scanFolder(abs, 'test', 'good', null, maxPixels));
     for (const d of folders) {
       if (d === 'good') continue;
-      const gtDir = join(abs, 'ground_truth', d);
-      const masks = isDir(gtDir) ? new Set(listPngs(gtDir).pngs) : new Set<string>();
-      const samples = scanFolder(abs, 'test', d, masks);
+      const samples = scanFolder(abs, 'test', d, masksByStem(join(abs, 'ground_truth', d)), maxPixels);
       if (samples.length === 0) continue;
       defects.push(d);
       test.push(...samples);
@@ -208,20 +186,22 @@ export function scanMvtec(root: string): MvtecIndex {
   return { root: abs, category: basename(abs), train, test, defects };
 }
 
-/** Decodes a PNG to 8-bit RGBA (any bit depth / colour type). Errors name the file. */
-export function loadImage(path: string): RgbaImage {
-  return readPng(path);
+/** Decodes a PNG, JPEG or BMP to 8-bit RGBA (see `readImage` for limits and downscaling). Errors name the file. */
+export function loadImage(path: string, opts: ImageReadOptions = {}): Promise<RgbaImage> {
+  return readImage(path, opts);
 }
 
 /**
- * A binary mask (Uint8Array of 0/1, width*height) from a mask PNG: a pixel is anomalous when any
- * colour channel, weighted by alpha, exceeds 127 (works for 1-bit, grey, RGB, palette masks).
- * `path` null gives an all-zero mask (good images). Throws if the mask's size is not width×height.
+ * A binary mask (Uint8Array of 0/1, width*height) from a mask image: a pixel is anomalous when any
+ * colour channel, weighted by alpha, exceeds 127 (works for 1-bit, grey, RGB, palette masks; on a
+ * downscaled mask that is the box mean, so roughly "mostly anomalous"). `path` null gives an
+ * all-zero mask (good images). `width`×`height` is the size its image decoded to, with the same
+ * `opts`; throws if the mask's differs.
  */
-export function loadMask(path: string | null, width: number, height: number, imagePath?: string): Uint8Array {
+export async function loadMask(path: string | null, width: number, height: number, imagePath?: string, opts: ImageReadOptions = {}): Promise<Uint8Array> {
   const out = new Uint8Array(width * height);
   if (path === null) return out;
-  const img = readPng(path);
+  const img = await readImage(path, opts);
   if (img.width !== width || img.height !== height) {
     throw new Error(`${path}: mask is ${img.width}×${img.height} but its image${imagePath ? ` ${imagePath}` : ''} is ${width}×${height}`);
   }
@@ -233,8 +213,8 @@ export function loadMask(path: string | null, width: number, height: number, ima
   return out;
 }
 
-/** Image and 0/1 mask of one sample (all-zero mask for good images). */
-export function loadSample(s: MvtecSample): { image: RgbaImage; mask: Uint8Array } {
-  const image = loadImage(s.path);
-  return { image, mask: loadMask(s.maskPath, image.width, image.height, s.path) };
+/** Image and 0/1 mask of one sample (all-zero mask for good images), decoded with the same options. */
+export async function loadSample(s: MvtecSample, opts: ImageReadOptions = {}): Promise<{ image: RgbaImage; mask: Uint8Array }> {
+  const image = await loadImage(s.path, opts);
+  return { image, mask: await loadMask(s.maskPath, image.width, image.height, s.path, opts) };
 }

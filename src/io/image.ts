@@ -1,5 +1,5 @@
 // Images as the app layers hand them to models: 8-bit RGBA pixels, row-major. Decoding lives in the
-// platform adapters (png-node.ts for Node, the browser's own decoder on the page).
+// platform adapters (image-node.ts for Node, the browser's own decoder on the page).
 
 export interface RgbaImage {
   width: number;
@@ -9,6 +9,11 @@ export interface RgbaImage {
 }
 
 export function checkImage(img: RgbaImage, what = 'image'): void {
+  // Anything else (a Float32Array of 0..1 values, a plain array) would be misread as bytes.
+  if (!(img?.data instanceof Uint8Array || img?.data instanceof Uint8ClampedArray)) {
+    const got = img?.data === undefined ? 'no data' : ((img.data as object)?.constructor?.name ?? typeof img.data);
+    throw new Error(`${what}: pixels must be 8-bit RGBA in a Uint8Array or Uint8ClampedArray, got ${got} (scale 0..1 floats by 255 into a Uint8Array first)`);
+  }
   if (!Number.isInteger(img.width) || !Number.isInteger(img.height) || img.width < 1 || img.height < 1) {
     throw new Error(`${what}: invalid size ${img.width}×${img.height}`);
   }

@@ -1,10 +1,8 @@
 // Backbones as frozen feature extractors, loaded from safetensors. The file's metadata says which
 // architecture it holds and how images must be preprocessed, so callers never hard-code either.
 import { parseSafetensors, SafeTensorsError } from '../io/safetensors.js';
-import { rgbaToPlanar, type RgbaImage } from '../io/image.js';
+import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/image.js';
 import { Tensor, tensor } from '../tensor/tensor.js';
-import { resizeBilinear } from '../ops/resize.js';
-import { noGrad } from '../autograd/tape.js';
 import { MobileNetV2, type PaddingMode } from './mobilenet-v2.js';
 import { ResNet, RESNET_ARCHITECTURES, isResNetArchitecture } from './resnet.js';
 import { WeightReader } from './weights.js';
@@ -83,16 +81,24 @@ export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
 }
 
 /**
- * An RGBA image → normalised tensor [1, 3, size, size] for `backbone`: normalisation on the CPU at
- * the source resolution, then a GPU bilinear resize (half-pixel centres).
+ * RGBA images → one normalised tensor [N, 3, size, size] for a backbone: each image resized to
+ * size×size on the CPU (antialiased), then normalised. The one preprocessing path of every model:
+ * resizing first keeps the upload at size² whatever the photo's resolution (a full-size 12 MP
+ * upload exceeded maxStorageBufferBindingSize) and, unlike a plain bilinear GPU resize, does not
+ * alias when shrinking by a large factor.
  */
-export function imageToTensor(img: RgbaImage, pre: Preprocessing, size = pre.size): Tensor {
-  const planar = rgbaToPlanar(img, pre.mean, pre.std, pre.scale / 255);
-  return noGrad(() => {
-    const full = tensor(planar, [1, 3, img.height, img.width]);
-    if (img.height === size && img.width === size) return full;
-    const out = resizeBilinear(full, [size, size], { alignCorners: false });
-    full.dispose();
-    return out;
+export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing, size = pre.size): Tensor {
+  const plane = 3 * size * size;
+  const data = new Float32Array(images.length * plane);
+  images.forEach((img, i) => {
+    checkImage(img, images.length > 1 ? `image ${i}` : 'image');
+    const r = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
+    data.set(rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255), i * plane);
   });
+  return tensor(data, [images.length, 3, size, size]);
+}
+
+/** One image → [1, 3, size, size] (see `imagesToTensor`). */
+export function imageToTensor(img: RgbaImage, pre: Preprocessing, size = pre.size): Tensor {
+  return imagesToTensor([img], pre, size);
 }

@@ -1,12 +1,16 @@
-// Proof 2: `hlgfa classify` with the shipped MobileNetV2 names the ImageNet check images right,
-// and a file that is not a PNG fails with a non-zero exit and a message naming it. Spawns the
-// built CLI (dist/ comes from `npm run build`, which `npm test` runs first).
+// Proof 2: `hlgfa classify` with the shipped MobileNetV2 names the ImageNet check images right (as
+// PNG, JPEG and a big BMP), and a file that is not a supported image fails with a non-zero exit
+// and a message naming it. Spawns the built CLI (dist/ comes from `npm run build`, which `npm test`
+// runs first).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
+import { readImage } from '../../src/io/image-node.js';
+import { encodePng } from '../../src/io/png-node.js';
 import { SMALL_BASIC, smallResNet, toSafetensors } from '../models/small-resnet.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -67,7 +71,7 @@ describe('hlgfa classify', () => {
     }
   });
 
-  it('a BMP named x.png: non-zero exit and a message naming the file', () => {
+  it('formats come from the magic bytes: a BMP named x.png classifies, a GIF named x.png is refused naming it; --max-pixels', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hlgfa-classify-'));
     try {
       const fake = join(dir, 'x.png');
@@ -82,14 +86,71 @@ describe('hlgfa classify', () => {
       bmp.writeUInt16LE(1, 26);
       bmp.writeUInt16LE(24, 28);
       writeFileSync(fake, bmp);
+      const ok = hlgfa('classify', fake, '--top', '2');
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(parse(ok.stdout).get(fake)).toHaveLength(2);
+      writeFileSync(fake, Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1'));
       const r = hlgfa('classify', fake);
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain(fake);
-      expect(r.stderr).toMatch(/not a PNG file \(starts with bytes 42 4d /);
+      expect(r.stderr).toContain(`${fake}: not a supported image (starts with bytes 47 49 46 38, looks like a GIF; supported: PNG, JPEG, BMP)`);
       expect(r.stdout).toBe('');
       const missing = hlgfa('classify', join(dir, 'nope.png'));
       expect(missing.code).not.toBe(0);
       expect(missing.stderr).toContain(`${join(dir, 'nope.png')}: cannot read (ENOENT)`);
+      const folder = hlgfa('classify', dir);
+      expect(folder.code).not.toBe(0);
+      expect(folder.stderr).toContain(`${dir}: is a directory, expected an image file`);
+      writeFileSync(fake, bmp);
+      const over = hlgfa('classify', fake, '--max-pixels', '0');
+      expect(over.code).not.toBe(0);
+      expect(over.stderr).toContain('--max-pixels must be an integer >= 1, got "0"');
+      const big = join(dir, 'big.png');
+      writeFileSync(big, encodePng({ width: 30, height: 20, data: new Uint8Array(30 * 20 * 4) }));
+      const refused = hlgfa('classify', big, '--max-pixels', '599');
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`${big}: image is 30×20 = 600 pixels, over the limit of 599 (--max-pixels)`);
+      expect(refused.stdout).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!haveImages)('the cat as a JPEG and as an 11 MP BMP (box-downscaled while decoding) is still a cat', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hlgfa-classify-'));
+    try {
+      const cat = await readImage(join(ROOT, CHECK, 'cat.png'));
+      const jpg = join(dir, 'cat.jpg');
+      writeFileSync(jpg, jpeg.encode({ width: cat.width, height: cat.height, data: cat.data }, 92).data);
+      // 8× nearest-neighbour upscale, stored as a bottom-up 24-bit BMP: 4096×2728, about 33 MB.
+      const k = 8;
+      const [W, H] = [cat.width * k, cat.height * k];
+      const stride = Math.ceil((3 * W) / 4) * 4;
+      const bmp = Buffer.alloc(54 + stride * H);
+      bmp.write('BM', 0, 'latin1');
+      bmp.writeUInt32LE(bmp.length, 2);
+      bmp.writeUInt32LE(54, 10);
+      bmp.writeUInt32LE(40, 14);
+      bmp.writeInt32LE(W, 18);
+      bmp.writeInt32LE(H, 22);
+      bmp.writeUInt16LE(1, 26);
+      bmp.writeUInt16LE(24, 28);
+      for (let y = 0; y < H; y++) {
+        const row = 54 + (H - 1 - y) * stride;
+        for (let x = 0; x < W; x++) {
+          const s = 4 * (Math.floor(y / k) * cat.width + Math.floor(x / k));
+          bmp[row + 3 * x] = cat.data[s + 2];
+          bmp[row + 3 * x + 1] = cat.data[s + 1];
+          bmp[row + 3 * x + 2] = cat.data[s];
+        }
+      }
+      const big = join(dir, 'cat-big.bmp');
+      writeFileSync(big, bmp);
+      const r = hlgfa('classify', jpg, big, '--top', '3');
+      expect(r.code, r.stderr).toBe(0);
+      console.log(r.stdout);
+      const res = parse(r.stdout);
+      expect(res.get(jpg)![0][1]).toMatch(/^(tabby|tiger cat|Egyptian cat)\b/);
+      expect(res.get(big)![0][1]).toMatch(/^(tabby|tiger cat|Egyptian cat)\b/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

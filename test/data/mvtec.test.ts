@@ -1,10 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
+import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadImage, loadMask, loadSample, naturalCompare, readPngHeader, scanMvtec } from '../../src/data/mvtec.js';
+import { loadImage, loadMask, loadSample, naturalCompare, scanMvtec } from '../../src/data/mvtec.js';
+import { readImageHeader } from '../../src/io/image-node.js';
 
 // ---- PNG writers: pngjs for 8/16-bit grey, RGB, RGBA; a minimal encoder for what pngjs cannot write (palette, 1-bit grey)
 
@@ -19,6 +21,11 @@ const CRC = Uint32Array.from({ length: 256 }, (_, n) => {
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
   return c >>> 0;
 });
+function crc(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const x of bytes) c = CRC[(c ^ x) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
 function chunk(type: string, data: Uint8Array): Buffer {
   const b = Buffer.alloc(12 + data.length);
   b.writeUInt32BE(data.length, 0);
@@ -50,6 +57,23 @@ function rawPng(w: number, h: number, colorType: 0 | 3, bitDepth: 1 | 2 | 4 | 8,
   parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0)));
   return Buffer.concat(parts);
 }
+
+/** A bottom-up 24-bit BMP of RGBA pixels (alpha dropped). */
+function bmp24(w: number, h: number, rgba: number[]): Buffer {
+  const stride = Math.ceil((3 * w) / 4) * 4;
+  const b = Buffer.alloc(54 + stride * h);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(w, 18);
+  b.writeInt32LE(h, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) b.set([2, 1, 0].map((c) => rgba[4 * (y * w + x) + c]), 54 + (h - 1 - y) * stride + 3 * x);
+  return b;
+}
+const jpegOf = (w: number, h: number, rgba: number[]) => jpeg.encode({ width: w, height: h, data: Uint8Array.from(rgba) }, 95).data;
 
 const root = mkdtempSync(join(tmpdir(), 'hlgfa-mvtec-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -93,6 +117,12 @@ function makeCategory(dir: string): void {
   put(join(dir, 'ground_truth/stain/000_mask.png'), pngjs(W, H, 6, 8, Array.from({ length: N }, (_, i) => [255, 255, 255, i < 10 ? 255 : 0]).flat()));
   put(join(dir, 'test/stain/001.png'), pngjs(W, H, 0, 8, grey8));
   put(join(dir, 'ground_truth/stain/001_mask.png'), pngjs(W, H, 0, 16, maskBits.map((b) => b * 65535)));
+  // JPEG and BMP: a .JPG training image, a BMP test image with a BMP mask, a PNG test image with a JPEG mask named <stem>.jpeg
+  put(join(dir, 'train/good/4.JPG'), jpegOf(W, H, rgba));
+  put(join(dir, 'test/stain/002.bmp'), bmp24(W, H, rgba));
+  put(join(dir, 'ground_truth/stain/002_mask.bmp'), bmp24(W, H, maskBits.flatMap((b) => [b * 255, b * 255, b * 255, 255])));
+  put(join(dir, 'test/stain/003.png'), pngjs(W, H, 0, 8, grey8));
+  put(join(dir, 'ground_truth/stain/003.jpeg'), jpegOf(W, H, maskBits.flatMap((b) => [b * 255, b * 255, b * 255, 255])));
 }
 
 describe('scanMvtec', () => {
@@ -102,11 +132,14 @@ describe('scanMvtec', () => {
   it('lists train/test samples in natural order with labels, masks and sizes', () => {
     const ix = scanMvtec(cat);
     expect(ix.category).toBe('widget');
-    expect(ix.train.map((s) => s.name)).toEqual(['1', '2', '3', '10']);
+    expect(ix.train.map((s) => s.name)).toEqual(['1', '2', '3', '4', '10']);
+    expect(ix.train[3].path).toBe(join(ix.root, 'train/good/4.JPG'));
     expect(ix.train.every((s) => s.label === 0 && s.maskPath === null && s.split === 'train' && s.width === W && s.height === H)).toBe(true);
-    expect(ix.test.map((s) => `${s.defect}/${s.name}`)).toEqual(['good/000', 'crack/000', 'crack/001', 'stain/000', 'stain/001']);
-    expect(ix.test.map((s) => s.label)).toEqual([0, 1, 1, 1, 1]);
+    expect(ix.test.map((s) => `${s.defect}/${s.name}`)).toEqual(['good/000', 'crack/000', 'crack/001', 'stain/000', 'stain/001', 'stain/002', 'stain/003']);
+    expect(ix.test.map((s) => s.label)).toEqual([0, 1, 1, 1, 1, 1, 1]);
     expect(ix.test[1].maskPath).toBe(join(ix.root, 'ground_truth/crack/000_mask.png'));
+    expect(ix.test[5].maskPath).toBe(join(ix.root, 'ground_truth/stain/002_mask.bmp'));
+    expect(ix.test[6].maskPath).toBe(join(ix.root, 'ground_truth/stain/003.jpeg'));
     expect(ix.defects).toEqual(['crack', 'stain']);
     expect(scanMvtec(cat)).toEqual(ix); // deterministic
   });
@@ -119,34 +152,61 @@ describe('scanMvtec', () => {
 describe('loadImage / loadMask', () => {
   const cat = join(root, 'widget');
 
-  it('decodes 8-bit grey, RGB, RGBA, 16-bit grey/RGB and palette (8/4-bit, tRNS) PNGs to 8-bit RGBA', () => {
-    const px = (p: string) => Array.from(loadImage(join(cat, p)).data);
-    expect(px('train/good/1.png')).toEqual(grey8.flatMap((v) => [v, v, v, 255]));
-    expect(px('train/good/2.png')).toEqual(Array.from({ length: N }, (_, i) => [...rgb.slice(3 * i, 3 * i + 3), 255]).flat());
-    expect(px('train/good/10.png')).toEqual(rgba);
-    expect(px('train/good/3.png')).toEqual(grey16.flatMap((v) => [scale16(v), scale16(v), scale16(v), 255]));
-    expect(px('test/good/000.png')).toEqual(palIdx.flatMap((k) => [...pal[k], 255]));
-    expect(px('test/crack/001.png')).toEqual(Array.from({ length: N }, (_, i) => [...rgb.slice(3 * i, 3 * i + 3), 255]).flat());
+  it('decodes 8-bit grey, RGB, RGBA, 16-bit grey/RGB and palette (8/4-bit, tRNS) PNGs to 8-bit RGBA', async () => {
+    const px = async (p: string) => Array.from((await loadImage(join(cat, p))).data);
+    expect(await px('train/good/1.png')).toEqual(grey8.flatMap((v) => [v, v, v, 255]));
+    expect(await px('train/good/2.png')).toEqual(Array.from({ length: N }, (_, i) => [...rgb.slice(3 * i, 3 * i + 3), 255]).flat());
+    expect(await px('train/good/10.png')).toEqual(rgba);
+    expect(await px('train/good/3.png')).toEqual(grey16.flatMap((v) => [scale16(v), scale16(v), scale16(v), 255]));
+    expect(await px('test/good/000.png')).toEqual(palIdx.flatMap((k) => [...pal[k], 255]));
+    expect(await px('test/crack/001.png')).toEqual(Array.from({ length: N }, (_, i) => [...rgb.slice(3 * i, 3 * i + 3), 255]).flat());
     // palette with transparency (tRNS) and a 4-bit palette
     const t = put(join(root, 'trns.png'), rawPng(W, H, 3, 4, palIdx, pal, [255, 128, 0]));
-    expect(Array.from(loadImage(t).data)).toEqual(palIdx.flatMap((k) => [...pal[k], [255, 128, 0][k]]));
-    const img = loadImage(join(cat, 'train/good/1.png'));
+    expect(Array.from((await loadImage(t)).data)).toEqual(palIdx.flatMap((k) => [...pal[k], [255, 128, 0][k]]));
+    const img = await loadImage(join(cat, 'train/good/1.png'));
     expect([img.width, img.height]).toEqual([W, H]);
   });
 
-  it('binarises 1-bit, palette, RGBA (alpha-weighted) and 16-bit masks; good images get zeros', () => {
+  it('decodes BMP exactly and JPEG near its source (lossy)', async () => {
+    expect(Array.from((await loadImage(join(cat, 'test/stain/002.bmp'))).data)).toEqual(rgba.map((v, i) => (i % 4 === 3 ? 255 : v)));
+    const j = await loadImage(join(cat, 'train/good/4.JPG'));
+    expect([j.width, j.height]).toEqual([W, H]);
+    // q95, but a 5×4 image of unrelated colours with 4:2:0 chroma: the mean error stays under 16 levels
+    const err = rgba.reduce((a, v, i) => a + (i % 4 === 3 ? 0 : Math.abs(j.data[i] - v)), 0) / (N * 3);
+    expect(err).toBeLessThan(16);
+  });
+
+  it('downscales an image and its mask alike (maxSide)', async () => {
     const ix = scanMvtec(cat);
-    const masks = ix.test.map((s) => Array.from(loadSample(s).mask));
+    const { image, mask } = await loadSample(ix.test[1], { maxSide: 3 }); // 5×4 → factor 2 → 3×2
+    expect([image.width, image.height]).toEqual([3, 2]);
+    // 2×2 bins of the 1-bit mask (partial bins at the right edge): anomalous when the bin's rounded mean exceeds 127
+    const want = [0, 1].flatMap((by) =>
+      [0, 1, 2].map((bx) => {
+        const px: number[] = [];
+        for (let y = 2 * by; y < Math.min(H, 2 * by + 2); y++) for (let x = 2 * bx; x < Math.min(W, 2 * bx + 2); x++) px.push(maskBits[y * W + x] * 255);
+        return Math.round(px.reduce((a, b) => a + b, 0) / px.length) > 127 ? 1 : 0;
+      }),
+    );
+    expect(want).toContain(1);
+    expect(Array.from(mask)).toEqual(want);
+  });
+
+  it('binarises 1-bit, palette, RGBA (alpha-weighted), 16-bit, BMP and JPEG masks; good images get zeros', async () => {
+    const ix = scanMvtec(cat);
+    const masks = await Promise.all(ix.test.map(async (s) => Array.from((await loadSample(s)).mask)));
     expect(masks[0]).toEqual(new Array(N).fill(0));
     expect(masks[1]).toEqual(maskBits);
     expect(masks[2]).toEqual(maskBits);
     expect(masks[3]).toEqual(Array.from({ length: N }, (_, i) => (i < 10 ? 1 : 0)));
     expect(masks[4]).toEqual(maskBits);
-    expect(Array.from(loadMask(null, 3, 2))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(masks[5]).toEqual(maskBits);
+    expect(masks[6]).toEqual(maskBits);
+    expect(Array.from(await loadMask(null, 3, 2))).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
-  it('checks the mask size when called directly', () => {
-    expect(() => loadMask(join(cat, 'ground_truth/crack/000_mask.png'), 6, 4, 'x.png')).toThrow(/000_mask\.png: mask is 5×4 but its image x\.png is 6×4/);
+  it('checks the mask size when called directly', async () => {
+    await expect(loadMask(join(cat, 'ground_truth/crack/000_mask.png'), 6, 4, 'x.png')).rejects.toThrow(/000_mask\.png: mask is 5×4 but its image x\.png is 6×4/);
   });
 });
 
@@ -164,57 +224,93 @@ describe('errors name the file', () => {
     put(join(a, 'test/good/000.png'), pngjs(W, H, 0, 8, grey8));
     expect(() => scanMvtec(a)).toThrow(/no-train[/\\]train[/\\]good: folder not found \(expected the MVTec AD layout/);
     const b = join(root, 'empty-train');
-    put(join(b, 'train/good/a.jpg'), 'jpeg');
-    expect(() => scanMvtec(b)).toThrow(/empty-train[/\\]train[/\\]good: no \.png training images \(found 1 other file\(s\), e\.g\. a\.jpg; images must be PNG\)/);
+    put(join(b, 'train/good/a.tif'), 'tiff');
+    expect(() => scanMvtec(b)).toThrow(/empty-train[/\\]train[/\\]good: no \.png, \.jpg, \.jpeg or \.bmp training images \(found 1 other file\(s\), e\.g\. a\.tif; images must be PNG, JPEG or BMP\)/);
   });
 
-  it('a BMP named .png, an empty file, a header-less PNG', () => {
+  it('a BMP named .png decodes; a broken BMP, a GIF, an empty file, a header-less PNG fail at scan time', async () => {
     const d = fresh();
-    const bmp = put(join(d, 'train/good/5.png'), Buffer.from('BM6\x00\x00\x00\x00\x00', 'latin1'));
-    expect(() => scanMvtec(d)).toThrow(new RegExp(`${bmp.replace(/[\\/.]/g, '.')}: not a PNG file \\(starts with bytes 42 4d 36 00, looks like a BMP`));
-    expect(() => loadImage(bmp)).toThrow(/5\.png: not a PNG file/);
-    put(bmp, '');
-    expect(() => scanMvtec(d)).toThrow(/5\.png: not a PNG file \(starts with bytes \(empty file\)/);
-    put(bmp, pngjs(W, H, 0, 8, grey8).subarray(0, 20));
+    const p = put(join(d, 'train/good/5.png'), bmp24(W, H, rgba));
+    expect(scanMvtec(d).train.map((s) => s.name)).toContain('5');
+    expect((await loadImage(p)).data.length).toBe(N * 4);
+    put(p, Buffer.from('BM6\x00\x00\x00\x00\x00', 'latin1'));
+    expect(() => scanMvtec(d)).toThrow(new RegExp(`${p.replace(/[\\/.]/g, '.')}: corrupt or truncated BMP \\(8-byte file, too short for the BMP headers\\)`));
+    await expect(loadImage(p)).rejects.toThrow(/5\.png: corrupt or truncated BMP/);
+    put(p, 'GIF89a\x01\x00\x01\x00');
+    expect(() => scanMvtec(d)).toThrow(/5\.png: not a supported image \(starts with bytes 47 49 46 38, looks like a GIF; supported: PNG, JPEG, BMP\)/);
+    put(p, '');
+    expect(() => scanMvtec(d)).toThrow(/5\.png: not a supported image \(empty file; supported: PNG, JPEG, BMP\)/);
+    put(p, pngjs(W, H, 0, 8, grey8).subarray(0, 20));
     expect(() => scanMvtec(d)).toThrow(/5\.png: corrupt or truncated PNG \(no valid IHDR header/);
   });
 
-  it('a corrupt PNG (valid header, truncated data) fails on load, naming the file', () => {
+  it('an image over the pixel limit fails at scan time, naming it', () => {
+    const d = fresh();
+    expect(() => scanMvtec(d, { maxPixels: 19 })).toThrow(/train[/\\]good[/\\]1\.png: image is 5×4 = 20 pixels, over the limit of 19 \(--max-pixels\)/);
+    expect(scanMvtec(d, { maxPixels: 20 }).train).toHaveLength(5);
+    // 20000×20000 in the header of a tiny file
+    const huge = Buffer.from(pngjs(W, H, 0, 8, grey8));
+    huge.writeUInt32BE(20000, 16);
+    huge.writeUInt32BE(20000, 20);
+    huge.writeUInt32BE(crc(huge.subarray(12, 29)), 29);
+    put(join(d, 'test/crack/002.png'), huge);
+    expect(() => scanMvtec(d)).toThrow(/crack[/\\]002\.png: image is 20000×20000 = 400 000 000 pixels, over the limit of 100 000 000 \(--max-pixels\)/);
+  });
+
+  it('a directory or a symlink to one, named like an image', () => {
+    const d = fresh();
+    mkdirSync(join(d, 'train/good/6.png'));
+    expect(() => scanMvtec(d)).toThrow(new RegExp(`${join(d, 'train/good/6.png').replace(/[\\/.]/g, '.')}: is a directory, expected an image file`));
+    const e = fresh();
+    symlinkSync(join(e, 'test'), join(e, 'ground_truth/crack/009_mask.bmp'));
+    expect(() => scanMvtec(e)).toThrow(/009_mask\.bmp: is a directory, expected an image file/);
+    const f = fresh();
+    mkdirSync(join(f, 'train/good/notes'));
+    expect(scanMvtec(f).train).toHaveLength(5); // other folders are skipped, as before
+  });
+
+  it('two images with one name (001.png and 001.bmp) are ambiguous', () => {
+    const d = fresh();
+    put(join(d, 'test/crack/001.bmp'), bmp24(W, H, rgba));
+    expect(() => scanMvtec(d)).toThrow(/crack[/\\]001\.png: same name as 001\.bmp \(expected one image per name\)/);
+  });
+
+  it('a corrupt PNG (valid header, truncated data) fails on load, naming the file', async () => {
     const d = fresh();
     const good = pngjs(W, H, 0, 8, grey8);
     const p = put(join(d, 'train/good/7.png'), good.subarray(0, good.length - 20));
     const ix = scanMvtec(d); // the header is intact
     expect(ix.train.map((s) => s.name)).toContain('7');
-    expect(() => loadImage(p)).toThrow(/7\.png: corrupt or truncated PNG/);
+    await expect(loadImage(p)).rejects.toThrow(/7\.png: corrupt or truncated PNG/);
     const q = put(join(d, 'train/good/8.png'), Buffer.concat([good.subarray(0, 41), Buffer.alloc(30, 7), good.subarray(71)]));
-    expect(() => loadImage(q)).toThrow(/8\.png: corrupt or truncated PNG/);
+    await expect(loadImage(q)).rejects.toThrow(/8\.png: corrupt or truncated PNG/);
   });
 
   it('a defective image without its mask, and a mask of the wrong size', () => {
     const d = fresh();
     put(join(d, 'test/hole/004.png'), pngjs(W, H, 0, 8, grey8));
-    expect(() => scanMvtec(d)).toThrow(/hole[/\\]004\.png: defective test image has no ground-truth mask \(expected .*ground_truth[/\\]hole[/\\]004_mask\.png\)/);
+    expect(() => scanMvtec(d)).toThrow(/hole[/\\]004\.png: defective test image has no ground-truth mask \(expected .*ground_truth[/\\]hole[/\\]004_mask\.png, or \.jpg, \.jpeg, \.bmp\)/);
     const e = fresh();
     put(join(e, 'ground_truth/crack/001_mask.png'), rawPng(W + 1, H, 0, 1, new Array((W + 1) * H).fill(0)));
     expect(() => scanMvtec(e)).toThrow(/001_mask\.png: mask is 6×4 but its image .*crack[/\\]001\.png is 5×4/);
   });
 
-  it('readPngHeader reports size, bit depth and colour type', () => {
+  it('readImageHeader reports format and size; a missing file is named', () => {
     const p = put(join(root, 'hdr.png'), pngjs(W, H, 2, 16, rgb.map((v) => v * 257)));
-    expect(readPngHeader(p)).toEqual({ width: W, height: H, bitDepth: 16, colorType: 2 });
-    expect(() => readPngHeader(join(root, 'missing.png'))).toThrow(/missing\.png: cannot read \(ENOENT\)/);
+    expect(readImageHeader(p)).toEqual({ format: 'png', width: W, height: H });
+    expect(() => readImageHeader(join(root, 'missing.png'))).toThrow(/missing\.png: cannot read \(ENOENT\)/);
   });
 });
 
 const shared = new URL('../../../shared/data/', import.meta.url).pathname;
 describe.skipIf(!existsSync(join(shared, 'glass')))('real data (../shared/data)', () => {
-  it('scans magnetic-tile (1-bit masks, varied sizes) and glass (palette masks)', () => {
+  it('scans magnetic-tile (1-bit masks, varied sizes) and glass (palette masks)', async () => {
     const mt = scanMvtec(join(shared, 'magnetic-tile'));
     expect([mt.train.length, mt.test.length, mt.defects.length]).toEqual([300, 472, 5]);
     const gl = scanMvtec(join(shared, 'glass'));
     expect(gl.defects).toEqual(['angle', 'edge']);
     for (const s of [mt.test.find((x) => x.label === 1)!, gl.test.find((x) => x.label === 1)!]) {
-      const { image, mask } = loadSample(s);
+      const { image, mask } = await loadSample(s);
       expect(mask.length).toBe(image.width * image.height);
       const on = mask.reduce((a, b) => a + b, 0);
       expect(on).toBeGreaterThan(0);

@@ -151,7 +151,7 @@ describe('writeSyntheticDataset', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hlgfa-synth-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes the MVTec layout that scanMvtec reads back bit-exactly', () => {
+  it('writes the MVTec layout that scanMvtec reads back bit-exactly', async () => {
     const ds = generateDataset({ category: 'metal', ...small, testDefectCount: 5, seed: 4 });
     const cat = join(dir, 'metal');
     expect(writeSyntheticDataset(cat, ds)).toBe(3 + 2 + 5 + 5 + 1);
@@ -161,7 +161,7 @@ describe('writeSyntheticDataset', () => {
     const byKey = new Map(ds.test.map((s) => [`${s.defect}/${s.name}`, s]));
     for (const s of ix.test) {
       const orig = byKey.get(`${s.defect}/${s.name}`)!;
-      const { image, mask } = loadSample(s);
+      const { image, mask } = await loadSample(s);
       expect(Buffer.compare(Buffer.from(image.data), Buffer.from(orig.image.data))).toBe(0);
       expect(Buffer.compare(Buffer.from(mask), Buffer.from(orig.mask))).toBe(0);
     }

@@ -10,14 +10,14 @@
 // Tolerance: relative L2 ≤ 1e-3 at every tap. Both sides are f32 with the same dequantised weights;
 // the differences are BN folding (done in float64 at conversion vs. f32 at run time in TF.js) and
 // summation order, ~1e-6 relative per layer.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '../../src/ops/index.js';
 import { relL2, rng, useGpu } from '../helpers.js';
 import { serializeSafetensors } from '../../src/io/safetensors.js';
-import { decodePng } from '../../src/io/png-node.js';
+import { readImage } from '../../src/io/image-node.js';
 import { imageToTensor, loadBackbone, type Backbone } from '../../src/models/backbone.js';
 import { convertKerasMobilenetV2 } from '../../tools/convert/tfjs-layers.js';
 import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from '../../tools/convert/tfjs-weights.js';
@@ -129,7 +129,7 @@ describe('nsfwjs MobileNetV2: ours vs TF.js (CPU backend)', () => {
   it('agrees at features.3/6/13/18 and the logits (relative L2 ≤ 1e-3)', async () => {
     // A real photo when the shared data is present, a seeded random image otherwise; [0,1] RGB.
     const img = existsSync(CAT)
-      ? decodePng(new Uint8Array(readFileSync(CAT)), CAT)
+      ? await readImage(CAT)
       : (() => {
           const r = rng(3);
           return { width: 224, height: 224, data: Uint8Array.from({ length: 224 * 224 * 4 }, () => Math.floor(256 * r())) };

@@ -4,17 +4,18 @@ import { readFileSync } from 'node:fs';
 import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
 import { DEFAULT_BACKBONE, IMAGENET_LABELS } from '../paths.js';
-import { readPng } from '../../io/png-node.js';
+import { DEFAULT_MAX_PIXELS, readImage } from '../../io/image-node.js';
 import { imageToTensor, loadBackbone } from '../../models/backbone.js';
 
-export const help = `Usage: hlgfa classify IMAGE.png [IMAGE.png …] [--top K] [--backbone FILE]
+export const help = `Usage: hlgfa classify IMAGE [IMAGE …] [--top K] [--backbone FILE] [--max-pixels N]
 
-Prints the top-K labels with probabilities for each image, using the classifier head of the
-backbone (default: the shipped MobileNetV2, ${DEFAULT_BACKBONE}). Class names come
+Prints the top-K labels with probabilities for each image (PNG, JPEG or BMP), using the classifier
+head of the backbone (default: the shipped MobileNetV2, ${DEFAULT_BACKBONE}). Class names come
 from the file's metadata "labels" when it has them, else the ImageNet list.
 
-  --top K          how many labels to print (default 5)
-  --backbone FILE  a backbone safetensors file with a classifier head`;
+  --top K           how many labels to print (default 5)
+  --backbone FILE   a backbone safetensors file with a classifier head
+  --max-pixels N    refuse images with more pixels than N (default ${DEFAULT_MAX_PIXELS})`;
 
 export function softmax(logits: ArrayLike<number>): Float64Array {
   let m = -Infinity;
@@ -35,11 +36,14 @@ function fileLabels(meta: Record<string, string>): string[] | null {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['top', 'backbone'] });
+  const args = parseArgs(argv, { values: ['top', 'backbone', 'max-pixels'], positionals: { min: 0, name: 'image' } });
   if (args.positionals.length === 0) throw new UsageError('no image given');
   const top = intOption(args, 'top', 5);
+  const maxPixels = intOption(args, 'max-pixels', DEFAULT_MAX_PIXELS, 1);
   const file = args.values.backbone ?? DEFAULT_BACKBONE;
-  const images = args.positionals.map((p) => ({ path: p, img: readPng(p) }));
+  // Decoded one at a time: each is bounded in memory, and a bad file fails before the GPU starts.
+  const images = [];
+  for (const p of args.positionals) images.push({ path: p, img: await readImage(p, { maxPixels }) });
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);

@@ -14,7 +14,7 @@ import { decodeTfjsWeights, readTfjsModel } from './convert/tfjs-weights.js';
 const USAGE = 'usage: node dist/tools/convert-tfjs.js MODEL(.json|.js) OUT.safetensors [--source TEXT] [--licence TEXT] [--labels a,b,…]';
 
 try {
-  const args = parseArgs(process.argv.slice(2), { values: ['source', 'licence', 'labels'] });
+  const args = parseArgs(process.argv.slice(2), { values: ['source', 'licence', 'labels'], positionals: { name: 'path' } });
   const [input, output] = args.positionals;
   if (!input || !output || args.positionals.length !== 2 || args.flags.has('help')) {
     console.error(USAGE);

@@ -1,50 +1,98 @@
 // The `hlgfa` command: dispatches to one module per subcommand, turns errors into messages and
 // exit codes, and always releases the WebGPU device so the process exits by itself.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { destroyRuntime } from '../gpu/runtime.js';
+import { didYouMean } from '../util/suggest.js';
 import { UsageError } from './args.js';
 import { ExitError } from './gpu-setup.js';
+import { PACKAGE_ROOT } from './paths.js';
 
 interface Command {
   summary: string;
+  /** Listed under "Developer tools:" rather than with the commands a user of the detector needs. */
+  developer?: boolean;
   load: () => Promise<{ help: string; run: (argv: string[]) => Promise<number> }>;
 }
 
+// In the order a user meets them: try it, train, check, use; then the diagnostics.
 const COMMANDS: Record<string, Command> = {
-  info: { summary: 'show the WebGPU adapter, features and limits', load: () => import('./commands/info.js') },
-  classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', load: () => import('./commands/classify.js') },
-  bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', load: () => import('./commands/bench.js') },
-  tune: { summary: 'measure kernel variants on this adapter and cache the fastest', load: () => import('./commands/tune.js') },
+  demo: { summary: 'generate a dataset, train, evaluate and detect: the whole job in one go', load: () => import('./commands/demo.js') },
   train: { summary: 'train HLGFA on an MVTec-layout folder of normal images', load: () => import('./commands/train.js') },
   eval: { summary: 'image AUROC, pixel AUROC and AUPRO on a test set', load: () => import('./commands/eval.js') },
   detect: { summary: 'score images, write heatmap overlays and raw maps', load: () => import('./commands/detect.js') },
-  demo: { summary: 'generate a dataset, train, evaluate and detect: the whole job in one go', load: () => import('./commands/demo.js') },
   serve: { summary: 'serve the browser page (train and detect with WebGPU in a browser) on 127.0.0.1', load: () => import('./commands/serve.js') },
+  classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', load: () => import('./commands/classify.js') },
+  info: { summary: 'show the WebGPU adapter, features and limits', load: () => import('./commands/info.js') },
+  bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', developer: true, load: () => import('./commands/bench.js') },
+  tune: { summary: 'measure kernel variants on this adapter and cache the fastest', developer: true, load: () => import('./commands/tune.js') },
 };
 
-function usage(): string {
-  const names = Object.keys(COMMANDS);
-  const w = Math.max(...names.map((n) => n.length));
+const COMMAND_NAMES = Object.keys(COMMANDS);
+// Own properties only: "constructor" or "toString" must be unknown commands, not Object's methods.
+const lookup = (name: string): Command | undefined => (Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined);
+
+export function usage(): string {
+  const w = Math.max(...COMMAND_NAMES.map((n) => n.length));
+  const line = (n: string) => `  ${n.padEnd(w)}  ${COMMANDS[n].summary}`;
   return [
-    'Usage: hlgfa <command> [options]     (hlgfa <command> --help for details)',
+    'Usage: hlgfa <command> [options]     (hlgfa <command> --help, or hlgfa help <command>, for details)',
+    '       hlgfa --version',
     '',
     'Commands:',
-    ...names.map((n) => `  ${n.padEnd(w)}  ${COMMANDS[n].summary}`),
+    ...COMMAND_NAMES.filter((n) => !COMMANDS[n].developer).map(line),
+    '',
+    'Developer tools:',
+    ...COMMAND_NAMES.filter((n) => COMMANDS[n].developer).map(line),
   ].join('\n');
 }
 
+export function packageVersion(): string {
+  const file = join(PACKAGE_ROOT, 'package.json');
+  const version = (JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version;
+  if (typeof version !== 'string') throw new Error(`${file}: no "version" string`);
+  return version;
+}
+
+const unknownCommand = (name: string) => `hlgfa: unknown command "${name}"${didYouMean(name, COMMAND_NAMES)}\n\n${usage()}`;
+
 export async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined || name === '--help' || name === '-h') {
     console.log(usage());
-    return name ? 0 : 1;
+    return 0;
   }
-  const cmd = COMMANDS[name];
+  if (name === '--version' || name === '-V') {
+    console.log(packageVersion());
+    return 0;
+  }
+  if (name === 'help') {
+    if (rest.length === 0) {
+      console.log(usage());
+      return 0;
+    }
+    const topic = lookup(rest[0]);
+    if (!topic || rest.length > 1) {
+      console.error(topic ? `hlgfa help: takes one command name, got ${rest.length}\n\n${usage()}` : unknownCommand(rest[0]));
+      return 2;
+    }
+    console.log((await topic.load()).help);
+    return 0;
+  }
+  const cmd = lookup(name);
   if (!cmd) {
-    console.error(`hlgfa: unknown command "${name}"\n\n${usage()}`);
+    if (name.startsWith('-')) {
+      console.error(`hlgfa: unknown option ${name}${didYouMean(name.replace(/^-+/, ''), ['help', 'version'], (s) => `--${s}`)}; a command comes first\n\n${usage()}`);
+    } else {
+      console.error(unknownCommand(name));
+    }
     return 2;
   }
   const mod = await cmd.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // After `--` everything is a positional, so a file named "--help" is not a request for help.
+  const end = rest.indexOf('--');
+  const options = end < 0 ? rest : rest.slice(0, end);
+  if (options.includes('--help') || options.includes('-h')) {
     console.log(mod.help);
     return 0;
   }
@@ -57,6 +105,12 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (e instanceof UsageError) {
       console.error(`hlgfa ${name}: ${e.message}\n\n${mod.help}`);
+      return 2;
+    }
+    // A bad value in a config file or --config: the message names the key; the help would bury it.
+    // Matched by name so that the CLI does not load the model code just to recognise the class.
+    if (e instanceof Error && e.name === 'ConfigError') {
+      console.error(`hlgfa ${name}: ${e.message}`);
       return 2;
     }
     console.error(`hlgfa ${name}: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,26 +1,70 @@
 // `hlgfa serve`: the static server for the browser page. Content types, the shipped weights under
-// /weights/, no way out of its roots, and the CLI command itself (--port 0, Ctrl-C). No browser here.
+// /weights/, no way out of its roots, files that vanish mid-request, Host checks against DNS
+// rebinding, no HTTP/0.9, and the CLI command itself (--port 0, Ctrl-C). No browser here.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveRequest, startServer, type RunningServer } from '../../src/cli/commands/serve.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { allowedHostNames, hostAllowed, resolveRequest, startServer, type RunningServer } from '../../src/cli/commands/serve.js';
+
+// What the server's `open` does to a file just before (or, for `truncate`, just after) opening it:
+// the races between resolving a path and serving it, made to happen every time.
+const race = vi.hoisted(() => ({ path: '', action: '' as '' | 'delete' | 'to-folder' | 'truncate' }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fsp = await importOriginal<typeof import('node:fs/promises')>();
+  const fs = await import('node:fs');
+  const open: typeof fsp.open = async (path, ...rest) => {
+    const action = path === race.path ? race.action : '';
+    if (action === 'delete' || action === 'to-folder') fs.rmSync(path);
+    if (action === 'to-folder') fs.mkdirSync(path);
+    const fh = await fsp.open(path, ...rest);
+    if (action === 'truncate') {
+      const stat = fh.stat.bind(fh);
+      // After the size is taken, so that fewer bytes than announced are there to send.
+      fh.stat = (async (...a: Parameters<typeof stat>) => {
+        const st = await stat(...a);
+        fs.truncateSync(path as string, 2);
+        return st;
+      }) as typeof fh.stat;
+    }
+    return fh;
+  };
+  return { ...fsp, default: { ...fsp, open }, open };
+});
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A raw GET (no URL normalisation, so `..` reaches the server as sent). */
-function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: Buffer }> {
+function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: Buffer; complete: boolean }> {
   return new Promise((ok, fail) => {
-    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+      res.on('error', () => undefined); // a cut-off body: reported as complete false
+      res.on('close', () => ok({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks), complete: res.complete }));
     });
     req.on('error', fail);
     req.end();
+  });
+}
+
+/** Sends `text` as is on a fresh connection; everything the server sends until it closes (or `waitMs`). */
+function raw(port: number, text: string, waitMs = 1500): Promise<{ reply: string; closedByServer: boolean }> {
+  return new Promise((ok, fail) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let reply = '';
+    let timedOut = false;
+    socket.on('data', (d) => (reply += d));
+    socket.on('error', fail);
+    socket.setTimeout(waitMs, () => {
+      timedOut = true;
+      socket.destroy();
+    });
+    socket.on('close', () => ok({ reply, closedByServer: !timedOut }));
   });
 }
 
@@ -72,6 +116,79 @@ describe('static server', () => {
     expect(resolveRequest('/weights/w.safetensors', join(dir, 'web'), join(dir, 'weights'))).toBe(join(dir, 'weights', 'w.safetensors'));
     expect(resolveRequest('/sub/../../secret.txt', join(dir, 'web'), join(dir, 'weights'))).toBe(403);
   });
+
+  it('answers 404 for a file deleted or replaced by a folder after it was resolved, and keeps serving', async () => {
+    for (const action of ['delete', 'to-folder'] as const) {
+      const file = join(dir, 'web', `${action}.js`);
+      writeFileSync(file, 'export const x = 1;');
+      expect(resolveRequest(`/${action}.js`, join(dir, 'web'), join(dir, 'weights'))).toBe(file);
+      race.path = file;
+      race.action = action;
+      const r = await get(srv.port, `/${action}.js`);
+      race.path = '';
+      expect([r.status, r.body.toString()], action).toEqual([404, 'not found\n']);
+      expect((await get(srv.port, '/app.js')).body.toString()).toBe('export {};');
+    }
+    expect(resolveRequest('/delete.js', join(dir, 'web'), join(dir, 'weights'))).toBe(404);
+    expect(resolveRequest('/app.js/x', join(dir, 'web'), join(dir, 'weights'))).toBe(404); // ENOTDIR
+  });
+
+  it('cuts the connection when the file shrinks below the size it announced', async () => {
+    const file = join(dir, 'web', 'shrinks.txt');
+    writeFileSync(file, 'x'.repeat(100_000));
+    race.path = file;
+    race.action = 'truncate';
+    const t0 = performance.now();
+    const r = await get(srv.port, '/shrinks.txt');
+    race.path = '';
+    expect([r.status, r.complete, r.body.length]).toEqual([200, false, 2]);
+    // At once, rather than when the idle keep-alive connection times out (5 s) with the client still waiting.
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect((await get(srv.port, '/app.js')).status).toBe(200);
+  });
+
+  it('answers only to a Host that names this server (DNS rebinding), with the listening port or none', async () => {
+    for (const host of ['evil.example', `evil.example:${srv.port}`, '127.0.0.1:1', `localhost:${srv.port + 1}`, '127.0.0.2', `127.0.0.1:${srv.port}x`, '[::2]', 'localhost.']) {
+      const r = await get(srv.port, '/', 'GET', { Host: host });
+      expect([r.status, r.body.toString()], host).toEqual([421, 'misdirected request: this server does not answer to that Host\n']);
+    }
+    for (const host of [`localhost:${srv.port}`, `LocalHost:${srv.port}`, 'localhost', `127.0.0.1:${srv.port}`, `[::1]:${srv.port}`, '[::1]']) {
+      const r = await get(srv.port, '/', 'GET', { Host: host });
+      expect([r.status, r.body.toString()], host).toEqual([200, '<!doctype html><title>t</title>']);
+    }
+    const noHost10 = await raw(srv.port, 'GET / HTTP/1.0\r\n\r\n');
+    expect(noHost10.reply).toMatch(/^HTTP\/1\.1 421 Misdirected Request\r\n/);
+    expect(noHost10.reply).not.toContain('<title>');
+    const noHost11 = await raw(srv.port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(noHost11.reply).toMatch(/^HTTP\/1\.1 (400|421) /);
+    expect(noHost11.reply).not.toContain('<title>');
+    const emptyHost = await raw(srv.port, 'GET / HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n');
+    expect(emptyHost.reply).toMatch(/^HTTP\/1\.1 421 /);
+  });
+
+  it('closes HTTP/0.9 connections without answering', async () => {
+    for (const text of ['GET /\r\n\r\n', `GET / HTTP/0.9\r\nHost: 127.0.0.1:${srv.port}\r\n\r\n`]) {
+      expect(await raw(srv.port, text), JSON.stringify(text)).toEqual({ reply: '', closedByServer: true });
+    }
+    const bare = await raw(srv.port, 'GET /\r\n', 500);
+    expect(bare.reply).not.toMatch(/200|<title>/);
+    expect((await get(srv.port, '/')).status).toBe(200);
+  });
+
+  it('lists the Host names each kind of address accepts', () => {
+    expect([...allowedHostNames('127.0.0.1')]).toEqual(['127.0.0.1', 'localhost', '[::1]']);
+    expect(allowedHostNames('::1')).toEqual(allowedHostNames('localhost'));
+    expect([...allowedHostNames('192.168.1.5')]).toEqual(['192.168.1.5']);
+    expect([...allowedHostNames('fe80::1')]).toEqual(['[fe80::1]']);
+    expect([...allowedHostNames('My.Host.lan')]).toEqual(['my.host.lan']);
+    const any = allowedHostNames('0.0.0.0');
+    expect(['0.0.0.0', '127.0.0.1', 'localhost', '[::1]'].every((n) => any.has(n))).toBe(true);
+    expect(any.has('evil.example')).toBe(false);
+    const names = allowedHostNames('192.168.1.5');
+    expect([hostAllowed('192.168.1.5:8080', names, 8080), hostAllowed('192.168.1.5', names, 8080), hostAllowed('192.168.1.5:80', names, 8080), hostAllowed(undefined, names, 8080)]).toEqual([true, true, false, false]);
+    expect(hostAllowed('127.0.0.1:08080', allowedHostNames('127.0.0.1'), 8080)).toBe(true);
+    expect(hostAllowed('127.0.0.1:8080:1', allowedHostNames('127.0.0.1'), 8080)).toBe(false);
+  });
 });
 
 describe('hlgfa serve', () => {
@@ -111,6 +228,8 @@ describe('hlgfa serve', () => {
   it('rejects a bad port with a usage error', () => {
     const r = spawnSync(process.execPath, ['bin/hlgfa.js', 'serve', '--port', 'x'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('--port must be an integer >= 0');
+    expect(r.stderr).toContain('--port must be an integer >= 0 and <= 65535, got "x"');
+    const big = spawnSync(process.execPath, ['bin/hlgfa.js', 'serve', '--port', '65536'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    expect([big.status, big.stderr.split('\n')[0]]).toEqual([2, 'hlgfa serve: --port must be an integer >= 0 and <= 65535, got "65536"']);
   });
 });

@@ -65,6 +65,8 @@ export async function run(argv: string[]): Promise<number> {
   const e2e = e2eOnly || args.flags.has('e2e');
   if (e2eOnly && args.values.filter !== undefined) throw new UsageError('--e2e-only runs no kernel case; drop --filter, or use --e2e to run both');
   const filter = args.values.filter?.split(',').map((s) => s.trim()).filter(Boolean);
+  // An empty list would select every case: a full run nobody asked for.
+  if (filter?.length === 0) throw new UsageError(`--filter needs at least one case name, got "${args.values.filter}"`);
   const selected = e2eOnly ? [] : selectCases(allCases(), filter, quick);
   if (args.flags.has('list')) {
     for (const c of selected) console.log(c.id);

@@ -1,7 +1,7 @@
 // `hlgfa info`: what WebGPU adapter this machine gives us, and the limits kernels depend on; with
 // --model, what a backbone file holds: architecture, provenance, preprocessing, taps and shapes.
 import { readFileSync } from 'node:fs';
-import { intOption, parseArgs } from '../args.js';
+import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
 import { loadBackbone } from '../../models/backbone.js';
 import { zeros } from '../../tensor/tensor.js';
@@ -59,6 +59,7 @@ async function describeModel(file: string, size: number | undefined, json: boole
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { flags: ['json'], values: ['model', 'size'] });
+  if (args.values.size !== undefined && args.values.model === undefined) throw new UsageError('--size goes with --model FILE (it sets the input size for the tap shapes)');
   if (args.values.model !== undefined) {
     return describeModel(args.values.model, args.values.size === undefined ? undefined : intOption(args, 'size', 224, 32), args.flags.has('json'));
   }

@@ -7,6 +7,7 @@ import { readTuningCache, saveTuning, tuningFilePath } from '../../io/tuning-nod
 import { writeFileAtomic } from '../../io/node-fs.js';
 import { adapterKey, type AdapterIdentity, type FullTuning, type TuningRecord } from '../../ops/tuning.js';
 import { parseArgs, UsageError } from '../args.js';
+import { didYouMean } from '../../util/suggest.js';
 import { ExitError } from '../gpu-setup.js';
 import { TUNABLE_FAMILIES, mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../../bench/tune.js';
 import { columnFromEntry, comparisonTable, type TuneColumn } from '../../../bench/tune-table.js';
@@ -131,8 +132,11 @@ const columnName = (a: AdapterIdentity, what: string) => `${[a.vendor, a.archite
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['family', 'json'], flags: ['quick', 'dry-run', 'wall', 'browser', 'compare'] });
   const families = args.values.family?.split(',').map((s) => s.trim()).filter(Boolean) as Array<keyof FullTuning> | undefined;
+  if (families?.length === 0) throw new UsageError(`--family needs at least one family name, got "${args.values.family}"`);
   for (const f of families ?? []) {
-    if (!TUNABLE_FAMILIES.includes(f)) throw new UsageError(`--family: unknown family "${f}", expected one of ${TUNABLE_FAMILIES.join(', ')}`);
+    if (!TUNABLE_FAMILIES.includes(f)) {
+      throw new UsageError(`--family: unknown family "${f}"${didYouMean(f, TUNABLE_FAMILIES)}, expected one of ${TUNABLE_FAMILIES.join(', ')}`);
+    }
   }
   const browser = args.flags.has('browser');
   if (args.flags.has('compare') && !browser) throw new UsageError('--compare goes with --browser (it adds a Node run to the browser run)');

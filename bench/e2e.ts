@@ -1,7 +1,7 @@
 // The end-to-end section of the bench (`hlgfa bench --e2e`): the whole HLGFA detector at its
 // default configuration (S = 256, MobileNetV2 taps features.3/6/13) on deterministic synthetic
 // images, timed by wall clock exactly as the commands run it:
-//   inference  Detector.score(batch): CPU preprocessing, upload, backbone on the HR and LR views,
+//   inference  Detector.scoreMaps(batch): CPU preprocessing, upload, backbone on the HR and LR views,
 //              the module, the anomaly map, readback, image score (what `hlgfa detect` / `eval` do
 //              per batch), at batch 1 and 8: first call (pipeline creation) and warm calls;
 //   training   trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks: the
@@ -99,7 +99,7 @@ function poolPeak(rt: Runtime, residentBytes: number): PoolPeak {
   return { residentBytes, peakLiveBytes: s.peakLiveBytes, peakAllocatedBytes: s.peakAllocatedBytes };
 }
 
-/** Times `Detector.score` on `batch` images: first call, `warmupCalls` untimed, `warmReps` timed. */
+/** Times `Detector.scoreMaps` on `batch` images: first call, `warmupCalls` untimed, `warmReps` timed. */
 export async function measureInference(
   rt: Runtime,
   det: Detector,
@@ -114,11 +114,8 @@ export async function measureInference(
     const imgs = Array.from({ length: batch }, (_, i) => images[(k * batch + i) % images.length]);
     k++;
     const t = now();
-    const res = await det.score(imgs);
-    const ms = now() - t;
-    const bad = res.find((r) => !Number.isFinite(r.score));
-    if (bad) throw new Error(`e2e: inference at batch ${batch} produced a non-finite score (${bad.score})`);
-    return ms;
+    await det.scoreMaps(imgs); // the fresh module has no threshold; a non-finite map throws
+    return now() - t;
   };
   const pipelines = rt.kernels.size;
   const firstMs = await call();

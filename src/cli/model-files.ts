@@ -2,7 +2,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
-import { detectorFromCheckpoint, parseCheckpoint, sha256Hex, type BackboneIdentity, type Detector, type ParsedCheckpoint } from '../models/detector.js';
+import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
+import { detectorFromCheckpoint, parseCheckpoint, type ParsedCheckpoint } from '../models/checkpoint.js';
 import { DEFAULT_BACKBONE } from './paths.js';
 
 export function readFileOrThrow(path: string, what: string): Uint8Array {
@@ -37,9 +38,14 @@ export interface LoadedDetector {
   backbone: LoadedBackbone;
 }
 
-/** Opens a checkpoint and the backbone it names (or `backbonePath`). */
-export async function openDetector(modelPath: string, backbonePath?: string): Promise<LoadedDetector> {
-  const ck = parseCheckpoint(readFileOrThrow(modelPath, 'model checkpoint'), modelPath);
+/** Reads and fully validates a checkpoint (no GPU needed: call it before starting one). */
+export function readCheckpoint(modelPath: string): ParsedCheckpoint {
+  return parseCheckpoint(readFileOrThrow(modelPath, 'model checkpoint'), modelPath);
+}
+
+/** A detector from a checkpoint (a path, or one read by `readCheckpoint`) and its backbone. */
+export async function openDetector(model: string | ParsedCheckpoint, backbonePath?: string): Promise<LoadedDetector> {
+  const ck = typeof model === 'string' ? readCheckpoint(model) : model;
   const bb = await openBackbone(backbonePath ?? DEFAULT_BACKBONE);
   return { detector: detectorFromCheckpoint(ck, bb.backbone, bb.id.sha256), checkpoint: ck, backbone: bb };
 }

@@ -2,6 +2,7 @@
 // AUPRO, overall and per defect type (each defect type against the good images). Portable.
 import { topkMean } from '../models/detector.js';
 import { auroc, pixelMetrics, resizeMask } from './metrics.js';
+import { bestF1Threshold, verdictMetrics, type VerdictMetrics } from './verdict.js';
 
 export interface Detection {
   defect: string;
@@ -28,6 +29,10 @@ export interface EvalReport extends SetFigures {
   threshold: number;
   /** Share of test images whose verdict (score > threshold) matches the label. */
   accuracy: number;
+  /** The verdicts at `threshold` against the labels: counts, accuracy, precision, recall, F1, FPR. */
+  verdict: VerdictMetrics;
+  /** The threshold that would have maximised F1 on these scores (an oracle, for comparison). */
+  bestF1: VerdictMetrics;
   msPerImage: number;
   /**
    * Image AUROC of the same maps under other image-score rules (max, mean of the top 0.1 %, 1 %,
@@ -60,8 +65,9 @@ export function evaluateDetections(ds: readonly Detection[], opts: { threshold: 
     const f = figures(idx.map((i) => ds[i]), idx.map((i) => masks[i]));
     perDefect[defect] = { ...f, images: idx.length - good.length };
   }
-  const correct = ds.filter((d) => (d.score > opts.threshold ? 1 : 0) === d.label).length;
   const labels = ds.map((d) => d.label);
+  const scores = ds.map((d) => d.score);
+  const verdict = verdictMetrics(scores, labels, opts.threshold);
   const both = labels.includes(0) && labels.includes(1);
   const imageAUROCByScore: Record<string, number> = {};
   for (const [rule, fraction] of Object.entries(SCORE_RULES)) {
@@ -71,7 +77,9 @@ export function evaluateDetections(ds: readonly Detection[], opts: { threshold: 
     ...figures(ds, masks),
     perDefect,
     threshold: opts.threshold,
-    accuracy: correct / Math.max(1, ds.length),
+    accuracy: verdict.accuracy,
+    verdict,
+    bestF1: bestF1Threshold(scores, labels),
     msPerImage: opts.msPerImage,
     imageAUROCByScore,
   };

@@ -31,6 +31,16 @@ export interface PassTimer {
   dropped: number;
 }
 
+/**
+ * What a dry run (`Runtime.dryRun`) saw: the largest buffer and binding the recorded work needs.
+ * Its tensors are backed by placeholder buffers that reach neither the device nor the pool.
+ */
+export interface DryRunReport {
+  largestBufferBytes: number;
+  largestBindingBytes: number;
+  dispatches: number;
+}
+
 /** Dispatches above this count are submitted early, bounding how much one batch holds. */
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
 const UNIFORM_CHUNK = 64 * 1024;
@@ -48,6 +58,8 @@ export class Runtime {
   private submitted = 0;
   private destroyed = false;
   private passTimer: PassTimer | null = null;
+  private planning: DryRunReport | null = null;
+  private readonly placeholders = new WeakSet<GPUBuffer>();
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -60,6 +72,43 @@ export class Runtime {
     this.uniformAlign = l.minUniformBufferOffsetAlignment;
     this.pool = new BufferPool(gpu.device, l.maxBufferSize);
     this.kernels = new KernelCache(gpu.device);
+  }
+
+  /**
+   * Runs `fn` (synchronous tensor work) without touching the device: tensors get placeholder
+   * buffers, dispatches are validated against the device limits (binding sizes, workgroup counts)
+   * and then dropped, uploads and clears are skipped; pipelines are created as usual. The limit
+   * errors a real run would raise are thrown here, before any memory is spent — so callers can ask
+   * "does this size and batch fit this adapter?" exactly. Tensors made inside must not escape.
+   */
+  dryRun(fn: () => void): DryRunReport {
+    if (this.planning) throw new Error('dryRun: already in a dry run');
+    this.endPass();
+    const report: DryRunReport = { largestBufferBytes: 0, largestBindingBytes: 0, dispatches: 0 };
+    this.planning = report;
+    try {
+      fn();
+    } finally {
+      this.planning = null;
+    }
+    return report;
+  }
+
+  /** Storage for a tensor: a pooled buffer, or a placeholder during a dry run. */
+  acquireStorage(bytes: number, encoderWritten: boolean): GPUBuffer {
+    if (!this.planning) return this.pool.acquire(bytes, 'storage', encoderWritten);
+    this.planning.largestBufferBytes = Math.max(this.planning.largestBufferBytes, bytes);
+    const placeholder = { size: Math.ceil(bytes / 4) * 4, label: 'dry-run placeholder' } as unknown as GPUBuffer;
+    this.placeholders.add(placeholder);
+    return placeholder;
+  }
+
+  releaseStorage(buffer: GPUBuffer): void {
+    if (!this.placeholders.has(buffer)) this.pool.release(buffer);
+  }
+
+  private isPlaceholder(buffer: GPUBuffer): boolean {
+    return this.placeholders.has(buffer);
   }
 
   kernel(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
@@ -118,8 +167,10 @@ export class Runtime {
   dispatch(args: DispatchArgs): void {
     const k = this.kernel(args.shader, args.entry, args.constants);
     const entries: GPUBindGroupEntry[] = [];
+    const planning = this.planning;
     for (const r of k.resources) {
       if (r.kind === 'uniform') {
+        if (planning) continue;
         const size = k.uniform!.size;
         const slot = this.uniformSlot(size);
         packUniforms(k, args.uniforms ?? {}, slot.view, 0);
@@ -135,6 +186,8 @@ export class Runtime {
             `(${this.limits.maxStorageBufferBindingSize})`,
         );
       }
+      if (planning) planning.largestBindingBytes = Math.max(planning.largestBindingBytes, size);
+      else if (this.isPlaceholder(b.buffer)) throw new Error(`${k.shader}.${k.entry}: binding "${r.name}" is a tensor made in a dry run`);
       entries.push({ binding: r.binding, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
     }
     const [x, y = 1, z = 1] = args.workgroups;
@@ -142,6 +195,10 @@ export class Runtime {
     const maxWg = this.limits.maxWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new RangeError(`${k.shader}.${k.entry}: dispatch (${x}, ${y}, ${z}) exceeds ${maxWg} workgroups per dimension`);
+    }
+    if (planning) {
+      planning.dispatches++;
+      return;
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
     const pass = this.getPass();
@@ -152,11 +209,13 @@ export class Runtime {
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    if (this.planning) return;
     this.endPass();
     this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
   clear(buffer: GPUBuffer, offset = 0, bytes?: number): void {
+    if (this.planning) return;
     this.endPass();
     this.getEncoder().clearBuffer(buffer, offset, bytes);
   }
@@ -164,12 +223,14 @@ export class Runtime {
   /** Uploads immediately on the queue timeline; only safe on buffers no recorded work uses. */
   write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
     this.assertAlive();
+    if (this.planning) return;
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Submits everything recorded so far. Returns at once; the GPU runs it in the background. */
   flush(): void {
     this.assertAlive();
+    if (this.planning) return;
     this.endPass();
     for (const c of this.uniformChunks) this.device.queue.writeBuffer(c.buffer, 0, c.data.buffer, 0, c.used);
     if (this.encoder) {
@@ -185,6 +246,7 @@ export class Runtime {
 
   /** Copies `bytes` from a buffer into CPU memory, submitting pending work first. */
   async read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
+    if (this.planning || this.isPlaceholder(buffer)) throw new Error('read: nothing can be read back in or from a dry run');
     const padded = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(padded, 'readback');
     this.copy(buffer, offset, staging, 0, padded);

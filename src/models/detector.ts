@@ -1,14 +1,15 @@
 // A trained HLGFA detector: frozen backbone + refinement module + normal-image statistics +
 // decision threshold. Scores RGBA images; serialises to and from safetensors checkpoints.
-import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/image.js';
-import { parseSafetensors, readF32, serializeSafetensors, SafeTensorsError, type TensorToWrite } from '../io/safetensors.js';
+import type { RgbaImage } from '../io/image.js';
+import { serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
-import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
+import { Tensor, empty, scope, tensor } from '../tensor/tensor.js';
 import { areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
-import { initRuntime } from '../gpu/runtime.js';
-import { loadBackbone, type Backbone } from './backbone.js';
-import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
-import { anomalyMap, levelShapes, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
+import { runtime } from '../gpu/runtime.js';
+import type { Calibration } from '../eval/calibration.js';
+import { imagesToTensor, type Backbone } from './backbone.js';
+import type { HlgfaConfig } from './hlgfa-config.js';
+import { anomalyMap, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
 
 export const CHECKPOINT_FORMAT = 'hlgfa-checkpoint/1';
 
@@ -26,17 +27,9 @@ export interface AnomalyResult {
   anomalous: boolean;
 }
 
-/** HR view tensor [N,3,S,S] from images (CPU antialiased resize + backbone normalisation). */
+/** HR view tensor [N,3,S,S] from images (the backbone's preprocessing at size S). */
 export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], size: number): Tensor {
-  const pre = backbone.preprocessing;
-  const plane = 3 * size * size;
-  const data = new Float32Array(images.length * plane);
-  images.forEach((img, i) => {
-    checkImage(img, `image ${i}`);
-    const r = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
-    data.set(rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255), i * plane);
-  });
-  return tensor(data, [images.length, 3, size, size]);
+  return imagesToTensor(images, backbone.preprocessing, size);
 }
 
 /**
@@ -75,6 +68,11 @@ export function topkMean(map: Float32Array, fraction: number): number {
 }
 
 export class Detector {
+  private decisionThreshold: number | null = null;
+  /** How the threshold was obtained, when by calibration on normal images. */
+  calibration: Calibration | null = null;
+  private batchLimit: { size: number; images: number } | null = null;
+
   constructor(
     readonly backbone: Backbone,
     readonly config: HlgfaConfig,
@@ -82,21 +80,37 @@ export class Detector {
     readonly backboneId: BackboneIdentity,
     /** Per-pixel mean map of normal images [1,1,S,S], subtracted when config.mapNorm is 'mean' or 'zscore'. */
     public meanMap: Tensor | null = null,
-    public threshold = Number.POSITIVE_INFINITY,
     /** 1 / floored per-pixel standard deviation of normal maps [1,1,S,S] (mapNorm 'zscore'). */
     public invStdMap: Tensor | null = null,
   ) {}
 
+  /** The decision threshold (score > threshold ⇒ anomalous). Throws if none was calibrated or set. */
+  get threshold(): number {
+    if (this.decisionThreshold === null) throw new Error('this detector has no decision threshold yet (it was not calibrated); no verdict can be given');
+    return this.decisionThreshold;
+  }
+
+  get hasThreshold(): boolean {
+    return this.decisionThreshold !== null;
+  }
+
+  /** Sets the threshold (finite only: a NaN threshold would call every image normal). */
+  setThreshold(value: number, calibration: Calibration | null = null): void {
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`the decision threshold must be a finite number, got ${value}`);
+    this.decisionThreshold = value;
+    this.calibration = calibration;
+  }
+
   /** Maps [N,1,S,S] (GPU) for backbone features; normalised by the mean map when configured. */
-  mapsFromFeatures(fh: Tensor[], fl: Tensor[], normalise = true): Tensor {
+  mapsFromFeatures(fh: Tensor[], fl: Tensor[], normalise = true, size = this.config.size): Tensor {
     const cfg = this.config;
     return noGrad(() =>
       scope(() => {
         const fhats = cfg.baseline
           ? fl.map((f, l) => resizeBilinear(f, [fh[l].shape[2], fh[l].shape[3]], { alignCorners: false }))
           : this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
-        const w = cfg.reliability ? reliabilityWeight(this.levels, fh, cfg.size, cfg.reliabilityStrength) : null;
-        const map = anomalyMap(fhats, fh, cfg.size, cfg.blurSigma, w);
+        const w = cfg.reliability ? reliabilityWeight(this.levels, fh, size, cfg.reliabilityStrength) : null;
+        const map = anomalyMap(fhats, fh, size, cfg.blurSigma, w);
         if (!normalise || cfg.mapNorm === 'none' || !this.meanMap) return map;
         const centred = sub(map, this.meanMap);
         return cfg.mapNorm === 'zscore' && this.invStdMap ? mul(centred, this.invStdMap) : centred;
@@ -104,21 +118,62 @@ export class Detector {
     );
   }
 
-  /** Scores a batch of images. */
-  async score(images: readonly RgbaImage[]): Promise<AnomalyResult[]> {
+  /**
+   * The most images one GPU pass can score at the model's size on this device: found by dry runs
+   * (`Runtime.dryRun`), which check every buffer binding against the adapter's limits without
+   * spending memory. `score()` splits larger batches into passes of this size.
+   */
+  maxImagesPerPass(): number {
     const S = this.config.size;
-    const maps = scope(() => {
-      const hr = viewTensor(this.backbone, images, S);
-      const { fh, fl } = dualFeatures(this.backbone, hr, this.config.taps);
-      return this.mapsFromFeatures(fh, fl);
-    });
-    const all = await maps.read();
-    maps.dispose();
-    return images.map((_, i) => {
-      const map = all.slice(i * S * S, (i + 1) * S * S);
-      const score = imageScore(map, this.config);
-      return { map, size: S, score, anomalous: score > this.threshold };
-    });
+    if (this.batchLimit?.size === S) return this.batchLimit.images;
+    const pass = (n: number) => () => {
+      const { fh, fl } = dualFeatures(this.backbone, empty([n, 3, S, S]), this.config.taps);
+      this.mapsFromFeatures(fh, fl);
+    };
+    const images = largestFitting((n) => dryRunError(pass(n)) === null, 1024);
+    if (images === 0) throw new RangeError(`S=${S} does not fit this adapter even for one image: ${dryRunError(pass(1))?.message}`);
+    this.batchLimit = { size: S, images };
+    return images;
+  }
+
+  /**
+   * Anomaly maps and image scores, without a verdict (used to calibrate the threshold). Any
+   * non-finite value in a map is an error naming the image: a broken model or input never turns
+   * into a score.
+   */
+  async scoreMaps(images: readonly RgbaImage[]): Promise<Array<{ map: Float32Array; size: number; score: number }>> {
+    const S = this.config.size;
+    const out: Array<{ map: Float32Array; size: number; score: number }> = [];
+    const step = images.length > 1 ? this.maxImagesPerPass() : 1;
+    for (let start = 0; start < images.length; start += step) {
+      const chunk = images.slice(start, start + step);
+      const maps = scope(() => {
+        const hr = viewTensor(this.backbone, chunk, S);
+        const { fh, fl } = dualFeatures(this.backbone, hr, this.config.taps);
+        return this.mapsFromFeatures(fh, fl);
+      });
+      let all: Float32Array;
+      try {
+        all = await maps.read();
+      } finally {
+        maps.dispose();
+      }
+      chunk.forEach((_, i) => {
+        const map = all.slice(i * S * S, (i + 1) * S * S);
+        const bad = map.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) {
+          throw new Error(`image ${start + i}: the anomaly map holds ${map[bad]} at pixel (${bad % S}, ${Math.floor(bad / S)}); the model or the input is broken, so no score is given`);
+        }
+        out.push({ map, size: S, score: imageScore(map, this.config) });
+      });
+    }
+    return out;
+  }
+
+  /** Scores a batch of images (any count: split into passes that fit the device) with verdicts. */
+  async score(images: readonly RgbaImage[]): Promise<AnomalyResult[]> {
+    const threshold = this.threshold;
+    return (await this.scoreMaps(images)).map((r) => ({ ...r, anomalous: r.score > threshold }));
   }
 
   /** Module parameters by checkpoint name. */
@@ -126,26 +181,42 @@ export class Detector {
     return this.levels.flatMap((p, l) => levelTensors(p, `level${l}`));
   }
 
-  /** Serialises module weights, config, backbone identity, threshold and statistics. */
+  /**
+   * Serialises module weights, config, backbone identity, threshold with its calibration, and
+   * statistics. Refuses non-finite values: a NaN never becomes a file.
+   */
   async toCheckpoint(extra: { tensors?: Record<string, TensorToWrite>; metadata?: Record<string, string> } = {}): Promise<Uint8Array> {
     const tensors: Record<string, TensorToWrite> = {};
-    for (const [name, t] of this.namedParameters()) tensors[name] = { dtype: 'F32', shape: t.shape, data: await t.read() };
-    if (this.meanMap) tensors['stats.mean_map'] = { dtype: 'F32', shape: this.meanMap.shape, data: await this.meanMap.read() };
-    if (this.invStdMap) tensors['stats.inv_std_map'] = { dtype: 'F32', shape: this.invStdMap.shape, data: await this.invStdMap.read() };
+    const put = async (name: string, t: Tensor) => {
+      const data = await t.read();
+      const bad = data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`checkpoint: tensor "${name}" holds ${data[bad]} at element ${bad}; refusing to write a checkpoint with non-finite values`);
+      tensors[name] = { dtype: 'F32', shape: t.shape, data };
+    };
+    for (const [name, t] of this.namedParameters()) await put(name, t);
+    if (this.meanMap) await put('stats.mean_map', this.meanMap);
+    if (this.invStdMap) await put('stats.inv_std_map', this.invStdMap);
     for (const [l, p] of this.levels.entries()) {
       if (!p.norm) continue;
-      tensors[`level${l}.norm.mean`] = { dtype: 'F32', shape: p.norm.mean.shape, data: await p.norm.mean.read() };
-      tensors[`level${l}.norm.inv_std`] = { dtype: 'F32', shape: p.norm.invStd.shape, data: await p.norm.invStd.read() };
+      await put(`level${l}.norm.mean`, p.norm.mean);
+      await put(`level${l}.norm.inv_std`, p.norm.invStd);
     }
-    Object.assign(tensors, extra.tensors ?? {});
-    return serializeSafetensors(tensors, {
+    for (const [name, t] of Object.entries(extra.tensors ?? {})) {
+      const values = t.data instanceof Float32Array ? t.data : null;
+      const bad = values ? values.findIndex((v) => !Number.isFinite(v)) : -1;
+      if (bad >= 0) throw new Error(`checkpoint: tensor "${name}" holds ${values![bad]} at element ${bad}; refusing to write a checkpoint with non-finite values`);
+      tensors[name] = t;
+    }
+    const metadata: Record<string, string> = {
       format: CHECKPOINT_FORMAT,
       config: JSON.stringify(this.config),
       channels: JSON.stringify(this.levels.map((p) => p.channels)),
-      threshold: String(this.threshold),
       backbone: JSON.stringify(this.backboneId),
       ...extra.metadata,
-    });
+    };
+    if (this.decisionThreshold !== null) metadata.threshold = String(this.decisionThreshold);
+    if (this.calibration) metadata.calibration = JSON.stringify(this.calibration);
+    return serializeSafetensors(tensors, metadata);
   }
 
   dispose(): void {
@@ -161,73 +232,36 @@ export class Detector {
   }
 }
 
-export interface ParsedCheckpoint {
-  config: HlgfaConfig;
-  channels: number[];
-  threshold: number;
-  backbone: BackboneIdentity;
-  metadata: Record<string, string>;
-  file: ReturnType<typeof parseSafetensors>;
+/** The limit error a dry run of `fn` raises (null when it fits). Other errors propagate. */
+export function dryRunError(fn: () => unknown): RangeError | null {
+  try {
+    runtime().dryRun(() => void scope(() => void fn()));
+    return null;
+  } catch (e) {
+    if (e instanceof RangeError) return e;
+    throw e;
+  }
 }
 
-export function parseCheckpoint(bytes: Uint8Array, source: string): ParsedCheckpoint {
-  const file = parseSafetensors(bytes, source);
-  const m = file.metadata;
-  if (m.format !== CHECKPOINT_FORMAT) {
-    throw new SafeTensorsError(source, `not an HLGFA checkpoint (metadata format is ${JSON.stringify(m.format)}, expected "${CHECKPOINT_FORMAT}")`);
+/** The largest n in [1, max] with fits(n), given that fits is monotone; 0 if even 1 does not fit. */
+export function largestFitting(fits: (n: number) => boolean, max: number): number {
+  if (!fits(1)) return 0;
+  let lo = 1;
+  let hi = 2;
+  while (hi <= max && fits(hi)) {
+    lo = hi;
+    hi *= 2;
   }
-  const json = <T>(key: string): T => {
-    try {
-      return JSON.parse(m[key]) as T;
-    } catch {
-      throw new SafeTensorsError(source, `checkpoint metadata "${key}" is missing or not valid JSON`);
-    }
-  };
-  const threshold = Number(m.threshold);
-  return { config: resolveConfig(json('config')), channels: json('channels'), threshold, backbone: json('backbone'), metadata: m, file };
-}
-
-/** Rebuilds a detector from a checkpoint and the backbone it was trained with. */
-export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone, backboneSha256: string): Detector {
-  if (ck.backbone.sha256 && backboneSha256 !== ck.backbone.sha256) {
-    throw new SafeTensorsError(
-      ck.file.source,
-      `was trained with backbone ${ck.backbone.source} (sha256 ${ck.backbone.sha256.slice(0, 12)}…) but the given backbone has sha256 ${backboneSha256.slice(0, 12)}…`,
-    );
+  hi = Math.min(hi, max + 1);
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid;
   }
-  const levels = ck.channels.map((c, l) => {
-    const shapes = levelShapes(c, ck.config);
-    const get = (n: string, shape = shapes[n]) => keep(tensor(readF32(ck.file, `level${l}.${n}`, shape), shape));
-    const conv = (n: string) => ({ w: get(`${n}.weight`), b: get(`${n}.bias`) });
-    return {
-      channels: c,
-      detailChannels: shapes['detail.weight'][0],
-      dw3: conv('dw3'), dw5: conv('dw5'), dw7: conv('dw7'), structure: conv('structure'), detailDw: conv('detailDw'),
-      detail: conv('detail'), modulation: conv('modulation'), gate: conv('gate'), residual: conv('residual'),
-      norm: ck.config.norm === 'running' ? { mean: get('norm.mean', [1, c, 1, 1]), invStd: get('norm.inv_std', [1, c, 1, 1]) } : undefined,
-    } satisfies LevelParams;
-  });
-  const S = ck.config.size;
-  const stat = (name: string) => (ck.file.tensors.has(name) ? keep(tensor(readF32(ck.file, name, [1, 1, S, S]), [1, 1, S, S])) : null);
-  return new Detector(backbone, ck.config, levels, ck.backbone, stat('stats.mean_map'), ck.threshold, stat('stats.inv_std_map'));
+  return lo;
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/**
- * The app-facing entry point: a ready detector from checkpoint and backbone bytes (Node or
- * browser). Initialises the WebGPU runtime if needed. Then `await detector.score([rgba])`.
- */
-export async function loadDetector(
-  checkpoint: Uint8Array,
-  backboneBytes: Uint8Array,
-  names: { checkpoint?: string; backbone?: string } = {},
-): Promise<Detector> {
-  await initRuntime();
-  const ck = parseCheckpoint(checkpoint, names.checkpoint ?? 'checkpoint');
-  const backbone = loadBackbone(backboneBytes, names.backbone ?? 'backbone');
-  return detectorFromCheckpoint(ck, backbone, await sha256Hex(backboneBytes));
 }

@@ -1,5 +1,6 @@
 // HLGFA options. Every choice the paper leaves open is a named option; the default and why is
 // stated beside each (see ../shared/HLGFA.md for what the paper fixes).
+import { didYouMean } from '../util/suggest.js';
 
 export interface HlgfaConfig {
   /** HR view size S (LR is S/2). 256 as in the method description. */
@@ -95,6 +96,15 @@ export interface HlgfaConfig {
   seed: number;
   /** Fraction of train/good held out to calibrate the threshold and map statistics. */
   holdout: number;
+  /**
+   * Target false-positive rate of the decision threshold on normal images. The threshold is the
+   * (1 − fpr) quantile of a Gumbel distribution fitted to the held-out normal images' scores (see
+   * src/eval/calibration.ts): image scores are maxima (or top-k means) of a map, whose distribution
+   * extreme-value theory says is Gumbel-like, and a fitted tail extrapolates past the few dozen
+   * held-out images a dataset usually has, where the largest held-out score alone would put the
+   * FPR anywhere between 0 and 1/n.
+   */
+  thresholdFpr: number;
 }
 
 export const DEFAULT_CONFIG: HlgfaConfig = {
@@ -123,28 +133,101 @@ export const DEFAULT_CONFIG: HlgfaConfig = {
   lr: 1e-3,
   seed: 0,
   holdout: 0.1,
+  thresholdFpr: 0.01,
 };
 
-export function resolveConfig(partial: Partial<HlgfaConfig> = {}): HlgfaConfig {
-  const c = { ...DEFAULT_CONFIG, ...partial };
-  const bad = (m: string) => {
-    throw new Error(`HLGFA config: ${m}`);
-  };
-  if (!Number.isInteger(c.size) || c.size < 32 || c.size % 32 !== 0) bad(`size must be a multiple of 32 >= 32, got ${c.size}`);
-  if (c.taps.length < 1) bad('at least one backbone tap is needed');
-  if (!(c.detailReduction >= 1)) bad(`detailReduction must be >= 1, got ${c.detailReduction}`);
-  if (!(c.noiseProbability >= 0 && c.noiseProbability <= 1)) bad(`noiseProbability must be in [0, 1], got ${c.noiseProbability}`);
-  if (!Number.isInteger(c.epochs) || c.epochs < 0) bad(`epochs must be an integer >= 0, got ${c.epochs}`);
-  if (!Number.isInteger(c.batchSize) || c.batchSize < 1) bad(`batchSize must be an integer >= 1, got ${c.batchSize}`);
-  if (!(c.lr > 0)) bad(`lr must be > 0, got ${c.lr}`);
-  if (!(c.holdout >= 0 && c.holdout < 1)) bad(`holdout must be in [0, 1), got ${c.holdout}`);
-  const oneOf = (name: keyof HlgfaConfig, allowed: readonly string[]) => {
-    if (!allowed.includes(c[name] as string)) bad(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(c[name])}`);
-  };
-  oneOf('noise', ['both', 'hr', 'off']);
-  oneOf('residualInput', ['detail', 'concat']);
-  oneOf('norm', ['instance', 'running']);
-  oneOf('mapNorm', ['none', 'mean', 'zscore']);
-  oneOf('score', ['max', 'topk']);
-  return c;
+/** A config value out of range, of the wrong type, or an unknown key: the user's input is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Check =
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'number'; min: number; max: number; exclusiveMin?: boolean }
+  | { kind: 'boolean' }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'taps' };
+
+const int = (min: number, max: number): Check => ({ kind: 'int', min, max });
+const num = (min: number, max: number, exclusiveMin = false): Check => ({ kind: 'number', min, max, exclusiveMin });
+const bool: Check = { kind: 'boolean' };
+const oneOf = (...values: string[]): Check => ({ kind: 'enum', values });
+
+/**
+ * Every option's type and range, checked on every config that reaches the model: CLI flags,
+ * `--config` JSON, checkpoints and the page. The bounds are the ranges where an option means
+ * something (a blur wider than a quarter of the largest map, or a top-k fraction above 1, is a
+ * mistake, not a setting) and that keep every kernel launch finite.
+ */
+const CHECKS: { [K in keyof HlgfaConfig]: Check } = {
+  size: int(32, 8192),
+  taps: { kind: 'taps' },
+  detailReduction: int(1, 1024),
+  detailBlurSigma: num(0, 8, true),
+  baseline: bool,
+  structurePrior: bool,
+  detailPrior: bool,
+  gate: bool,
+  residualInput: oneOf('detail', 'concat'),
+  norm: oneOf('instance', 'running'),
+  noise: oneOf('both', 'hr', 'off'),
+  noiseProbability: num(0, 1),
+  reliability: bool,
+  reliabilityStrength: num(0, 1000),
+  mapNorm: oneOf('none', 'mean', 'zscore'),
+  score: oneOf('max', 'topk'),
+  topkFraction: num(0, 1, true),
+  blurSigma: num(0, 64),
+  epochs: int(0, 100_000),
+  batchSize: int(1, 4096),
+  lr: num(0, 10, true),
+  seed: int(0, 2 ** 32 - 1),
+  holdout: num(0, 0.9),
+  thresholdFpr: num(0, 0.5, true),
+};
+
+export const CONFIG_KEYS = Object.keys(CHECKS) as Array<keyof HlgfaConfig>;
+
+function checkField(key: keyof HlgfaConfig, v: unknown, check: Check): string | null {
+  const got = JSON.stringify(v) ?? String(v);
+  switch (check.kind) {
+    case 'int':
+      return typeof v === 'number' && Number.isInteger(v) && v >= check.min && v <= check.max
+        ? null
+        : `${key} must be an integer in [${check.min}, ${check.max}], got ${got}`;
+    case 'number': {
+      const lowOk = typeof v === 'number' && (check.exclusiveMin ? v > check.min : v >= check.min);
+      return typeof v === 'number' && Number.isFinite(v) && lowOk && v <= check.max
+        ? null
+        : `${key} must be a number in ${check.exclusiveMin ? '(' : '['}${check.min}, ${check.max}], got ${got}`;
+    }
+    case 'boolean':
+      return typeof v === 'boolean' ? null : `${key} must be true or false, got ${got}`;
+    case 'enum':
+      return typeof v === 'string' && check.values.includes(v) ? null : `${key} must be one of ${check.values.join(', ')}, got ${got}`;
+    case 'taps':
+      return Array.isArray(v) && v.length >= 1 && v.every((t) => typeof t === 'string' && t.length > 0) && new Set(v).size === v.length
+        ? null
+        : `${key} must be a non-empty list of distinct backbone tap names, got ${got}`;
+  }
+}
+
+/**
+ * The defaults with `partial` applied, every field checked. Unknown keys are refused (with the
+ * nearest known key suggested), so a typo never silently falls back to a default.
+ */
+export function resolveConfig(partial: Partial<HlgfaConfig> | Record<string, unknown> = {}): HlgfaConfig {
+  if (!partial || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new ConfigError(`HLGFA config: must be a JSON object of options, got ${JSON.stringify(partial)}`);
+  }
+  for (const key of Object.keys(partial)) {
+    if (!(key in CHECKS)) throw new ConfigError(`HLGFA config: unknown option "${key}"${didYouMean(key, CONFIG_KEYS, (k) => `"${k}"`)}`);
+  }
+  const c = { ...DEFAULT_CONFIG, ...partial } as HlgfaConfig;
+  for (const key of CONFIG_KEYS) {
+    const problem = checkField(key, c[key], CHECKS[key]);
+    if (problem) throw new ConfigError(`HLGFA config: ${problem}`);
+  }
+  if (c.size % 32 !== 0) throw new ConfigError(`HLGFA config: size must be a multiple of 32, got ${c.size}`);
+  return { ...c, taps: [...c.taps] };
 }

@@ -3,15 +3,18 @@
 // and the browser page both call `trainHlgfa`. Deterministic for a given config.seed.
 import { resizeRgba, type RgbaImage } from '../io/image.js';
 import { backward } from '../autograd/tape.js';
-import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
+import { Tensor, empty, keep, scope, tensor } from '../tensor/tensor.js';
 import { add, affine, concat, mul, resizeBilinear, split, sum } from '../ops/index.js';
 import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
+import { zeroGrad } from '../autograd/tape.js';
+import { calibrateThreshold, calibrationWarning } from '../eval/calibration.js';
 import type { Backbone } from './backbone.js';
-import type { HlgfaConfig } from './hlgfa-config.js';
-import { alignmentLoss, createLevel, refine, type LevelParams } from './hlgfa.js';
-import { Detector, dualFeatures, imageScore, viewTensor, type BackboneIdentity, type ParsedCheckpoint } from './detector.js';
-import { readF32, type TensorToWrite } from '../io/safetensors.js';
+import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
+import { alignmentLoss, createLevel, levelTensors, refine, type LevelParams } from './hlgfa.js';
+import { Detector, dryRunError, dualFeatures, largestFitting, viewTensor, type BackboneIdentity } from './detector.js';
+import { readFiniteF32, type ParsedCheckpoint } from './checkpoint.js';
+import type { TensorToWrite } from '../io/safetensors.js';
 
 export interface TrainProgress {
   phase: 'features' | 'train' | 'calibrate';
@@ -50,6 +53,17 @@ export interface TrainResult {
   detector: Detector;
   losses: number[];
   seconds: number;
+  /** Epochs completed in all (including those of a resumed run). */
+  epochs: number;
+  /** What a checkpoint needs to resume this run later (optimiser moments and progress). */
+  resumable: { tensors: Record<string, TensorToWrite>; metadata: Record<string, string> };
+  /** Things the user should know about the result (e.g. a threshold backed by few images). */
+  warnings: string[];
+}
+
+/** Training stopped because the loss (or the weights) stopped being finite numbers. */
+export class TrainingDivergedError extends Error {
+  override name = 'TrainingDivergedError';
 }
 
 function checkAbort(signal?: AbortSignal): void {
@@ -63,11 +77,48 @@ export function holdoutSplit(n: number, cfg: HlgfaConfig): { fit: number[]; hold
   return { hold: perm.slice(0, nHold).sort((a, b) => a - b), fit: perm.slice(nHold).sort((a, b) => a - b) };
 }
 
+/**
+ * Why a training step at the config's size and batch cannot run on this device (a buffer over the
+ * adapter's limits), with the batch and size that would fit; null when it fits. Decided by dry
+ * runs of one step (backbone on both views, module forward and backward): no memory is spent.
+ */
+export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string | null {
+  const step = (n: number, S: number) => () => {
+    const { fh, fl } = dualFeatures(backbone, empty([n, 3, S, S]), cfg.taps);
+    if (cfg.baseline) return;
+    const levels = fh.map((f) => {
+      const level = createLevel(f.shape[1], cfg, createRng(0));
+      if (cfg.norm === 'running') level.norm = { mean: empty([1, f.shape[1], 1, 1]), invStd: empty([1, f.shape[1], 1, 1]) };
+      return level;
+    });
+    const params = levels.flatMap((p, l) => levelTensors(p, `level${l}`).map(([, t]) => t));
+    try {
+      backward(alignmentLoss(levels.map((p, l) => refine(p, cfg, fh[l], fl[l])), fh));
+    } finally {
+      zeroGrad(params);
+      for (const t of params) t.dispose();
+    }
+  };
+  const S = cfg.size;
+  const B = cfg.batchSize;
+  const error = dryRunError(step(B, S));
+  if (!error) return null;
+  const batch = largestFitting((n) => dryRunError(step(n, S)) === null, B);
+  const size = 32 * largestFitting((k) => dryRunError(step(B, 32 * k)) === null, S / 32);
+  const fitsAt = [
+    batch > 0 ? `at S=${S} the largest batch that fits is ${batch}` : `S=${S} does not fit even at batch 1`,
+    size > 0 ? `at batch ${B} the largest size that fits is S=${size}` : `batch ${B} does not fit at any size`,
+  ];
+  return `S=${S} with batch ${B} does not fit this adapter (${error.message}); ${fitsAt.join('; ')}`;
+}
+
 export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
-  const cfg = o.config;
+  const cfg = resolveConfig(o.config); // API callers get the same checks as the CLI
   const S = cfg.size;
   const t0 = performance.now();
   if (o.images.length === 0) throw new Error('train: no training images');
+  const misfit = trainingFitError(o.backbone, cfg);
+  if (misfit) throw new RangeError(misfit);
   const resized = o.images.map((img) => resizeRgba(img, S, S));
   const { fit, hold } = holdoutSplit(resized.length, cfg);
   const B = cfg.batchSize;
@@ -141,6 +192,12 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
         });
         const value = await loss.item();
         loss.dispose();
+        if (!Number.isFinite(value)) {
+          throw new TrainingDivergedError(
+            `training diverged: the loss is ${value} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${cfg.lr}; try a lower --lr). ` +
+              `Nothing was written for this epoch${epoch > startEpoch ? `; the checkpoint of epoch ${epoch} stays` : ''}.`,
+          );
+        }
         epochLoss += value;
         losses.push(value);
         done += batch.length;
@@ -182,19 +239,33 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     detector.meanMap = keep(tensor(mean, [1, 1, cfg.size, cfg.size]));
     if (cfg.mapNorm === 'zscore') detector.invStdMap = keep(tensor(invStd, [1, 1, cfg.size, cfg.size]));
 
-    // Decision threshold: the highest score among held-out normal images (never trained on).
-    const heldScores: number[] = [];
-    for (let s = 0; s < hold.length; s += B) {
-      const res = await detector.score(hold.slice(s, s + B).map((i) => resized[i]));
-      heldScores.push(...res.map((r) => r.score));
+    for (const name of ['meanMap', 'invStdMap'] as const) {
+      const t = detector[name];
+      if (t && !(await t.read()).every(Number.isFinite)) throw new TrainingDivergedError(`training diverged: the normal-image statistics (${name}) are not finite`);
     }
-    if (heldScores.length) {
-      detector.threshold = Math.max(...heldScores);
-    } else {
-      const res = await detector.score(fit.slice(0, B).map((i) => resized[i]));
-      detector.threshold = Math.max(...res.map((r) => imageScore(r.map, cfg)));
+
+    // Decision threshold for the target false-positive rate, fitted to the scores of held-out
+    // normal images (never trained on); with fewer than two of those, to the training images'.
+    const source = hold.length >= 2 ? 'held-out' : 'training';
+    const calibrationSet = source === 'held-out' ? hold : fit;
+    const scores: number[] = [];
+    for (let s = 0; s < calibrationSet.length; s += B) {
+      checkAbort(o.signal);
+      const res = await detector.scoreMaps(calibrationSet.slice(s, s + B).map((i) => resized[i]));
+      scores.push(...res.map((r) => r.score));
     }
-    return { detector, losses, seconds: (performance.now() - t0) / 1000 };
+    const calibration = calibrateThreshold(scores, cfg.thresholdFpr, source);
+    detector.setThreshold(calibration.threshold, calibration);
+    const warning = calibrationWarning(calibration);
+    const epochs = Math.max(startEpoch, cfg.baseline ? 0 : cfg.epochs);
+    return {
+      detector,
+      losses,
+      seconds: (performance.now() - t0) / 1000,
+      epochs,
+      resumable: await trainingState(detector, adam, epochs),
+      warnings: warning ? [warning] : [],
+    };
   } catch (e) {
     detector.dispose();
     throw e;
@@ -265,8 +336,8 @@ export async function trainingState(detector: Detector, adam: Adam, epoch: numbe
 
 /** The resume state stored in a checkpoint written during training (`trainingState`). */
 export function resumeState(ck: ParsedCheckpoint, detector: Detector): ResumeState {
-  const epoch = Number(ck.metadata.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`${ck.file.source}: checkpoint has no training progress to resume (metadata "epoch")`);
+  const epoch = ck.epoch;
+  if (epoch === null) throw new Error(`${ck.file.source}: checkpoint has no training progress to resume (metadata "epoch")`);
   let adam: { step: number; steps: number[] };
   try {
     adam = JSON.parse(ck.metadata.adam);
@@ -274,6 +345,10 @@ export function resumeState(ck: ParsedCheckpoint, detector: Detector): ResumeSta
     throw new Error(`${ck.file.source}: checkpoint has no optimiser state to resume (metadata "adam")`);
   }
   const named = detector.namedParameters();
+  const counter = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  if (!adam || !counter(adam.step) || !Array.isArray(adam.steps) || adam.steps.length !== named.length || !adam.steps.every(counter)) {
+    throw new Error(`${ck.file.source}: metadata "adam" is malformed (expected a step count and ${named.length} per-parameter step counts)`);
+  }
   for (const [, t] of named) t.requiresGrad = true;
   return {
     epoch,
@@ -281,8 +356,8 @@ export function resumeState(ck: ParsedCheckpoint, detector: Detector): ResumeSta
     adam: {
       step: adam.step,
       steps: adam.steps,
-      m: named.map(([n, t]) => readF32(ck.file, `optim.m.${n}`, t.shape)),
-      v: named.map(([n, t]) => readF32(ck.file, `optim.v.${n}`, t.shape)),
+      m: named.map(([n, t]) => readFiniteF32(ck.file, `optim.m.${n}`, [...t.shape])),
+      v: named.map(([n, t]) => readFiniteF32(ck.file, `optim.v.${n}`, [...t.shape])),
     },
   };
 }

@@ -36,7 +36,7 @@ export interface LevelParams {
   norm?: { mean: Tensor; invStd: Tensor };
 }
 
-const PARAM_NAMES = ['dw3', 'dw5', 'dw7', 'structure', 'detailDw', 'detail', 'modulation', 'gate', 'residual'] as const;
+export const PARAM_NAMES = ['dw3', 'dw5', 'dw7', 'structure', 'detailDw', 'detail', 'modulation', 'gate', 'residual'] as const;
 
 export function createLevel(channels: number, cfg: HlgfaConfig, rng: Rng): LevelParams {
   const c = channels;

@@ -76,7 +76,7 @@ export class Tensor {
 
   dispose(): void {
     if (!this.store) return;
-    if (--this.store.refs === 0) runtime().pool.release(this.store.buffer);
+    if (--this.store.refs === 0) runtime().releaseStorage(this.store.buffer);
     this.store = null;
     if (this.grad) {
       this.grad.dispose();
@@ -133,25 +133,26 @@ function collect(value: unknown, into: Set<Tensor>): void {
 
 /**
  * Runs `fn` and disposes every tensor created inside it, except those it returns (which move to
- * the enclosing scope) and kept tensors. Synchronous on purpose: an `await` inside would let
- * unrelated work register tensors in this scope.
+ * the enclosing scope) and kept tensors. When `fn` throws, everything it created (but kept
+ * tensors) is disposed before the error propagates, so a failing call leaks no GPU memory.
+ * Synchronous on purpose: an `await` inside would let unrelated work register tensors in this scope.
  */
 export function scope<T extends Returned | unknown>(fn: () => T): T {
   const frame: ScopeFrame = { tensors: [], onExit: [] };
   scopes.push(frame);
+  const survivors = new Set<Tensor>();
   let result: T;
   try {
     result = fn();
     if (result instanceof Promise) throw new Error('scope(): the function must be synchronous');
+    collect(result, survivors);
   } finally {
     scopes.pop();
     for (const hook of frame.onExit) hook();
-  }
-  const survivors = new Set<Tensor>();
-  collect(result, survivors);
-  for (const t of frame.tensors) {
-    if (survivors.has(t)) trackInScope(t);
-    else if (!t.kept) t.dispose();
+    for (const t of frame.tensors) {
+      if (survivors.has(t)) trackInScope(t);
+      else if (!t.kept) t.dispose();
+    }
   }
   return result;
 }
@@ -185,7 +186,7 @@ function allocate(op: string, shape: Shape, dtype: DType, encoderWritten: boolea
   if (bytes > rt.limits.maxBufferSize) {
     throw new RangeError(`${op}: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
   }
-  return new Tensor(shape, dtype, { buffer: rt.pool.acquire(bytes, 'storage', encoderWritten), refs: 0 });
+  return new Tensor(shape, dtype, { buffer: rt.acquireStorage(bytes, encoderWritten), refs: 0 });
 }
 
 export function zeros(shape: Shape): Tensor {

@@ -4,7 +4,8 @@ import { initRuntime } from '../gpu/runtime.js';
 import { NoAdapterError, type AdapterSummary } from '../gpu/device.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { resolveConfig } from '../models/hlgfa-config.js';
-import { detectorFromCheckpoint, parseCheckpoint, sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
+import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
+import { detectorFromCheckpoint, parseCheckpoint } from '../models/checkpoint.js';
 import { trainHlgfa, type TrainProgress } from '../models/hlgfa-train.js';
 import { heatmapOverlay } from '../io/heatmap.js';
 import type { RgbaImage } from '../io/image.js';
@@ -182,8 +183,8 @@ async function train(): Promise<void> {
   const bb = state.backbone;
   if (!bb || state.trainImages.length === 0) return;
   const int = (i: HTMLInputElement | HTMLSelectElement, name: string) => {
-    const v = Number(i.value);
-    if (!Number.isInteger(v)) throw new Error(`${name} must be an integer, got "${i.value}"`);
+    const v = /^\s*\d+\s*$/.test(i.value) ? Number(i.value) : NaN;
+    if (!Number.isInteger(v)) throw new Error(`${name} must be a whole number, got "${i.value}"`);
     return v;
   };
   const controller = new AbortController();
@@ -220,7 +221,8 @@ async function train(): Promise<void> {
   // As the CLI reports it: the mean loss of the last epoch.
   const last = r.losses.slice(-Math.max(1, Math.ceil(state.trainImages.length / batch)));
   const loss = last.reduce((a, b) => a + b, 0) / last.length;
-  setStatus(el.progress, `trained in ${r.seconds.toFixed(1)} s; final loss ${loss.toFixed(4)}; threshold ${r.detector.threshold.toFixed(5)}`, 'done');
+  const warnings = r.warnings.length ? ` — warning: ${r.warnings.join('; ')}` : '';
+  setStatus(el.progress, `trained in ${r.seconds.toFixed(1)} s; final loss ${loss.toFixed(4)}; threshold ${r.detector.threshold.toFixed(5)}${warnings}`, 'done');
   el.progress.dataset.losses = JSON.stringify(r.losses);
   await setDetector(r.detector, `trained here on ${state.trainImages.length} images`, 'hlgfa-browser-model.safetensors', r.seconds);
 }

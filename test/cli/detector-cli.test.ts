@@ -60,14 +60,14 @@ describe('hlgfa train / eval / detect', () => {
     expect(usage.err).toMatch(/--data DIR is required/);
 
     const badSize = hlgfa('train', '--data', data, '--out', join(dir, 'y.safetensors'), '--size', '100');
-    expect(badSize.code).toBe(1);
+    expect(badSize.code).toBe(2);
     expect(badSize.err).toMatch(/size must be a multiple of 32/);
 
     const bmp = join(dir, 'fake.png');
     writeFileSync(bmp, Buffer.from([0x42, 0x4d, 0x36, 0, 0, 0, 0, 0, 0, 0]));
     const notPng = hlgfa('detect', '--model', model, '--out', join(dir, 'o'), bmp);
     expect(notPng.code).toBe(1);
-    expect(notPng.err).toMatch(/fake\.png: not a PNG file/);
+    expect(notPng.err).toMatch(/fake\.png: corrupt or truncated BMP \(10-byte file, too short for the BMP headers\)/);
 
     const notModel = hlgfa('eval', '--data', data, '--model', join(__dirname, '..', '..', 'weights', 'mobilenet_v2_imagenet.safetensors'));
     expect(notModel.code).toBe(1);

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { useGpu } from '../helpers.js';
 import { loadBackbone } from '../../src/models/backbone.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
-import { detectorFromCheckpoint, dualFeatures, parseCheckpoint, sha256Hex, viewTensor } from '../../src/models/detector.js';
+import { dualFeatures, sha256Hex, viewTensor } from '../../src/models/detector.js';
+import { detectorFromCheckpoint, parseCheckpoint } from '../../src/models/checkpoint.js';
 import { resizeRgba } from '../../src/io/image.js';
 import { mul, resizeBilinear, sub } from '../../src/ops/index.js';
 import { scope } from '../../src/tensor/tensor.js';
@@ -181,7 +182,7 @@ describe('HLGFA training', () => {
     const ck = parseCheckpoint(saved!, 'partial.safetensors');
     const resumed = await trainHlgfa({
       backbone, backboneId, config: cfg2, images, augment,
-      resume: resumeState(ck, detectorFromCheckpoint(ck, backbone, backboneId.sha256)),
+      resume: resumeState(ck, detectorFromCheckpoint(ck, backbone, backboneId.sha256, { requireThreshold: false })),
     });
     expect(resumed.losses).toEqual(straight.losses.slice(2));
     const w1 = await straight.detector.namedParameters()[0][1].read();

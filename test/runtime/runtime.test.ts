@@ -111,6 +111,29 @@ describe('tensors', () => {
     expect(runtime().pool.getStats().liveBytes).toBe(live0);
   });
 
+  it('scope disposes what it created when its function throws (no leak from failing calls)', async () => {
+    await runtime().sync();
+    const live0 = runtime().pool.getStats().liveBytes;
+    const kept = keep(tensor([5]));
+    const limit = runtime().limits.maxStorageBufferBindingSize;
+    let made: ReturnType<typeof tensor>[] = [];
+    for (let i = 0; i < 8; i++) {
+      made = [];
+      expect(() =>
+        scope(() => {
+          made.push(tensor(new Float32Array(1 << 16)), relu(tensor([1, -2])));
+          made.push(scope(() => tensor([3]))); // returned by an inner scope: moved to this one
+          relu(empty([Math.floor(limit / 4) + 1023])); // over the binding limit: throws
+        }),
+      ).toThrow(/maxStorageBufferBindingSize/);
+      expect(made.every((t) => t.disposed)).toBe(true);
+    }
+    expect(kept.disposed).toBe(false);
+    kept.dispose();
+    await runtime().sync();
+    expect(runtime().pool.getStats().liveBytes).toBe(live0);
+  });
+
   it('use after dispose names the op and the tensor', () => {
     const t = tensor([1, 2, 3]);
     t.dispose();

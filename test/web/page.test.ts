@@ -11,11 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { destroyRuntime, initRuntime } from '../../src/gpu/runtime.js';
 import { loadBackbone, type Backbone } from '../../src/models/backbone.js';
-import { detectorFromCheckpoint, parseCheckpoint, sha256Hex, type BackboneIdentity } from '../../src/models/detector.js';
+import { sha256Hex, type BackboneIdentity } from '../../src/models/detector.js';
+import { detectorFromCheckpoint, parseCheckpoint } from '../../src/models/checkpoint.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 import { trainHlgfa } from '../../src/models/hlgfa-train.js';
 import { noiseAugmenter } from '../../src/data/augment.js';
-import { readPng, writePng } from '../../src/io/png-node.js';
+import { writePng } from '../../src/io/png-node.js';
+import { readImage } from '../../src/io/image-node.js';
 import { startServer, type RunningServer } from '../../src/cli/commands/serve.js';
 import { forwardProbe, pixelHash, probeImage, relL2, trainProbe } from '../../src/web/probe.js';
 import '../../src/ops/index.js';
@@ -125,7 +127,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     const { detector } = await trainHlgfa({ backbone, backboneId, config, images, augment: noiseAugmenter() });
     const ckPath = join(tmp, 'node-model.safetensors');
     writeFileSync(ckPath, await detector.toCheckpoint());
-    const expected = await detector.score([readPng(testPng()), readPng(goodPng())]);
+    const expected = await detector.score([await readImage(testPng()), await readImage(goodPng())]);
     detector.dispose();
 
     const before = await generation();
@@ -135,7 +137,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     for (const [i, name] of ['scratch_000.png', 'good_000.png'].entries()) {
       const got = await cardFor(name, gen);
       const hashes = await page.evaluate(() => window.hlgfaTest!.decoded());
-      expect(hashes[`test/${name}`]).toBe(pixelHash(readPng(join(tmp, name))));
+      expect(hashes[`test/${name}`]).toBe(pixelHash(await readImage(join(tmp, name))));
       console.log(`Node checkpoint in the page, ${name}: score ${got.score} (Node ${expected[i].score}), relative diff ${relDiff(got.score, expected[i].score).toExponential(2)}`);
       expect(relDiff(got.score, expected[i].score)).toBeLessThanOrEqual(TOL);
       expect(got.verdict).toBe(expected[i].anomalous ? 'ANOMALOUS' : 'normal');
@@ -183,11 +185,11 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     const ck = parseCheckpoint(new Uint8Array(readFileSync(ckPath)), ckPath);
     expect(ck.config.size).toBe(64);
     const det = detectorFromCheckpoint(ck, backbone, backboneId.sha256);
-    const [r] = await det.score([readPng(testPng())]);
+    const [r] = await det.score([await readImage(testPng())]);
 
     // The same UI run, replayed in Node on the same PNGs: same losses.
     const webLosses = JSON.parse((await page.locator('#progress').getAttribute('data-losses')) ?? '[]') as number[];
-    const images = [0, 1, 2, 3].map((i) => readPng(join(tmp, `good_${i}.png`)));
+    const images = await Promise.all([0, 1, 2, 3].map((i) => readImage(join(tmp, `good_${i}.png`))));
     const hashes = await page.evaluate(() => window.hlgfaTest!.decoded());
     images.forEach((img, i) => expect(hashes[`train/good_${i}.png`]).toBe(pixelHash(img)));
     const node = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ size: 64, epochs: 2, batchSize: 2, seed: 1 }), images, augment: noiseAugmenter() });

@@ -1,31 +1,48 @@
-// `hlgfa eval`: image AUROC, pixel AUROC and AUPRO of a trained model on DIR/test (MVTec layout).
-import { parseArgs, UsageError } from '../args.js';
+// `hlgfa eval`: image AUROC, pixel AUROC and AUPRO of a trained model on DIR/test (MVTec layout),
+// and how its verdicts at the decision threshold compare with the labels.
+import { intOption, numberOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
-import { openDetector } from '../model-files.js';
+import { openDetector, readCheckpoint } from '../model-files.js';
 import { ProgressBar } from '../progress.js';
+import { DEFAULT_BACKBONE } from '../paths.js';
+import { checkOutput, checkWritable, datasetInputs } from '../output-guard.js';
 import { writeFileAtomic } from '../../io/node-fs.js';
+import { DEFAULT_MAX_PIXELS, type ImageReadOptions } from '../../io/image-node.js';
 import { loadSample, scanMvtec, type MvtecSample } from '../../data/mvtec.js';
 import { evaluateDetections, type Detection, type EvalReport } from '../../eval/report.js';
+import { calibrationWarning } from '../../eval/calibration.js';
+import type { VerdictMetrics } from '../../eval/verdict.js';
 import type { Detector } from '../../models/detector.js';
 
-export const help = `Usage: hlgfa eval --data DIR --model MODEL.safetensors [--json FILE] [--backbone FILE]
+export const help = `Usage: hlgfa eval --data DIR --model MODEL.safetensors [--json FILE] [options]
 
 Scores every image of DIR/test and prints image AUROC, pixel AUROC and AUPRO (FPR <= 0.3,
-normalised), overall and per defect type. Ground-truth masks are resized to the map size and
-binarised at 0.5.
+normalised), overall and per defect type, and the verdicts at the model's decision threshold:
+accuracy, precision, recall, F1 and false-positive rate, beside the threshold that would have
+maximised F1 on this test set. Ground-truth masks are resized to the map size and binarised at 0.5.
 
-  --json FILE      also write the figures as JSON (keys imageAUROC, pixelAUROC, aupro, perDefect, …)
-  --backbone FILE  the backbone the model was trained with (default: the shipped MobileNetV2)`;
+  --json FILE      also write the figures as JSON (imageAUROC, pixelAUROC, aupro, perDefect,
+                   verdict, bestF1, …); never one of the inputs
+  --threshold X    judge at X instead of the checkpoint's threshold
+  --backbone FILE  the backbone the model was trained with (default: the shipped MobileNetV2)
+  --max-pixels N   refuse images with more pixels than N (default ${DEFAULT_MAX_PIXELS})
+  --verbose        also print image AUROC under other image-score rules (max, top 0.1/1/5 %)
+  --force          replace an existing --json file even if it is not JSON`;
 
 /** Scores samples in batches; masks resized to the map size. */
-export async function detectAll(det: Detector, samples: readonly MvtecSample[], onStep?: (done: number) => void): Promise<{ detections: Detection[]; seconds: number }> {
+export async function detectAll(
+  det: Detector,
+  samples: readonly MvtecSample[],
+  onStep?: (done: number) => void,
+  read: ImageReadOptions = {},
+): Promise<{ detections: Detection[]; seconds: number }> {
   const B = det.config.batchSize;
   const detections: Detection[] = [];
   let seconds = 0;
   for (let s = 0; s < samples.length; s += B) {
-    const batch = samples.slice(s, s + B).map((x) => ({ sample: x, ...loadSample(x) }));
+    const batch = await Promise.all(samples.slice(s, s + B).map(async (x) => ({ sample: x, ...(await loadSample(x, read)) })));
     const t0 = performance.now();
-    const results = await det.score(batch.map((b) => b.image));
+    const results = await det.scoreMaps(batch.map((b) => b.image));
     seconds += (performance.now() - t0) / 1000;
     results.forEach((r, i) => {
       const b = batch[i];
@@ -36,35 +53,62 @@ export async function detectAll(det: Detector, samples: readonly MvtecSample[], 
   return { detections, seconds };
 }
 
-export function formatReport(r: EvalReport): string {
-  const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1).padStart(6) : '     –');
-  const lines = [`${'set'.padEnd(14)} ${'images'.padStart(6)} ${'img AUROC'.padStart(9)} ${'px AUROC'.padStart(9)} ${'AUPRO'.padStart(7)}`];
-  lines.push(`${'all'.padEnd(14)} ${String(r.images).padStart(6)} ${pct(r.imageAUROC).padStart(9)} ${pct(r.pixelAUROC).padStart(9)} ${pct(r.aupro).padStart(7)}`);
+const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1) : '–');
+
+function verdictLine(label: string, v: VerdictMetrics): string {
+  return (
+    `${label} ${v.threshold.toPrecision(5)}: accuracy ${pct(v.accuracy)} %, precision ${pct(v.precision)} %, recall ${pct(v.recall)} %, ` +
+    `F1 ${pct(v.f1)} %, false positives ${pct(v.fpr)} % of normal images (TP ${v.tp}, FP ${v.fp}, TN ${v.tn}, FN ${v.fn})`
+  );
+}
+
+export function formatReport(r: EvalReport, opts: { verbose?: boolean } = {}): string {
+  const cell = (v: number) => pct(v).padStart(9);
+  const lines = [`${'set'.padEnd(14)} ${'images'.padStart(6)} ${'img AUROC'.padStart(9)} ${'px AUROC'.padStart(9)} ${'AUPRO'.padStart(9)}`];
+  lines.push(`${'all'.padEnd(14)} ${String(r.images).padStart(6)} ${cell(r.imageAUROC)} ${cell(r.pixelAUROC)} ${cell(r.aupro)}`);
   for (const [name, d] of Object.entries(r.perDefect)) {
-    lines.push(`${name.padEnd(14)} ${String(d.images).padStart(6)} ${pct(d.imageAUROC).padStart(9)} ${pct(d.pixelAUROC).padStart(9)} ${pct(d.aupro).padStart(7)}`);
+    lines.push(`${name.padEnd(14)} ${String(d.images).padStart(6)} ${cell(d.imageAUROC)} ${cell(d.pixelAUROC)} ${cell(d.aupro)}`);
   }
-  const alternatives = Object.entries(r.imageAUROCByScore).map(([rule, v]) => `${rule} ${pct(v).trim()}`);
-  if (alternatives.length) lines.push(`image AUROC by score rule: ${alternatives.join(', ')}`);
+  lines.push(verdictLine('verdicts at threshold', r.verdict));
+  lines.push(verdictLine('best F1 on this test set (oracle) at', r.bestF1));
+  if (opts.verbose) {
+    const alternatives = Object.entries(r.imageAUROCByScore).map(([rule, v]) => `${rule} ${pct(v)}`);
+    if (alternatives.length) lines.push(`image AUROC by score rule: ${alternatives.join(', ')}`);
+  }
   return lines.join('\n');
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['data', 'model', 'json', 'backbone'] });
+  const args = parseArgs(argv, { values: ['data', 'model', 'json', 'backbone', 'threshold', 'max-pixels'], flags: ['verbose', 'force'] });
   if (!args.values.data) throw new UsageError('--data DIR is required');
   if (!args.values.model) throw new UsageError('--model FILE is required');
-  const index = scanMvtec(args.values.data);
+  const maxPixels = intOption(args, 'max-pixels', DEFAULT_MAX_PIXELS, 1);
+  const threshold = args.values.threshold === undefined ? undefined : numberOption(args, 'threshold', 0, { min: -1e30, max: 1e30 });
+  const index = scanMvtec(args.values.data, { maxPixels });
   if (index.test.length === 0) throw new Error(`${index.root}/test: no test images`);
+  const json = args.values.json;
+  if (json) {
+    checkOutput(json, 'json', datasetInputs(index, [args.values.model, args.values.backbone ?? DEFAULT_BACKBONE]), { option: '--json', force: args.flags.has('force') });
+    checkWritable(json, '--json');
+  }
+  const checkpoint = readCheckpoint(args.values.model);
   await cliRuntime();
-  const { detector, backbone } = await openDetector(args.values.model, args.values.backbone);
+  const { detector, backbone } = await openDetector(checkpoint, args.values.backbone);
+  if (threshold !== undefined) detector.setThreshold(threshold);
+  const warning = checkpoint.calibration && threshold === undefined ? calibrationWarning(checkpoint.calibration) : null;
+  if (warning) console.error(`warning: ${args.values.model}: ${warning}`);
   const bar = new ProgressBar();
-  const { detections, seconds } = await detectAll(detector, index.test, (n) => bar.update(n / index.test.length, `scoring ${n}/${index.test.length}`));
-  bar.done();
+  const { detections, seconds } = await detectAll(detector, index.test, (n) => bar.update(n / index.test.length, `scoring ${n}/${index.test.length}`), { maxPixels }).finally(() =>
+    bar.done(),
+  );
   const report = evaluateDetections(detections, { threshold: detector.threshold, msPerImage: (1000 * seconds) / detections.length });
-  console.log(formatReport(report));
-  console.log(`inference ${report.msPerImage.toFixed(1)} ms/image (batch ${detector.config.batchSize}, S=${detector.config.size}); threshold ${detector.threshold.toFixed(5)}`);
-  if (args.values.json) {
-    writeFileAtomic(args.values.json, JSON.stringify({ dataset: index.root, model: args.values.model, ...report }, null, 2) + '\n');
-    console.log(`wrote ${args.values.json}`);
+  console.log(formatReport(report, { verbose: args.flags.has('verbose') }));
+  const rule = threshold !== undefined ? 'given by --threshold' : checkpoint.calibration ? `calibrated for ${checkpoint.calibration.fpr} false positives` : 'from the checkpoint';
+  console.log(`inference ${report.msPerImage.toFixed(1)} ms/image (batch ${detector.config.batchSize}, S=${detector.config.size}); threshold ${detector.threshold.toFixed(5)} (${rule})`);
+  if (json) {
+    const doc = { dataset: index.root, model: args.values.model, calibration: threshold === undefined ? checkpoint.calibration : null, ...report };
+    writeFileAtomic(json, JSON.stringify(doc, null, 2) + '\n'); // NaN (undefined metrics) becomes null
+    console.log(`wrote ${json}`);
   }
   detector.dispose();
   backbone.backbone.dispose();

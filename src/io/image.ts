@@ -88,3 +88,33 @@ function resampleAxis(src: ArrayLike<number>, w: number, h: number, outLen: numb
   }
   return out;
 }
+
+/** Mean and standard deviation of an image's luminance ((R + G + B) / 3), over all pixels. */
+export function luminanceStats(img: RgbaImage): { mean: number; std: number } {
+  checkImage(img);
+  const n = img.width * img.height;
+  let s = 0;
+  let q = 0;
+  for (let i = 0; i < n; i++) {
+    const l = (img.data[4 * i] + img.data[4 * i + 1] + img.data[4 * i + 2]) / 3;
+    s += l;
+    q += l * l;
+  }
+  const mean = s / n;
+  return { mean, std: Math.sqrt(Math.max(0, q / n - mean * mean)) };
+}
+
+/**
+ * The image with its luminance brought to `target` mean and standard deviation: one shift and
+ * scale applied to R, G and B alike (hues kept), rounded and clamped to 0..255; alpha kept. A flat
+ * image (no contrast) is only shifted.
+ */
+export function standardizeExposure(img: RgbaImage, target: { mean: number; std: number }): RgbaImage {
+  const { mean, std } = luminanceStats(img);
+  const gain = std > 1e-6 ? target.std / std : 1;
+  const data = new Uint8Array(img.data.length);
+  for (let i = 0; i < data.length; i++) {
+    data[i] = (i & 3) === 3 ? img.data[i] : Math.max(0, Math.min(255, Math.round((img.data[i] - mean) * gain + target.mean)));
+  }
+  return { width: img.width, height: img.height, data };
+}

@@ -1,7 +1,7 @@
 // Backbones as frozen feature extractors, loaded from safetensors. The file's metadata says which
 // architecture it holds and how images must be preprocessed, so callers never hard-code either.
 import { parseSafetensors, SafeTensorsError } from '../io/safetensors.js';
-import { checkImage, resizeRgba, rgbaToPlanar, type RgbaImage } from '../io/image.js';
+import { checkImage, resizeRgba, rgbaToPlanar, standardizeExposure, type RgbaImage } from '../io/image.js';
 import { Tensor, tensor } from '../tensor/tensor.js';
 import { MobileNetV2, type PaddingMode } from './mobilenet-v2.js';
 import { ResNet, RESNET_ARCHITECTURES, isResNetArchitecture } from './resnet.js';
@@ -80,19 +80,26 @@ export function loadBackbone(bytes: Uint8Array, source: string): Backbone {
   }
 }
 
+/** Target luminance mean and standard deviation of per-image exposure normalisation. */
+export interface Exposure {
+  mean: number;
+  std: number;
+}
+
 /**
  * RGBA images → one normalised tensor [N, 3, size, size] for a backbone: each image resized to
- * size×size on the CPU (antialiased), then normalised. The one preprocessing path of every model:
+ * size×size on the CPU (antialiased), brought to the `exposure` targets if given, then normalised. The one preprocessing path of every model:
  * resizing first keeps the upload at size² whatever the photo's resolution (a full-size 12 MP
  * upload exceeded maxStorageBufferBindingSize) and, unlike a plain bilinear GPU resize, does not
  * alias when shrinking by a large factor.
  */
-export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing, size = pre.size): Tensor {
+export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing, size = pre.size, exposure: Exposure | null = null): Tensor {
   const plane = 3 * size * size;
   const data = new Float32Array(images.length * plane);
   images.forEach((img, i) => {
     checkImage(img, images.length > 1 ? `image ${i}` : 'image');
-    const r = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
+    const resized = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
+    const r = exposure ? standardizeExposure(resized, exposure) : resized;
     data.set(rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255), i * plane);
   });
   return tensor(data, [images.length, 3, size, size]);

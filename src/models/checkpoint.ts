@@ -38,7 +38,26 @@ export function checkpointTensors(config: HlgfaConfig, channels: readonly number
   const S = config.size;
   if (calibrated && config.mapNorm !== 'none') out.push(['stats.mean_map', [1, 1, S, S]]);
   if (calibrated && config.mapNorm === 'zscore') out.push(['stats.inv_std_map', [1, 1, S, S]]);
+  if (calibrated && config.normality === 'knn') out.push(['stats.term_norm', [4]]);
+  if (config.inputNorm === 'image') out.push(['stats.exposure', [2]]);
   return out;
+}
+
+/** Features per memory-bank row: the channels of the kNN taps. */
+export function memoryBankWidth(config: HlgfaConfig, channels: readonly number[]): number {
+  return config.knnTaps.reduce((a, t) => a + channels[config.taps.indexOf(t)], 0);
+}
+
+/** The memory bank [K, D] of a calibrated normality 'knn' checkpoint: 1 <= K <= knnBankSize. */
+function memoryBankShape(file: SafeTensorsFile, config: HlgfaConfig, channels: readonly number[]): number[] {
+  const d = memoryBankWidth(config, channels);
+  const e = file.tensors.get('stats.memory_bank');
+  if (!e) throw new SafeTensorsError(file.source, 'missing tensor "stats.memory_bank" (the memory bank of normality \'knn\')');
+  const [k] = e.shape;
+  if (e.shape.length !== 2 || e.shape[1] !== d || !(k >= 1 && k <= config.knnBankSize)) {
+    throw new SafeTensorsError(file.source, `tensor "stats.memory_bank" has shape [${e.shape.join(', ')}], expected [K, ${d}] with 1 <= K <= ${config.knnBankSize}`);
+  }
+  return [k, d];
 }
 
 /**
@@ -84,6 +103,7 @@ export function parseCheckpoint(bytes: Uint8Array, source: string): ParsedCheckp
   } catch (e) {
     return fail(`metadata "config": ${(e as Error).message.replace(/^HLGFA config: /, '')}`);
   }
+  if (config.inputNorm === 'auto') fail(`metadata "config": inputNorm is "auto", which training resolves; a checkpoint holds "image" or "none"`);
   const channels = json('channels');
   if (!Array.isArray(channels) || !channels.every((c) => Number.isInteger(c) && c >= 1 && c <= 65536)) {
     fail(`metadata "channels" must be a list of positive integers, got ${m.channels}`);
@@ -114,6 +134,11 @@ export function parseCheckpoint(bytes: Uint8Array, source: string): ParsedCheckp
   if (epoch !== null && (!Number.isInteger(epoch) || epoch < 0)) fail(`metadata "epoch" is ${m.epoch}, expected an integer >= 0`);
 
   for (const [name, shape] of checkpointTensors(config, channels as number[], threshold !== null)) readFiniteF32(file, name, shape);
+  if (threshold !== null && config.normality === 'knn') {
+    readFiniteF32(file, 'stats.memory_bank', memoryBankShape(file, config, channels as number[]));
+    const norm = readFiniteF32(file, 'stats.term_norm', [4]);
+    if (!(norm[1] > 0 && norm[3] > 0)) fail(`tensor "stats.term_norm" holds standard deviations ${norm[1]} and ${norm[3]}, expected both > 0`);
+  }
   return { config, channels: channels as number[], threshold, calibration, backbone: bb as BackboneIdentity, epoch, metadata: m, file };
 }
 
@@ -153,6 +178,15 @@ export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone,
   const S = ck.config.size;
   const stat = (name: string) => (ck.file.tensors.has(name) ? get(name, [1, 1, S, S]) : null);
   const det = new Detector(backbone, ck.config, levels, ck.backbone, stat('stats.mean_map'), stat('stats.inv_std_map'));
+  if (ck.config.inputNorm === 'image') {
+    const e = readFiniteF32(ck.file, 'stats.exposure', [2]);
+    det.exposure = { mean: e[0], std: e[1] };
+  }
+  if (ck.threshold !== null && ck.config.normality === 'knn') {
+    det.memoryBank = get('stats.memory_bank', memoryBankShape(ck.file, ck.config, ck.channels));
+    const n = readFiniteF32(ck.file, 'stats.term_norm', [4]);
+    det.termNorm = { alignment: { mean: n[0], std: n[1] }, normality: { mean: n[2], std: n[3] } };
+  }
   if (ck.threshold !== null) det.setThreshold(ck.threshold, ck.calibration);
   return det;
 }

@@ -4,12 +4,13 @@ import type { RgbaImage } from '../io/image.js';
 import { serializeSafetensors, type TensorToWrite } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
 import { Tensor, empty, scope, tensor } from '../tensor/tensor.js';
-import { areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
+import { add, affine, areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
 import { runtime } from '../gpu/runtime.js';
 import type { Calibration } from '../eval/calibration.js';
-import { imagesToTensor, type Backbone } from './backbone.js';
+import { imagesToTensor, type Backbone, type Exposure } from './backbone.js';
 import type { HlgfaConfig } from './hlgfa-config.js';
 import { anomalyMap, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
+import { normalityMap } from './memory-bank.js';
 
 export const CHECKPOINT_FORMAT = 'hlgfa-checkpoint/1';
 
@@ -17,6 +18,11 @@ export interface BackboneIdentity {
   architecture: string;
   source: string;
   sha256: string;
+}
+
+export interface TermNorm {
+  alignment: { mean: number; std: number };
+  normality: { mean: number; std: number };
 }
 
 export interface AnomalyResult {
@@ -27,9 +33,9 @@ export interface AnomalyResult {
   anomalous: boolean;
 }
 
-/** HR view tensor [N,3,S,S] from images (the backbone's preprocessing at size S). */
-export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], size: number): Tensor {
-  return imagesToTensor(images, backbone.preprocessing, size);
+/** HR view tensor [N,3,S,S] from images (the backbone's preprocessing at size S, exposure-normalised if given). */
+export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], size: number, exposure: Exposure | null = null): Tensor {
+  return imagesToTensor(images, backbone.preprocessing, size, exposure);
 }
 
 /**
@@ -72,6 +78,12 @@ export class Detector {
   /** How the threshold was obtained, when by calibration on normal images. */
   calibration: Calibration | null = null;
   private batchLimit: { size: number; images: number } | null = null;
+  /** inputNorm 'image': the luminance every image is brought to before the backbone. */
+  exposure: Exposure | null = null;
+  /** normality 'knn': the coreset of normal patch features [K, D]. */
+  memoryBank: Tensor | null = null;
+  /** normality 'knn': mean and standard deviation of each map term over normal images. */
+  termNorm: TermNorm | null = null;
 
   constructor(
     readonly backbone: Backbone,
@@ -101,8 +113,45 @@ export class Detector {
     this.calibration = calibration;
   }
 
-  /** Maps [N,1,S,S] (GPU) for backbone features; normalised by the mean map when configured. */
+  /**
+   * Anomaly maps [N,1,S,S] (GPU) for backbone features. With `normalise` (the default) they are
+   * what scores are taken from: the alignment map centred by the normal mean map (and z-scored),
+   * plus, with normality 'knn', the memory-bank term, each term standardised by its statistics on
+   * normal images so that neither dominates by its units. Without, the raw alignment map (what the
+   * normal-image statistics are computed from).
+   */
   mapsFromFeatures(fh: Tensor[], fl: Tensor[], normalise = true, size = this.config.size): Tensor {
+    if (!normalise || this.config.normality === 'none') return this.alignmentMaps(fh, fl, normalise, size);
+    const norm = this.termNorm;
+    if (!norm) throw new Error('this detector has no statistics for its anomaly-map terms yet (it was not calibrated)');
+    return noGrad(() =>
+      scope(() => {
+        const t = this.termMaps(fh, fl, size);
+        const knn = affine(t.normality, 1 / norm.normality.std, -norm.normality.mean / norm.normality.std);
+        if (!t.alignment) return knn;
+        return add(affine(t.alignment, 1 / norm.alignment.std, -norm.alignment.mean / norm.alignment.std), knn);
+      }),
+    );
+  }
+
+  /**
+   * The terms of the anomaly map before they are standardised and summed: the (centred) alignment
+   * map — null when the config drops it (`alignmentTerm: false`) — and the memory-bank map.
+   */
+  termMaps(fh: Tensor[], fl: Tensor[], size = this.config.size): { alignment: Tensor | null; normality: Tensor } {
+    const cfg = this.config;
+    if (cfg.normality !== 'knn' || !this.memoryBank) throw new Error("termMaps: the detector has no memory bank (config normality 'knn')");
+    const bank = this.memoryBank;
+    return noGrad(() =>
+      scope(() => ({
+        alignment: cfg.alignmentTerm ? this.alignmentMaps(fh, fl, true, size) : null,
+        normality: normalityMap(bank, cfg.knnTaps.map((t) => fh[cfg.taps.indexOf(t)]), size, cfg.blurSigma),
+      })),
+    );
+  }
+
+  /** The cross-resolution alignment maps; centred (and z-scored) by normal statistics if `normalise`. */
+  alignmentMaps(fh: Tensor[], fl: Tensor[], normalise: boolean, size = this.config.size): Tensor {
     const cfg = this.config;
     return noGrad(() =>
       scope(() => {
@@ -128,7 +177,8 @@ export class Detector {
     if (this.batchLimit?.size === S) return this.batchLimit.images;
     const pass = (n: number) => () => {
       const { fh, fl } = dualFeatures(this.backbone, empty([n, 3, S, S]), this.config.taps);
-      this.mapsFromFeatures(fh, fl);
+      if (this.config.normality === 'knn') this.termMaps(fh, fl);
+      else this.mapsFromFeatures(fh, fl);
     };
     const images = largestFitting((n) => dryRunError(pass(n)) === null, 1024);
     if (images === 0) throw new RangeError(`S=${S} does not fit this adapter even for one image: ${dryRunError(pass(1))?.message}`);
@@ -148,7 +198,7 @@ export class Detector {
     for (let start = 0; start < images.length; start += step) {
       const chunk = images.slice(start, start + step);
       const maps = scope(() => {
-        const hr = viewTensor(this.backbone, chunk, S);
+        const hr = viewTensor(this.backbone, chunk, S, this.inputExposure());
         const { fh, fl } = dualFeatures(this.backbone, hr, this.config.taps);
         return this.mapsFromFeatures(fh, fl);
       });
@@ -170,10 +220,53 @@ export class Detector {
     return out;
   }
 
+  /**
+   * Mean and standard deviation of each map term over all pixels of `images` (normal images): what
+   * `mapsFromFeatures` standardises the terms by. Floored spreads keep a constant term finite.
+   */
+  async termStatistics(images: readonly RgbaImage[]): Promise<TermNorm> {
+    const S = this.config.size;
+    const acc = { alignment: [0, 0, 0], normality: [0, 0, 0] };
+    const step = Math.min(this.config.batchSize, this.maxImagesPerPass());
+    for (let start = 0; start < images.length; start += step) {
+      const t = scope(() => {
+        const { fh, fl } = dualFeatures(this.backbone, viewTensor(this.backbone, images.slice(start, start + step), S, this.inputExposure()), this.config.taps);
+        return this.termMaps(fh, fl);
+      });
+      for (const name of ['alignment', 'normality'] as const) {
+        const map = t[name];
+        if (!map) continue;
+        const values = await map.read();
+        map.dispose();
+        const a = acc[name];
+        for (const v of values) {
+          if (!Number.isFinite(v)) throw new Error(`the ${name} term's map of a normal image holds ${v}; the model is broken`);
+          a[0] += v;
+          a[1] += v * v;
+          a[2]++;
+        }
+      }
+    }
+    const stats = (a: number[]) => {
+      const mean = a[2] ? a[0] / a[2] : 0;
+      const std = a[2] ? Math.sqrt(Math.max(0, a[1] / a[2] - mean * mean)) : 1;
+      // Rounded to float32 now, as checkpoints store them: a restored detector scores identically.
+      return { mean: Math.fround(mean), std: Math.fround(Math.max(std, 1e-6 * Math.abs(mean), 1e-12)) };
+    };
+    return { alignment: stats(acc.alignment), normality: stats(acc.normality) };
+  }
+
   /** Scores a batch of images (any count: split into passes that fit the device) with verdicts. */
   async score(images: readonly RgbaImage[]): Promise<AnomalyResult[]> {
     const threshold = this.threshold;
     return (await this.scoreMaps(images)).map((r) => ({ ...r, anomalous: r.score > threshold }));
+  }
+
+  /** The exposure targets images are brought to (inputNorm 'image'), or null. */
+  inputExposure(): Exposure | null {
+    if (this.config.inputNorm === 'none') return null;
+    if (this.config.inputNorm !== 'image' || !this.exposure) throw new Error(`inputNorm '${this.config.inputNorm}' needs exposure targets (set when training; stored in checkpoints)`);
+    return this.exposure;
   }
 
   /** Module parameters by checkpoint name. */
@@ -196,6 +289,18 @@ export class Detector {
     for (const [name, t] of this.namedParameters()) await put(name, t);
     if (this.meanMap) await put('stats.mean_map', this.meanMap);
     if (this.invStdMap) await put('stats.inv_std_map', this.invStdMap);
+    if (this.memoryBank) await put('stats.memory_bank', this.memoryBank);
+    if (this.exposure) {
+      const values = Float32Array.from([this.exposure.mean, this.exposure.std]);
+      if (!values.every(Number.isFinite)) throw new Error('checkpoint: the exposure targets are not finite; refusing to write them');
+      tensors['stats.exposure'] = { dtype: 'F32', shape: [2], data: values };
+    }
+    if (this.termNorm) {
+      const n = this.termNorm;
+      const values = Float32Array.from([n.alignment.mean, n.alignment.std, n.normality.mean, n.normality.std]);
+      if (!values.every(Number.isFinite)) throw new Error('checkpoint: the map-term statistics are not finite; refusing to write them');
+      tensors['stats.term_norm'] = { dtype: 'F32', shape: [4], data: values };
+    }
     for (const [l, p] of this.levels.entries()) {
       if (!p.norm) continue;
       await put(`level${l}.norm.mean`, p.norm.mean);
@@ -229,6 +334,8 @@ export class Detector {
     this.meanMap = null;
     this.invStdMap?.dispose();
     this.invStdMap = null;
+    this.memoryBank?.dispose();
+    this.memoryBank = null;
   }
 }
 

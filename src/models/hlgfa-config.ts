@@ -89,6 +89,30 @@ export interface HlgfaConfig {
   topkFraction: number;
   /** σ of the final map blur (kernel 2⌊4σ+0.5⌋+1, reflect padding). */
   blurSigma: number;
+  /**
+   * Per-image exposure normalisation: 'image' brings every image's luminance to the normal
+   * images' average mean and contrast before the backbone (one gain and offset for R, G and B), so
+   * a darker or brighter capture is not judged by its exposure; 'none' leaves pixels as they are;
+   * 'auto' (resolved when training, stored resolved) picks 'image' when the normal images'
+   * exposure is uncontrolled — the standard deviation of their mean luminance above 10 % of its
+   * mean (magnetic-tile 30 %; glass 0.1 %, the procedural sets 4-5 %) — and 'none' otherwise,
+   * where a global brightness change could itself be the defect.
+   */
+  inputNorm: 'auto' | 'image' | 'none';
+  /**
+   * Absolute-normality term. 'knn' adds, to the cross-resolution alignment map, the distance of
+   * each patch to the nearest of a coreset of normal training patches (a memory bank in frozen
+   * backbone features, as PatchCore), each term standardised by its statistics on normal images;
+   * the alignment map cannot see a defect that both resolutions see alike. See `normality` in the
+   * defaults below for the measured figures.
+   */
+  normality: 'none' | 'knn';
+  /** Taps the memory bank's patch features come from: a subset of `taps`, finest first. */
+  knnTaps: string[];
+  /** Rows of the memory bank (a greedy k-center coreset of the normal patches). */
+  knnBankSize: number;
+  /** Ablation: false leaves only the memory-bank term in the map (needs normality 'knn'). */
+  alignmentTerm: boolean;
   /** Optimisation. */
   epochs: number;
   batchSize: number;
@@ -128,6 +152,11 @@ export const DEFAULT_CONFIG: HlgfaConfig = {
   score: 'topk',
   topkFraction: 0.01,
   blurSigma: 4,
+  inputNorm: 'auto',
+  normality: 'none',
+  knnTaps: ['features.6', 'features.13'],
+  knnBankSize: 5000,
+  alignmentTerm: true,
   epochs: 10,
   batchSize: 8,
   lr: 1e-3,
@@ -178,6 +207,11 @@ const CHECKS: { [K in keyof HlgfaConfig]: Check } = {
   score: oneOf('max', 'topk'),
   topkFraction: num(0, 1, true),
   blurSigma: num(0, 64),
+  inputNorm: oneOf('auto', 'image', 'none'),
+  normality: oneOf('none', 'knn'),
+  knnTaps: { kind: 'taps' },
+  knnBankSize: int(1, 1_000_000),
+  alignmentTerm: bool,
   epochs: int(0, 100_000),
   batchSize: int(1, 4096),
   lr: num(0, 10, true),
@@ -229,5 +263,10 @@ export function resolveConfig(partial: Partial<HlgfaConfig> | Record<string, unk
     if (problem) throw new ConfigError(`HLGFA config: ${problem}`);
   }
   if (c.size % 32 !== 0) throw new ConfigError(`HLGFA config: size must be a multiple of 32, got ${c.size}`);
-  return { ...c, taps: [...c.taps] };
+  if (c.normality === 'knn') {
+    const outside = c.knnTaps.filter((t) => !c.taps.includes(t));
+    if (outside.length) throw new ConfigError(`HLGFA config: knnTaps must be among taps (${c.taps.join(', ')}), got ${outside.join(', ')}`);
+  }
+  if (!c.alignmentTerm && c.normality !== 'knn') throw new ConfigError("HLGFA config: alignmentTerm false needs normality 'knn' (the map would have no term)");
+  return { ...c, taps: [...c.taps], knnTaps: [...c.knnTaps] };
 }

@@ -1,7 +1,7 @@
 // HLGFA training, entirely on the GPU device: frozen backbone features (cached for clean images),
 // the refinement module, the alignment loss, backward and Adam. Portable (no Node APIs): the CLI
 // and the browser page both call `trainHlgfa`. Deterministic for a given config.seed.
-import { resizeRgba, type RgbaImage } from '../io/image.js';
+import { luminanceStats, resizeRgba, type RgbaImage } from '../io/image.js';
 import { backward } from '../autograd/tape.js';
 import { Tensor, empty, keep, scope, tensor } from '../tensor/tensor.js';
 import { add, affine, concat, mul, resizeBilinear, split, sum } from '../ops/index.js';
@@ -9,11 +9,12 @@ import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
 import { zeroGrad } from '../autograd/tape.js';
 import { calibrateThreshold, calibrationWarning } from '../eval/calibration.js';
-import type { Backbone } from './backbone.js';
+import type { Backbone, Exposure } from './backbone.js';
 import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
 import { alignmentLoss, createLevel, levelTensors, refine, type LevelParams } from './hlgfa.js';
 import { Detector, dryRunError, dualFeatures, largestFitting, viewTensor, type BackboneIdentity } from './detector.js';
 import { readFiniteF32, type ParsedCheckpoint } from './checkpoint.js';
+import { buildMemoryBank, patchEmbedding } from './memory-bank.js';
 import type { TensorToWrite } from '../io/safetensors.js';
 
 export interface TrainProgress {
@@ -59,6 +60,8 @@ export interface TrainResult {
   resumable: { tensors: Record<string, TensorToWrite>; metadata: Record<string, string> };
   /** Things the user should know about the result (e.g. a threshold backed by few images). */
   warnings: string[];
+  /** Coefficient of variation of the normal images' mean luminance (what inputNorm 'auto' decides by). */
+  exposureVariation: number;
 }
 
 /** Training stopped because the loss (or the weights) stopped being finite numbers. */
@@ -112,14 +115,31 @@ export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string |
   return `S=${S} with batch ${B} does not fit this adapter (${error.message}); ${fitsAt.join('; ')}`;
 }
 
+/** How much the normal images' exposure varies before 'auto' normalises it (see `inputNorm`). */
+export const EXPOSURE_VARIATION_LIMIT = 0.1;
+
+/**
+ * The normal images' average luminance mean and contrast (the targets of inputNorm 'image'), and
+ * the coefficient of variation of their mean luminance (what 'auto' decides by).
+ */
+export function exposureOf(images: readonly RgbaImage[]): { target: Exposure; variation: number } {
+  const stats = images.map(luminanceStats);
+  const mean = stats.reduce((a, s) => a + s.mean, 0) / stats.length;
+  const spread = Math.sqrt(stats.reduce((a, s) => a + (s.mean - mean) ** 2, 0) / stats.length);
+  return { target: { mean: Math.fround(mean), std: Math.fround(stats.reduce((a, s) => a + s.std, 0) / stats.length) }, variation: spread / Math.max(mean, 1e-6) };
+}
+
 export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
-  const cfg = resolveConfig(o.config); // API callers get the same checks as the CLI
+  let cfg = resolveConfig(o.config); // API callers get the same checks as the CLI
   const S = cfg.size;
   const t0 = performance.now();
   if (o.images.length === 0) throw new Error('train: no training images');
   const misfit = trainingFitError(o.backbone, cfg);
   if (misfit) throw new RangeError(misfit);
   const resized = o.images.map((img) => resizeRgba(img, S, S));
+  const exposureStats = exposureOf(resized);
+  if (cfg.inputNorm === 'auto') cfg = { ...cfg, inputNorm: exposureStats.variation > EXPOSURE_VARIATION_LIMIT ? 'image' : 'none' };
+  const exposure = cfg.inputNorm === 'image' ? exposureStats.target : null;
   const { fit, hold } = holdoutSplit(resized.length, cfg);
   const B = cfg.batchSize;
   const nl = cfg.taps.length;
@@ -131,7 +151,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     checkAbort(o.signal);
     const idx = fit.slice(s, s + B);
     scope(() => {
-      const { fh, fl } = dualFeatures(o.backbone, viewTensor(o.backbone, idx.map((i) => resized[i]), S), cfg.taps);
+      const { fh, fl } = dualFeatures(o.backbone, viewTensor(o.backbone, idx.map((i) => resized[i]), S, exposure), cfg.taps);
       for (let l = 0; l < nl; l++) {
         split(fh[l], idx.map(() => 1), 0).forEach((t) => cacheH[l].push(keep(t)));
         split(fl[l], idx.map(() => 1), 0).forEach((t) => cacheL[l].push(keep(t)));
@@ -147,6 +167,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     for (let l = 0; l < nl; l++) levels[l].norm = await channelStatistics(cacheL[l], [cacheH[l][0].shape[2], cacheH[l][0].shape[3]], B);
   }
   const detector = new Detector(o.backbone, cfg, levels, o.backboneId);
+  detector.exposure = exposure;
   const params = detector.namedParameters().map(([, t]) => t);
   const adam = new Adam(params, { lr: cfg.lr });
   if (o.resume) adam.loadState(o.resume.adam);
@@ -157,7 +178,8 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const trainStart = performance.now();
   let done = 0;
   try {
-    for (let epoch = startEpoch; epoch < (cfg.baseline ? 0 : cfg.epochs); epoch++) {
+    // Nothing to train for the raw baseline, or when the map leaves the alignment term out.
+    for (let epoch = startEpoch; epoch < (cfg.baseline || !cfg.alignmentTerm ? 0 : cfg.epochs); epoch++) {
       const order = permutation(fit.length, createRng(deriveSeed(cfg.seed, 1000 + epoch)));
       const augRng = createRng(deriveSeed(cfg.seed, 2000 + epoch));
       let epochLoss = 0;
@@ -172,7 +194,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
           // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
           let k = 0;
           const noiseRow = noisy.map((n) => (n ? k++ : -1));
-          const f = noisyImages.length ? dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S), cfg.taps) : null;
+          const f = noisyImages.length ? dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps) : null;
           const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
           const assemble = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
             concat(batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j])), 0);
@@ -244,10 +266,21 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       if (t && !(await t.read()).every(Number.isFinite)) throw new TrainingDivergedError(`training diverged: the normal-image statistics (${name}) are not finite`);
     }
 
-    // Decision threshold for the target false-positive rate, fitted to the scores of held-out
-    // normal images (never trained on); with fewer than two of those, to the training images'.
+    // Calibration images: held-out normal images (never trained on, never in the memory bank);
+    // with fewer than two of those, the training images.
     const source = hold.length >= 2 ? 'held-out' : 'training';
     const calibrationSet = source === 'held-out' ? hold : fit;
+
+    // normality 'knn': the memory bank from the fit images' cached features, then each map term's
+    // mean and spread on the calibration images, which the scores standardise the terms by.
+    if (cfg.normality === 'knn') {
+      const levels = cfg.knnTaps.map((t) => cfg.taps.indexOf(t));
+      const embed = (b: number) => scope(() => patchEmbedding(levels.map((l) => concat(cacheH[l].slice(b * B, (b + 1) * B), 0))));
+      detector.memoryBank = await buildMemoryBank(Math.ceil(fit.length / B), embed, cfg.knnBankSize, cfg.seed);
+      detector.termNorm = await detector.termStatistics(calibrationSet.map((i) => resized[i]));
+    }
+
+    // Decision threshold for the target false-positive rate, fitted to the calibration images' scores.
     const scores: number[] = [];
     for (let s = 0; s < calibrationSet.length; s += B) {
       checkAbort(o.signal);
@@ -265,6 +298,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       epochs,
       resumable: await trainingState(detector, adam, epochs),
       warnings: warning ? [warning] : [],
+      exposureVariation: exposureStats.variation,
     };
   } catch (e) {
     detector.dispose();

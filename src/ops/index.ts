@@ -16,6 +16,7 @@ export * from './blur.js';
 export * from './norm.js';
 export * from './gate.js';
 export * from './cosine.js';
+export * from './knn.js';
 export * from './tuning.js';
 
 configureAutograd({ add, copy, fill: full });

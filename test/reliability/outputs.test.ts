@@ -5,10 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { parseSafetensors } from '../../src/io/safetensors.js';
 import { writeFileAtomic } from '../../src/io/node-fs.js';
-import { hashes, hlgfa, makeFixture, sha, SHIPPED_BACKBONE, type Fixture } from './fixtures.js';
+import { check, hashes, hlgfa, makeFixture, sha, SHIPPED_BACKBONE, type Fixture } from './fixtures.js';
 
 let fx: Fixture;
 const shipped = readFileSync(SHIPPED_BACKBONE);
@@ -24,10 +24,10 @@ afterAll(() => {
 function refused(label: string, args: string[], message: RegExp, inputs: string[]): void {
   const before = hashes(inputs);
   const r = hlgfa(label, ...args);
-  expect(r.code, `${label}: ${r.err}`).toBe(2);
-  expect(r.err, label).toMatch(message);
-  expect(r.err, `${label}: refused before the GPU started`).not.toMatch(/artificially reduced/);
-  expect(hashes(inputs), label).toEqual(before);
+  check(r.code, `${label}: ${r.err}`).toBe(2);
+  check(r.err, label).toMatch(message);
+  check(r.err, `${label}: refused before the GPU started`).not.toMatch(/artificially reduced/);
+  check(hashes(inputs), label).toEqual(before);
 }
 
 describe('an output may not be an input', () => {
@@ -49,7 +49,7 @@ describe('an output may not be an input', () => {
   it('train --out inside the folders images are read from', () => {
     const inside = join(fx.data, 'test', 'good', 'model.safetensors');
     refused('train --out inside test/', ['train', '--data', fx.data, '--out', inside, '--backbone', fx.backbone], /lies inside .*test, which this command reads images from/, [fx.goodPng]);
-    expect(existsSync(inside)).toBe(false);
+    check(existsSync(inside)).toBe(false);
   });
 
   it('eval --model X --json X, and eval --json over an image', () => {
@@ -78,8 +78,8 @@ describe('existing files of another kind are replaced only with --force', () => 
     copyFileSync(fx.goodPng, png);
     refused('eval --json = an unrelated PNG', ['eval', '--data', fx.data, '--model', fx.model, '--backbone', fx.backbone, '--json', png], /exists and is not a JSON file/, [png]);
     const forced = hlgfa('eval --json over a PNG with --force', 'eval', '--data', fx.data, '--model', fx.model, '--backbone', fx.backbone, '--json', png, '--force');
-    expect(forced.code, forced.err).toBe(0);
-    expect(JSON.parse(readFileSync(png, 'utf8')).images).toBe(7);
+    check(forced.code, forced.err).toBe(0);
+    check(JSON.parse(readFileSync(png, 'utf8')).images).toBe(7);
   });
 });
 
@@ -90,11 +90,11 @@ describe('detect output names', () => {
     paths.forEach((p, i) => copyFileSync(i % 2 ? fx.crackPng : fx.goodPng, p));
     const out = join(fx.dir, 'names');
     const r = hlgfa('detect colliding names', 'detect', '--model', fx.model, '--backbone', fx.backbone, '--out', out, ...paths);
-    expect(r.code, r.err).toBe(0);
+    check(r.code, r.err).toBe(0);
     const files = readdirSync(out).sort();
-    expect(files.length).toBe(8);
-    expect(new Set(files.map((f) => f.toLowerCase())).size).toBe(8);
-    for (const p of paths) expect(r.out).toContain(p);
+    check(files.length).toBe(8);
+    check(new Set(files.map((f) => f.toLowerCase())).size).toBe(8);
+    for (const p of paths) check(r.out).toContain(p);
   });
 });
 
@@ -103,9 +103,9 @@ describe('writes', () => {
     const blocker = join(fx.dir, 'a-file');
     writeFileSync(blocker, 'x');
     const r = hlgfa('train --out under a file', 'train', '--data', fx.data, '--out', join(blocker, 'm.safetensors'), '--backbone', fx.backbone);
-    expect(r.code, r.err).toBe(1);
-    expect(r.err).toMatch(/--out .*a-file\/m\.safetensors: cannot (create the folder|write in) .*\((EEXIST|ENOTDIR)/);
-    expect(r.err).not.toMatch(/artificially reduced|epoch/);
+    check(r.code, r.err).toBe(1);
+    check(r.err).toMatch(/--out .*a-file\/m\.safetensors: cannot (create the folder|write in) .*\((EEXIST|ENOTDIR)/);
+    check(r.err).not.toMatch(/artificially reduced|epoch/);
   });
 
   it('a full disk gives ENOSPC with the path and leaves no temp file', (ctx) => {
@@ -125,13 +125,13 @@ describe('writes', () => {
       }
       const json = join(mnt, 'metrics.json');
       const r = hlgfa('eval --json on a full disk', 'eval', '--data', fx.data, '--model', fx.model, '--backbone', fx.backbone, '--json', json);
-      expect(r.code, r.err).toBe(1);
+      check(r.code, r.err).toBe(1);
       // Found by the up-front check, before any scoring.
-      expect(r.err).toMatch(/--json .*metrics\.json: cannot write in .*small \(ENOSPC: no space left on device\)/);
-      expect(r.err).not.toMatch(/artificially reduced/);
+      check(r.err).toMatch(/--json .*metrics\.json: cannot write in .*small \(ENOSPC: no space left on device\)/);
+      check(r.err).not.toMatch(/artificially reduced/);
       // And an atomic write that runs out of space mid-file names it and leaves no temp file.
-      expect(() => writeFileAtomic(join(mnt, 'big.safetensors'), new Uint8Array(1 << 20))).toThrow(/big\.safetensors: cannot write \(ENOSPC: no space left on device\)/);
-      expect(readdirSync(mnt).sort()).toEqual(['filler']);
+      check(() => writeFileAtomic(join(mnt, 'big.safetensors'), new Uint8Array(1 << 20))).toThrow(/big\.safetensors: cannot write \(ENOSPC: no space left on device\)/);
+      check(readdirSync(mnt).sort()).toEqual(['filler']);
     } finally {
       execFileSync('umount', [mnt]);
     }
@@ -143,15 +143,15 @@ describe('writes', () => {
     const stale = join(fx.dir, '.resumable.safetensors.999999999.tmp');
     writeFileSync(stale, 'left by a killed run');
     const r = hlgfa('train --resume --epochs 1 (already done)', 'train', '--data', fx.data, '--out', out, '--resume', '--epochs', '1', '--backbone', fx.backbone);
-    expect(r.code, r.err).toBe(0);
-    expect(existsSync(stale)).toBe(false);
+    check(r.code, r.err).toBe(0);
+    check(existsSync(stale)).toBe(false);
     const ck = parseSafetensors(new Uint8Array(readFileSync(out)), out);
     const before = parseSafetensors(new Uint8Array(readFileSync(fx.model)), fx.model);
-    expect(ck.metadata.epoch).toBe('1');
-    expect(JSON.parse(ck.metadata.adam)).toEqual(JSON.parse(before.metadata.adam));
-    for (const name of before.tensors.keys()) if (name.startsWith('optim.')) expect(Buffer.from(ck.tensors.get(name)!.bytes).equals(Buffer.from(before.tensors.get(name)!.bytes)), name).toBe(true);
+    check(ck.metadata.epoch).toBe('1');
+    check(JSON.parse(ck.metadata.adam)).toEqual(JSON.parse(before.metadata.adam));
+    for (const name of before.tensors.keys()) if (name.startsWith('optim.')) check(Buffer.from(ck.tensors.get(name)!.bytes).equals(Buffer.from(before.tensors.get(name)!.bytes)), name).toBe(true);
     refused('train --resume --size 128 (model is 64)', ['train', '--data', fx.data, '--out', out, '--resume', '--size', '128', '--backbone', fx.backbone], /--resume: size 128 conflicts with 64 in .*resumable\.safetensors; a resumed run keeps its options/, [out]);
     refused('train --resume of a missing file', ['train', '--data', fx.data, '--out', join(fx.dir, 'nothing.safetensors'), '--resume'], /--resume: .*nothing\.safetensors does not exist/, []);
-    expect(sha(out)).not.toBe('absent');
+    check(sha(out)).not.toBe('absent');
   });
 });

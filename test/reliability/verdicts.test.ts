@@ -2,9 +2,9 @@
 // error naming the file and the field, a non-zero exit code, no output, and no input changed.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from 'vitest';
 import { parseSafetensors } from '../../src/io/safetensors.js';
-import { configWith, hashes, hlgfa, makeFixture, tamper, type Fixture } from './fixtures.js';
+import { check, configWith, hashes, hlgfa, makeFixture, tamper, type Fixture } from './fixtures.js';
 
 let fx: Fixture;
 beforeAll(() => {
@@ -16,11 +16,11 @@ function refusedByDetect(label: string, model: string, message: RegExp): void {
   const out = join(fx.dir, `out-${label.replace(/\W+/g, '-')}`);
   const before = hashes([model, fx.goodPng, fx.backbone]);
   const r = hlgfa(label, 'detect', '--model', model, '--backbone', fx.backbone, '--out', out, fx.goodPng);
-  expect(r.code, r.err).toBe(1);
-  expect(r.err).toMatch(message);
-  expect(r.out).not.toMatch(/normal|ANOMALOUS/);
-  expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
-  expect(hashes([model, fx.goodPng, fx.backbone])).toEqual(before);
+  check(r.code, r.err).toBe(1);
+  check(r.err).toMatch(message);
+  check(r.out).not.toMatch(/normal|ANOMALOUS/);
+  check(existsSync(out) ? readdirSync(out) : []).toEqual([]);
+  check(hashes([model, fx.goodPng, fx.backbone])).toEqual(before);
 }
 
 describe('checkpoint metadata is validated field by field', () => {
@@ -79,11 +79,11 @@ describe('training that cannot produce a sound model writes none', () => {
     const out = tamper(fx.model, join(fx.dir, 'diverging.safetensors'), { tensors: { 'level0.modulation.weight': { dtype: 'F32', shape: w.shape, data: huge } } });
     const before = hashes([out, fx.trainPng]);
     const r = hlgfa('train diverging (resumed)', 'train', '--data', fx.data, '--out', out, '--resume', '--epochs', '2', '--backbone', fx.backbone);
-    expect(r.code, r.err).toBe(1);
-    expect(r.err).toMatch(/training diverged: the loss is (NaN|Infinity|-Infinity) at epoch 2, step 1 \(learning rate 0\.001; try a lower --lr\)\. Nothing was written for this epoch/);
-    expect(r.out).not.toMatch(/wrote/);
-    expect(hashes([out, fx.trainPng])).toEqual(before);
-    expect(readdirSync(fx.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    check(r.code, r.err).toBe(1);
+    check(r.err).toMatch(/training diverged: the loss is (NaN|Infinity|-Infinity) at epoch 2, step 1 \(learning rate 0\.001; try a lower --lr\)\. Nothing was written for this epoch/);
+    check(r.out).not.toMatch(/wrote/);
+    check(hashes([out, fx.trainPng])).toEqual(before);
+    check(readdirSync(fx.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('out-of-range options are usage errors (exit 2) before any work', () => {
@@ -103,10 +103,10 @@ describe('training that cannot produce a sound model writes none', () => {
     ];
     for (const [label, extra, message] of cases) {
       const r = hlgfa(`train ${label}`, 'train', '--data', fx.data, '--out', out, ...extra);
-      expect(r.code, `${label}: ${r.err}`).toBe(2);
-      expect(r.err, label).toMatch(message);
-      expect(r.err, `${label}: no GPU started`).not.toMatch(/artificially reduced/);
-      expect(existsSync(out), label).toBe(false);
+      check(r.code, `${label}: ${r.err}`).toBe(2);
+      check(r.err, label).toMatch(message);
+      check(r.err, `${label}: no GPU started`).not.toMatch(/artificially reduced/);
+      check(existsSync(out), label).toBe(false);
     }
   });
 });
@@ -115,31 +115,31 @@ describe('threshold calibration and verdict metrics', () => {
   it('train reports the calibration rule; eval prints and writes the verdict metrics', () => {
     const ck = parseSafetensors(new Uint8Array(readFileSync(fx.model)), fx.model);
     const cal = JSON.parse(ck.metadata.calibration);
-    expect(cal).toMatchObject({ rule: 'gumbel-fpr', fpr: 0.01, source: 'training' });
-    expect(Number(ck.metadata.threshold)).toBe(cal.threshold);
+    check(cal).toMatchObject({ rule: 'gumbel-fpr', fpr: 0.01, source: 'training' });
+    check(Number(ck.metadata.threshold)).toBe(cal.threshold);
     const json = join(fx.dir, 'metrics.json');
     const e = hlgfa('eval verdict metrics', 'eval', '--data', fx.data, '--model', fx.model, '--backbone', fx.backbone, '--json', json);
-    expect(e.code, e.err).toBe(0);
-    expect(e.err).toMatch(/warning: .*calibrated on \d+ training image\(s\)/);
-    expect(e.out).toMatch(/verdicts at threshold -?\d.*: accuracy \d+\.\d %, precision .* recall .* F1 .* false positives .* \(TP \d+, FP \d+, TN \d+, FN \d+\)/);
-    expect(e.out).toMatch(/best F1 on this test set \(oracle\) at -?\d/);
+    check(e.code, e.err).toBe(0);
+    check(e.err).toMatch(/warning: .*calibrated on \d+ training image\(s\)/);
+    check(e.out).toMatch(/verdicts at threshold -?\d.*: accuracy \d+\.\d %, precision .* recall .* F1 .* false positives .* \(TP \d+, FP \d+, TN \d+, FN \d+\)/);
+    check(e.out).toMatch(/best F1 on this test set \(oracle\) at -?\d/);
     const m = JSON.parse(readFileSync(json, 'utf8'));
-    expect(m.verdict.tp + m.verdict.fp + m.verdict.tn + m.verdict.fn).toBe(m.images);
-    expect(m.verdict.threshold).toBe(cal.threshold);
-    expect(m.bestF1.f1).toBeGreaterThanOrEqual(Number.isFinite(m.verdict.f1) ? m.verdict.f1 : 0);
-    expect(m.calibration).toMatchObject({ rule: 'gumbel-fpr' });
+    check(m.verdict.tp + m.verdict.fp + m.verdict.tn + m.verdict.fn).toBe(m.images);
+    check(m.verdict.threshold).toBe(cal.threshold);
+    check(m.bestF1.f1).toBeGreaterThanOrEqual(Number.isFinite(m.verdict.f1) ? m.verdict.f1 : 0);
+    check(m.calibration).toMatchObject({ rule: 'gumbel-fpr' });
   });
 
   it('detect --threshold overrides the checkpoint; a bad value is a usage error', () => {
     const out = join(fx.dir, 'thr');
     const low = hlgfa('detect --threshold -1e9', 'detect', '--model', fx.model, '--backbone', fx.backbone, '--out', out, '--threshold', '-1e9', fx.goodPng, fx.crackPng);
-    expect(low.code, low.err).toBe(0);
-    expect(low.out).toMatch(/2\/2 anomalous \(threshold -1000000000\.00000\)/);
+    check(low.code, low.err).toBe(0);
+    check(low.out).toMatch(/2\/2 anomalous \(threshold -1000000000\.00000\)/);
     const high = hlgfa('detect --threshold 1e9', 'detect', '--model', fx.model, '--backbone', fx.backbone, '--out', out, '--threshold', '1e9', fx.goodPng, fx.crackPng);
-    expect(high.out).toMatch(/0\/2 anomalous/);
+    check(high.out).toMatch(/0\/2 anomalous/);
     const bad = hlgfa('detect --threshold nan', 'detect', '--model', fx.model, '--out', out, '--threshold', 'NaN', fx.goodPng);
-    expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--threshold must be a number/);
+    check(bad.code).toBe(2);
+    check(bad.err).toMatch(/--threshold must be a number/);
   });
 
   it('one training image: trains, warns that the threshold rests on too little', () => {
@@ -150,7 +150,7 @@ describe('threshold calibration and verdict metrics', () => {
     writeFileSync(join(dst, '000.png'), readFileSync(join(src, '000.png')));
     const out = join(fx.dir, 'one.safetensors');
     const r = hlgfa('train on one image', 'train', '--data', one, '--out', out, '--epochs', '1', '--size', '64', '--backbone', fx.backbone);
-    expect(r.code, r.err).toBe(0);
-    expect(r.err).toMatch(/warning: the threshold was calibrated on 1 training image\(s\)/);
+    check(r.code, r.err).toBe(0);
+    check(r.err).toMatch(/warning: the threshold was calibrated on 1 training image\(s\)/);
   });
 });

@@ -142,6 +142,8 @@ export async function run(argv: string[]): Promise<number> {
   });
   writeFileAtomic(out, final);
   for (const w of result.warnings) console.error(`warning: ${w}`);
+  const variation = `${(100 * result.exposureVariation).toFixed(1)} %`;
+  console.error(det.config.inputNorm === 'image' ? `exposure varies ${variation} across the normal images: each image's exposure is normalised (inputNorm image)` : `exposure varies ${variation} across the normal images: pixels are used as they are (inputNorm none)`);
   const last = result.losses.slice(-Math.max(1, Math.ceil(images.length / config.batchSize)));
   const loss = last.length ? (last.reduce((a, b) => a + b, 0) / last.length).toFixed(4) : 'n/a (no epoch run)';
   const c = det.calibration!;

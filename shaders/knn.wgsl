@@ -14,7 +14,10 @@
 //   points z [N, D, P]. Iteration t: update sets d[i] = |z_i − z_c|² (t = 0) or
 //   min(d[i], |z_i − z_c|²) with c = sel[t], and each workgroup writes its largest d and that
 //   point's index (the lowest on ties) to partials; pick reduces the partials in one workgroup and
-//   sets sel[t + 1]. Nothing returns to the CPU between iterations.
+//   sets sel[t + 1]. Nothing returns to the CPU between iterations. coreset_update4 takes four
+//   neighbouring points per thread as vec4 (P % 4 == 0): one vec4 load per feature serves four
+//   points, and the centre's coordinates are loaded once for all four — a quarter of the loads,
+//   which bound this kernel on lavapipe (every storage load is a per-lane loop there).
 
 struct Params {
   items: u32,  // N * P
@@ -37,6 +40,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> sel: array<u32>;
 @group(0) @binding(4) var<storage, read_write> part_val: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part_idx: array<u32>;
+@group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dist4: array<vec4<f32>>;
 
 override WG: u32 = 256u; // a power of two (tree reductions)
 override FIRST: bool = false;
@@ -110,6 +115,44 @@ fn coreset_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   }
   red_val[lid] = v;
   red_idx[lid] = i;
+  reduce_workgroup(lid);
+  if (lid == 0u) {
+    part_val[group] = red_val[0];
+    part_idx[group] = red_idx[0];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn coreset_update4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+  let group = wid.y * nwg.x + wid.x;
+  let j = group * WG + lid; // points 4j .. 4j + 3
+  var v = -1.0;
+  var vi = 0u;
+  if (4u * j < p.items) {
+    var oi = base(4u * j) / 4u;
+    var oc = base(sel[p.t]);
+    var s = vec4<f32>(0.0);
+    for (var f = 0u; f < p.d; f++) {
+      let e = z4[oi] - vec4<f32>(z4[oc / 4u][oc % 4u]);
+      s += e * e;
+      oi += p.p / 4u;
+      oc += p.p;
+    }
+    if (!FIRST) { s = min(dist4[j], s); }
+    dist4[j] = s;
+    // The largest of the four, the lowest index on ties.
+    v = s.x;
+    vi = 4u * j;
+    for (var c = 1u; c < 4u; c++) {
+      if (s[c] > v) {
+        v = s[c];
+        vi = 4u * j + c;
+      }
+    }
+  }
+  red_val[lid] = v;
+  red_idx[lid] = vi;
   reduce_workgroup(lid);
   if (lid == 0u) {
     part_val[group] = red_val[0];

@@ -85,7 +85,8 @@ export async function greedyCoreset(z: Tensor, count: number, start = 0): Promis
   if (!Number.isInteger(count) || count < 1) throw new Error(`${op}: count must be an integer >= 1, got ${count}`);
   if (!Number.isInteger(start) || start < 0 || start >= items) throw new Error(`${op}: start ${start} is not a point index in [0, ${items})`);
   const m = Math.min(count, items);
-  const grid = groups1d(items, WG);
+  const v4 = p % 4 === 0; // four neighbouring points per thread (never straddling two items)
+  const grid = groups1d(v4 ? items / 4 : items, WG);
   const groups = grid[0] * grid[1];
   const picked = scope(() => {
     // Indices are u32 in the kernel; the f32 tensor is only their byte container.
@@ -99,9 +100,9 @@ export async function greedyCoreset(z: Tensor, count: number, start = 0): Promis
       const uniforms = { items, p, k: 0, koff: 0, d, t, groups };
       launch(op, {
         shader: 'knn',
-        entry: 'coreset_update',
+        entry: v4 ? 'coreset_update4' : 'coreset_update',
         constants: { WG, FIRST: +(t === 0) },
-        tensors: { z, dist, sel, part_val: partVal, part_idx: partIdx },
+        tensors: v4 ? { z4: z, dist4: dist, sel, part_val: partVal, part_idx: partIdx } : { z, dist, sel, part_val: partVal, part_idx: partIdx },
         uniforms,
         workgroups: grid,
       });

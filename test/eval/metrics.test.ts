@@ -54,7 +54,8 @@ function randomCase(seed: number, n: number, w: number, h: number, quant = 0) {
     maps.push(grid(w, h, s));
     masks.push(grid(w, h, m));
   }
-  if (!masks.some((m) => m.data.some((v) => v))) masks[0].data[0] = 1;
+  // The masks were built from Uint8Arrays above; Grid only promises a read-only ArrayLike.
+  if (!masks.some((m) => (m.data as Uint8Array).some((v) => v))) (masks[0].data as Uint8Array)[0] = 1;
   return { maps, masks };
 }
 

@@ -121,6 +121,13 @@ function subgroupSizes(adapter: GPUAdapter): { min: number; max: number } | null
 export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> {
   const gpu = await findGpu(options.gpu);
   let adapter: GPUAdapter | null;
+  // On drivers reporting huge dynamic-buffer limits (lavapipe: 1000000, RADV: 500000) dawn.node
+  // prints two "maxDynamic…BuffersPerPipelineLayout artificially reduced" warnings here, from
+  // Dawn's limit clamping (dawn::WarningLog → fprintf(stderr) in native code). They are left
+  // alone on purpose: Dawn has no flag, toggle or environment variable that silences its log (only
+  // a compile-time DAWN_DISABLE_LOGGING), and Node cannot redirect fd 2 around one call (no dup2),
+  // so the only ways left — patching process-wide stderr or re-running through a filtering parent
+  // process — could hide real driver errors or break terminal detection for the progress bars.
   try {
     adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   } catch (e) {

@@ -1,7 +1,8 @@
 // `hlgfa demo`: the whole job on a built-in dataset — generate procedural textures with defects,
-// train, evaluate, detect, and write a small report. No downloads.
+// train, evaluate, detect, and write a small report. No downloads. The report and metrics.json
+// name files relative to DIR, so the folder can be moved or shared as a whole.
 import { readFileSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
 import { writeFileAtomic } from '../../io/node-fs.js';
@@ -48,15 +49,16 @@ export async function run(argv: string[]): Promise<number> {
   const images = picks.map((s) => join(data, 'test', s.defect, `${s.name}.png`));
   const overlays = join(out, 'overlays');
   mkdirSync(overlays, { recursive: true });
-  if ((await detect.run(['--model', model, '--out', overlays, ...images])) !== 0) return 1;
+  if ((await detect.run(['--model', model, '--out', overlays, '--layout', 'side-by-side', ...images])) !== 0) return 1;
 
   const m = JSON.parse(readFileSync(metrics, 'utf8'));
+  const rel = (p: string) => relative(out, p).split(sep).join('/');
   const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '–');
   const report = [
     `# HLGFA demo — synthetic "${category}"`,
     '',
     `Dataset: ${ds.train.length} normal training images, ${ds.test.length} test images (${ds.defects.join(', ')}), ${ds.size}×${ds.size}, seed ${seed}.`,
-    `Model: ${model} (${epochs} epochs). Total time ${((performance.now() - t0) / 1000).toFixed(0)} s.`,
+    `Model: ${rel(model)} (${epochs} epochs). Total time ${((performance.now() - t0) / 1000).toFixed(0)} s.`,
     '',
     '| set | images | image AUROC | pixel AUROC | AUPRO |',
     '|---|---|---|---|---|',
@@ -69,7 +71,9 @@ export async function run(argv: string[]): Promise<number> {
     '',
     '## Overlays',
     '',
-    ...detect.outputStems(images).map((stem, i) => `![${picks[i].defect} ${picks[i].name}](overlays/${stem}_overlay.png)  \n${picks[i].defect}/${picks[i].name}.png`),
+    'Each picture: the image | the anomaly heatmap | the heatmap over the image; below, the score, the verdict and the colour scale (half the threshold to twice it).',
+    '',
+    ...detect.outputStems(images).map((stem, i) => `![${picks[i].defect} ${picks[i].name}](${rel(join(overlays, `${stem}_overlay.png`))})  \n${rel(images[i])}`),
     '',
   ].join('\n');
   writeFileAtomic(join(out, 'report.md'), report);

@@ -1,27 +1,43 @@
-// `hlgfa train`: trains HLGFA on the normal images of an MVTec-layout folder. Every argument, the
-// output path and the resume state are checked before any image is decoded or the GPU started.
+// `hlgfa train`: trains HLGFA on the normal images of an MVTec-layout folder (or anomalib's folder
+// layout). Every argument, the output path and the resume state are checked before any image is
+// decoded or the GPU started. The dataset options are shared with `hlgfa eval` (datasetSpec).
 import { existsSync } from 'node:fs';
 import { intOption, numberOption, parseArgs, UsageError, type ParsedArgs } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
 import { openBackbone, readFileOrThrow } from '../model-files.js';
 import { ProgressBar, clock } from '../progress.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
-import { checkOutput, checkWritable, datasetInputs } from '../output-guard.js';
+import { checkOutput, checkWritable, datasetInputs, type Inputs } from '../output-guard.js';
 import { writeFileAtomic } from '../../io/node-fs.js';
 import { DEFAULT_MAX_PIXELS } from '../../io/image-node.js';
-import { loadImage, scanMvtec } from '../../data/mvtec.js';
+import { loadImage, scanMvtec, type MvtecIndex } from '../../data/mvtec.js';
+import { DEFAULT_NORMAL_TEST_SPLIT, scanFolderLayout, type FolderIndex, type FolderLayout } from '../../data/folder.js';
 import { noiseAugmenter } from '../../data/augment.js';
 import { CONFIG_KEYS, ConfigError, resolveConfig, DEFAULT_CONFIG, type HlgfaConfig } from '../../models/hlgfa-config.js';
 import { detectorFromCheckpoint, parseCheckpoint, type ParsedCheckpoint } from '../../models/checkpoint.js';
 import { resumeState, trainHlgfa, trainingState, type ResumeState } from '../../models/hlgfa-train.js';
 
+/** The dataset options' help, shared with `hlgfa eval`. */
+export const DATASET_HELP = `  --data DIR         dataset category folder in the MVTec AD layout (DIR/train/good/*.png|jpg|bmp,
+                     DIR/test/<defect>/, DIR/ground_truth/<defect>/<stem>_mask.png)
+  --normal-dir DIR   instead of --data, anomalib's folder layout: the normal images (all folders
+                     below DIR are searched), with optionally
+    --abnormal-dir DIR     anomalous test images (defect type: the folder's name)
+    --mask-dir DIR         their masks, by name: <stem>.png or <stem>_mask.png (.jpg, .bmp too)
+    --normal-test-dir DIR  normal test images, or else
+    --normal-test-split F  the share of the normal images held out for testing (default ${DEFAULT_NORMAL_TEST_SPLIT}),
+                           chosen by file name: train and eval given the same folders and F
+                           hold out the same images (train ignores the abnormal images)`;
+
 export const help = `Usage: hlgfa train --data DIR --out MODEL.safetensors [options]
+       hlgfa train --normal-dir DIR [--normal-test-split F] --out MODEL.safetensors [options]
 
-Trains the HLGFA module on DIR/train/good (MVTec AD layout) with the frozen backbone, then
-calibrates the normal-image map statistics and the decision threshold on held-out normal images.
-A checkpoint is written (atomically) after every epoch, so an interrupted run can be resumed.
+Trains the HLGFA module on DIR/train/good (MVTec AD layout) or the normal images of the folder
+layout with the frozen backbone, then calibrates the normal-image map statistics and the decision
+threshold on held-out normal images. A checkpoint is written (atomically) after every epoch, so an
+interrupted run can be resumed.
 
-  --data DIR         dataset category folder (DIR/train/good/*.png|jpg|bmp)
+${DATASET_HELP}
   --out FILE         checkpoint to write (safetensors); never one of the inputs
   --epochs N         training epochs (default ${DEFAULT_CONFIG.epochs})
   --size S           HR input size, a multiple of 32 (default ${DEFAULT_CONFIG.size}; LR is S/2)
@@ -37,6 +53,47 @@ A checkpoint is written (atomically) after every epoch, so an interrupted run ca
   --max-pixels N     refuse images with more pixels than N (default ${DEFAULT_MAX_PIXELS})
   --resume           continue the run saved in --out (its options stay; only --epochs may rise)
   --force            replace an existing --out file even if it is not an HLGFA checkpoint`;
+
+/** Options naming the dataset (see DATASET_HELP); the folder-layout ones need --normal-dir. */
+export const DATASET_OPTIONS = ['data', 'normal-dir', 'abnormal-dir', 'mask-dir', 'normal-test-dir', 'normal-test-split'] as const;
+
+export type DatasetSpec = { layout: 'mvtec'; dir: string } | ({ layout: 'folder' } & FolderLayout);
+
+/** The dataset the options name; contradictory or incomplete options are usage errors. */
+export function datasetSpec(args: ParsedArgs): DatasetSpec {
+  const v = args.values;
+  const folderOnly = DATASET_OPTIONS.slice(2).filter((o) => v[o] !== undefined);
+  if (v.data !== undefined && v['normal-dir'] !== undefined) {
+    throw new UsageError('give the dataset either as --data DIR (MVTec AD layout) or as --normal-dir DIR … (folder layout), not both');
+  }
+  if (v['normal-dir'] === undefined) {
+    if (!v.data) throw new UsageError('--data DIR is required (an MVTec AD category folder; or give the folder layout as --normal-dir DIR [--abnormal-dir DIR] [--mask-dir DIR])');
+    if (folderOnly.length) throw new UsageError(`--${folderOnly[0]} belongs to the folder layout, which --normal-dir DIR names; --data takes an MVTec AD category folder`);
+    return { layout: 'mvtec', dir: v.data };
+  }
+  for (const o of DATASET_OPTIONS.slice(1, 5)) if (v[o] === '') throw new UsageError(`--${o} needs a folder, got ""`);
+  if (v['mask-dir'] !== undefined && v['abnormal-dir'] === undefined) throw new UsageError('--mask-dir needs --abnormal-dir (the masks belong to the abnormal images)');
+  if (v['normal-test-dir'] !== undefined && v['normal-test-split'] !== undefined) {
+    throw new UsageError('give either --normal-test-dir DIR or --normal-test-split F, not both (the split only applies without a normal test folder)');
+  }
+  let normalTestSplit: number | undefined;
+  if (v['normal-test-split'] !== undefined) {
+    normalTestSplit = numberOption(args, 'normal-test-split', DEFAULT_NORMAL_TEST_SPLIT, { min: 0, max: 1 });
+    if (normalTestSplit === 1) throw new UsageError(`--normal-test-split must be >= 0 and < 1 (a share of the normal images), got "${v['normal-test-split']}"`);
+  }
+  return { layout: 'folder', normalDir: v['normal-dir'], abnormalDir: v['abnormal-dir'], maskDir: v['mask-dir'], normalTestDir: v['normal-test-dir'], normalTestSplit };
+}
+
+/** Lists the dataset (headers, masks, pixel limits checked); errors name the folder or file. */
+export function scanDataset(spec: DatasetSpec, maxPixels: number): MvtecIndex | FolderIndex {
+  return spec.layout === 'mvtec' ? scanMvtec(spec.dir, { maxPixels }) : scanFolderLayout(spec, { maxPixels });
+}
+
+/** What a command reading the dataset must not overwrite: its images, masks and folders, and `files`. */
+export function datasetReadInputs(index: MvtecIndex | FolderIndex, files: readonly string[]): Inputs {
+  const inputs = datasetInputs(index, files);
+  return 'folders' in index ? { ...inputs, folders: index.folders } : inputs;
+}
 
 /** Options given as flags, by config key: what a resumed run may not change silently. */
 function flagOptions(args: ParsedArgs): Partial<HlgfaConfig> {
@@ -80,10 +137,10 @@ function checkResumeConflicts(given: Partial<HlgfaConfig>, ck: ParsedCheckpoint,
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    values: ['data', 'out', 'epochs', 'size', 'batch', 'lr', 'seed', 'fpr', 'backbone', 'config', 'max-pixels'],
+    values: [...DATASET_OPTIONS, 'out', 'epochs', 'size', 'batch', 'lr', 'seed', 'fpr', 'backbone', 'config', 'max-pixels'],
     flags: ['resume', 'force'],
   });
-  if (!args.values.data) throw new UsageError('--data DIR is required');
+  const dataset = datasetSpec(args);
   if (!args.values.out) throw new UsageError('--out FILE is required');
   const out = args.values.out;
   const backbonePath = args.values.backbone ?? DEFAULT_BACKBONE;
@@ -91,8 +148,8 @@ export async function run(argv: string[]): Promise<number> {
   const given = parseConfigArgs(args);
   let config = resolveConfig(given);
 
-  const index = scanMvtec(args.values.data, { maxPixels });
-  checkOutput(out, 'checkpoint', datasetInputs(index, [backbonePath]), { option: '--out', force: args.flags.has('force') });
+  const index = scanDataset(dataset, maxPixels);
+  checkOutput(out, 'checkpoint', datasetReadInputs(index, [backbonePath]), { option: '--out', force: args.flags.has('force') });
   checkWritable(out, '--out');
   let resumeFrom: ParsedCheckpoint | undefined;
   if (args.flags.has('resume')) {

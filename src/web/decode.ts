@@ -3,6 +3,28 @@ import type { RgbaImage } from '../io/image.js';
 
 export class NotAnImageError extends Error {}
 
+/** A decoded image the user gave the page; `id` tells apart files of the same name. */
+export interface NamedImage {
+  id: number;
+  name: string;
+  img: RgbaImage;
+}
+
+let nextId = 1;
+
+/** Decodes `files`, reporting each one that fails to `onError` (and leaving it out). */
+export async function decodeFiles(files: File[], onError: (text: string) => void): Promise<NamedImage[]> {
+  const out: NamedImage[] = [];
+  for (const f of files) {
+    try {
+      out.push({ id: nextId++, name: f.name, img: await decodeImage(f) });
+    } catch (e) {
+      onError(e instanceof NotAnImageError ? e.message : `${f.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return out;
+}
+
 /** Decodes a PNG/JPEG (anything the browser decodes) to 8-bit RGBA, without colour management. */
 export async function decodeImage(file: Blob & { name?: string }): Promise<RgbaImage> {
   const name = file.name ?? 'file';
@@ -81,11 +103,4 @@ export function fileSource(zone: HTMLElement | null, input: HTMLInputElement, on
     const files = Array.from(e.dataTransfer?.files ?? []);
     if (files.length) onFiles(files);
   });
-}
-
-export function clock(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '--:--';
-  const s = Math.max(0, Math.round(seconds));
-  const m = Math.floor(s / 60);
-  return `${m}:${String(s % 60).padStart(2, '0')}`;
 }

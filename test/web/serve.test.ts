@@ -1,15 +1,18 @@
 // `hlgfa serve`: the static server for the browser page. Content types, the shipped weights under
 // /weights/, no way out of its roots, files that vanish mid-request, Host checks against DNS
-// rebinding, no HTTP/0.9, and the CLI command itself (--port 0, Ctrl-C). No browser here.
+// rebinding, no HTTP/0.9, brotli/gzip negotiation, ETag/Last-Modified revalidation (304), and the
+// CLI command itself (--port 0, the printed URL, the real app.js compressed, Ctrl-C, an unbuilt
+// page). No browser here.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { allowedHostNames, hostAllowed, resolveRequest, startServer, type RunningServer } from '../../src/cli/commands/serve.js';
+import { allowedHostNames, hostAllowed, negotiateEncoding, resolveRequest, startServer, unbuiltPage, type RunningServer } from '../../src/cli/commands/serve.js';
 
 // What the server's `open` does to a file just before (or, for `truncate`, just after) opening it:
 // the races between resolving a path and serving it, made to happen every time.
@@ -39,13 +42,13 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** A raw GET (no URL normalisation, so `..` reaches the server as sent). */
-function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: Buffer; complete: boolean }> {
+function get(port: number, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: Buffer; complete: boolean; headers: IncomingHttpHeaders }> {
   return new Promise((ok, fail) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => undefined); // a cut-off body: reported as complete false
-      res.on('close', () => ok({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks), complete: res.complete }));
+      res.on('close', () => ok({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks), complete: res.complete, headers: res.headers }));
     });
     req.on('error', fail);
     req.end();
@@ -145,6 +148,15 @@ describe('static server', () => {
     // At once, rather than when the idle keep-alive connection times out (5 s) with the client still waiting.
     expect(performance.now() - t0).toBeLessThan(2000);
     expect((await get(srv.port, '/app.js')).status).toBe(200);
+    // Asked for brotli: the copy to compress comes up short, so the plain bytes go out, cut off alike.
+    writeFileSync(file, 'x'.repeat(100_000));
+    race.path = file;
+    race.action = 'truncate';
+    const br = await get(srv.port, '/shrinks.txt', 'GET', { 'Accept-Encoding': 'br' });
+    race.path = '';
+    expect([br.status, br.headers['content-encoding'], br.complete, br.body.length]).toEqual([200, undefined, false, 2]);
+    const again = await get(srv.port, '/shrinks.txt', 'GET', { 'Accept-Encoding': 'br' });
+    expect([again.headers['content-encoding'], brotliDecompressSync(again.body).toString()]).toEqual(['br', 'xx']);
   });
 
   it('answers only to a Host that names this server (DNS rebinding), with the listening port or none', async () => {
@@ -173,6 +185,115 @@ describe('static server', () => {
     const bare = await raw(srv.port, 'GET /\r\n', 500);
     expect(bare.reply).not.toMatch(/200|<title>/);
     expect((await get(srv.port, '/')).status).toBe(200);
+  });
+
+  it('negotiates br or gzip from Accept-Encoding by q-value', () => {
+    const cases: Array<[string | undefined, string]> = [
+      [undefined, 'identity'],
+      ['', 'identity'],
+      ['gzip, deflate, br, zstd', 'br'],
+      ['gzip', 'gzip'],
+      ['x-gzip', 'gzip'],
+      ['br;q=0, gzip', 'gzip'],
+      ['gzip;q=0.5, br;q=0.4', 'gzip'],
+      ['BR;Q=0.2, GZIP;q=0.2', 'br'],
+      ['*', 'br'],
+      ['*;q=0.3, br;q=0', 'gzip'],
+      ['identity', 'identity'],
+      ['deflate', 'identity'],
+      ['gzip;q=0, br;q=0.000', 'identity'],
+      ['br;q=nonsense, gzip', 'gzip'],
+    ];
+    for (const [header, want] of cases) expect(negotiateEncoding(header), String(header)).toBe(want);
+  });
+
+  it('sends text compressed as accepted (Vary: Accept-Encoding), the same bytes once decoded, and binaries as they are', async () => {
+    const js = `export const words = ${JSON.stringify(Array.from({ length: 4000 }, (_, i) => `word${i % 97}`))};\n`;
+    writeFileSync(join(dir, 'web', 'big.js'), js);
+    const plain = await get(srv.port, '/big.js');
+    expect([plain.headers['content-encoding'], plain.headers.vary, plain.body.toString()]).toEqual([undefined, 'Accept-Encoding', js]);
+    const br = await get(srv.port, '/big.js', 'GET', { 'Accept-Encoding': 'gzip, deflate, br' });
+    expect([br.status, br.type, br.headers['content-encoding'], br.headers.vary]).toEqual([200, 'text/javascript; charset=utf-8', 'br', 'Accept-Encoding']);
+    expect(Number(br.headers['content-length'])).toBe(br.body.length);
+    expect(brotliDecompressSync(br.body).toString()).toBe(js);
+    const gz = await get(srv.port, '/big.js', 'GET', { 'Accept-Encoding': 'gzip' });
+    expect([gz.headers['content-encoding'], gunzipSync(gz.body).toString()]).toEqual(['gzip', js]);
+    expect(br.body.length).toBeLessThan(gz.body.length);
+    expect(gz.body.length).toBeLessThan(js.length / 5);
+    const head = await get(srv.port, '/big.js', 'HEAD', { 'Accept-Encoding': 'br' });
+    expect([head.status, head.headers['content-encoding'], head.headers['content-length'], head.body.length]).toEqual([200, 'br', String(br.body.length), 0]);
+    const w = await get(srv.port, '/weights/w.safetensors', 'GET', { 'Accept-Encoding': 'br, gzip' });
+    expect([w.headers['content-encoding'], w.headers.vary, [...w.body]]).toEqual([undefined, undefined, [1, 2, 3, 4]]);
+    expect((await get(srv.port, '/missing.js', 'GET', { 'Accept-Encoding': 'br' })).headers['content-encoding']).toBeUndefined();
+  });
+
+  it('gives each file a strong ETag and Last-Modified, answers 304 to a current copy, and 200 once the file changes', async () => {
+    const file = join(dir, 'web', 'cached.css');
+    writeFileSync(file, 'body { color: red }\n'.repeat(200));
+    utimesSync(file, new Date('2024-05-01T10:00:00Z'), new Date('2024-05-01T10:00:00.250Z'));
+    const first = await get(srv.port, '/cached.css');
+    const etag = String(first.headers.etag);
+    expect(etag).toMatch(/^"[0-9a-z]+-[0-9a-z]+"$/); // strong: no W/
+    expect([first.headers['last-modified'], first.headers['cache-control']]).toEqual(['Wed, 01 May 2024 10:00:00 GMT', 'no-cache']);
+    const cond = async (headers: Record<string, string>, method = 'GET') => {
+      const r = await get(srv.port, '/cached.css', method, headers);
+      return [r.status, r.body.length];
+    };
+    expect(await cond({ 'If-None-Match': etag })).toEqual([304, 0]);
+    expect(await cond({ 'If-None-Match': etag }, 'HEAD')).toEqual([304, 0]);
+    expect(await cond({ 'If-None-Match': `"other", W/${etag}` })).toEqual([304, 0]); // weak comparison
+    expect(await cond({ 'If-None-Match': '*' })).toEqual([304, 0]);
+    expect(await cond({ 'If-None-Match': '"other"' })).toEqual([200, 4000]);
+    expect(await cond({ 'If-Modified-Since': 'Wed, 01 May 2024 10:00:00 GMT' })).toEqual([304, 0]);
+    expect(await cond({ 'If-Modified-Since': 'Wed, 01 May 2024 09:59:59 GMT' })).toEqual([200, 4000]);
+    expect(await cond({ 'If-Modified-Since': 'yesterday' })).toEqual([200, 4000]);
+    // If-None-Match decides when both are there.
+    expect(await cond({ 'If-None-Match': '"other"', 'If-Modified-Since': 'Wed, 01 May 2024 10:00:00 GMT' })).toEqual([200, 4000]);
+    const not = await get(srv.port, '/cached.css', 'GET', { 'If-None-Match': etag });
+    expect([not.headers.etag, not.headers['last-modified'], not.headers.vary, not.headers['content-length']]).toEqual([etag, 'Wed, 01 May 2024 10:00:00 GMT', 'Accept-Encoding', undefined]);
+
+    // Each encoding is its own representation, with its own ETag.
+    const br = await get(srv.port, '/cached.css', 'GET', { 'Accept-Encoding': 'br' });
+    const brTag = String(br.headers.etag);
+    expect(brTag).not.toBe(etag);
+    expect((await get(srv.port, '/cached.css', 'GET', { 'Accept-Encoding': 'br', 'If-None-Match': brTag })).status).toBe(304);
+    expect((await get(srv.port, '/cached.css', 'GET', { 'If-None-Match': brTag })).status).toBe(200);
+
+    // Same size, later mtime: new validators, and the compressed copy is made afresh.
+    writeFileSync(file, 'body { color: tan }\n'.repeat(200));
+    utimesSync(file, new Date('2024-05-02T10:00:00Z'), new Date('2024-05-02T10:00:00Z'));
+    expect(statSync(file).size).toBe(4000);
+    const changed = await get(srv.port, '/cached.css', 'GET', { 'Accept-Encoding': 'br', 'If-None-Match': brTag });
+    expect([changed.status, changed.headers['last-modified']]).toEqual([200, 'Thu, 02 May 2024 10:00:00 GMT']);
+    expect(changed.headers.etag).not.toBe(brTag);
+    expect(brotliDecompressSync(changed.body).toString()).toContain('color: tan');
+    expect(await cond({ 'If-None-Match': etag })).toEqual([200, 4000]);
+    const w = await get(srv.port, '/weights/w.safetensors');
+    expect((await get(srv.port, '/weights/w.safetensors', 'GET', { 'If-None-Match': String(w.headers.etag) })).status).toBe(304);
+  });
+
+  it('opens at a loopback URL when listening on every address', async () => {
+    const any = await startServer({ port: 0, host: '0.0.0.0', webRoot: join(dir, 'web'), weightsRoot: join(dir, 'weights') });
+    try {
+      expect(any.url).toBe(`http://127.0.0.1:${any.port}/`);
+      expect(any.otherUrls.every((u) => /^http:\/\/\d+\.\d+\.\d+\.\d+:\d+\/$/.test(u))).toBe(true);
+      expect((await get(any.port, '/')).status).toBe(200);
+    } finally {
+      await any.close();
+    }
+    expect(srv.otherUrls).toEqual([]);
+  });
+
+  it('names what is missing when the page is not built, and how to build it', () => {
+    const root = join(dir, 'pkg', 'dist', 'web');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'index.html'), '');
+    expect(unbuiltPage(root)).toBe(
+      `the browser page is not built: ${join(root, 'app.js')}, ${join(root, 'style.css')} are missing. Build it with \`npm run build\` in ${join(dir, 'pkg')} (after \`npm install\` there, for the build tools)`,
+    );
+    writeFileSync(join(root, 'app.js'), '');
+    writeFileSync(join(root, 'style.css'), '');
+    expect(unbuiltPage(root)).toBeNull();
   });
 
   it('lists the Host names each kind of address accepts', () => {
@@ -212,12 +333,25 @@ describe('hlgfa serve', () => {
     });
     const port = Number(new URL(url).port);
     expect(port).toBeGreaterThan(0);
+    expect(out.split('\n')[0]).toBe(`serving the HLGFA page at http://127.0.0.1:${port}/  (port ${port}; Ctrl-C to stop)`);
     const page = await get(port, '/');
     expect(page.status).toBe(200);
     expect(page.body.toString()).toContain('app.js');
     const weights = await get(port, '/weights/mobilenet_v2_imagenet.safetensors', 'HEAD');
     expect(weights.status).toBe(200);
-    expect((await get(port, '/app.js')).body.length).toBeGreaterThan(10_000);
+    // The real page as a browser gets it: app.js compressed, then revalidated.
+    const raw = await get(port, '/app.js');
+    const gz = await get(port, '/app.js', 'GET', { 'Accept-Encoding': 'gzip' });
+    const br = await get(port, '/app.js', 'GET', { 'Accept-Encoding': 'gzip, deflate, br, zstd' });
+    console.log(`app.js: ${raw.body.length} bytes raw, ${gz.body.length} gzip, ${br.body.length} br`);
+    expect(raw.body.length).toBeGreaterThan(10_000);
+    expect([gz.headers['content-encoding'], br.headers['content-encoding']]).toEqual(['gzip', 'br']);
+    expect(brotliDecompressSync(br.body).equals(raw.body)).toBe(true);
+    expect(gunzipSync(gz.body).equals(raw.body)).toBe(true);
+    expect(br.body.length).toBeLessThan(gz.body.length);
+    expect(gz.body.length).toBeLessThan(raw.body.length / 3);
+    const revalidated = await get(port, '/app.js', 'GET', { 'Accept-Encoding': 'gzip, deflate, br, zstd', 'If-None-Match': String(br.headers.etag) });
+    expect([revalidated.status, revalidated.body.length]).toEqual([304, 0]);
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(out).toContain('server stopped');

@@ -5,10 +5,11 @@ import { conv2dCases } from './conv2d.js';
 import { depthwiseCases } from './depthwise.js';
 import { hlgfaCases } from './hlgfa.js';
 import { imageCases } from './image.js';
+import { knnCases } from './knn.js';
 import { matmulCases } from './matmul.js';
 
 export function allCases(): BenchCase[] {
-  return [...matmulCases(), ...conv2dCases(), ...depthwiseCases(), ...hlgfaCases(), ...imageCases()];
+  return [...matmulCases(), ...conv2dCases(), ...depthwiseCases(), ...hlgfaCases(), ...imageCases(), ...knnCases()];
 }
 
 export function selectCases(cases: readonly BenchCase[], filter: readonly string[] | undefined, quick: boolean): BenchCase[] {

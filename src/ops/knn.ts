@@ -79,6 +79,19 @@ export function nearestDistance(x: Tensor, bank: Tensor, opts: NearestOptions = 
  * ties). Returns the indices in the order picked; `count` is capped at N·P.
  */
 export async function greedyCoreset(z: Tensor, count: number, start = 0): Promise<Uint32Array> {
+  const picked = recordCoreset(z, count, start);
+  try {
+    return new Uint32Array((await picked.read()).buffer);
+  } finally {
+    picked.dispose();
+  }
+}
+
+/**
+ * `greedyCoreset`'s GPU work, recorded without waiting: a tensor of min(count, N·P) elements whose
+ * bytes are the picked indices as u32 (f32 is only their container: read it as Uint32Array).
+ */
+export function recordCoreset(z: Tensor, count: number, start = 0): Tensor {
   const op = 'greedyCoreset';
   const [n, d, p] = checkPoints(op, z);
   const items = n * p;
@@ -88,8 +101,7 @@ export async function greedyCoreset(z: Tensor, count: number, start = 0): Promis
   const v4 = p % 4 === 0; // four neighbouring points per thread (never straddling two items)
   const grid = groups1d(v4 ? items / 4 : items, WG);
   const groups = grid[0] * grid[1];
-  const picked = scope(() => {
-    // Indices are u32 in the kernel; the f32 tensor is only their byte container.
+  return scope(() => {
     const selInit = new Uint32Array(m);
     selInit[0] = start;
     const sel = tensor(new Float32Array(selInit.buffer), [m]);
@@ -110,9 +122,6 @@ export async function greedyCoreset(z: Tensor, count: number, start = 0): Promis
     }
     return sel;
   });
-  const bits = new Uint32Array((await picked.read()).buffer);
-  picked.dispose();
-  return bits;
 }
 
 // ---- CPU references (float64) -----------------------------------------------------------------

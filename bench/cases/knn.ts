@@ -1,4 +1,4 @@
-// The memory-bank kernels at the sizes HLGFA's normality 'knn' runs them (S = 256: 32² patches of
+// The memory-bank kernels at the sizes HLGFA's normality 'knn' runs them (S = 256: 16² patches of
 // 128 features per image, a 5000-row bank; the coreset picks among 270 images' patches projected
 // to 32 dimensions — here a slice of that, so the float64 reference stays quick). Work models:
 //   nearest (N·P queries, K rows, D features): flops = 2·N·P·K·D (the matmul) + 3·N·P·K (the
@@ -60,5 +60,5 @@ function coresetCase(n: number, d: number, p: number, picks: number, quick = fal
 }
 
 export function knnCases(): BenchCase[] {
-  return [nearestCase(1, 128, 1024, 5000, true), coresetCase(16, 32, 1024, 200, true)];
+  return [nearestCase(1, 128, 256, 5000, true), nearestCase(8, 128, 256, 5000), coresetCase(16, 32, 256, 200, true)];
 }

@@ -145,7 +145,7 @@ export class Detector {
     return noGrad(() =>
       scope(() => ({
         alignment: cfg.alignmentTerm ? this.alignmentMaps(fh, fl, true, size) : null,
-        normality: normalityMap(bank, cfg.knnTaps.map((t) => fh[cfg.taps.indexOf(t)]), size, cfg.blurSigma),
+        normality: normalityMap(bank, cfg.knnTaps.map((t) => fh[cfg.taps.indexOf(t)]), size, cfg.blurSigma, cfg.knnGrid),
       })),
     );
   }

@@ -107,8 +107,15 @@ export interface HlgfaConfig {
    * defaults below for the measured figures.
    */
   normality: 'none' | 'knn';
-  /** Taps the memory bank's patch features come from: a subset of `taps`, finest first. */
+  /** Taps the memory bank's patch features come from: a subset of `taps`. */
   knnTaps: string[];
+  /**
+   * The grid patches are compared on: the coarsest of the kNN taps' grids (S/16 for the default
+   * taps) or the finest (S/8). Magnetic-tile, memory bank alone, 5000 rows: coarsest 0.902 /
+   * 0.786 / 0.729 (image / pixel AUROC / AUPRO), finest 0.900 / 0.772 / 0.734, at four times
+   * the distance computations: 'coarsest'.
+   */
+  knnGrid: 'coarsest' | 'finest';
   /** Rows of the memory bank (a greedy k-center coreset of the normal patches). */
   knnBankSize: number;
   /** Ablation: false leaves only the memory-bank term in the map (needs normality 'knn'). */
@@ -155,6 +162,7 @@ export const DEFAULT_CONFIG: HlgfaConfig = {
   inputNorm: 'auto',
   normality: 'none',
   knnTaps: ['features.6', 'features.13'],
+  knnGrid: 'coarsest',
   knnBankSize: 5000,
   alignmentTerm: true,
   epochs: 10,
@@ -210,6 +218,7 @@ const CHECKS: { [K in keyof HlgfaConfig]: Check } = {
   inputNorm: oneOf('auto', 'image', 'none'),
   normality: oneOf('none', 'knn'),
   knnTaps: { kind: 'taps' },
+  knnGrid: oneOf('coarsest', 'finest'),
   knnBankSize: int(1, 1_000_000),
   alignmentTerm: bool,
   epochs: int(0, 100_000),

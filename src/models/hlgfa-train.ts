@@ -275,7 +275,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     // mean and spread on the calibration images, which the scores standardise the terms by.
     if (cfg.normality === 'knn') {
       const levels = cfg.knnTaps.map((t) => cfg.taps.indexOf(t));
-      const embed = (b: number) => scope(() => patchEmbedding(levels.map((l) => concat(cacheH[l].slice(b * B, (b + 1) * B), 0))));
+      const embed = (b: number) => scope(() => patchEmbedding(levels.map((l) => concat(cacheH[l].slice(b * B, (b + 1) * B), 0)), cfg.knnGrid));
       detector.memoryBank = await buildMemoryBank(Math.ceil(fit.length / B), embed, cfg.knnBankSize, cfg.seed);
       detector.termNorm = await detector.termStatistics(calibrationSet.map((i) => resized[i]));
     }

@@ -12,15 +12,25 @@ import { createRng, deriveSeed, permutation } from '../util/random.js';
 /** Dimensions of the random projection the coreset is selected in (PatchCore uses one too). */
 export const CORESET_PROJECTION = 32;
 
+export type KnnGrid = 'coarsest' | 'finest';
+
+/** The grid patches are compared on: the coarsest or the finest of the taps' grids. */
+function gridOf(features: readonly Tensor[], grid: KnnGrid): [number, number] {
+  const sizes = features.map((f) => [f.shape[2], f.shape[3]] as [number, number]);
+  const area = (s: [number, number]) => s[0] * s[1];
+  return sizes.reduce((a, b) => ((grid === 'coarsest' ? area(b) < area(a) : area(b) > area(a)) ? b : a));
+}
+
 /**
- * Patch features [N, D, h·w] from backbone features at the kNN taps (finest first): each averaged
- * over its 3×3 neighbourhood (PatchCore's local aggregation, so a patch carries its context),
- * brought to the first tap's grid and concatenated along channels.
+ * Patch features [N, D, h·w] from backbone features at the kNN taps: each averaged over its 3×3
+ * neighbourhood (PatchCore's local aggregation, so a patch carries its context), brought to the
+ * `grid` (bilinear; at 2× down that is a 2×2 mean) and concatenated along channels.
  */
-export function patchEmbedding(features: readonly Tensor[]): Tensor {
+export function patchEmbedding(features: readonly Tensor[], grid: KnnGrid = 'coarsest'): Tensor {
   return noGrad(() =>
     scope(() => {
-      const [n, , h, w] = features[0].shape;
+      const n = features[0].shape[0];
+      const [h, w] = gridOf(features, grid);
       const parts = features.map((f) => {
         const pooled = avgPool2d(f, { kernel: 3, stride: 1, padding: 1, countIncludePad: false });
         return f.shape[2] === h && f.shape[3] === w ? pooled : resizeBilinear(pooled, [h, w], { alignCorners: false });
@@ -32,11 +42,12 @@ export function patchEmbedding(features: readonly Tensor[]): Tensor {
 }
 
 /** The term's map [N, 1, size, size]: nearest-bank distance per patch, upsampled and blurred. */
-export function normalityMap(bank: Tensor, features: readonly Tensor[], size: number, blurSigma: number): Tensor {
+export function normalityMap(bank: Tensor, features: readonly Tensor[], size: number, blurSigma: number, grid: KnnGrid = 'coarsest'): Tensor {
   return noGrad(() =>
     scope(() => {
-      const [n, , h, w] = features[0].shape;
-      const dist = nearestDistance(patchEmbedding(features), bank).reshape([n, 1, h, w]);
+      const n = features[0].shape[0];
+      const [h, w] = gridOf(features, grid);
+      const dist = nearestDistance(patchEmbedding(features, grid), bank).reshape([n, 1, h, w]);
       const up = resizeBilinear(dist, [size, size], { alignCorners: false });
       return blurSigma > 0 ? gaussianBlur(up, blurSigma) : up;
     }),

@@ -18,14 +18,21 @@ import { scope } from '../../src/tensor/tensor.js';
 useGpu();
 
 describe('patchEmbedding', () => {
-  it('3×3 average (edges averaged over what exists), coarser taps upsampled, channels concatenated', async () => {
+  it('3×3 average (edges averaged over what exists), brought to one grid, channels concatenated', async () => {
     const a = randn(2 * 3 * 7 * 5, 1);
     const b = randn(2 * 4 * 4 * 3, 2);
-    const got = await patchEmbedding([tensor(a, [2, 3, 7, 5]), tensor(b, [2, 4, 4, 3])]).read();
-    const pa = avgPool2dRef(a, [2, 3, 7, 5], { kernel: 3, stride: 1, padding: 1, countIncludePad: false });
-    const pb = resizeRef.bilinear(avgPool2dRef(b, [2, 4, 4, 3], { kernel: 3, stride: 1, padding: 1, countIncludePad: false }), [2, 4, 4, 3], 7, 5, false);
-    const want = concatRef.concat([pa, pb], [[2, 3, 7, 5], [2, 4, 7, 5]], 1);
-    expectClose(got, want, { atol: 1e-6, rtol: 1e-5 }, 'embedding');
+    const xs = () => [tensor(a, [2, 3, 7, 5]), tensor(b, [2, 4, 4, 3])];
+    const pool = { kernel: 3, stride: 1, padding: 1, countIncludePad: false };
+    const pa = avgPool2dRef(a, [2, 3, 7, 5], pool);
+    const pb = avgPool2dRef(b, [2, 4, 4, 3], pool);
+    // finest: the 4×3 tap upsampled to 7×5
+    const fine = concatRef.concat([pa, resizeRef.bilinear(pb, [2, 4, 4, 3], 7, 5, false)], [[2, 3, 7, 5], [2, 4, 7, 5]], 1);
+    expectClose(await patchEmbedding(xs(), 'finest').read(), fine, { atol: 1e-6, rtol: 1e-5 }, 'finest grid');
+    // coarsest (the default): the 7×5 tap brought down to 4×3
+    const coarse = concatRef.concat([resizeRef.bilinear(pa, [2, 3, 7, 5], 4, 3, false), pb], [[2, 3, 4, 3], [2, 4, 4, 3]], 1);
+    const got = patchEmbedding(xs());
+    expect(got.shape).toEqual([2, 7, 12]);
+    expectClose(await got.read(), coarse, { atol: 1e-6, rtol: 1e-5 }, 'coarsest grid');
   });
 });
 

@@ -1,77 +1,24 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadImage, loadMask, loadSample, naturalCompare, scanMvtec } from '../../src/data/mvtec.js';
 import { readImageHeader } from '../../src/io/image-node.js';
+import { bmp, crc32 as crc, pngjsWrite, rawPng as buildPng } from '../io/image-builders.js';
 
-// ---- PNG writers: pngjs for 8/16-bit grey, RGB, RGBA; a minimal encoder for what pngjs cannot write (palette, 1-bit grey)
+// ---- image writers (test/io/image-builders.ts), in the shapes these tests use
 
-function pngjs(w: number, h: number, colorType: 0 | 2 | 4 | 6, bitDepth: 8 | 16, samples: number[]): Buffer {
-  const png = new PNG({ width: w, height: h, colorType, inputColorType: colorType, bitDepth, inputHasAlpha: colorType === 4 || colorType === 6 });
-  png.data = bitDepth === 16 ? Buffer.from(Uint16Array.from(samples).buffer) : Buffer.from(Uint8Array.from(samples));
-  return PNG.sync.write(png, { colorType, inputColorType: colorType, bitDepth, inputHasAlpha: colorType === 4 || colorType === 6 });
-}
+const pngjs = pngjsWrite;
 
-const CRC = Uint32Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of bytes) c = CRC[(c ^ x) & 255] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type: string, data: Uint8Array): Buffer {
-  const b = Buffer.alloc(12 + data.length);
-  b.writeUInt32BE(data.length, 0);
-  b.write(type, 4, 'ascii');
-  Buffer.from(data).copy(b, 8);
-  let c = 0xffffffff;
-  for (const x of b.subarray(4, 8 + data.length)) c = CRC[(c ^ x) & 255] ^ (c >>> 8);
-  b.writeUInt32BE((c ^ 0xffffffff) >>> 0, 8 + data.length);
-  return b;
-}
 /** Raw PNG of `indices` (one sample per pixel) at bit depth 1/2/4/8, grey (0) or palette (3). */
 function rawPng(w: number, h: number, colorType: 0 | 3, bitDepth: 1 | 2 | 4 | 8, indices: number[], palette?: number[][], trns?: number[]): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = bitDepth;
-  ihdr[9] = colorType;
-  const stride = Math.ceil((w * bitDepth) / 8);
-  const raw = Buffer.alloc(h * (stride + 1));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const bit = x * bitDepth;
-      raw[y * (stride + 1) + 1 + (bit >> 3)] |= indices[y * w + x] << (8 - bitDepth - (bit & 7));
-    }
-  }
-  const parts = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
-  if (palette) parts.push(chunk('PLTE', Uint8Array.from(palette.flat())));
-  if (trns) parts.push(chunk('tRNS', Uint8Array.from(trns)));
-  parts.push(chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0)));
-  return Buffer.concat(parts);
+  return buildPng({ w, h, colorType, depth: bitDepth, samples: indices, palette, trns });
 }
 
 /** A bottom-up 24-bit BMP of RGBA pixels (alpha dropped). */
 function bmp24(w: number, h: number, rgba: number[]): Buffer {
-  const stride = Math.ceil((3 * w) / 4) * 4;
-  const b = Buffer.alloc(54 + stride * h);
-  b.write('BM', 0, 'latin1');
-  b.writeUInt32LE(b.length, 2);
-  b.writeUInt32LE(54, 10);
-  b.writeUInt32LE(40, 14);
-  b.writeInt32LE(w, 18);
-  b.writeInt32LE(h, 22);
-  b.writeUInt16LE(1, 26);
-  b.writeUInt16LE(24, 28);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) b.set([2, 1, 0].map((c) => rgba[4 * (y * w + x) + c]), 54 + (h - 1 - y) * stride + 3 * x);
-  return b;
+  return bmp({ w, h, bpp: 24, px: Array.from({ length: w * h }, (_, i) => [rgba[4 * i + 2], rgba[4 * i + 1], rgba[4 * i]]) as unknown as number[] });
 }
 const jpegOf = (w: number, h: number, rgba: number[]) => jpeg.encode({ width: w, height: h, data: Uint8Array.from(rgba) }, 95).data;
 

@@ -1,5 +1,8 @@
 // Image files built byte by byte for the decoder tests: PNGs of every colour type, bit depth,
 // filter, tRNS and Adam7 (what pngjs's encoder cannot write), BMP variants, synthetic photos.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
 import { createRng as rng } from '../../src/util/random.js';
@@ -11,14 +14,19 @@ export const CRC = Uint32Array.from({ length: 256 }, (_, n) => {
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
   return c >>> 0;
 });
+/** CRC-32 (PNG's chunk checksum) of `bytes`. */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const x of bytes) c = CRC[(c ^ x) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 export function chunk(type: string, data: Uint8Array): Buffer {
   const b = Buffer.alloc(12 + data.length);
   b.writeUInt32BE(data.length, 0);
   b.write(type, 4, 'latin1');
   Buffer.from(data).copy(b, 8);
-  let c = 0xffffffff;
-  for (const x of b.subarray(4, 8 + data.length)) c = CRC[(c ^ x) & 255] ^ (c >>> 8);
-  b.writeUInt32BE((c ^ 0xffffffff) >>> 0, 8 + data.length);
+  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
   return b;
 }
 export const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -185,3 +193,17 @@ export const pngjsPixels = (bytes: Uint8Array) => new Uint8Array(PNG.sync.read(B
 
 /** A path as a literal inside a RegExp. */
 export const esc = (s: string) => s.replace(/[\\/.()[\]]/g, '\\$&');
+
+/** A fresh temp folder and a writer into it; `remove` deletes the folder (call it in afterAll). */
+export function tempFiles(prefix: string): { root: string; put: (name: string, bytes: Uint8Array | string) => string; remove: () => void } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    root,
+    put: (name, bytes) => {
+      const p = join(root, name);
+      writeFileSync(p, bytes);
+      return p;
+    },
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}

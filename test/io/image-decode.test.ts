@@ -1,23 +1,17 @@
 // The image readers (src/io/image-node.ts) decode right: the streaming PNG decoder bit for bit against
 // pngjs on every colour type, bit depth, filter, tRNS and Adam7; JPEG through jpeg-js; BMP variants
 // built byte by byte; the box downscale against a float64 reference. Limits and errors: image-limits.test.ts.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeImage, downscaleFactor, readImage, readImageHeader } from '../../src/io/image-node.js';
 import { createRng as rng } from '../../src/util/random.js';
-import { bmp, CHANNELS, esc, photo, pngjsWrite, rawPng, type RawPng } from './image-builders.js';
+import { bmp, CHANNELS, esc, photo, pngjsWrite, rawPng, type RawPng , tempFiles } from './image-builders.js';
 
-const root = mkdtempSync(join(tmpdir(), 'hlgfa-image-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-const put = (name: string, bytes: Uint8Array | string) => {
-  const p = join(root, name);
-  writeFileSync(p, bytes);
-  return p;
-};
+const { put, remove } = tempFiles('hlgfa-image-');
+afterAll(remove);
 const full = { maxSide: Infinity };
 
 

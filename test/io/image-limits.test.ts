@@ -1,20 +1,14 @@
 // The image readers refuse what they must: pixel limits checked on the header before anything is
 // decoded, zlib bombs, truncated and unsupported files, directories — each naming the file.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkPixelLimit, decodeImage, DEFAULT_MAX_PIXELS, readImage, readImageHeader } from '../../src/io/image-node.js';
-import { bmp, chunk, esc, hugePng, ihdr, pngjsPixels, pngjsWrite, rawPng, SIG } from './image-builders.js';
+import { bmp, chunk, esc, hugePng, ihdr, pngjsPixels, pngjsWrite, rawPng, SIG , tempFiles } from './image-builders.js';
 
-const root = mkdtempSync(join(tmpdir(), 'hlgfa-image-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-const put = (name: string, bytes: Uint8Array | string) => {
-  const p = join(root, name);
-  writeFileSync(p, bytes);
-  return p;
-};
+const { root, put, remove } = tempFiles('hlgfa-image-');
+afterAll(remove);
 
 describe('limits', () => {
   it.each([

@@ -22,7 +22,7 @@ async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
   const bb = await openBackbone(opts.backbonePath);
   await rt.sync();
   const loadMs = performance.now() - t;
-  const det = freshDetector(bb, resolveConfig({ size: opts.size }));
+  const det = freshDetector(bb, resolveConfig({ size: opts.size }), e2eImages(opts.size, opts.batch, 'train'));
   try {
     const inference = await measureInference(rt, det, images, opts.batch, { warmReps: opts.warmReps });
     const a = rt.gpu.info;

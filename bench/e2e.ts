@@ -19,7 +19,7 @@ import type { RgbaImage } from '../src/io/image.js';
 import { Detector } from '../src/models/detector.js';
 import { createLevel } from '../src/models/hlgfa.js';
 import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../src/models/hlgfa-config.js';
-import { holdoutSplit, trainHlgfa } from '../src/models/hlgfa-train.js';
+import { holdoutSplit, resolveInputNorm, trainHlgfa } from '../src/models/hlgfa-train.js';
 import { mobilenetV2Spec } from '../src/models/mobilenet-v2.js';
 import { currentTuning } from '../src/ops/tuning.js';
 import { keep, zeros } from '../src/tensor/tensor.js';
@@ -78,12 +78,16 @@ export function tapChannels(architecture: string, taps: readonly string[]): numb
 
 /**
  * A detector with a freshly initialised module (the seeds trainHlgfa uses) and a zero mean map, so
- * that scoring runs the same kernels as a trained checkpoint with config.mapNorm = 'mean'.
+ * that scoring runs the same kernels as a trained checkpoint with config.mapNorm = 'mean'; inputNorm
+ * is settled on `normals` as training would settle it.
  */
-export function freshDetector(bb: LoadedBackbone, cfg: HlgfaConfig): Detector {
+export function freshDetector(bb: LoadedBackbone, requested: HlgfaConfig, normals: readonly RgbaImage[]): Detector {
+  const { config: cfg, exposure } = resolveInputNorm(requested, normals);
   const levels = tapChannels(bb.backbone.architecture, cfg.taps).map((c, l) => createLevel(c, cfg, createRng(deriveSeed(cfg.seed, 100 + l))));
   const meanMap = cfg.mapNorm === 'mean' ? keep(zeros([1, 1, cfg.size, cfg.size])) : null;
-  return new Detector(bb.backbone, cfg, levels, bb.id, meanMap);
+  const detector = new Detector(bb.backbone, cfg, levels, bb.id, meanMap);
+  detector.exposure = exposure;
+  return detector;
 }
 
 /** Empties the pool's free lists and restarts its high-water marks; returns the live bytes. */
@@ -236,7 +240,7 @@ export async function runE2E(rt: Runtime, opts: E2EOptions = {}): Promise<E2ERep
   const trainImages = e2eImages(size, trainImageCount(STEPS_PER_EPOCH * trainBatch, cfg), 'train');
   const bb = await openBackbone(backbonePath);
   try {
-    const det = freshDetector(bb, cfg);
+    const det = freshDetector(bb, cfg, trainImages);
     const inference: InferenceResult[] = [];
     try {
       for (const batch of batches) {

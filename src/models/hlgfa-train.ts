@@ -129,6 +129,16 @@ export function exposureOf(images: readonly RgbaImage[]): { target: Exposure; va
   return { target: { mean: Math.fround(mean), std: Math.fround(stats.reduce((a, s) => a + s.std, 0) / stats.length) }, variation: spread / Math.max(mean, 1e-6) };
 }
 
+/**
+ * Settles inputNorm for these normal images ('auto' becomes 'image' or 'none', as checkpoints
+ * store it) and returns the exposure targets images are then brought to (null for 'none').
+ */
+export function resolveInputNorm(cfg: HlgfaConfig, images: readonly RgbaImage[]): { config: HlgfaConfig; exposure: Exposure | null; variation: number } {
+  const { target, variation } = exposureOf(images);
+  const inputNorm = cfg.inputNorm === 'auto' ? (variation > EXPOSURE_VARIATION_LIMIT ? 'image' : 'none') : cfg.inputNorm;
+  return { config: { ...cfg, inputNorm }, exposure: inputNorm === 'image' ? target : null, variation };
+}
+
 export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   let cfg = resolveConfig(o.config); // API callers get the same checks as the CLI
   const S = cfg.size;
@@ -137,9 +147,9 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const misfit = trainingFitError(o.backbone, cfg);
   if (misfit) throw new RangeError(misfit);
   const resized = o.images.map((img) => resizeRgba(img, S, S));
-  const exposureStats = exposureOf(resized);
-  if (cfg.inputNorm === 'auto') cfg = { ...cfg, inputNorm: exposureStats.variation > EXPOSURE_VARIATION_LIMIT ? 'image' : 'none' };
-  const exposure = cfg.inputNorm === 'image' ? exposureStats.target : null;
+  const settled = resolveInputNorm(cfg, resized);
+  cfg = settled.config;
+  const exposure = settled.exposure;
   const { fit, hold } = holdoutSplit(resized.length, cfg);
   const B = cfg.batchSize;
   const nl = cfg.taps.length;
@@ -298,7 +308,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       epochs,
       resumable: await trainingState(detector, adam, epochs),
       warnings: warning ? [warning] : [],
-      exposureVariation: exposureStats.variation,
+      exposureVariation: settled.variation,
     };
   } catch (e) {
     detector.dispose();

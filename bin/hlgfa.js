@@ -8,5 +8,12 @@ if (!existsSync(fileURLToPath(main))) {
   console.error('hlgfa: dist/ is missing; run `npm install` (or `npm run build`) in the package folder first.');
   process.exit(1);
 }
-const { run } = await import(main.href);
-process.exitCode = await run(process.argv.slice(2));
+const cli = await import(main.href);
+const argv = process.argv.slice(2);
+if (cli.needsStderrFilter(argv)) {
+  // GPU commands run in a child whose stderr drops Dawn's two non-actionable limit warnings.
+  process.exitCode = await cli.runWithFilteredStderr(fileURLToPath(import.meta.url), argv);
+} else {
+  cli.watchFilteringParent();
+  process.exitCode = await cli.run(argv);
+}

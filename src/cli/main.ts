@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { destroyRuntime } from '../gpu/runtime.js';
 import { didYouMean } from '../util/suggest.js';
+import { runWithFilteredStderr, wantsFilteredStderr, watchFilteringParent } from './dawn-stderr.js';
 import { UsageError } from './args.js';
 import { ExitError } from './gpu-setup.js';
 import { PACKAGE_ROOT } from './paths.js';
@@ -12,23 +13,30 @@ interface Command {
   summary: string;
   /** Listed under "Developer tools:" rather than with the commands a user of the detector needs. */
   developer?: boolean;
+  /** Opens the WebGPU device in this process (runs behind the Dawn-warning filter, see dawn-stderr.ts). */
+  gpu?: boolean;
   load: () => Promise<{ help: string; run: (argv: string[]) => Promise<number> }>;
 }
 
 // In the order a user meets them: try it, train, check, use; then the diagnostics.
 const COMMANDS: Record<string, Command> = {
-  demo: { summary: 'generate a dataset, train, evaluate and detect: the whole job in one go', load: () => import('./commands/demo.js') },
-  train: { summary: 'train HLGFA on an MVTec-layout folder of normal images', load: () => import('./commands/train.js') },
-  eval: { summary: 'image AUROC, pixel AUROC and AUPRO on a test set', load: () => import('./commands/eval.js') },
-  detect: { summary: 'score images, write heatmap overlays and raw maps', load: () => import('./commands/detect.js') },
+  demo: { summary: 'generate a dataset, train, evaluate and detect: the whole job in one go', gpu: true, load: () => import('./commands/demo.js') },
+  train: { summary: 'train HLGFA on an MVTec-layout folder of normal images', gpu: true, load: () => import('./commands/train.js') },
+  eval: { summary: 'image AUROC, pixel AUROC and AUPRO on a test set', gpu: true, load: () => import('./commands/eval.js') },
+  detect: { summary: 'score images, write heatmap overlays and raw maps', gpu: true, load: () => import('./commands/detect.js') },
   serve: { summary: 'serve the browser page (train and detect with WebGPU in a browser) on 127.0.0.1', load: () => import('./commands/serve.js') },
-  classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', load: () => import('./commands/classify.js') },
-  info: { summary: 'show the WebGPU adapter, features and limits', load: () => import('./commands/info.js') },
-  bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', developer: true, load: () => import('./commands/bench.js') },
-  tune: { summary: 'measure kernel variants on this adapter and cache the fastest', developer: true, load: () => import('./commands/tune.js') },
+  classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', gpu: true, load: () => import('./commands/classify.js') },
+  info: { summary: 'show the WebGPU adapter, features and limits', gpu: true, load: () => import('./commands/info.js') },
+  bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', gpu: true, developer: true, load: () => import('./commands/bench.js') },
+  tune: { summary: 'measure kernel variants on this adapter and cache the fastest', gpu: true, developer: true, load: () => import('./commands/tune.js') },
 };
 
 const COMMAND_NAMES = Object.keys(COMMANDS);
+const GPU_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES.filter((n) => COMMANDS[n].gpu));
+
+/** Whether `hlgfa <argv>` runs in a child behind the Dawn-warning filter (see dawn-stderr.ts). */
+export const needsStderrFilter = (argv: readonly string[]): boolean => wantsFilteredStderr(argv, GPU_COMMANDS);
+export { runWithFilteredStderr, watchFilteringParent };
 // Own properties only: "constructor" or "toString" must be unknown commands, not Object's methods.
 const lookup = (name: string): Command | undefined => (Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined);
 

@@ -1,5 +1,6 @@
 // A one-line progress bar on stderr (redrawn in place on a terminal, a line every few seconds
 // otherwise, so CI logs stay readable).
+import { stderrIsTerminal } from './dawn-stderr.js';
 
 function clock(seconds: number): string {
   if (!Number.isFinite(seconds)) return '--:--';
@@ -12,7 +13,7 @@ function clock(seconds: number): string {
 
 export class ProgressBar {
   private lastDraw = 0;
-  private readonly tty = Boolean(process.stderr.isTTY);
+  private readonly tty = stderrIsTerminal();
 
   update(fraction: number, text: string, force = false): void {
     const now = performance.now();

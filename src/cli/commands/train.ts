@@ -15,7 +15,7 @@ import { DEFAULT_NORMAL_TEST_SPLIT, scanFolderLayout, type FolderIndex, type Fol
 import { noiseAugmenter } from '../../data/augment.js';
 import { CONFIG_KEYS, ConfigError, resolveConfig, DEFAULT_CONFIG, type HlgfaConfig } from '../../models/hlgfa-config.js';
 import { detectorFromCheckpoint, parseCheckpoint, type ParsedCheckpoint } from '../../models/checkpoint.js';
-import { resumeState, trainHlgfa, trainingState, type ResumeState } from '../../models/hlgfa-train.js';
+import { EXPOSURE_VARIATION_LIMIT, resumeState, trainHlgfa, trainingState, type ResumeState } from '../../models/hlgfa-train.js';
 
 /** The dataset options' help, shared with `hlgfa eval`. */
 export const DATASET_HELP = `  --data DIR         dataset category folder in the MVTec AD layout (DIR/train/good/*.png|jpg|bmp,
@@ -200,7 +200,12 @@ export async function run(argv: string[]): Promise<number> {
   writeFileAtomic(out, final);
   for (const w of result.warnings) console.error(`warning: ${w}`);
   const variation = `${(100 * result.exposureVariation).toFixed(1)} %`;
-  console.error(det.config.inputNorm === 'image' ? `exposure varies ${variation} across the normal images: each image's exposure is normalised (inputNorm image)` : `exposure varies ${variation} across the normal images: pixels are used as they are (inputNorm none)`);
+  const uneven = result.exposureVariation > EXPOSURE_VARIATION_LIMIT && config.inputNorm === 'none';
+  console.error(
+    det.config.inputNorm === 'image'
+      ? `exposure varies ${variation} across the normal images: each image's exposure is normalised (inputNorm image)`
+      : `exposure varies ${variation} across the normal images: pixels are used as they are (inputNorm none)${uneven ? `; above ${100 * EXPOSURE_VARIATION_LIMIT} %, so --config '{"inputNorm":"auto"}' would normalise it` : ''}`,
+  );
   const last = result.losses.slice(-Math.max(1, Math.ceil(images.length / config.batchSize)));
   const loss = last.length ? (last.reduce((a, b) => a + b, 0) / last.length).toFixed(4) : 'n/a (no epoch run)';
   const c = det.calibration!;

@@ -1,19 +1,12 @@
 // Loading backbones and checkpoints from disk for CLI commands, with errors that name the file.
-import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
 import { detectorFromCheckpoint, parseCheckpoint, type ParsedCheckpoint } from '../models/checkpoint.js';
+import { readFileOrThrow } from '../io/node-fs.js';
 import { DEFAULT_BACKBONE } from './paths.js';
 
-export function readFileOrThrow(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) throw new Error(`${path}: ${what} not found`);
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new Error(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
+export { readFileOrThrow };
 
 export interface LoadedBackbone {
   backbone: Backbone;

@@ -70,26 +70,20 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   const per = pl.per;
   const planes = n * c;
   const common = { width: w, height: h, radius, taps: 2 * radius + 1 };
-  const hBlocks = Math.ceil(w / per);
-  const hCount = planes * h * hBlocks;
-  launch(op, {
-    shader: 'blur',
-    entry: 'fwd_h',
-    constants: pl.constants,
-    tensors: { x, wt: weights, out: tmp },
-    uniforms: { ...common, count: hCount, blocks: hBlocks },
-    workgroups: groups1d(hCount, WG),
-  });
-  const vBlocks = Math.ceil(h / per);
-  const vCount = planes * w * vBlocks;
-  launch(op, {
-    shader: 'blur',
-    entry: 'fwd_v',
-    constants: pl.constants,
-    tensors: { x: tmp, wt: weights, out: y },
-    uniforms: { ...common, count: vCount, blocks: vBlocks },
-    workgroups: groups1d(vCount, WG),
-  });
+  // Rows (x → tmp), then columns (tmp → y): `per` outputs per thread along the pass's direction.
+  const passes = [['fwd_h', x, tmp, w, h], ['fwd_v', tmp, y, h, w]] as const;
+  for (const [entry, src, dst, along, across] of passes) {
+    const blocks = Math.ceil(along / per);
+    const count = planes * across * blocks;
+    launch(op, {
+      shader: 'blur',
+      entry,
+      constants: pl.constants,
+      tensors: { x: src, wt: weights, out: dst },
+      uniforms: { ...common, count, blocks },
+      workgroups: groups1d(count, WG),
+    });
+  }
   tmp.dispose();
   weights.dispose();
   return y;

@@ -111,6 +111,20 @@ export function cosineSimilarityBackward(gy: Tensor, a: Tensor, b: Tensor, stats
 
 // ---- CPU reference (float64) ------------------------------------------------------------------
 
+/** Σ a·b, Σ a², Σ b² over the channels at batch i, position q. */
+function channelDots(a: ArrayLike<number>, b: ArrayLike<number>, c: number, hw: number, i: number, q: number): [number, number, number] {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let k = 0; k < c; k++) {
+    const o = (i * c + k) * hw + q;
+    ab += a[o] * b[o];
+    aa += a[o] * a[o];
+    bb += b[o] * b[o];
+  }
+  return [ab, aa, bb];
+}
+
 export const cosineRef = {
   forward(a: ArrayLike<number>, b: ArrayLike<number>, shape: Shape, eps = 1e-8): Float64Array {
     const [n, c] = shape;
@@ -118,15 +132,7 @@ export const cosineRef = {
     const out = new Float64Array(n * hw);
     for (let i = 0; i < n; i++) {
       for (let q = 0; q < hw; q++) {
-        let ab = 0;
-        let aa = 0;
-        let bb = 0;
-        for (let k = 0; k < c; k++) {
-          const o = (i * c + k) * hw + q;
-          ab += a[o] * b[o];
-          aa += a[o] * a[o];
-          bb += b[o] * b[o];
-        }
+        const [ab, aa, bb] = channelDots(a, b, c, hw, i, q);
         out[i * hw + q] = ab / (Math.max(Math.sqrt(aa), eps) * Math.max(Math.sqrt(bb), eps));
       }
     }
@@ -140,15 +146,7 @@ export const cosineRef = {
     const gb = new Float64Array(b.length);
     for (let i = 0; i < n; i++) {
       for (let q = 0; q < hw; q++) {
-        let ab = 0;
-        let aa = 0;
-        let bb = 0;
-        for (let k = 0; k < c; k++) {
-          const o = (i * c + k) * hw + q;
-          ab += a[o] * b[o];
-          aa += a[o] * a[o];
-          bb += b[o] * b[o];
-        }
+        const [ab, aa, bb] = channelDots(a, b, c, hw, i, q);
         const [na, nb] = [Math.sqrt(aa), Math.sqrt(bb)];
         const [sa, sb] = [1 / Math.max(na, eps), 1 / Math.max(nb, eps)];
         const cs = ab * sa * sb;

@@ -165,26 +165,22 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
       // gx = Wh^T gy Ww as two gathers: along W into tmp [N, C, outH, W], then along H.
       const tmp = empty([n, c, outH, inW]);
       const dims = { in_h: inH, in_w: inW, out_h: outH, out_w: outW, tw_off: twOff, rh_off: rhOff, rw_off: rwOff };
-      const rowBlocks = Math.ceil(outH / VEC);
-      const count1 = planes * rowBlocks * inW;
-      launch(`${op} backward`, {
-        shader: 'resize',
-        entry: 'bilinear_bwd_cols',
-        constants: { VEC },
-        tensors: { tab: table, gy, out: tmp },
-        uniforms: { ...dims, count: count1, col_blocks: rowBlocks },
-        workgroups: groups1d(count1, WG),
-      });
-      const colBlocks = Math.ceil(inW / VEC);
-      const count2 = planes * inH * colBlocks;
-      launch(`${op} backward`, {
-        shader: 'resize',
-        entry: 'bilinear_bwd_rows',
-        constants: { VEC },
-        tensors: { tab: table, x: tmp, out: gx },
-        uniforms: { ...dims, count: count2, col_blocks: colBlocks },
-        workgroups: groups1d(count2, WG),
-      });
+      // `blocks` runs of VEC outputs along the pass's direction per output line.
+      const passes: Array<{ entry: string; tensors: Record<string, Tensor>; lines: number; blocks: number }> = [
+        { entry: 'bilinear_bwd_cols', tensors: { tab: table, gy, out: tmp }, lines: planes * inW, blocks: Math.ceil(outH / VEC) },
+        { entry: 'bilinear_bwd_rows', tensors: { tab: table, x: tmp, out: gx }, lines: planes * inH, blocks: Math.ceil(inW / VEC) },
+      ];
+      for (const { entry, tensors, lines, blocks } of passes) {
+        const count = lines * blocks;
+        launch(`${op} backward`, {
+          shader: 'resize',
+          entry,
+          constants: { VEC },
+          tensors,
+          uniforms: { ...dims, count, col_blocks: blocks },
+          workgroups: groups1d(count, WG),
+        });
+      }
       tmp.dispose();
       table.dispose();
       return [gx];

@@ -1,20 +1,16 @@
 // Shared plumbing for op launchers: binding tensors by name, shape checks, broadcasting.
-import { grid1d, runtime } from '../gpu/runtime.js';
+import { grid1d, runtime, type DispatchArgs } from '../gpu/runtime.js';
 import type { Uniforms } from '../gpu/kernel.js';
 import { Tensor, shapeStr, type Shape } from '../tensor/tensor.js';
 
-export interface Launch {
-  shader: string;
-  entry?: string;
-  constants?: Record<string, number>;
+/** A dispatch (shader, entry, constants, uniforms, workgroups) whose buffers are tensors. */
+export interface Launch extends Omit<DispatchArgs, 'bindings'> {
   /**
    * Tensors by binding name. Each is also offered as `<name>_v4`, its vec4 view (the binding
    * rounded up to 16 bytes; pooled buffers hold whole 256-byte blocks), which the vec4
    * instantiations of a kernel declare: a launcher names a tensor once whichever entry runs.
    */
   tensors: Record<string, Tensor>;
-  uniforms?: Uniforms;
-  workgroups: readonly [number, number?, number?];
 }
 
 /** What `traceLaunches` records of each dispatch. */

@@ -24,9 +24,7 @@ override WG: u32 = 64u;
 // 1: 4 outputs per thread, 2: 8 outputs per thread.
 override SPAN: u32 = 1u;
 
-fn flat(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "_common.wgsl"
 
 // 'reflect' index into [0, n): period 2n - 2, applied as often as needed.
 fn mirror(i: i32, n: i32) -> i32 {
@@ -54,82 +52,56 @@ fn push(w0: ptr<function, vec4<f32>>, w1: ptr<function, vec4<f32>>, v: f32) {
   }
 }
 
-// One thread: 4 * SPAN consecutive outputs of one image row (rows of all planes stacked).
-@compute @workgroup_size(WG)
-fn blur_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
-  if (t >= p.count) { return; }
-  let blk = t % p.blocks;
-  let row = t / p.blocks;
-  let n = i32(p.width);
+// A thread's line: 4 * SPAN consecutive outputs along the filtered axis, starting at output
+// `first` of a line of `n` elements that lie `stride` apart from `base`.
+struct Line { base: u32, stride: u32, n: i32, first: i32 }
+
+fn blur_line(l: Line) {
   let r = i32(p.radius);
   let span = i32(4u * SPAN);
-  let c0 = i32(blk) * span;
-  let start = c0 - r;
-  let inside = start >= 0 && c0 + span - 1 + r < n;
-  let base = row * p.width;
+  let start = l.first - r;
+  let inside = start >= 0 && l.first + span - 1 + r < l.n;
   var w0 = vec4<f32>(0.0);
   var w1 = vec4<f32>(0.0);
   for (var j = 0; j < span - 1; j++) {
-    push(&w0, &w1, x[base + src_index(start + j, n, inside)]);
+    push(&w0, &w1, x[l.base + src_index(start + j, l.n, inside) * l.stride]);
   }
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
   for (var k = 0; k < i32(p.taps); k++) {
-    push(&w0, &w1, x[base + src_index(start + k + span - 1, n, inside)]);
+    push(&w0, &w1, x[l.base + src_index(start + k + span - 1, l.n, inside) * l.stride]);
     let wk = wt[k];
     a0 += wk * w0;
     if (SPAN == 2u) { a1 += wk * w1; }
   }
   for (var j = 0; j < 4; j++) {
-    if (c0 + j < n) { out[base + u32(c0 + j)] = a0[j]; }
+    if (l.first + j < l.n) { out[l.base + u32(l.first + j) * l.stride] = a0[j]; }
   }
   if (SPAN == 2u) {
     for (var j = 0; j < 4; j++) {
-      if (c0 + 4 + j < n) { out[base + u32(c0 + 4 + j)] = a1[j]; }
+      if (l.first + 4 + j < l.n) { out[l.base + u32(l.first + 4 + j) * l.stride] = a1[j]; }
     }
   }
 }
 
-// One thread: 4 * SPAN consecutive outputs of one image column; neighbouring threads take
-// neighbouring columns, so each tap's loads are contiguous across the workgroup.
+// Horizontal pass: thread t takes block t % blocks of image row t / blocks (rows of all planes
+// stacked).
 @compute @workgroup_size(WG)
-fn blur_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+fn fwd_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+         @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
-  let col = t % p.width;
+  blur_line(Line((t / p.blocks) * p.width, 1u, i32(p.width), i32(t % p.blocks) * i32(4u * SPAN)));
+}
+
+// Vertical pass: neighbouring threads take neighbouring columns, so each tap's loads are
+// contiguous across the workgroup.
+@compute @workgroup_size(WG)
+fn fwd_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+         @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(wid, lid, nwg);
+  if (t >= p.count) { return; }
   let rest = t / p.width;
-  let blk = rest % p.blocks;
-  let plane = rest / p.blocks;
-  let n = i32(p.height);
-  let r = i32(p.radius);
-  let span = i32(4u * SPAN);
-  let r0 = i32(blk) * span;
-  let start = r0 - r;
-  let inside = start >= 0 && r0 + span - 1 + r < n;
-  let base = plane * p.height * p.width + col;
-  let stride = p.width;
-  var w0 = vec4<f32>(0.0);
-  var w1 = vec4<f32>(0.0);
-  for (var j = 0; j < span - 1; j++) {
-    push(&w0, &w1, x[base + src_index(start + j, n, inside) * stride]);
-  }
-  var a0 = vec4<f32>(0.0);
-  var a1 = vec4<f32>(0.0);
-  for (var k = 0; k < i32(p.taps); k++) {
-    push(&w0, &w1, x[base + src_index(start + k + span - 1, n, inside) * stride]);
-    let wk = wt[k];
-    a0 += wk * w0;
-    if (SPAN == 2u) { a1 += wk * w1; }
-  }
-  for (var j = 0; j < 4; j++) {
-    if (r0 + j < n) { out[base + u32(r0 + j) * stride] = a0[j]; }
-  }
-  if (SPAN == 2u) {
-    for (var j = 0; j < 4; j++) {
-      if (r0 + 4 + j < n) { out[base + u32(r0 + 4 + j) * stride] = a1[j]; }
-    }
-  }
+  let base = (rest / p.blocks) * p.height * p.width + t % p.width;
+  blur_line(Line(base, p.width, i32(p.height), i32(rest % p.blocks) * i32(4u * SPAN)));
 }

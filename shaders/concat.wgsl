@@ -21,19 +21,21 @@ override WG: u32 = 64u;
 // Consecutive elements per thread.
 override VEC: u32 = 4u;
 
-fn flat(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
+// #include "_common.wgsl"
+
+// The row and first column of thread t's VEC elements.
+fn block_of(t: u32) -> vec2<u32> {
+  return vec2<u32>(t / p.blocks, (t % p.blocks) * VEC);
 }
 
 // dst[o, dst_off + r] = src[o, src_off + r] for r < len. Threads: outer * ceil(len / VEC).
 @compute @workgroup_size(WG)
 fn copy_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
-  let blk = t % p.blocks;
-  let o = t / p.blocks;
-  let r0 = blk * VEC;
+  let o = block_of(t).x;
+  let r0 = block_of(t).y;
   let s = o * p.src_row + p.src_off + r0;
   let d = o * p.dst_row + p.dst_off + r0;
   let m = min(VEC, p.len - r0);
@@ -47,11 +49,10 @@ fn copy_block(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 @compute @workgroup_size(WG)
 fn embed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
          @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
-  let blk = t % p.blocks;
-  let o = t / p.blocks;
-  let r0 = blk * VEC;
+  let o = block_of(t).x;
+  let r0 = block_of(t).y;
   let m = min(VEC, p.dst_row - r0);
   for (var j = 0u; j < m; j++) {
     let r = r0 + j;

@@ -1,8 +1,8 @@
-// conv_fwd4 with the weights shared across a subgroup (shaders/conv2d.wgsl, included, has the
+// fwd_v4 with the weights shared across a subgroup (shaders/conv2d.wgsl, included, has the
 // rest of the family). A file of its own because `enable subgroups;` makes a whole module need the
 // device feature.
 //
-// Why: every lane of a conv_fwd4 workgroup reads the same 2·KW weight vec4 per (input channel,
+// Why: every lane of a fwd_v4 workgroup reads the same 2·KW weight vec4 per (input channel,
 // kernel row), and lavapipe (Mesa 25.0) loads each of them as a per-lane loop anyway; with those
 // loads removed the kernel ran 1.7-2.3x faster. Here lane l < 2·KW loads vec4 l (tap l / 2,
 // channel half l % 2) and every lane takes them by subgroupShuffle, a register permute. Needs
@@ -31,7 +31,7 @@ fn accumulate_taps_sg(acc0: ptr<function, array<vec4<f32>, PXMAX>>, acc1: ptr<fu
 }
 
 @compute @workgroup_size(64)
-fn conv_fwd4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_v4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(subgroup_invocation_id) sl: u32) {
   // Lanes past the last block work on a clamped one and store nothing (every lane of a subgroup
   // must take part in the shuffles); a subgroup with no block at all leaves.
@@ -47,7 +47,7 @@ fn conv_fwd4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   for (var ci = 0u; ci < p.cin; ci++) {
     for (var kh = 0u; kh < p.kh; kh++) {
       let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
-      accumulate_taps_sg(&acc0, &acc1, seg, wt4[(ci * p.kh + kh) * KW * q8 + wo]);
+      accumulate_taps_sg(&acc0, &acc1, seg, wt_v4[(ci * p.kh + kh) * KW * q8 + wo]);
     }
   }
   if (t < blocks) { store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1); }

@@ -1,12 +1,12 @@
 // 2-D convolution, NCHW, zero padding: forward (direct convolution with register blocking), input
 // gradient (the forward on flipped weights for stride 1, a gather kernel otherwise), weight gradient
-// (split over output rows, summed by conv_sum), bias gradient, and conv_wprep, which lays the
+// (split over output rows, summed by bwd_w_sum), bias gradient, and wprep, which lays the
 // weights out as wt[c_in][kh][kw][c_out] with c_out padded to 8 so kernels read them as vec4.
 //
-// A thread of conv_fwd / conv_dx owns 8 output channels x PX consecutive pixels of one row; lavapipe
+// A thread of fwd / bwd_x owns 8 output channels x PX consecutive pixels of one row; lavapipe
 // turns every storage load into a per-lane loop, so the input row segment a thread needs for one
 // (channel, kernel row) is loaded once and reused across the kw taps, as aligned vec4 where rows
-// allow (conv_fwd4). shaders/conv2d-sg.wgsl adds conv_fwd4_sg, which also shares the weights
+// allow (fwd_v4). shaders/conv2d-sg.wgsl adds fwd_v4_sg, which also shares the weights
 // across a subgroup.
 
 struct Params {
@@ -22,44 +22,44 @@ struct Params {
   pad_w: i32,
   wblocks: u32,    // ceil(wo / PX)
   rows_per_split: u32,
-  count: u32,      // conv_wprep / conv_sum: number of outputs
+  count: u32,      // wprep / bwd_w_sum: number of outputs
   splits: u32,
   kh: u32,         // kernel height, vertical stride and dilation
   sh: u32,
   dh: u32,
-  kw: u32,         // conv_wprep: kernel width
+  kw: u32,         // wprep: kernel width
   has_bias: u32,
-  flip: u32,       // conv_wprep: swap channel roles and flip the taps (input gradient)
+  flip: u32,       // wprep: swap channel roles and flip the taps (input gradient)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> wt4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wt_v4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> gy: array<f32>;
-@group(0) @binding(5) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> gy_v4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> wsrc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
-@group(0) @binding(8) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> x_v4: array<vec4<f32>>;
 
 // Horizontal kernel geometry is compiled in (the kw taps unroll over a register row segment);
 // the vertical one is uniform, so the kernel-row loop stays a loop and one pipeline serves them all.
 override KW: u32 = 3u;
 override SW: u32 = 1u;
 override DW: u32 = 1u;
-override GY4: bool = false;    // conv_dw: read gy as vec4 (wo % 4 == 0)
+override GY4: bool = false;    // bwd_w: read gy as vec4 (wo % 4 == 0)
 
 const PXMAX = 16u;
-override PX: u32 = 8u;         // conv_fwd / conv_dx: output pixels per thread (<= PXMAX)
-const PXW = 4u;                // conv_dw: pixels per step (a vec4 of gy)
+override PX: u32 = 8u;         // fwd / bwd_x: output pixels per thread (<= PXMAX)
+const PXW = 4u;                // bwd_w: pixels per step (a vec4 of gy)
 const SEGMAX = 40u;
-const TH = 3u;                 // conv_dw: kernel rows x columns of taps per thread
+const TH = 3u;                 // bwd_w: kernel rows x columns of taps per thread
 const TW = 4u;
-// Input elements a row of PX outputs reads for all kw taps (conv_dw: for up to TW taps); loaded
+// Input elements a row of PX outputs reads for all kw taps (bwd_w: for up to TW taps); loaded
 // once and reused when they fit in registers.
 override SEGLEN: u32 = (PX - 1u) * SW + (KW - 1u) * DW + 1u;
 override SEG: bool = SEGLEN <= SEGMAX;
-override XPH: u32 = 0u;        // conv_fwd4: (-pad_w) mod 4, where a thread's first column sits in its vec4 window
+override XPH: u32 = 0u;        // fwd_v4: (-pad_w) mod 4, where a thread's first column sits in its vec4 window
 override NV: u32 = (XPH + SEGLEN + 3u) / 4u;
 override SEGLEN_W: u32 = (PXW - 1u) * SW + (min(KW, TW) - 1u) * DW + 1u;
 override SEG_W: bool = SEGLEN_W <= SEGMAX;
@@ -85,7 +85,7 @@ fn store_px(nimg: u32, co0: u32, oh: u32, ow0: u32, acc0: array<vec4<f32>, PXMAX
   }
 }
 
-// A conv_fwd thread: output row oh, pixels ow0.., image nimg, channel vec4s cq, cq + 1.
+// A fwd thread: output row oh, pixels ow0.., image nimg, channel vec4s cq, cq + 1.
 struct FwdAt { oh: u32, ow0: u32, nimg: u32, cq: u32, ih0: i32, iw0: i32 }
 
 fn fwd_at(wid: vec3<u32>, t: u32) -> FwdAt {
@@ -106,8 +106,8 @@ fn x_row(at: FwdAt, ci: u32, kh: u32) -> vec2<u32> {
 fn accumulate_taps(acc0: ptr<function, array<vec4<f32>, PXMAX>>, acc1: ptr<function, array<vec4<f32>, PXMAX>>,
                    seg: array<f32, SEGMAX>, wr: u32, q8: u32) {
   for (var kw = 0u; kw < KW; kw++) {
-    let w0 = wt4[wr + kw * q8];
-    let w1 = wt4[wr + kw * q8 + 1u];
+    let w0 = wt_v4[wr + kw * q8];
+    let w1 = wt_v4[wr + kw * q8 + 1u];
     for (var j = 0u; j < PX; j++) {
       let v = seg[j * SW + kw * DW];
       (*acc0)[j] += v * w0;
@@ -117,7 +117,7 @@ fn accumulate_taps(acc0: ptr<function, array<vec4<f32>, PXMAX>>, acc1: ptr<funct
 }
 
 @compute @workgroup_size(64)
-fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x * 64u + lid;
   if (t >= p.wblocks * p.ho) { return; }
   let at = fwd_at(wid, t);
@@ -135,8 +135,8 @@ fn conv_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         accumulate_taps(&acc0, &acc1, seg, wr, q8);
       } else {
         for (var kw = 0u; kw < KW; kw++) {
-          let w0 = wt4[wr + kw * q8];
-          let w1 = wt4[wr + kw * q8 + 1u];
+          let w0 = wt_v4[wr + kw * q8];
+          let w1 = wt_v4[wr + kw * q8 + 1u];
           for (var j = 0u; j < PX; j++) {
             let v = load_x(xr.x, rowok, at.iw0 + i32(j * SW + kw * DW));
             acc0[j] += v * w0;
@@ -156,7 +156,7 @@ fn x_window(xr: vec2<u32>, a0: i32) -> array<f32, SEGMAX> {
   for (var v = 0u; v < NV; v++) {
     let ia = a0 + i32(4u * v);
     let ok = xr.y != 0u && ia >= 0 && ia < i32(p.w);
-    let q = select(vec4<f32>(0.0), x4[(xr.x + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok);
+    let q = select(vec4<f32>(0.0), x_v4[(xr.x + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok);
     for (var c = 0u; c < 4u; c++) {
       let s = 4u * v + c;
       if (s >= XPH && s - XPH < SEGLEN) { seg[s - XPH] = q[c]; }
@@ -165,11 +165,11 @@ fn x_window(xr: vec2<u32>, a0: i32) -> array<f32, SEGMAX> {
   return seg;
 }
 
-// conv_fwd reading each row segment as vec4 (w % 4 == 0 and PX·SW % 4 == 0, so every thread's
+// fwd reading each row segment as vec4 (w % 4 == 0 and PX·SW % 4 == 0, so every thread's
 // window starts XPH columns early, and SEG): lavapipe loads a vec4 for the price of a scalar, so
 // SEGLEN loads per (channel, kernel row) become NV.
 @compute @workgroup_size(64)
-fn conv_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn fwd_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x * 64u + lid;
   if (t >= p.wblocks * p.ho) { return; }
   let at = fwd_at(wid, t);
@@ -186,9 +186,9 @@ fn conv_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 }
 
 // Input gradient for any stride: gy [n, cin, h, w] is the forward output gradient (cin = forward
-// Cout), out [n, cout, ho, wo] the input gradient; wt from conv_wprep with flip.
+// Cout), out [n, cout, ho, wo] the input gradient; wt from wprep with flip.
 @compute @workgroup_size(64)
-fn conv_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn bwd_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x * 64u + lid;
   if (t >= p.wblocks * p.ho) { return; }
   let ih = t / p.wblocks;
@@ -206,8 +206,8 @@ fn conv_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
       let gr = ((nimg * p.cin + co) * p.h + min(thu / p.sh, p.h - 1u)) * p.w;
       let wr = (co * p.kh + (p.kh - 1u - kh)) * KW * q8 + cq;
       for (var kw = 0u; kw < KW; kw++) {
-        let w0 = wt4[wr + (KW - 1u - kw) * q8];
-        let w1 = wt4[wr + (KW - 1u - kw) * q8 + 1u];
+        let w0 = wt_v4[wr + (KW - 1u - kw) * q8];
+        let w1 = wt_v4[wr + (KW - 1u - kw) * q8 + 1u];
         for (var j = 0u; j < PX; j++) {
           let tw = i32(iw0 + j) + p.pad_w - i32(kw * DW);
           let twu = u32(max(tw, 0));
@@ -226,7 +226,7 @@ fn conv_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 // x * gy over the output rows [z * rows_per_split, ...) of all images into out slice z. Each gy
 // vec4 it loads feeds all its taps: for 3 x 3 kernels one thread covers the whole kernel.
 @compute @workgroup_size(64)
-fn conv_dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn bwd_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let hch = (p.kh + TH - 1u) / TH;
   let wch = (KW + TW - 1u) / TW;
   let t = wid.x * 64u + lid;
@@ -253,7 +253,7 @@ fn conv_dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
         let o = gr + min(c, p.cout - 1u - co0) * hw;
         var v: vec4<f32>;
         if (GY4) {
-          v = gy4[(o + ow0) / 4u];
+          v = gy_v4[(o + ow0) / 4u];
         } else {
           for (var j = 0u; j < PXW; j++) { v[j] = select(0.0, gy[o + min(ow0 + j, p.wo - 1u)], ow0 + j < p.wo); }
         }
@@ -307,7 +307,7 @@ fn conv_dw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 var<workgroup> partial: array<f32, 64>;
 
 @compute @workgroup_size(64)
-fn conv_db(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn bwd_b(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let co = wid.x;
   let hw = p.ho * p.wo;
   var s = 0.0;
@@ -327,7 +327,7 @@ fn conv_db(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
 // wt[((c_in * kh + r) * KW + kw) * cout8 + c_out] from wsrc [Cout, Cin, kh, KW]: c_in = Cin,
 // c_out = Cout (forward); with flip c_in = Cout, c_out = Cin and the taps flipped (input gradient).
 @compute @workgroup_size(256)
-fn conv_wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (e >= p.count) { return; }
@@ -349,7 +349,7 @@ fn conv_wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 
 // out[i] = sum over s < splits of x[s * count + i]: the second pass of the weight gradient.
 @compute @workgroup_size(256)
-fn conv_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_w_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
             @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i >= p.count) { return; }

@@ -1,4 +1,4 @@
-// forward_v4 with the filter shared across a subgroup (shaders/depthwise.wgsl, included, has the
+// fwd_v4 with the filter shared across a subgroup (shaders/depthwise.wgsl, included, has the
 // rest of the family). A file of its own because `enable subgroups;` makes a whole module need the
 // device feature.
 //
@@ -48,7 +48,7 @@ fn accumulate_row_sg(acc: ptr<function, array<f32, MAX_ACC>>, row: array<f32, MA
 }
 
 @compute @workgroup_size(WG)
-fn forward_v4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_v4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                  @builtin(num_workgroups) nwg: vec3<u32>, @builtin(subgroup_invocation_id) sl: u32) {
   let it = forward_item(wid, lid, nwg);
   let live = it.x < p.planes && it.y < p.tiles;

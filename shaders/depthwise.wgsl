@@ -11,12 +11,12 @@
 // SIMD, and every load or store whose address differs between invocations is a scalar loop over
 // the lanes (~8 instructions a lane), while a workgroup-uniform load is a single scalar load.
 // Multiply-adds are nearly free next to that, so the kernels minimise divergent loads per output:
-//  - forward_s1 / backward_weight_s1 (stride 1, the default there) walk down a BW-wide column
+//  - fwd_rolling / bwd_w_rolling (stride 1, the default there) walk down a BW-wide column
 //    strip keeping K partial rows in registers: each input / gy row segment is loaded once;
-//  - forward / backward_input / backward_weight (any stride) use BH×BW output blocks; forward_v4
+//  - forward / bwd_x / bwd_w (any stride) use BH×BW output blocks; forward_v4
 //    reads input rows as aligned vec4 windows (a vec4 load costs about what a scalar one does);
-//  - forward_s1 and backward_input give each workgroup one (n, c) plane, so weights load
-//    uniformly; forward* packs several small planes into one workgroup.
+//  - fwd_rolling and bwd_x give each workgroup one (n, c) plane, so weights load
+//    uniformly; fwd* packs several small planes into one workgroup.
 //
 // The fused multi-scale op (DW3 + DW5 + DW7, 'same' padding, shared stride and dilation) is one
 // 7×7 pass with the three filters summed into a centred 7×7 filter (ms_combine); its weight
@@ -33,13 +33,13 @@ struct Params {
   planes: u32,   // N * C
   tiles: u32,    // blocks per plane
   tiles_x: u32,  // blocks along a row
-  rows: u32,     // forward: input rows a block reads; backward_input: gy rows a block reads
-  items: u32,    // backward_weight*: work items per channel; bias_grad: N * OH * OW
-  splits: u32,   // backward_weight*: workgroups per channel (and filter row)
+  rows: u32,     // forward: input rows a block reads; bwd_x: gy rows a block reads
+  items: u32,    // bwd_w*: work items per channel; bwd_b: N * OH * OW
+  splits: u32,   // bwd_w*: workgroups per channel (and filter row)
   chunks: u32,   // *_s1: chunks of a walk per row class (rows ≡ r mod D)
   steps: u32,    // *_s1: rows walked per chunk
-  pad: i32,      // zero padding (all but backward_input, which uses P); forward_s1 with FLIP: may be < 0
-  has_bias: u32, // forward*: add bias[c]
+  pad: i32,      // zero padding (all but bwd_x, which uses P); fwd_rolling with FLIP: may be < 0
+  has_bias: u32, // fwd*: add bias[c]
   bh: u32,       // = BH, a run-time bound (see store_block)
 }
 
@@ -58,36 +58,34 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> out_b: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out3: array<f32>;
 @group(0) @binding(14) var<storage, read_write> out5: array<f32>;
-@group(0) @binding(15) var<storage, read_write> out4: array<vec4<f32>>;
-@group(0) @binding(16) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> out_v4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read> x_v4: array<vec4<f32>>;
 
 override K: u32 = 3u;        // kernel size
 override S: u32 = 1u;        // stride
 override D: u32 = 1u;        // dilation
-override P: u32 = 1u;        // backward_input: zero padding (forward / backward_weight: p.pad)
-override BW: u32 = 4u;       // outputs per thread along W (backward_input: a multiple of S)
-override BH: u32 = 1u;       // outputs per thread along H (backward_input: a multiple of S)
+override P: u32 = 1u;        // bwd_x: zero padding (forward / bwd_w: p.pad)
+override BW: u32 = 4u;       // outputs per thread along W (bwd_x: a multiple of S)
+override BH: u32 = 1u;       // outputs per thread along H (bwd_x: a multiple of S)
 override BIAS_MASK: u32 = 0u; // ms_combine: bit 0/1/2 = b3/b5/b7 present
-override FLIP: u32 = 0u;      // forward_s1: use the filter rotated by 180° (stride-1 input gradient)
+override FLIP: u32 = 0u;      // fwd_rolling: use the filter rotated by 180° (stride-1 input gradient)
 override WG: u32 = 64u;
-override TPP: u32 = WG;      // forward*: lanes per plane (a power of two dividing WG)
-override XPH: u32 = 0u;      // forward_v4, X4: (−pad) mod 4, where a thread's input columns start in its vec4 window
-override X4: bool = false;   // forward_s1: read rows through x_window4 (else x4 is bound to any buffer)
+override TPP: u32 = WG;      // fwd*: lanes per plane (a power of two dividing WG)
+override XPH: u32 = 0u;      // fwd_v4, X4: (−pad) mod 4, where a thread's input columns start in its vec4 window
+override X4: bool = false;   // fwd_rolling: read rows through x_window4 (else x_v4 is bound to any buffer)
 
 const MAX_ACC = 32u;  // BH * BW
 const MAX_BW = 16u;
 const MAX_KK = 49u;   // K · K
-const MAX_GBUF = 64u; // backward_weight_s1: K · BW
+const MAX_GBUF = 64u; // bwd_w_rolling: K · BW
 const MAX_SPAN = 64u; // input values one thread reads per row
 
-// Input columns a row segment of BW outputs touches (forward*, backward_weight*).
+// Input columns a row segment of BW outputs touches (fwd*, bwd_w*).
 override SPAN: u32 = (BW - 1u) * S + (K - 1u) * D + 1u;
 // x_window4: vec4 loads covering a row segment.
 override NV: u32 = (XPH + SPAN + 3u) / 4u;
 
-fn flat_id(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "_common.wgsl"
 
 // x[row base rb + ix0 + q], zero outside the row.
 fn load_x_row(rb: u32, ix0: i32, q: u32) -> f32 {
@@ -106,7 +104,7 @@ fn fdiv(a: i32, b: i32) -> i32 {
 // 8×8 stride-2 output is two 8×4 blocks); with TPP = WG a workgroup is one plane and weights load
 // uniformly.
 
-// (plane, block) of an invocation of forward*.
+// (plane, block) of an invocation of fwd*.
 fn forward_item(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> vec2<u32> {
   let group = wid.y + wid.z * nwg.y;
   return vec2<u32>(group * (WG / TPP) + lid / TPP, wid.x * TPP + lid % TPP);
@@ -146,21 +144,6 @@ fn finish_block(plane: u32, at: BlockAt, acc: array<f32, MAX_ACC>) -> FwdBlock {
   return FwdBlock(acc, plane * p.oh * p.ow, at.oy0, at.ox0, bv);
 }
 
-fn forward_block(plane: u32, t: u32) -> FwdBlock {
-  let at = block_at(plane, t);
-  var acc: array<f32, MAX_ACC>;
-  for (var j = 0u; j < p.rows; j++) { // input rows of the block
-    let iy = at.iy0 + i32(j);
-    if (iy >= 0 && iy < i32(p.h)) {
-      let rb = at.xb + u32(iy) * p.w;
-      var row: array<f32, MAX_SPAN>;
-      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, at.ix0, q); }
-      accumulate_row(&acc, row, j, at.wb);
-    }
-  }
-  return finish_block(plane, at, acc);
-}
-
 // The SPAN inputs of row rb from column ix0 (zero outside the row, or everywhere unless ok), read
 // as NV aligned vec4: w % 4 == 0, so a vec4 is wholly inside or outside the row, and ix0 ≡ −XPH
 // (mod 4) for every thread. On lavapipe a vec4 load costs about what a scalar one does:
@@ -170,7 +153,7 @@ fn x_window4(rb: u32, ix0: i32, ok: bool) -> array<f32, MAX_SPAN> {
   let a0 = ix0 - i32(XPH);
   for (var v = 0u; v < NV; v++) {
     let ia = a0 + i32(4u * v);
-    let q = select(vec4<f32>(0.0), x4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok && ia >= 0 && ia < i32(p.w));
+    let q = select(vec4<f32>(0.0), x_v4[(rb + u32(clamp(ia, 0, i32(p.w) - 4))) / 4u], ok && ia >= 0 && ia < i32(p.w));
     for (var c = 0u; c < 4u; c++) {
       let k = 4u * v + c;
       if (k >= XPH && k - XPH < SPAN) { row[k - XPH] = q[c]; }
@@ -179,18 +162,29 @@ fn x_window4(rb: u32, ix0: i32, ok: bool) -> array<f32, MAX_SPAN> {
   return row;
 }
 
-// forward_block with vec4 row windows (BW·S % 4 == 0, so every block's window has phase XPH).
-fn forward_block_v4(plane: u32, t: u32) -> FwdBlock {
+// A block's SPAN-wide input row segment at row base rb from column ix0 (zero outside the row):
+// scalar loads, or (_v4) the NV aligned vec4 of x_window4 (BW·S % 4 == 0, so every block's window
+// has phase XPH).
+fn x_segment(rb: u32, ix0: i32) -> array<f32, MAX_SPAN> {
+  var row: array<f32, MAX_SPAN>;
+  for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+  return row;
+}
+fn x_segment_v4(rb: u32, ix0: i32) -> array<f32, MAX_SPAN> { return x_window4(rb, ix0, true); }
+
+// #for L in "", _v4
+fn forward_block$L(plane: u32, t: u32) -> FwdBlock {
   let at = block_at(plane, t);
   var acc: array<f32, MAX_ACC>;
-  for (var j = 0u; j < p.rows; j++) {
+  for (var j = 0u; j < p.rows; j++) { // input rows of the block
     let iy = at.iy0 + i32(j);
     if (iy >= 0 && iy < i32(p.h)) {
-      accumulate_row(&acc, x_window4(at.xb + u32(iy) * p.w, at.ix0, true), j, at.wb);
+      accumulate_row(&acc, x_segment$L(at.xb + u32(iy) * p.w, at.ix0), j, at.wb);
     }
   }
   return finish_block(plane, at, acc);
 }
+// #end
 
 // Writes a block with vec4 stores (ow % 4 == 0, BW % 4 == 0): a store is a per-lane loop on
 // lavapipe, so BW/4 of them per block row instead of BW.
@@ -202,48 +196,36 @@ fn store_block4(blk: FwdBlock) {
       for (var q = 0u; q < BW / 4u; q++) {
         let xx = blk.ox0 + 4u * q;
         if (xx < p.ow) {
-          out4[(blk.base + y * p.ow + xx) / 4u] = vec4<f32>(v[4u * q], v[4u * q + 1u], v[4u * q + 2u], v[4u * q + 3u]) + blk.bv;
+          out_v4[(blk.base + y * p.ow + xx) / 4u] = vec4<f32>(v[4u * q], v[4u * q + 1u], v[4u * q + 2u], v[4u * q + 3u]) + blk.bv;
         }
       }
     }
   }
 }
 
-@compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-           @builtin(num_workgroups) nwg: vec3<u32>) {
-  let it = forward_item(wid, lid, nwg);
-  if (it.x >= p.planes || it.y >= p.tiles) { return; }
-  let blk = forward_block(it.x, it.y);
-  store_block(blk.base, blk.oy0, blk.ox0, p.oh, p.ow, blk.acc, blk.bv);
-}
+fn store_fwd(blk: FwdBlock) { store_block(blk.base, blk.oy0, blk.ox0, p.oh, p.ow, blk.acc, blk.bv); }
+fn store_fwd_st4(blk: FwdBlock) { store_block4(blk); }
 
+// fwd: scalar loads and stores; fwd_st4: vec4 stores; fwd_v4: vec4 loads and stores.
+// #for (E, L, O) in (fwd, "", ""), (fwd_st4, "", _st4), (fwd_v4, _v4, _st4)
 @compute @workgroup_size(WG)
-fn forward_o4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-              @builtin(num_workgroups) nwg: vec3<u32>) {
+fn $E(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+      @builtin(num_workgroups) nwg: vec3<u32>) {
   let it = forward_item(wid, lid, nwg);
   if (it.x >= p.planes || it.y >= p.tiles) { return; }
-  store_block4(forward_block(it.x, it.y));
+  store_fwd$O(forward_block$L(it.x, it.y));
 }
-
-// vec4 loads and stores.
-@compute @workgroup_size(WG)
-fn forward_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-              @builtin(num_workgroups) nwg: vec3<u32>) {
-  let it = forward_item(wid, lid, nwg);
-  if (it.x >= p.planes || it.y >= p.tiles) { return; }
-  store_block4(forward_block_v4(it.x, it.y));
-}
+// #end
 
 // Stride 1, rolling: a thread owns a strip of BW output columns and walks the output rows of one
 // residue class modulo D (a chunk of p.steps of them) top to bottom. Input row j feeds output rows
 // j + P − ky·D through filter row ky, so K partial output rows stay in registers; each step loads
 // one input row segment, finishes the oldest partial row and stores it. Loads per output:
 // (1 + (K−1) / steps) · (BW + (K−1)·D) / BW, against (BH + (K−1)·D) · (BW + (K−1)·D) / (BH · BW)
-// for the BH×BW block of `forward`. With FLIP it also computes the stride-1 input gradient: gx is
+// for the BH×BW block of `fwd`. With FLIP it also computes the stride-1 input gradient: gx is
 // gy convolved with the rotated filter and padding (K−1)·D − P (which may be negative).
 @compute @workgroup_size(WG)
-fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_rolling(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
   let t = wid.x * WG + lid;
@@ -273,11 +255,7 @@ fn forward_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (j >= 0 && j < i32(p.h)) {
       let rb = xb + u32(j) * p.w;
       var row: array<f32, MAX_SPAN>;
-      if (X4) {
-        row = x_window4(rb, ix0, true);
-      } else {
-        for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
-      }
+      if (X4) { row = x_segment_v4(rb, ix0); } else { row = x_segment(rb, ix0); }
       for (var k = 0u; k < K; k++) {
         for (var kx = 0u; kx < K; kx++) {
           let wv = wk[k * K + kx];
@@ -332,7 +310,7 @@ fn store_block(base: u32, y0: u32, x0: u32, height: u32, width: u32, acc: array<
 // known at compile time; each gy row segment it needs is loaded once.
 
 @compute @workgroup_size(WG)
-fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                   @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y;
   let t = wid.x * WG + lid;
@@ -390,7 +368,7 @@ fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 
 // ---- gradient w.r.t. the weight ---------------------------------------------------------------
 // dW[c, ky, kx] = Σ gy[n, c, oy, ox] · x[n, c, oy·S − P + ky·D, ox·S − P + kx·D]. Both kernels write
-// per-workgroup partial sums part[(c · splits + split) · K·K + tap]; weight_finish adds the splits.
+// per-workgroup partial sums part[(c · splits + split) · K·K + tap]; bwd_w_sum adds the splits.
 
 fn load_gy(gb: u32, oy: i32, ox: u32) -> f32 {
   let ok = oy >= 0 && oy < i32(p.oh) && ox < p.ow;
@@ -404,7 +382,7 @@ var<workgroup> red_s1: array<f32, WG * MAX_KK>;
 // through filter row ky, so the K gy row segments it needs roll through registers (one new segment
 // per step) and every x and gy row segment is loaded once for all K·K taps.
 @compute @workgroup_size(WG)
-fn backward_weight_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_w_rolling(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                       @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = wid.y * nwg.x + wid.x; // uniform per workgroup
   let split = g % p.splits;
@@ -438,8 +416,7 @@ fn backward_weight_s1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
       }
       for (var b = 0u; b < BW; b++) { gbuf[b] = load_gy(gb, j + p.pad, ox0 + b); }
       let rb = xb + u32(j) * p.w;
-      var row: array<f32, MAX_SPAN>;
-      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      var row = x_segment(rb, ix0);
       for (var ky = 0u; ky < K; ky++) {
         for (var kx = 0u; kx < K; kx++) {
           var sum = 0.0;
@@ -464,7 +441,7 @@ var<workgroup> red: array<f32, WG * 8u>;
 // Any stride. Workgroup (channel, filter row ky, split) walks row segments (n, oy, BW columns)
 // split, split + splits, ... of its channel with the K taps of filter row ky in registers.
 @compute @workgroup_size(WG)
-fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                    @builtin(num_workgroups) nwg: vec3<u32>) {
   let g = wid.y * nwg.x + wid.x; // uniform per workgroup
   let ky = g % K;
@@ -486,8 +463,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (iy >= 0 && iy < i32(p.h)) {
       let rb = (plane * p.h + u32(iy)) * p.w;
       let ix0 = i32(ox0 * S) - p.pad;
-      var row: array<f32, MAX_SPAN>;
-      for (var q = 0u; q < SPAN; q++) { row[q] = load_x_row(rb, ix0, q); }
+      var row = x_segment(rb, ix0);
       for (var kx = 0u; kx < K; kx++) {
         var sum = 0.0;
         for (var b = 0u; b < BW; b++) { sum = fma(gv[b], row[b * S + kx * D], sum); }
@@ -506,7 +482,7 @@ fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 
 // Sums the per-split partials x = part into out = dW [C, K·K].
 @compute @workgroup_size(WG)
-fn weight_finish(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_w_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                  @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = flat_id(wid, lid, nwg);
   let kk2 = K * K;
@@ -523,7 +499,7 @@ var<workgroup> red_b: array<f32, WG>;
 
 // out_b[c] = Σ gy[n, c, ·, ·]: one workgroup per channel, threads stride over (n, pixel).
 @compute @workgroup_size(WG)
-fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bwd_b(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
              @builtin(num_workgroups) nwg: vec3<u32>) {
   let ch = wid.y * nwg.x + wid.x;
   if (ch >= p.c) { return; } // uniform per workgroup: safe before the barriers

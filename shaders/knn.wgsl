@@ -3,9 +3,9 @@
 // feature axis strided (as a backbone's [N, C, H, W] is), so neighbouring threads handle
 // neighbouring positions and read neighbouring addresses.
 //
-// min_sqdist: given dot = b · x for one chunk of bank rows b [K, D] ([N, K, P], from a matmul),
+// min_sqdist: given dots = b · x for one chunk of bank rows b [K, D] ([N, K, P], from a matmul),
 //   bn[k] = |b_k|² and qn[n, p] = |x[n, :, p]|²:
-//     out[n, p] = max(0, qn[n, p] + min_k (bn[k] − 2 dot[n, k, p]))       (FIRST)
+//     out[n, p] = max(0, qn[n, p] + min_k (bn[k] − 2 dots[n, k, p]))       (FIRST)
 //     out[n, p] = min(out[n, p], that)                                    (later chunks)
 //   and, with ROOT on the last chunk, the square root of the result (the Euclidean distance).
 //   One thread per (n, p) walks the chunk's k; the clamp removes the tiny negatives rounding
@@ -14,7 +14,7 @@
 //   points z [N, D, P]. Iteration t: update sets d[i] = |z_i − z_c|² (t = 0) or
 //   min(d[i], |z_i − z_c|²) with c = sel[t], and each workgroup writes its largest d and that
 //   point's index (the lowest on ties) to partials; pick reduces the partials in one workgroup and
-//   sets sel[t + 1]. Nothing returns to the CPU between iterations. coreset_update4 takes four
+//   sets sel[t + 1]. Nothing returns to the CPU between iterations. coreset_update_v4 takes four
 //   neighbouring points per thread as vec4 (P % 4 == 0): one vec4 load per feature serves four
 //   points, and the centre's coordinates are loaded once for all four — a quarter of the loads,
 //   which bound this kernel on lavapipe (every storage load is a per-lane loop there).
@@ -30,7 +30,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> dot: array<f32>;
+@group(0) @binding(1) var<storage, read> dots: array<f32>;
 @group(0) @binding(2) var<storage, read> bn: array<f32>;
 @group(0) @binding(3) var<storage, read> qn: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -40,26 +40,26 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> sel: array<u32>;
 @group(0) @binding(4) var<storage, read_write> part_val: array<f32>;
 @group(0) @binding(5) var<storage, read_write> part_idx: array<u32>;
-@group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dist4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> z_v4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dist_v4: array<vec4<f32>>;
 
 override WG: u32 = 256u; // a power of two (tree reductions)
 override FIRST: bool = false;
 override ROOT: bool = false;
 
-fn item(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 { return (wid.y * nwg.x + wid.x) * WG + lid; }
+// #include "_common.wgsl"
 
 @compute @workgroup_size(WG)
 fn min_sqdist(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = item(wid, lid, nwg);
+  let i = flat_id(wid, lid, nwg);
   if (i >= p.items) { return; }
   let n = i / p.p;
   let q = i - n * p.p;
   var o = n * p.k * p.p + q;
   var best = 3.4028234e38;
   for (var k = 0u; k < p.k; k++) {
-    best = min(best, bn[p.koff + k] - 2.0 * dot[o]);
+    best = min(best, bn[p.koff + k] - 2.0 * dots[o]);
     o += p.p;
   }
   var v = max(0.0, qn[i] + best);
@@ -94,6 +94,17 @@ fn reduce_workgroup(lid: u32) {
   workgroupBarrier();
 }
 
+/** The workgroup's farthest point (value v, index ix per lane) into partial `group`. */
+fn publish(lid: u32, group: u32, v: f32, ix: u32) {
+  red_val[lid] = v;
+  red_idx[lid] = ix;
+  reduce_workgroup(lid);
+  if (lid == 0u) {
+    part_val[group] = red_val[0];
+    part_idx[group] = red_idx[0];
+  }
+}
+
 @compute @workgroup_size(WG)
 fn coreset_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                   @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -113,17 +124,11 @@ fn coreset_update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if (FIRST) { v = s; } else { v = min(dist[i], s); }
     dist[i] = v;
   }
-  red_val[lid] = v;
-  red_idx[lid] = i;
-  reduce_workgroup(lid);
-  if (lid == 0u) {
-    part_val[group] = red_val[0];
-    part_idx[group] = red_idx[0];
-  }
+  publish(lid, group, v, i);
 }
 
 @compute @workgroup_size(WG)
-fn coreset_update4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn coreset_update_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                    @builtin(num_workgroups) nwg: vec3<u32>) {
   let group = wid.y * nwg.x + wid.x;
   let j = group * WG + lid; // points 4j .. 4j + 3
@@ -134,13 +139,13 @@ fn coreset_update4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     var oc = base(sel[p.t]);
     var s = vec4<f32>(0.0);
     for (var f = 0u; f < p.d; f++) {
-      let e = z4[oi] - vec4<f32>(z4[oc / 4u][oc % 4u]);
+      let e = z_v4[oi] - vec4<f32>(z_v4[oc / 4u][oc % 4u]);
       s += e * e;
       oi += p.p / 4u;
       oc += p.p;
     }
-    if (!FIRST) { s = min(dist4[j], s); }
-    dist4[j] = s;
+    if (!FIRST) { s = min(dist_v4[j], s); }
+    dist_v4[j] = s;
     // The largest of the four, the lowest index on ties.
     v = s.x;
     vi = 4u * j;
@@ -151,13 +156,7 @@ fn coreset_update4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
       }
     }
   }
-  red_val[lid] = v;
-  red_idx[lid] = vi;
-  reduce_workgroup(lid);
-  if (lid == 0u) {
-    part_val[group] = red_val[0];
-    part_idx[group] = red_idx[0];
-  }
+  publish(lid, group, v, vi);
 }
 
 @compute @workgroup_size(WG)

@@ -1,5 +1,5 @@
 // Batched matrix multiply with subgroup shuffles: the `subgroup` variant of shaders/matmul.wgsl,
-// which it includes (Params, bindings, range_of; mm_sum finishes a split-K). A file of its own
+// which it includes (Params, bindings, range_of; sum_splits finishes a split-K). A file of its own
 // because `enable subgroups;` makes a whole module need the device feature.
 //
 // Why: lavapipe (Mesa 25.0) turns a storage load whose address is not a compile-time constant into
@@ -9,7 +9,7 @@
 // and every lane reads them from there (subgroupShuffle from a constant lane: one permute on
 // 8-lane AVX2). A thread owns R = G·RG rows × 4 columns (G = 8, or 4 on adapters whose subgroups
 // may be 4 wide: SwiftShader); per 4-deep k step it loads RG + 4 vec4 for 16·R multiply-adds
-// (mm_vec4: 8 for 64).
+// (fwd_vec4: 8 for 64).
 //
 // Needs subgroups of at least G invocations, all in one row block: a workgroup is LN = p.ln lanes
 // along N times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups
@@ -76,7 +76,7 @@ fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
       var r = acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
       if (p.bias_mode == 2u) { r += vec4<f32>(bias[n0], bias[n0 + 1u], bias[n0 + 2u], bias[n0 + 3u]); }
-      c4[(out + m * p.n + n0) / 4u] = r;
+      c_v4[(out + m * p.n + n0) / 4u] = r;
     }
   }
 }
@@ -89,7 +89,7 @@ fn a_origin(z: u32, m0: u32, g: u32, l: u32) -> u32 {
 }
 
 @compute @workgroup_size(64)
-fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
          @builtin(subgroup_invocation_id) sl: u32) {
   // No early return before the loop: every lane must take part in the broadcasts. Lanes past N or
   // M read clamped addresses and store nothing.
@@ -112,12 +112,12 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
       rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
     }
     for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
-      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      var bm = mat4x4<f32>(b_v4[rb.x + kq * sb], b_v4[rb.y + kq * sb], b_v4[rb.z + kq * sb], b_v4[rb.w + kq * sb]);
       if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
-      fma_rows(&acc0, bm, a4[ra.x + kq * sa]);
-      if (RG > 1u) { fma_rows(&acc1, bm, a4[ra.y + kq * sa]); }
-      if (RG > 2u) { fma_rows(&acc2, bm, a4[ra.z + kq * sa]); }
-      if (RG > 3u) { fma_rows(&acc3, bm, a4[ra.w + kq * sa]); }
+      fma_rows(&acc0, bm, a_v4[ra.x + kq * sa]);
+      if (RG > 1u) { fma_rows(&acc1, bm, a_v4[ra.y + kq * sa]); }
+      if (RG > 2u) { fma_rows(&acc2, bm, a_v4[ra.z + kq * sa]); }
+      if (RG > 3u) { fma_rows(&acc3, bm, a_v4[ra.w + kq * sa]); }
     }
   }
   if (n0 >= p.n) { return; }

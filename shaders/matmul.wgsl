@@ -2,17 +2,17 @@
 // A is stored [M, K] (or [K, M] when ta), B is stored [K, N] (or [N, K] when tb), C is [M, N];
 // consecutive batches are a_bs / b_bs / c_bs elements apart (0 = broadcast a single matrix).
 // `reduce` sums every batch into one C: the grid's z then splits K into `splits` chunks, each writing
-// its partial sum to slice z of C (c_bs apart), and `mm_sum` adds the slices (split-K).
+// its partial sum to slice z of C (c_bs apart), and `sum_splits` adds the slices (split-K).
 //
 // Entry points (same bindings by name; 32 x 32 output tile per 8 x 8 workgroup, 4 x 4 per thread,
-// except mm_rows):
-//   mm_vec4   vec4 loads of both operands: needs K % 4 == 0, M % 4 == 0 when ta, N % 4 == 0 when !tb.
+// except fwd_rows):
+//   fwd_vec4   vec4 loads of both operands: needs K % 4 == 0, M % 4 == 0 when ta, N % 4 == 0 when !tb.
 //             Fastest on lavapipe, where every storage load is a per-lane scalar loop.
-//   mm_scalar same register blocking with scalar strided loads: any M, N, K.
-//   mm_tiled  classic shared-memory tiling (16-deep K tiles): for real GPUs.
-//   mm_rows   8 x 256 tile per 64-wide workgroup, A rows uniform per workgroup (below).
-//   mm_sg     in shaders/matmul-sg.wgsl (needs the 'subgroups' feature): A rows shared by subgroup
-//             broadcasts, 16 x 4 per thread; the default wherever it can run (3x mm_vec4 on lavapipe).
+//   fwd_scalar same register blocking with scalar strided loads: any M, N, K.
+//   fwd_tiled  classic shared-memory tiling (16-deep K tiles): for real GPUs.
+//   fwd_rows   8 x 256 tile per 64-wide workgroup, A rows uniform per workgroup (below).
+//   fwd_subgroup     in shaders/matmul-sg.wgsl (needs the 'subgroups' feature): A rows shared by subgroup
+//             broadcasts, 16 x 4 per thread; the default wherever it can run (3x fwd_vec4 on lavapipe).
 
 struct Params {
   m: u32,
@@ -25,24 +25,24 @@ struct Params {
   b_bs: u32,
   c_bs: u32,
   k_chunk: u32,  // reduce: K range per split (a multiple of 4)
-  splits: u32,   // mm_sum: number of partial slices
+  splits: u32,   // sum_splits: number of partial slices
   ta: u32,       // A stored transposed ([K, M])
   tb: u32,       // B stored transposed ([N, K])
   reduce: u32,   // sum all batches into one C (split-K over the grid's z)
   bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
-  ln: u32,        // mm_sg only: lanes along N per row block (a uniform, not an override, so one
-                  // pipeline serves every N: lavapipe compiles mm_sg slowly)
+  ln: u32,        // fwd_subgroup only: lanes along N per row block (a uniform, not an override, so one
+                  // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> a_v4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b_v4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read> parts: array<f32>;
 @group(0) @binding(7) var<storage, read_write> c: array<f32>;
-@group(0) @binding(8) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> c_v4: array<vec4<f32>>;
 
 // Transposes, bias and the reduction are uniforms, not overrides: they only pick strides and
 // register renames, so one pipeline per entry point serves every call (lavapipe compiles slowly).
@@ -72,7 +72,7 @@ fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   }
 }
 
-// The 4 x 4 block of one mm_vec4 invocation, before it is stored.
+// The 4 x 4 block of one fwd_vec4 invocation, before it is stored.
 struct Block { acc: array<vec4<f32>, 4>, m0: u32, n0: u32, out: u32 }
 
 fn vec4_block(wid: vec3<u32>, lid: vec3<u32>) -> Block {
@@ -96,8 +96,8 @@ fn vec4_block(wid: vec3<u32>, lid: vec3<u32>) -> Block {
       rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
     }
     for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
-      var am = mat4x4<f32>(a4[ra.x + kq * sa], a4[ra.y + kq * sa], a4[ra.z + kq * sa], a4[ra.w + kq * sa]);
-      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      var am = mat4x4<f32>(a_v4[ra.x + kq * sa], a_v4[ra.y + kq * sa], a_v4[ra.z + kq * sa], a_v4[ra.w + kq * sa]);
+      var bm = mat4x4<f32>(b_v4[rb.x + kq * sb], b_v4[rb.y + kq * sb], b_v4[rb.z + kq * sb], b_v4[rb.w + kq * sb]);
       if (TA) { am = transpose(am); } // am[i]: row i over the 4 k (uniform branch)
       if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
       acc[0] += bm * am[0];
@@ -110,15 +110,15 @@ fn vec4_block(wid: vec3<u32>, lid: vec3<u32>) -> Block {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn fwd_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let blk = vec4_block(wid, lid);
   for (var i = 0u; i < 4u; i++) { store_row(blk.out, blk.m0 + i, blk.n0, blk.acc[i]); }
 }
 
-// mm_vec4 with one vec4 store per row instead of four scalar ones (N % 4 == 0): with a short K
+// fwd_vec4 with one vec4 store per row instead of four scalar ones (N % 4 == 0): with a short K
 // (1x1 convolutions of 16-32 channels) the stores are a third of the storage accesses.
 @compute @workgroup_size(8, 8)
-fn mm_vec4_c4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn fwd_vec4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let blk = vec4_block(wid, lid);
   if (blk.n0 >= p.n) { return; }
   for (var i = 0u; i < 4u; i++) {
@@ -127,17 +127,17 @@ fn mm_vec4_c4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       var r = blk.acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
       if (p.bias_mode == 2u) { r += vec4<f32>(bias[blk.n0], bias[blk.n0 + 1u], bias[blk.n0 + 2u], bias[blk.n0 + 3u]); }
-      c4[(blk.out + m * p.n + blk.n0) / 4u] = r;
+      c_v4[(blk.out + m * p.n + blk.n0) / 4u] = r;
     }
   }
 }
 
 // 8 rows x 256 columns per 64-wide workgroup, each invocation 8 x 4: the A rows depend on the
 // workgroup id only, so a SIMD-across-invocations driver (lavapipe) loads them once as uniforms and
-// only B is gathered per lane — 8 FMAs per gathered value instead of mm_vec4's 4 x 4 block's 2.
-// Same alignment needs as mm_vec4, plus M % 4 == 0 when ta.
+// only B is gathered per lane — 8 FMAs per gathered value instead of fwd_vec4's 4 x 4 block's 2.
+// Same alignment needs as fwd_vec4, plus M % 4 == 0 when ta.
 @compute @workgroup_size(64)
-fn mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn fwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let n0 = (wid.x * 64u + lid.x) * 4u;
   let m0 = wid.y * 8u;
   let rg = range_of(wid.z);
@@ -154,18 +154,18 @@ fn mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     }
     let abase = z * p.a_bs / 4u;
     for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
-      var bm = mat4x4<f32>(b4[rb.x + kq * sb], b4[rb.y + kq * sb], b4[rb.z + kq * sb], b4[rb.w + kq * sb]);
+      var bm = mat4x4<f32>(b_v4[rb.x + kq * sb], b_v4[rb.y + kq * sb], b_v4[rb.z + kq * sb], b_v4[rb.w + kq * sb]);
       if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
       if (TA) {
         // rows 4kq..4kq+3 of the stored [K, M], two vec4 over m0..m0+7 each (uniform loads)
         for (var h = 0u; h < 2u; h++) {
           let o = abase + min(m0 + 4u * h, p.m - 4u) / 4u + 4u * kq * lda4;
-          let am = transpose(mat4x4<f32>(a4[o], a4[o + lda4], a4[o + 2u * lda4], a4[o + 3u * lda4]));
+          let am = transpose(mat4x4<f32>(a_v4[o], a_v4[o + lda4], a_v4[o + 2u * lda4], a_v4[o + 3u * lda4]));
           for (var i = 0u; i < 4u; i++) { acc[4u * h + i] += bm * am[i]; }
         }
       } else {
         for (var i = 0u; i < 8u; i++) {
-          acc[i] += bm * a4[abase + min(m0 + i, p.m - 1u) * lda4 + kq];
+          acc[i] += bm * a_v4[abase + min(m0 + i, p.m - 1u) * lda4 + kq];
         }
       }
     }
@@ -173,33 +173,37 @@ fn mm_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   for (var i = 0u; i < 8u; i++) { store_row(rg.out, m0 + i, n0, acc[i]); }
 }
 
+// Element strides of the stored operands for the scalar-load kernels:
+// A(m, k) = a[z·a_bs + m·am + k·ka], B(k, n) = b[z·b_bs + n·bn + k·kb].
+struct Strides { ka: u32, kb: u32, am: u32, bn: u32 }
+
+fn strides() -> Strides {
+  let TA = p.ta != 0u;
+  let TB = p.tb != 0u;
+  return Strides(select(1u, p.lda, TA), select(p.ldb, 1u, TB), select(p.lda, 1u, TA), select(1u, p.ldb, TB));
+}
+
 @compute @workgroup_size(8, 8)
-fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn fwd_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let m0 = (wid.y * 8u + lid.y) * 4u;
   let n0 = (wid.x * 8u + lid.x) * 4u;
   let rg = range_of(wid.z);
-  let TA = p.ta != 0u;
-  let TB = p.tb != 0u;
-  // A(m, k) = a[ra(m) + k * ka], B(k, n) = b[rb(n) + k * kb]
-  let ka = select(1u, p.lda, TA);
-  let kb = select(p.ldb, 1u, TB);
-  let am_s = select(p.lda, 1u, TA);
-  let bn_s = select(1u, p.ldb, TB);
+  let st = strides();
   var acc: array<vec4<f32>, 4>;
   for (var z = rg.zb; z < rg.ze; z++) {
     var ra: vec4<u32>;
     var rb: vec4<u32>;
     for (var i = 0u; i < 4u; i++) {
-      ra[i] = z * p.a_bs + min(m0 + i, p.m - 1u) * am_s;
-      rb[i] = z * p.b_bs + min(n0 + i, p.n - 1u) * bn_s;
+      ra[i] = z * p.a_bs + min(m0 + i, p.m - 1u) * st.am;
+      rb[i] = z * p.b_bs + min(n0 + i, p.n - 1u) * st.bn;
     }
     let k4 = rg.kb + ((rg.ke - rg.kb) & ~3u);
     for (var k = rg.kb; k < k4; k += 4u) {
       var am: mat4x4<f32>;
       var bm: mat4x4<f32>;
       for (var j = 0u; j < 4u; j++) {
-        let oa = (k + j) * ka;
-        let ob = (k + j) * kb;
+        let oa = (k + j) * st.ka;
+        let ob = (k + j) * st.kb;
         am[j] = vec4<f32>(a[ra.x + oa], a[ra.y + oa], a[ra.z + oa], a[ra.w + oa]);
         bm[j] = vec4<f32>(b[rb.x + ob], b[rb.y + ob], b[rb.z + ob], b[rb.w + ob]);
       }
@@ -210,8 +214,8 @@ fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       acc[3] += bm * am[3];
     }
     for (var k = k4; k < rg.ke; k++) {
-      let oa = k * ka;
-      let ob = k * kb;
+      let oa = k * st.ka;
+      let ob = k * st.kb;
       let bv = vec4<f32>(b[rb.x + ob], b[rb.y + ob], b[rb.z + ob], b[rb.w + ob]);
       acc[0] += a[ra.x + oa] * bv;
       acc[1] += a[ra.y + oa] * bv;
@@ -227,17 +231,12 @@ var<workgroup> ta: array<f32, 512>; // 32 rows x TK
 var<workgroup> tb: array<f32, 512>; // TK x 32 columns
 
 @compute @workgroup_size(8, 8)
-fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+fn fwd_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
   let mt = wid.y * 32u;
   let nt = wid.x * 32u;
   let rg = range_of(wid.z);
-  let TA = p.ta != 0u;
-  let TB = p.tb != 0u;
-  let ka = select(1u, p.lda, TA);
-  let kb = select(p.ldb, 1u, TB);
-  let am_s = select(p.lda, 1u, TA);
-  let bn_s = select(1u, p.ldb, TB);
+  let st = strides();
   var acc: array<vec4<f32>, 4>;
   for (var z = rg.zb; z < rg.ze; z++) {
     for (var k0 = rg.kb; k0 < rg.ke; k0 += TK) {
@@ -245,10 +244,10 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
         let r = e / TK;
         let kk = k0 + e % TK;
         let m = mt + r;
-        ta[e] = select(0.0, a[z * p.a_bs + min(m, p.m - 1u) * am_s + min(kk, rg.ke - 1u) * ka], m < p.m && kk < rg.ke);
+        ta[e] = select(0.0, a[z * p.a_bs + min(m, p.m - 1u) * st.am + min(kk, rg.ke - 1u) * st.ka], m < p.m && kk < rg.ke);
         let kr = k0 + e / 32u;
         let n = nt + e % 32u;
-        tb[e] = select(0.0, b[z * p.b_bs + min(kr, rg.ke - 1u) * kb + min(n, p.n - 1u) * bn_s], n < p.n && kr < rg.ke);
+        tb[e] = select(0.0, b[z * p.b_bs + min(kr, rg.ke - 1u) * st.kb + min(n, p.n - 1u) * st.bn], n < p.n && kr < rg.ke);
       }
       workgroupBarrier();
       for (var kk = 0u; kk < TK; kk++) {
@@ -264,7 +263,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
 
 // c[i] = sum over s < splits of parts[s * c_bs + i] (+ bias): the second pass of split-K.
 @compute @workgroup_size(256)
-fn mm_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
   if (i >= p.c_bs) { return; }

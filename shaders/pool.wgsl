@@ -32,6 +32,8 @@ struct Params {
 
 override WG: u32 = 64u;
 
+// #include "_common.wgsl"
+
 var<workgroup> partial: array<f32, WG>;
 
 // Number of window taps inside the image (count_include_pad = false).
@@ -46,50 +48,58 @@ fn divisor(y0: i32, x0: i32) -> f32 {
   return max(valid_count(y0, x0), 1.0);
 }
 
-@compute @workgroup_size(WG)
-fn avg_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-               @builtin(num_workgroups) nwg: vec3<u32>) {
-  let plane = wid.y + wid.z * nwg.y;
-  let t = wid.x * WG + lid;
-  if (plane >= p.planes || t >= p.oh * p.ow) { return; }
-  let oy = t / p.ow;
-  let ox = t % p.ow;
-  let y0 = i32(oy * p.sh) - p.ph;
-  let x0 = i32(ox * p.sw) - p.pw;
-  let xb = plane * p.h * p.w;
-  let ylo = u32(max(y0, 0));
-  let yhi = u32(min(y0 + i32(p.kh), i32(p.h)));
-  let xlo = u32(max(x0, 0));
-  let xhi = u32(min(x0 + i32(p.kw), i32(p.w)));
-  var acc = 0.0;
-  for (var iy = ylo; iy < yhi; iy++) {
-    let rb = xb + iy * p.w;
-    for (var ix = xlo; ix < xhi; ix++) { acc += x[rb + ix]; }
-  }
-  out[plane * p.oh * p.ow + t] = acc / divisor(y0, x0);
+// The input window of output pixel t of a plane: its corner (y0, x0), which may lie in the
+// padding, and the rows [ylo, yhi) and columns [xlo, xhi) inside the image.
+struct Window { y0: i32, x0: i32, ylo: u32, yhi: u32, xlo: u32, xhi: u32 }
+
+fn window_of(t: u32) -> Window {
+  let y0 = i32((t / p.ow) * p.sh) - p.ph;
+  let x0 = i32((t % p.ow) * p.sw) - p.pw;
+  return Window(y0, x0, u32(max(y0, 0)), u32(min(y0 + i32(p.kh), i32(p.h))), u32(max(x0, 0)), u32(min(x0 + i32(p.kw), i32(p.w))));
 }
 
-// gx[iy, ix] = Σ gy[oy, ox] / divisor(oy, ox) over the windows that contain (iy, ix).
-@compute @workgroup_size(WG)
-fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-                @builtin(num_workgroups) nwg: vec3<u32>) {
-  let plane = wid.y + wid.z * nwg.y;
-  let t = wid.x * WG + lid;
-  if (plane >= p.planes || t >= p.h * p.w) { return; }
+// The output windows that contain input pixel t of a plane: rows [oy0, oy1], columns [ox0, ox1]
+// (windows oy with oy·sh − ph <= iy < oy·sh − ph + kh; numerators are >= 0 after the max).
+struct Windows { oy0: i32, oy1: i32, ox0: i32, ox1: i32 }
+
+fn windows_of(t: u32) -> Windows {
   let iy = i32(t / p.w);
   let ix = i32(t % p.w);
   let sh = i32(p.sh);
   let sw = i32(p.sw);
-  // Windows oy with oy·sh − ph <= iy < oy·sh − ph + kh (numerators are >= 0 after the max).
-  let oy_lo = (max(iy + p.ph - i32(p.kh) + 1, 0) + sh - 1) / sh;
-  let oy_hi = min((iy + p.ph) / sh, i32(p.oh) - 1);
-  let ox_lo = (max(ix + p.pw - i32(p.kw) + 1, 0) + sw - 1) / sw;
-  let ox_hi = min((ix + p.pw) / sw, i32(p.ow) - 1);
+  return Windows((max(iy + p.ph - i32(p.kh) + 1, 0) + sh - 1) / sh, min((iy + p.ph) / sh, i32(p.oh) - 1),
+                 (max(ix + p.pw - i32(p.kw) + 1, 0) + sw - 1) / sw, min((ix + p.pw) / sw, i32(p.ow) - 1));
+}
+
+@compute @workgroup_size(WG)
+fn avg_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.oh * p.ow) { return; }
+  let win = window_of(t);
+  let xb = plane * p.h * p.w;
+  var acc = 0.0;
+  for (var iy = win.ylo; iy < win.yhi; iy++) {
+    let rb = xb + iy * p.w;
+    for (var ix = win.xlo; ix < win.xhi; ix++) { acc += x[rb + ix]; }
+  }
+  out[plane * p.oh * p.ow + t] = acc / divisor(win.y0, win.x0);
+}
+
+// gx[iy, ix] = Σ gy[oy, ox] / divisor(oy, ox) over the windows that contain (iy, ix).
+@compute @workgroup_size(WG)
+fn avg_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  let plane = wid.y + wid.z * nwg.y;
+  let t = wid.x * WG + lid;
+  if (plane >= p.planes || t >= p.h * p.w) { return; }
+  let ws = windows_of(t);
   let gb = plane * p.oh * p.ow;
   var acc = 0.0;
-  for (var oy = oy_lo; oy <= oy_hi; oy++) {
-    for (var ox = ox_lo; ox <= ox_hi; ox++) {
-      acc += gy[gb + u32(oy) * p.ow + u32(ox)] / divisor(oy * sh - p.ph, ox * sw - p.pw);
+  for (var oy = ws.oy0; oy <= ws.oy1; oy++) {
+    for (var ox = ws.ox0; ox <= ws.ox1; ox++) {
+      acc += gy[gb + u32(oy) * p.ow + u32(ox)] / divisor(oy * i32(p.sh) - p.ph, ox * i32(p.sw) - p.pw);
     }
   }
   out[plane * p.h * p.w + t] = acc;
@@ -97,9 +107,9 @@ fn avg_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 
 // Global average pooling, one thread per plane: for small planes (no barrier, no idle lanes).
 @compute @workgroup_size(WG)
-fn gap_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn gap_fwd_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
-  let plane = (wid.y * nwg.x + wid.x) * WG + lid;
+  let plane = flat_id(wid, lid, nwg);
   if (plane >= p.planes) { return; }
   let xb = plane * p.hw;
   var acc = 0.0;
@@ -109,7 +119,7 @@ fn gap_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 
 // Global average pooling, one workgroup per plane: threads stride over the plane, then a tree sum.
 @compute @workgroup_size(WG)
-fn gap_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn gap_fwd_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
             @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y * nwg.x + wid.x;
   if (plane >= p.planes) { return; } // uniform per workgroup: safe before the barriers
@@ -127,9 +137,9 @@ fn gap_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 
 // gx[n, c, y, x] = gy[n, c] / (H·W).
 @compute @workgroup_size(WG)
-fn gap_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn gap_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  let i = flat_id(wid, lid, nwg);
   if (i >= p.n) { return; }
   out[i] = gy[i / p.hw] * p.scale;
 }
@@ -150,19 +160,12 @@ fn is_nan(v: f32) -> bool {
 }
 
 fn max_window(plane: u32, t: u32) -> MaxTap {
-  let oy = t / p.ow;
-  let ox = t % p.ow;
-  let y0 = i32(oy * p.sh) - p.ph;
-  let x0 = i32(ox * p.sw) - p.pw;
-  let ylo = u32(max(y0, 0));
-  let yhi = u32(min(y0 + i32(p.kh), i32(p.h)));
-  let xlo = u32(max(x0, 0));
-  let xhi = u32(min(x0 + i32(p.kw), i32(p.w)));
+  let win = window_of(t);
   let xb = plane * p.h * p.w;
-  var best = MaxTap(x[xb + ylo * p.w + xlo], ylo * p.w + xlo);
-  for (var iy = ylo; iy < yhi; iy++) {
+  var best = MaxTap(x[xb + win.ylo * p.w + win.xlo], win.ylo * p.w + win.xlo);
+  for (var iy = win.ylo; iy < win.yhi; iy++) {
     let rb = iy * p.w;
-    for (var ix = xlo; ix < xhi; ix++) {
+    for (var ix = win.xlo; ix < win.xhi; ix++) {
       let v = x[xb + rb + ix];
       if (v > best.v || is_nan(v)) { best = MaxTap(v, rb + ix); }
     }
@@ -171,7 +174,7 @@ fn max_window(plane: u32, t: u32) -> MaxTap {
 }
 
 @compute @workgroup_size(WG)
-fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn max_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y;
   let t = wid.x * WG + lid;
@@ -181,7 +184,7 @@ fn max_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
 // The same, also saving the arg-max for the backward.
 @compute @workgroup_size(WG)
-fn max_forward_idx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn max_fwd_idx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                    @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y;
   let t = wid.x * WG + lid;
@@ -194,23 +197,16 @@ fn max_forward_idx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 // gx[iy, ix] = Σ gy[oy, ox] over the windows containing (iy, ix) whose arg-max is (iy, ix): a
 // gather over at most ceil(kh / sh) · ceil(kw / sw) windows, deterministic, no atomics.
 @compute @workgroup_size(WG)
-fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn max_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y;
   let t = wid.x * WG + lid;
   if (plane >= p.planes || t >= p.h * p.w) { return; }
-  let iy = i32(t / p.w);
-  let ix = i32(t % p.w);
-  let sh = i32(p.sh);
-  let sw = i32(p.sw);
-  let oy_lo = (max(iy + p.ph - i32(p.kh) + 1, 0) + sh - 1) / sh;
-  let oy_hi = min((iy + p.ph) / sh, i32(p.oh) - 1);
-  let ox_lo = (max(ix + p.pw - i32(p.kw) + 1, 0) + sw - 1) / sw;
-  let ox_hi = min((ix + p.pw) / sw, i32(p.ow) - 1);
+  let ws = windows_of(t);
   let gb = plane * p.oh * p.ow;
   var acc = 0.0;
-  for (var oy = oy_lo; oy <= oy_hi; oy++) {
-    for (var ox = ox_lo; ox <= ox_hi; ox++) {
+  for (var oy = ws.oy0; oy <= ws.oy1; oy++) {
+    for (var ox = ws.ox0; ox <= ws.ox1; ox++) {
       let o = gb + u32(oy) * p.ow + u32(ox);
       if (idx[o] == t) { acc += gy[o]; }
     }

@@ -9,10 +9,10 @@ struct Params {
   kept_shape: array<vec4<u32>, 2>,  // input shape with reduced axes set to 1
   red_shape: array<vec4<u32>, 2>,   // reduced axes' sizes, kept axes set to 1
   in_strides: array<vec4<u32>, 2>,
-  in_shape: array<vec4<u32>, 2>,    // max_backward: full input shape
-  out_strides: array<vec4<u32>, 2>, // max_backward: output strides, 0 on reduced axes
-  splits: u32,                      // reduce_wide: workgroups per output (>= 1)
-  chunk: u32,                       // reduce_wide: reduced elements per workgroup
+  in_shape: array<vec4<u32>, 2>,    // max_bwd: full input shape
+  out_strides: array<vec4<u32>, 2>, // max_bwd: output strides, 0 on reduced axes
+  splits: u32,                      // fwd_wide: workgroups per output (>= 1)
+  chunk: u32,                       // fwd_wide: reduced elements per workgroup
   inner: u32,                       // BLOCK: elements after the reduced block (its stride)
 }
 
@@ -38,6 +38,8 @@ fn element(base: u32, r: u32) -> f32 {
   if (BLOCK) { return x[base + r * p.inner]; }
   return x[base + offset_of(r, p.red_shape)];
 }
+
+// #include "_common.wgsl"
 
 var<workgroup> partial: array<f32, WG>;
 
@@ -68,7 +70,7 @@ fn identity() -> f32 {
 // (threads stride over it) into out[o * splits + s]: with splits > 1 a second pass combines them,
 // so a few long reductions (a loss, a map maximum) still spread over every core.
 @compute @workgroup_size(WG)
-fn reduce_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                @builtin(num_workgroups) nwg: vec3<u32>) {
   let flat = wid.y * nwg.x + wid.x;
   let o = flat / p.splits;
@@ -90,9 +92,9 @@ fn reduce_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 
 // One thread per output element: for short reductions.
 @compute @workgroup_size(WG)
-fn reduce_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                  @builtin(num_workgroups) nwg: vec3<u32>) {
-  let o = (wid.y * nwg.x + wid.x) * WG + lid;
+  let o = flat_id(wid, lid, nwg);
   if (o >= p.out_count) { return; }
   let base = base_of(o);
   var acc = identity();
@@ -104,9 +106,9 @@ fn reduce_narrow(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 
 // gx[i] = gy[o(i)] where x[i] equals the maximum, else 0 (ties all receive the gradient).
 @compute @workgroup_size(WG)
-fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn max_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  let i = flat_id(wid, lid, nwg);
   if (i >= p.out_count) { return; }
   var rem = i;
   var o = 0u;

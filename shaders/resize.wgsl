@@ -29,16 +29,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read> tab: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> gy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> x_v4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> out_v4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 // Outputs per thread along a row (bilinear forward and backward passes), 1..8.
 override VEC: u32 = 4u;
 
-fn flat(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
+// #include "_common.wgsl"
 
 // Weight with which output tap `t` (i0, i1, l0, l1) reads input index `i` (0 if it does not).
 fn tap_weight(t: vec4<u32>, i: u32) -> f32 {
@@ -47,9 +45,9 @@ fn tap_weight(t: vec4<u32>, i: u32) -> f32 {
 
 // One thread: VEC consecutive output pixels of one row of one (n, c) plane.
 @compute @workgroup_size(WG)
-fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bilinear_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
             @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
   let cb = t % p.col_blocks;
   let row = t / p.col_blocks;           // plane * out_h + oh
@@ -84,7 +82,7 @@ fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 override F: u32 = 2u;
 
 fn upf_window(r: u32, k: u32) -> array<f32, 6> {
-  let v = x4[r / 4u + k];
+  let v = x_v4[r / 4u + k];
   return array<f32, 6>(x[r + select(4u * k - 1u, 0u, k == 0u)], v.x, v.y, v.z, v.w, x[r + min(4u * k + 4u, p.in_w - 1u)]);
 }
 
@@ -97,9 +95,9 @@ fn upf_value(v: array<f32, 6>, e: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn bilinear_upf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bilinear_fwd_up(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }         // count = planes * out_h * in_w / 4
   let w4 = p.in_w / 4u;
   let k = t % w4;
@@ -113,7 +111,7 @@ fn bilinear_upf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   for (var i = 0u; i < 6u; i++) { v[i] = bitcast<f32>(th.z) * a[i] + bitcast<f32>(th.w) * b[i]; }
   let o4 = (row * p.out_w) / 4u + F * k;
   for (var g = 0u; g < F; g++) {
-    out4[o4 + g] = vec4<f32>(upf_value(v, 4u * g), upf_value(v, 4u * g + 1u), upf_value(v, 4u * g + 2u), upf_value(v, 4u * g + 3u));
+    out_v4[o4 + g] = vec4<f32>(upf_value(v, 4u * g), upf_value(v, 4u * g + 1u), upf_value(v, 4u * g + 2u), upf_value(v, 4u * g + 3u));
   }
 }
 
@@ -122,9 +120,9 @@ fn bilinear_upf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 
 // One thread: input column iw for VEC consecutive output rows oh of one plane.
 @compute @workgroup_size(WG)
-fn bilinear_backward_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bilinear_bwd_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
   let iw = t % p.in_w;
   let rest = t / p.in_w;
@@ -149,9 +147,9 @@ fn bilinear_backward_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 
 // One thread: VEC consecutive input columns of input row ih of one plane; x holds tmp.
 @compute @workgroup_size(WG)
-fn bilinear_backward_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn bilinear_bwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                        @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
   let cb = t % p.col_blocks;
   let row = t / p.col_blocks;           // plane * in_h + ih
@@ -175,9 +173,9 @@ fn bilinear_backward_h(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 
 // One thread per output pixel: mean of its factor x factor input block.
 @compute @workgroup_size(WG)
-fn area(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn area_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
   let ow = t % p.out_w;
   let row = t / p.out_w;
@@ -197,9 +195,9 @@ fn area(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // One thread per output pixel: writes gy / factor^2 to the whole input block it averaged.
 @compute @workgroup_size(WG)
-fn area_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn area_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                  @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat(wid, lid, nwg);
+  let t = flat_id(wid, lid, nwg);
   if (t >= p.count) { return; }
   let ow = t % p.out_w;
   let row = t / p.out_w;

@@ -5,7 +5,13 @@ import { destroyRuntime, initRuntime, runtime } from '../src/gpu/runtime.js';
 import { Tensor, scope, tensor, type Shape } from '../src/tensor/tensor.js';
 import { backward, parameter } from '../src/autograd/tape.js';
 import { mul, sum } from '../src/ops/index.js';
+import { TUNABLES, defaultTuning, withTuning, type TunableFamily, type TuningRecord } from '../src/ops/tuning.js';
+import type { KnobSpec } from '../src/ops/tunable.js';
+import { traceLaunches } from '../src/ops/util.js';
 import { createRng } from '../src/util/random.js';
+
+/** Runs `fn` (sync or async) with the knobs of `record` in force, restoring them afterwards. */
+export { withTuning };
 
 /** Acquires the WebGPU device for the file and releases it afterwards. */
 export function useGpu(): void {
@@ -144,4 +150,47 @@ export async function gradCheck(o: GradCheckOptions): Promise<void> {
     expectClose(analytic, numeric, tol, `gradient of input ${i} ${JSON.stringify(o.inputs[i].shape)}`);
   }
   for (const x of xs) x.dispose();
+}
+
+/** One op run of a variant sweep. */
+export interface SweepRun {
+  /** What the run is (messages). */
+  name: string;
+  /** Records the op(s) under the knobs in force and returns the check against the CPU reference. */
+  record: () => () => Promise<void>;
+  /** The entry points (`shader.entry`) the family's plan names for this run under the knobs in force. */
+  planned: () => string[];
+}
+
+/**
+ * The variant sweep of a tunable family: the defaults, then every candidate of every knob as the
+ * family declares it (what `hlgfa tune` tries), one knob at a time, on every run. Each run's
+ * launches must be the kernels its plan names and its results must match the CPU reference.
+ * Returns every `shader.entry` of the family's own shaders (default: the shader named like it)
+ * reached, sorted, for the caller to compare with the family's variants.
+ */
+export async function sweepVariants(
+  family: TunableFamily, runs: SweepRun[], o: { extra?: TuningRecord[]; shaders?: string[] } = {},
+): Promise<string[]> {
+  const records: TuningRecord[] = [{}, ...(o.extra ?? [])];
+  const own = o.shaders ?? [family];
+  for (const [knob, spec] of Object.entries(TUNABLES[family].knobs as Record<string, KnobSpec<unknown>>)) {
+    for (const v of spec.candidates ?? []) records.push({ [family]: { [knob]: v } } as TuningRecord);
+  }
+  const reached = new Set<string>();
+  for (const record of records) {
+    const d = defaultTuning() as Record<string, object>;
+    const full = Object.fromEntries(Object.entries(d).map(([f, v]) => [f, { ...v, ...(record as Record<string, object>)[f] }])) as TuningRecord;
+    await withTuning(full, async () => {
+      for (const run of runs) {
+        const { result: check, launches } = traceLaunches(run.record);
+        const names = launches.map((l) => `${l.shader}.${l.entry}`);
+        const label = `${run.name} with ${JSON.stringify(record)}`;
+        for (const want of run.planned()) expect(names, `${label}: the planned ${want} ran`).toContain(want);
+        for (const l of launches) if (own.includes(l.shader)) reached.add(`${l.shader}.${l.entry}`);
+        await check();
+      }
+    });
+  }
+  return [...reached].sort();
 }

@@ -7,16 +7,19 @@
 //     --labels Drawing,Hentai,Neutral,Porn,Sexy
 import { serializeSafetensors } from '../src/io/safetensors.js';
 import { writeFileAtomic } from '../src/io/node-fs.js';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from 'node:util';
 import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
 import { decodeTfjsWeights, readTfjsModel } from './convert/tfjs-weights.js';
 
 const USAGE = 'usage: node dist/tools/convert-tfjs.js MODEL(.json|.js) OUT.safetensors [--source TEXT] [--licence TEXT] [--labels a,b,…]';
 
 try {
-  const args = parseArgs(process.argv.slice(2), { values: ['source', 'licence', 'labels'], positionals: { name: 'path' } });
+  const args = parseArgs({
+    allowPositionals: true,
+    options: { source: { type: 'string' }, licence: { type: 'string' }, labels: { type: 'string' }, help: { type: 'boolean' } },
+  });
   const [input, output] = args.positionals;
-  if (!input || !output || args.positionals.length !== 2 || args.flags.has('help')) {
+  if (!input || !output || args.positionals.length !== 2 || args.values.help) {
     console.error(USAGE);
     process.exit(2);
   }

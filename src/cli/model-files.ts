@@ -1,19 +1,14 @@
 // Loading backbones and checkpoints from disk for CLI commands, with errors that name the file.
-import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
 import { detectorFromCheckpoint, parseCheckpoint, type ParsedCheckpoint } from '../models/checkpoint.js';
+import { calibrationWarning } from '../eval/calibration.js';
+import { readFileOrThrow } from '../io/node-fs.js';
+import { cliRuntime } from './gpu-setup.js';
 import { DEFAULT_BACKBONE } from './paths.js';
 
-export function readFileOrThrow(path: string, what: string): Uint8Array {
-  if (!existsSync(path)) throw new Error(`${path}: ${what} not found`);
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new Error(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-}
+export { readFileOrThrow };
 
 export interface LoadedBackbone {
   backbone: Backbone;
@@ -48,4 +43,19 @@ export async function openDetector(model: string | ParsedCheckpoint, backbonePat
   const ck = typeof model === 'string' ? readCheckpoint(model) : model;
   const bb = await openBackbone(backbonePath ?? DEFAULT_BACKBONE);
   return { detector: detectorFromCheckpoint(ck, bb.backbone, bb.id.sha256), checkpoint: ck, backbone: bb };
+}
+
+/**
+ * What `detect` and `eval` do before scoring: read the checkpoint (errors before any GPU work),
+ * start the runtime, open the detector, apply `--threshold`, and warn on stderr when the
+ * checkpoint's calibration is doubtful and no threshold replaces it.
+ */
+export async function openDetectorForCommand(modelPath: string, backbonePath: string | undefined, threshold: number | undefined): Promise<LoadedDetector> {
+  const checkpoint = readCheckpoint(modelPath);
+  await cliRuntime();
+  const loaded = await openDetector(checkpoint, backbonePath);
+  if (threshold !== undefined) loaded.detector.setThreshold(threshold);
+  const warning = checkpoint.calibration && threshold === undefined ? calibrationWarning(checkpoint.calibration) : null;
+  if (warning) console.error(`warning: ${modelPath}: ${warning}`);
+  return loaded;
 }

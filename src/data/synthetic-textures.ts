@@ -113,6 +113,11 @@ function frame(w: number, h: number, rng: Prng, maxDeg: number, phase: number): 
   return { w, h, k: Math.min(w, h) / 256, cos: Math.cos(a), sin: Math.sin(a), u0: rng.uniform(0, phase), v0: rng.uniform(0, phase) };
 }
 
+/** Texture coordinates (u along the grain) of pixel (x, y): rotated, scaled to 256², offset. */
+function grainUv(f: Frame, x: number, y: number): [number, number] {
+  return [(f.cos * x + f.sin * y) / f.k + f.u0, (-f.sin * x + f.cos * y) / f.k + f.v0];
+}
+
 // Thread profiles of the weave over one cell, tabulated (1024 steps, well below a pixel at period 8):
 // across a thread a rounded bump, along it bright in the middle and dipping where it passes under.
 const CROSS = Float32Array.from({ length: 1025 }, (_, i) => Math.pow(1 - (2 * (i / 1024) - 1) ** 2, 0.6));
@@ -186,8 +191,7 @@ export function renderMetal(out: Float32Array, w: number, h: number, rng: Prng):
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
-      const u = (f.cos * x + f.sin * y) / k + f.u0;
-      const v = (-f.sin * x + f.cos * y) / k + f.v0;
+      const [u, v] = grainUv(f, x, y);
       const s =
         0.5 * nA.at(u * 0.006, v * 1.1) +
         0.3 * nA.at(u * 0.014 + 33, v * 0.42) +
@@ -213,8 +217,7 @@ export function renderWood(out: Float32Array, w: number, h: number, rng: Prng): 
   const light = [0.8, 0.62, 0.42].map((c) => c * (1 + rng.normal(0, 0.025)));
   const dark = [0.5, 0.32, 0.19].map((c) => c * (1 + rng.normal(0, 0.025)));
   const warp = coarseField(w, h, 4, (x, y) => {
-    const u = (f.cos * x + f.sin * y) / k + f.u0;
-    const v = (-f.sin * x + f.cos * y) / k + f.v0;
+    const [u, v] = grainUv(f, x, y);
     return warpAmp * warpN.fbm(u * 0.004, v * 0.018, 3) + 0.25 * warpN.at(u * 0.02 + 40, v * 0.05);
   });
   const tone = coarseField(w, h, 8, (x, y) => 0.07 * warpN.fbm(x / (80 * k) + 90, y / (80 * k), 2));
@@ -222,8 +225,7 @@ export function renderWood(out: Float32Array, w: number, h: number, rng: Prng): 
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
-      const u = (f.cos * x + f.sin * y) / k + f.u0;
-      const v = (-f.sin * x + f.cos * y) / k + f.v0;
+      const [u, v] = grainUv(f, x, y);
       const r = v / period + warp[i];
       const g = r - Math.floor(r);
       const late = smoothstep(0.5, 0.88, g) * (1 - smoothstep(0.9, 1, g));

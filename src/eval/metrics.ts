@@ -435,3 +435,17 @@ function resampleAxis(src: Float32Array, w: number, h: number, n: number, horizo
   }
   return out;
 }
+
+/** Mean of the largest max(1, round(fraction·n)) values; fraction 0 is the maximum. */
+export function topkMean(map: Float32Array, fraction: number): number {
+  const k = Math.max(1, Math.round(map.length * fraction));
+  if (k === 1) {
+    let m = -Infinity;
+    for (const v of map) m = Math.max(m, v);
+    return m;
+  }
+  const sorted = Float32Array.from(map).sort();
+  let s = 0;
+  for (let i = sorted.length - k; i < sorted.length; i++) s += sorted[i];
+  return s / k;
+}

@@ -1,7 +1,6 @@
 // Evaluation of a detector's outputs on an MVTec-style test set: image AUROC, pixel AUROC and
 // AUPRO, overall and per defect type (each defect type against the good images). Portable.
-import { topkMean } from '../models/detector.js';
-import { auroc, pixelMetrics, resizeMask } from './metrics.js';
+import { auroc, pixelMetrics, resizeMask, topkMean } from './metrics.js';
 import { bestF1Threshold, verdictMetrics, type VerdictMetrics } from './verdict.js';
 
 export interface Detection {

@@ -78,6 +78,32 @@ function fieldLayout(name: string, offset: number, t: AnyType): FieldLayout {
   return { name, offset, scalar, count: per, groupSize: per, groupStride: per * scalarBytes };
 }
 
+const reflections = new Map<string, WgslReflect>();
+
+/** The reflection of shaders/NAME.wgsl (parsed once per process; needs no device). */
+function reflectShader(name: string): WgslReflect {
+  let r = reflections.get(name);
+  if (!r) {
+    const code = SHADERS[name];
+    if (code === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
+    r = new WgslReflect(code);
+    reflections.set(name, r);
+  }
+  return r;
+}
+
+/**
+ * The value of a module-scope `const` (or an override's default) of a shader: the limits its
+ * register arrays impose (depthwise MAX_SPAN, conv2d SEGMAX…), read from the WGSL as the uniform
+ * layouts are, so a launcher never restates them.
+ */
+export function shaderConstant(shader: string, name: string): number {
+  const values = (reflectShader(shader) as unknown as { _constValues?: Map<string, unknown> })._constValues;
+  const v = values?.get(name);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`shaders/${shader}.wgsl has no numeric const "${name}"`);
+  return v;
+}
+
 export class KernelCache {
   private readonly shaders = new Map<string, ReflectedShader>();
   private readonly kernels = new Map<string, KernelInfo>();
@@ -91,9 +117,7 @@ export class KernelCache {
   private shader(name: string): ReflectedShader {
     let s = this.shaders.get(name);
     if (!s) {
-      const code = SHADERS[name];
-      if (code === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
-      s = { reflect: new WgslReflect(code), module: this.device.createShaderModule({ code, label: name }) };
+      s = { reflect: reflectShader(name), module: this.device.createShaderModule({ code: SHADERS[name], label: name }) };
       this.shaders.set(name, s);
     }
     return s;

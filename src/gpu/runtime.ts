@@ -137,7 +137,7 @@ export class Runtime {
   }
 
   /**
-   * Benchmark-only (bench/harness.ts): while `timer` is set, each compute pass records its GPU start
+   * Benchmark-only (src/tune/harness.ts): while `timer` is set, each compute pass records its GPU start
    * and end time (needs the device feature 'timestamp-query'). `null` (the default) turns it off.
    * Ends the pass being recorded, so timed and untimed work never share a pass.
    */

@@ -6,7 +6,7 @@
 // Alpha: BI_RGB's fourth byte of 32-bit pixels is "reserved" in the format and usually 0, so it is
 // ignored (opaque); only a BITFIELDS alpha mask gives alpha. An n-bit field maps to 8 bits as
 // round(v * 255 / (2^n - 1)).
-import type { ByteReader, PixelSink } from './image-node.js';
+import type { ByteReader, PixelSink } from './image.js';
 
 export interface BmpHeader {
   width: number;

@@ -9,7 +9,9 @@
 // same sensor data differ by how a camera tagged it; rotate such photos before use if it matters.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import jpeg from 'jpeg-js';
-import type { RgbaImage } from './image.js';
+import type { ByteReader, PixelSink, RgbaImage } from './image.js';
+
+export type { ByteReader, PixelSink };
 import { decodeBmpInto, parseBmpHeader } from './bmp-decode.js';
 import { decodePngInto, parsePngHeader, PNG_SIGNATURE } from './png-decode.js';
 
@@ -39,17 +41,6 @@ export interface DecodedImage extends RgbaImage {
   sourceWidth: number;
   sourceHeight: number;
   format: ImageFormat;
-}
-
-/** Random access to a file's bytes; returns fewer bytes than asked at the end of the file. */
-export interface ByteReader {
-  readonly size: number;
-  readAt(pos: number, length: number): Uint8Array;
-}
-
-/** Receives decoded RGBA pixels: `count` of them for row y, at columns x0, x0 + dx, … */
-export interface PixelSink {
-  put(y: number, x0: number, dx: number, rgba: Uint8Array, count: number): void;
 }
 
 const SUPPORTED = 'supported: PNG, JPEG, BMP';

@@ -8,6 +8,17 @@ export interface RgbaImage {
   data: Uint8Array | Uint8ClampedArray;
 }
 
+/** Random access (the streaming decoders: png-decode.ts, bmp-decode.ts) to a file's bytes; returns fewer bytes than asked at the end of the file. */
+export interface ByteReader {
+  readonly size: number;
+  readAt(pos: number, length: number): Uint8Array;
+}
+
+/** Receives decoded RGBA pixels: `count` of them for row y, at columns x0, x0 + dx, … */
+export interface PixelSink {
+  put(y: number, x0: number, dx: number, rgba: Uint8Array, count: number): void;
+}
+
 export function checkImage(img: RgbaImage, what = 'image'): void {
   // Anything else (a Float32Array of 0..1 values, a plain array) would be misread as bytes.
   if (!(img?.data instanceof Uint8Array || img?.data instanceof Uint8ClampedArray)) {

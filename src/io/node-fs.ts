@@ -2,7 +2,7 @@
 // in the same folder, fsync, rename) so an interrupted run never leaves a half-written output, and
 // a failed write leaves no temp file. A process killed mid-write (SIGKILL, power loss) can leave
 // one: the next write to the same path removes temp files whose writer process is gone.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -75,5 +75,15 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     throw new Error(`${path}: cannot write (${errnoText(e)})`);
+  }
+}
+
+/** A whole file's bytes, or an error that names the file and what it was ("…: backbone weights not found"). */
+export function readFileOrThrow(path: string, what: string): Uint8Array {
+  if (!existsSync(path)) throw new Error(`${path}: ${what} not found`);
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new Error(`${path}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }

@@ -11,7 +11,7 @@
 // alpha comes from tRNS. CRCs are checked on every chunk that is read (pngjs does too); ancillary
 // chunks other than tRNS are skipped unread.
 import * as zlib from 'node:zlib';
-import type { ByteReader, PixelSink } from './image-node.js';
+import type { ByteReader, PixelSink } from './image.js';
 
 export interface PngHeader {
   width: number;

@@ -7,6 +7,7 @@ import { Tensor, empty, scope, tensor } from '../tensor/tensor.js';
 import { add, affine, areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
 import { runtime } from '../gpu/runtime.js';
 import type { Calibration } from '../eval/calibration.js';
+import { topkMean } from '../eval/metrics.js';
 import { imagesToTensor, type Backbone, type Exposure } from './backbone.js';
 import type { HlgfaConfig } from './hlgfa-config.js';
 import { anomalyMap, levelTensors, refine, reliabilityWeight, type LevelParams } from './hlgfa.js';
@@ -55,22 +56,9 @@ export function dualFeatures(backbone: Backbone, hr: Tensor, taps: readonly stri
   );
 }
 
+/** The image score: the map's maximum or its top-k mean (topkMean lives with the metrics, src/eval). */
 export function imageScore(map: Float32Array, cfg: HlgfaConfig): number {
   return cfg.score === 'max' ? topkMean(map, 0) : topkMean(map, cfg.topkFraction);
-}
-
-/** Mean of the largest max(1, round(fraction·n)) values; fraction 0 is the maximum. */
-export function topkMean(map: Float32Array, fraction: number): number {
-  const k = Math.max(1, Math.round(map.length * fraction));
-  if (k === 1) {
-    let m = -Infinity;
-    for (const v of map) m = Math.max(m, v);
-    return m;
-  }
-  const sorted = Float32Array.from(map).sort();
-  let s = 0;
-  for (let i = sorted.length - k; i < sorted.length; i++) s += sorted[i];
-  return s / k;
 }
 
 export class Detector {

@@ -1,75 +1,13 @@
-// Adam (PyTorch torch.optim.Adam semantics: bias correction, L2 weight decay added to the
-// gradient, amsgrad = false), as one in-place WGSL kernel per parameter. Kernel: shaders/adam.wgsl.
-// CPU reference at the bottom.
+// The Adam optimiser (PyTorch torch.optim.Adam semantics): owns the moment tensors and the step
+// counts, and runs one in-place kernel per parameter (src/ops/adam.ts, shaders/adam.wgsl).
 import { runtime } from '../gpu/runtime.js';
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
 import { Tensor, keep, shapeStr, zeros } from '../tensor/tensor.js';
-import { groups1d, launch, sameShape } from '../ops/util.js';
+import { adamStep, checkHyper, type AdamHyper } from '../ops/adam.js';
 
-export interface AdamHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay?: number;
-}
-
-export interface AdamStepOptions extends AdamHyper {
-  /** 1-based step count of this parameter (after this update), for the bias correction. */
-  step: number;
-}
+export { adamRef, adamStep, adamTuning, type AdamHyper, type AdamStepOptions } from '../ops/adam.js';
 
 export type AdamOptions = Partial<AdamHyper>;
-
-/**
- * Threads per workgroup and the vec4 entry when the size allows. 128 threads beat 64 by ×1.35 on
- * lavapipe (256 won on SwiftShader, ×1.18) in `hlgfa tune --browser --compare`; `hlgfa tune` may override.
- */
-export const adamTuning = { wg: 128, vec4: true };
-
-function checkHyper(op: string, h: AdamHyper): void {
-  const bad = (name: string, value: unknown, want: string) => new Error(`${op}: ${name} must be ${want}, got ${value}`);
-  if (!(Number.isFinite(h.lr) && h.lr >= 0)) throw bad('lr', h.lr, 'a finite number >= 0');
-  if (!(h.beta1 >= 0 && h.beta1 < 1)) throw bad('beta1', h.beta1, 'in [0, 1)');
-  if (!(h.beta2 >= 0 && h.beta2 < 1)) throw bad('beta2', h.beta2, 'in [0, 1)');
-  if (!(Number.isFinite(h.eps) && h.eps >= 0)) throw bad('eps', h.eps, 'a finite number >= 0');
-  const wd = h.weightDecay ?? 0;
-  if (!(Number.isFinite(wd) && wd >= 0)) throw bad('weightDecay', wd, 'a finite number >= 0');
-}
-
-/** One Adam update of `param`, `m` and `v` in place (recorded, not awaited). */
-export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamStepOptions): void {
-  const op = 'adamStep';
-  for (const [name, t] of [['grad', grad], ['m', m], ['v', v]] as const) {
-    if (!sameShape(t.shape, param.shape)) {
-      throw new Error(`${op}: ${name} has shape ${shapeStr(t.shape)}, expected ${shapeStr(param.shape)} (the shape of param)`);
-    }
-  }
-  checkHyper(op, opts);
-  if (!(Number.isInteger(opts.step) && opts.step >= 1)) throw new Error(`${op}: step must be an integer >= 1, got ${opts.step}`);
-  if (param.size === 0) return;
-  const v4 = adamTuning.vec4 && param.size % 4 === 0;
-  const n = v4 ? param.size / 4 : param.size;
-  const bc1 = 1 - opts.beta1 ** opts.step;
-  const bc2 = 1 - opts.beta2 ** opts.step;
-  launch(op, {
-    shader: 'adam',
-    entry: v4 ? 'adam4' : 'adam',
-    constants: { WG: adamTuning.wg },
-    tensors: v4 ? { param4: param, grad4: grad, m4: m, v4: v } : { param, grad, m, v },
-    uniforms: {
-      n,
-      one_minus_beta1: 1 - opts.beta1,
-      beta2: opts.beta2,
-      one_minus_beta2: 1 - opts.beta2,
-      eps: opts.eps,
-      weight_decay: opts.weightDecay ?? 0,
-      step_size: opts.lr / bc1,
-      bc2_sqrt: Math.sqrt(bc2),
-    },
-    workgroups: groups1d(n, adamTuning.wg),
-  });
-}
 
 export interface AdamState {
   /** Number of `step()` calls. */
@@ -173,28 +111,3 @@ export class Adam {
   }
 }
 
-// ---- CPU reference (float64) ------------------------------------------------------------------
-
-/** Runs `grads.length` Adam steps from `param0` with zero moments; returns the final state. */
-export function adamRef(
-  param0: ArrayLike<number>,
-  grads: readonly ArrayLike<number>[],
-  h: AdamHyper,
-): { param: Float64Array; m: Float64Array; v: Float64Array } {
-  const param = Float64Array.from(param0);
-  const m = new Float64Array(param.length);
-  const v = new Float64Array(param.length);
-  const wd = h.weightDecay ?? 0;
-  grads.forEach((grad, s) => {
-    const t = s + 1;
-    const stepSize = h.lr / (1 - h.beta1 ** t);
-    const bc2Sqrt = Math.sqrt(1 - h.beta2 ** t);
-    for (let i = 0; i < param.length; i++) {
-      const g = grad[i] + wd * param[i];
-      m[i] = h.beta1 * m[i] + (1 - h.beta1) * g;
-      v[i] = h.beta2 * v[i] + (1 - h.beta2) * g * g;
-      param[i] -= (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + h.eps);
-    }
-  });
-  return { param, m, v };
-}

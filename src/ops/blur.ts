@@ -7,9 +7,19 @@
 // reads its single pixel), where PyTorch's reflect padding would refuse.
 import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
 import { assertRank, groups1d, launch } from './util.js';
-import { blurTuning } from './tuning.js';
+import { allow, tunable } from './tunable.js';
 
 const WG = 64;
+
+/** Outputs per thread: 4 * span (shader override `SPAN`); `gaussianBlur` reads it unless a call passes `span`. */
+export const blurTuning = tunable<{ span: 1 | 2 }>('blur', {
+  span: { default: 2, allowed: allow.oneOf([1, 2], '1 or 2'), candidates: [1, 2], cases: ['blur/σ=4 [1, 1, 256, 256]'], quick: true },
+});
+
+/** The constants a blur runs with (and the bench's label); `span` overrides the knob. */
+export function blurPlan(span: 1 | 2 = blurTuning.values.span): { constants: Record<string, number>; per: number; label: string } {
+  return { constants: { SPAN: span }, per: 4 * span, label: `span=${span}` };
+}
 
 export interface BlurOptions {
   /** Kernel radius in pixels (kernel size 2r + 1). Default ⌊4σ + 0.5⌋, so σ = 4 gives 33 taps. */
@@ -49,36 +59,31 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   if (!Number.isInteger(radius) || radius < 0) {
     throw new Error(`${op}: radius ${radius} must be an integer >= 0`);
   }
-  const span = opts.span ?? blurTuning.span;
+  const span = opts.span ?? blurTuning.values.span;
   if (span !== 1 && span !== 2) throw new Error(`${op}: span ${String(span)} must be 1 or 2`);
+  const pl = blurPlan(span);
   const [n, c, h, w] = x.shape;
   const y = empty(x.shape);
   if (x.size === 0) return y;
   const weights = tensor(Float32Array.from(gaussianKernel1d(sigma, radius)));
   const tmp = empty(x.shape);
-  const per = 4 * span;
+  const per = pl.per;
   const planes = n * c;
   const common = { width: w, height: h, radius, taps: 2 * radius + 1 };
-  const hBlocks = Math.ceil(w / per);
-  const hCount = planes * h * hBlocks;
-  launch(op, {
-    shader: 'blur',
-    entry: 'blur_h',
-    constants: { SPAN: span },
-    tensors: { x, wt: weights, out: tmp },
-    uniforms: { ...common, count: hCount, blocks: hBlocks },
-    workgroups: groups1d(hCount, WG),
-  });
-  const vBlocks = Math.ceil(h / per);
-  const vCount = planes * w * vBlocks;
-  launch(op, {
-    shader: 'blur',
-    entry: 'blur_v',
-    constants: { SPAN: span },
-    tensors: { x: tmp, wt: weights, out: y },
-    uniforms: { ...common, count: vCount, blocks: vBlocks },
-    workgroups: groups1d(vCount, WG),
-  });
+  // Rows (x → tmp), then columns (tmp → y): `per` outputs per thread along the pass's direction.
+  const passes = [['fwd_h', x, tmp, w, h], ['fwd_v', tmp, y, h, w]] as const;
+  for (const [entry, src, dst, along, across] of passes) {
+    const blocks = Math.ceil(along / per);
+    const count = planes * across * blocks;
+    launch(op, {
+      shader: 'blur',
+      entry,
+      constants: pl.constants,
+      tensors: { x: src, wt: weights, out: dst },
+      uniforms: { ...common, count, blocks },
+      workgroups: groups1d(count, WG),
+    });
+  }
   tmp.dispose();
   weights.dispose();
   return y;

@@ -24,34 +24,22 @@ function outerInner(shape: Shape, axis: number): { outer: number; inner: number 
   return { outer: prod(shape.slice(0, axis)), inner: prod(shape.slice(axis + 1)) };
 }
 
+/** One block-copy kernel over `outer` rows of `rowLen` elements, VEC per thread. */
+function launchRows(op: string, entry: 'copy_block' | 'embed', src: Tensor, dst: Tensor, outer: number, rowLen: number, u: Record<string, number>): void {
+  if (outer === 0 || rowLen === 0) return;
+  const blocks = Math.ceil(rowLen / VEC);
+  const count = outer * blocks;
+  launch(op, { shader: 'concat', entry, constants: { VEC }, tensors: { src, dst }, uniforms: { ...u, count, blocks }, workgroups: groups1d(count, WG) });
+}
+
 /** dst[o, dstOff + r] = src[o, srcOff + r] for o < outer, r < len. */
 function copyBlock(op: string, src: Tensor, dst: Tensor, outer: number, len: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number): void {
-  if (outer === 0 || len === 0) return;
-  const blocks = Math.ceil(len / VEC);
-  const count = outer * blocks;
-  launch(op, {
-    shader: 'concat',
-    entry: 'copy_block',
-    constants: { VEC },
-    tensors: { src, dst },
-    uniforms: { count, blocks, len, src_row: srcRow, src_off: srcOff, dst_row: dstRow, dst_off: dstOff },
-    workgroups: groups1d(count, WG),
-  });
+  launchRows(op, 'copy_block', src, dst, outer, len, { len, src_row: srcRow, src_off: srcOff, dst_row: dstRow, dst_off: dstOff });
 }
 
 /** dst (outer rows of dstRow) = zeros with src (outer rows of len) placed at column dstOff. */
 function embed(op: string, src: Tensor, dst: Tensor, outer: number, len: number, dstRow: number, dstOff: number): void {
-  if (outer === 0 || dstRow === 0) return;
-  const blocks = Math.ceil(dstRow / VEC);
-  const count = outer * blocks;
-  launch(op, {
-    shader: 'concat',
-    entry: 'embed',
-    constants: { VEC },
-    tensors: { src, dst },
-    uniforms: { count, blocks, len, src_row: len, dst_row: dstRow, dst_off: dstOff },
-    workgroups: groups1d(count, WG),
-  });
+  launchRows(op, 'embed', src, dst, outer, dstRow, { len, src_row: len, dst_row: dstRow, dst_off: dstOff });
 }
 
 /** Concatenates tensors along `axis` (negative counts from the end); all other dimensions must match. */

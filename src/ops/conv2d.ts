@@ -5,7 +5,9 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
-import { gemm } from './matmul.js';
+import { gemm, matmulPlan } from './matmul.js';
+import { shaderConstant } from '../gpu/kernel.js';
+import { allow, tunable } from './tunable.js';
 import { groups1d, launch, vec4Phase } from './util.js';
 
 export type Pair = number | readonly [number, number];
@@ -38,21 +40,19 @@ export interface ConvGeometry {
 }
 
 const WG = 64;
-const SEGMAX = 40; // shaders/conv2d.wgsl SEGMAX
+const C24 = 'conv2d/3x3 24→48 @64²';
 
 /**
- * Variant knobs of the direct kernels, for a per-adapter tuner. `pixelsPerThread`: output pixels
- * per thread along a row (override PX, at most 16). `vec4Loads`: conv_fwd4, which reads input row
- * segments as vec4 where rows and thread windows are vec4-aligned. `subgroupWeights`: with those,
- * conv_fwd4_sg (shaders/conv2d-sg.wgsl) where the device has subgroups of at least 2·kw lanes.
+ * The direct kernels' knobs. `pixelsPerThread`: output pixels per thread along a row (override
+ * PX, at most the shader's PXMAX). `vec4Loads`: fwd_v4, which reads input row segments as vec4
+ * where rows and thread windows are vec4-aligned. `subgroupWeights`: with those, fwd_v4_sg
+ * (shaders/conv2d-sg.wgsl) where the device has subgroups of at least 2·kw lanes.
  */
-export const conv2dTuning = { pixelsPerThread: 8, vec4Loads: true, subgroupWeights: true };
-
-/** Tuning hook: pixels per thread of the direct convolution kernels (1..16). */
-export function setConvPixelsPerThread(px: number): void {
-  if (!Number.isInteger(px) || px < 1 || px > 16) throw new Error(`setConvPixelsPerThread: expected an integer in 1..16, got ${px}`);
-  conv2dTuning.pixelsPerThread = px;
-}
+export const conv2dTuning = tunable('conv2d', {
+  vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
+  subgroupWeights: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
+  pixelsPerThread: { default: 8, allowed: allow.int(1, 16), candidates: [2, 4, 8, 16], cases: [C24, 'conv2d/3x3 s2 3→32 @256²'], quick: true },
+});
 
 function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
   const p: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
@@ -104,38 +104,41 @@ export function convGeometry(op: string, xs: Shape, ws: Shape, bs: Shape | null,
 
 const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pad.every((v) => v === 0);
 const round8 = (v: number) => Math.ceil(v / 8) * 8;
-const constantsOf = (g: ConvGeometry, stride1 = false) => ({ KW: g.kw, SW: stride1 ? 1 : g.sw, DW: g.dw });
-const verticalOf = (g: ConvGeometry, stride1 = false) => ({ kh: g.kh, sh: stride1 ? 1 : g.sh, dh: g.dh });
 
 interface DirectKernel {
-  shader: string;
-  entry: 'conv_fwd' | 'conv_fwd4' | 'conv_fwd4_sg';
-  /** conv_fwd4*: the window phase override. */
-  constants: { XPH?: number };
-  /** conv_fwd4*: the input is also bound as vec4. */
-  vec4: boolean;
+  shader: 'conv2d' | 'conv2d-sg';
+  entry: 'fwd' | 'fwd_v4' | 'fwd_v4_sg';
+  constants: Record<string, number>;
 }
 
 /**
  * The direct forward kernel over input rows `width` wide (stride-1 input gradient: gy rows) for
- * PX = px: conv_fwd4 when rows and every thread's window (PX·stride columns apart) start on vec4
+ * PX = px: fwd_v4 when rows and every thread's window (PX·stride columns apart) start on vec4
  * boundaries up to the constant phase (−padLeft) mod 4 and the segment fits the register row
- * (SEGMAX); its subgroup variant conv_fwd4_sg where subgroups have at least 2·kw lanes; else
- * conv_fwd.
+ * (the shader's SEGMAX); its subgroup variant fwd_v4_sg where subgroups have at least 2·kw lanes;
+ * else fwd.
  */
 function directKernel(width: number, sw: number, kw: number, dw: number, px: number, padLeft: number): DirectKernel {
+  const t = conv2dTuning.values;
   const seglen = (px - 1) * sw + (kw - 1) * dw + 1;
-  if (!conv2dTuning.vec4Loads || width % 4 !== 0 || (px * sw) % 4 !== 0 || seglen > SEGMAX) {
-    return { shader: 'conv2d', entry: 'conv_fwd', constants: {}, vec4: false };
+  const constants = { KW: kw, SW: sw, DW: dw, PX: px };
+  if (!t.vec4Loads || width % 4 !== 0 || (px * sw) % 4 !== 0 || seglen > shaderConstant('conv2d', 'SEGMAX')) {
+    return { shader: 'conv2d', entry: 'fwd', constants };
   }
   const sg = runtime().gpu.subgroups;
-  const shared = conv2dTuning.subgroupWeights && sg !== null && sg.min >= 2 * kw;
-  return { shader: shared ? 'conv2d-sg' : 'conv2d', entry: shared ? 'conv_fwd4_sg' : 'conv_fwd4', constants: { XPH: vec4Phase(padLeft) }, vec4: true };
+  const shared = t.subgroupWeights && sg !== null && sg.min >= 2 * kw;
+  return { shader: shared ? 'conv2d-sg' : 'conv2d', entry: shared ? 'fwd_v4_sg' : 'fwd_v4', constants: { ...constants, XPH: vec4Phase(padLeft) } };
 }
 
-/** The entry point the forward of a non-1×1 convolution runs (for reports). */
-export function conv2dDirectEntry(g: ConvGeometry): DirectKernel['entry'] {
-  return directKernel(g.w, g.sw, g.kw, g.dw, conv2dTuning.pixelsPerThread, g.pad[2]).entry;
+/** How the forward of a convolution runs: its kernel, constants and the bench's label. */
+export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; constants: Record<string, number>; label: string } {
+  if (is1x1(g)) {
+    const mm = matmulPlan(g.cout, g.h * g.w, g.cin, false, false);
+    return { shader: mm.shader, entry: mm.entry, constants: mm.constants, label: `1x1 as matmul ${mm.label}` };
+  }
+  const px = conv2dTuning.values.pixelsPerThread;
+  const k = directKernel(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
+  return { ...k, label: `direct px=${px}${k.entry === 'fwd_v4_sg' ? ' v4 sg' : k.entry === 'fwd_v4' ? ' v4' : ''}` };
 }
 
 /** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
@@ -146,7 +149,7 @@ function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Ten
   const wt = empty([count]);
   launch(op, {
     shader: 'conv2d',
-    entry: 'conv_wprep',
+    entry: 'wprep',
     tensors: { wsrc: w, out: wt },
     uniforms: { cin: g.cin, cout: cOut, cout8: round8(cOut), count, kh: g.kh, kw: g.kw, flip: flip ? 1 : 0 },
     workgroups: groups1d(count, 256),
@@ -164,19 +167,41 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Te
     return y;
   }
   const wt = prepWeights('conv2d', w, g, false);
-  const px = conv2dTuning.pixelsPerThread;
-  const wblocks = Math.ceil(g.wo / px);
-  const k = directKernel(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
-  launch('conv2d', {
-    shader: k.shader,
-    entry: k.entry,
-    constants: { ...constantsOf(g), PX: px, ...k.constants },
-    tensors: { x, wt4: wt, bias: bias ?? wt, out: y, ...(k.vec4 ? { x4: x } : {}) },
-    uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, cout8: round8(g.cout), pad_h: g.pad[0], pad_w: g.pad[2], wblocks, has_bias: bias ? 1 : 0, ...verticalOf(g) },
-    workgroups: [Math.ceil((wblocks * g.ho) / WG), round8(g.cout) / 8, g.n],
-  });
+  launchDirect('conv2d', conv2dPlan(g), { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2] });
   wt.dispose();
   return y;
+}
+
+/** The uniforms of a direct-kernel launch: the convolution it runs (the input gradient swaps roles). */
+interface DirectDims {
+  cin: number;
+  h: number;
+  w: number;
+  cout: number;
+  ho: number;
+  wo: number;
+  padH: number;
+  padW: number;
+  kh: number;
+  sh: number;
+  dh: number;
+  hasBias: boolean;
+}
+
+/** One launch of fwd* or bwd_x: a thread per PX pixels of an output row × 8 output channels. */
+function launchDirect(op: string, k: { shader: string; entry: string; constants: Record<string, number> }, tensors: Record<string, Tensor>, n: number, d: DirectDims): void {
+  const wblocks = Math.ceil(d.wo / k.constants.PX);
+  launch(op, {
+    shader: k.shader,
+    entry: k.entry,
+    constants: k.constants,
+    tensors,
+    uniforms: {
+      n, cin: d.cin, h: d.h, w: d.w, cout: d.cout, ho: d.ho, wo: d.wo, cout8: round8(d.cout), pad_h: d.padH, pad_w: d.padW,
+      wblocks, has_bias: d.hasBias ? 1 : 0, kh: d.kh, sh: d.sh, dh: d.dh,
+    },
+    workgroups: [Math.ceil((wblocks * d.ho) / WG), round8(d.cout) / 8, n],
+  });
 }
 
 /** Input gradient [N, Cin, H, W] from gy [N, Cout, Ho, Wo]. */
@@ -189,32 +214,16 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
     return gx;
   }
   const wt = prepWeights(op, w, g, true);
-  const px = conv2dTuning.pixelsPerThread;
-  const wblocks = Math.ceil(g.w / px);
-  const stride1 = g.sh === 1 && g.sw === 1;
-  // Stride 1: the forward kernel on gy with flipped weights and padding d * (k - 1) - pad.
-  const k = stride1 ? directKernel(g.wo, 1, g.kw, g.dw, px, g.dw * (g.kw - 1) - g.pad[2]) : null;
-  launch(op, {
-    shader: k?.shader ?? 'conv2d',
-    entry: k?.entry ?? 'conv_dx',
-    constants: { ...constantsOf(g, stride1), PX: px, ...k?.constants },
-    tensors: k ? { x: gy, wt4: wt, bias: wt, out: gx, ...(k.vec4 ? { x4: gy } : {}) } : { gy, wt4: wt, bias: wt, out: gx },
-    uniforms: {
-      n: g.n,
-      cin: g.cout,
-      h: g.ho,
-      w: g.wo,
-      cout: g.cin,
-      ho: g.h,
-      wo: g.w,
-      cout8: round8(g.cin),
-      pad_h: stride1 ? g.dh * (g.kh - 1) - g.pad[0] : g.pad[0],
-      pad_w: stride1 ? g.dw * (g.kw - 1) - g.pad[2] : g.pad[2],
-      wblocks,
-      ...verticalOf(g, stride1),
-    },
-    workgroups: [Math.ceil((wblocks * g.h) / WG), round8(g.cin) / 8, g.n],
-  });
+  const px = conv2dTuning.values.pixelsPerThread;
+  // The forward with channel roles swapped, over gy.
+  const d: DirectDims = { cin: g.cout, h: g.ho, w: g.wo, cout: g.cin, ho: g.h, wo: g.w, padH: g.pad[0], padW: g.pad[2], kh: g.kh, sh: g.sh, dh: g.dh, hasBias: false };
+  if (g.sh === 1 && g.sw === 1) {
+    // Stride 1: the forward kernel on gy with flipped weights and padding d · (k − 1) − pad.
+    const padW = g.dw * (g.kw - 1) - g.pad[2];
+    launchDirect(op, directKernel(g.wo, 1, g.kw, g.dw, px, padW), { x: gy, wt, bias: wt, out: gx }, g.n, { ...d, padH: g.dh * (g.kh - 1) - g.pad[0], padW });
+  } else {
+    launchDirect(op, { shader: 'conv2d', entry: 'bwd_x', constants: { KW: g.kw, SW: g.sw, DW: g.dw, PX: px } }, { gy, wt, bias: wt, out: gx }, g.n, d);
+  }
   wt.dispose();
   return gx;
 }
@@ -237,27 +246,19 @@ function gradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const rowsPerSplit = Math.ceil(rows / want);
   const splits = Math.ceil(rows / rowsPerSplit);
   const target = splits > 1 ? empty([splits * count]) : gw;
-  const gy4 = g.wo % 4 === 0;
-  const rt = runtime();
-  const bind = (t: Tensor, bytes = t.byteLength) => ({ buffer: t.bufferFor(op), offset: 0, size: Math.max(16, Math.ceil(bytes / 16) * 16) });
-  for (const t of [x, gy, target]) {
-    if (t.byteLength > rt.limits.maxStorageBufferBindingSize) {
-      throw new RangeError(`${op}: tensor ${shapeStr(t.shape)} is over the device's maxStorageBufferBindingSize`);
-    }
-  }
-  // gy is also bound as vec4s (read only when wo % 4 == 0); pooled buffers hold at least 256 bytes.
-  rt.dispatch({
+  launch(op, {
     shader: 'conv2d',
-    entry: 'conv_dw',
-    constants: { ...constantsOf(g), GY4: gy4 ? 1 : 0 },
-    bindings: { x: x.binding(op), gy: gy.binding(op), gy4: bind(gy), out: target.binding(op) },
-    uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], rows_per_split: rowsPerSplit, count, ...verticalOf(g) },
+    entry: 'bwd_w',
+    // gy is read as vec4 (gy_v4) where rows allow
+    constants: { KW: g.kw, SW: g.sw, DW: g.dw, GY4: g.wo % 4 === 0 ? 1 : 0 },
+    tensors: { x, gy, out: target },
+    uniforms: { n: g.n, cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], rows_per_split: rowsPerSplit, count, kh: g.kh, sh: g.sh, dh: g.dh },
     workgroups: [Math.ceil(threads / WG), Math.ceil(g.cout / 8), splits],
   });
   if (splits > 1) {
     launch(op, {
       shader: 'conv2d',
-      entry: 'conv_sum',
+      entry: 'bwd_w_sum',
       tensors: { x: target, out: gw },
       uniforms: { count, splits },
       workgroups: groups1d(count, 256),
@@ -271,7 +272,7 @@ function gradBias(gy: Tensor, g: ConvGeometry): Tensor {
   const gb = empty([g.cout]);
   launch('conv2d backward', {
     shader: 'conv2d',
-    entry: 'conv_db',
+    entry: 'bwd_b',
     tensors: { gy, out: gb },
     uniforms: { n: g.n, cout: g.cout, ho: g.ho, wo: g.wo },
     workgroups: [g.cout],

@@ -7,20 +7,16 @@
 // the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
+import { allow, tunable } from './tunable.js';
 import { groups1d, launch, sameShape } from './util.js';
 
-export interface CosineTuning {
-  /** Threads per workgroup. */
-  wg: number;
-  /** Use the vec4 entries (four positions per thread) when H*W is a multiple of 4. */
-  vec4: boolean;
-}
+const CASES = ['cosine/24ch @64²', 'cosine/backward 24ch @64²'];
 
-/**
- * Defaults measured by `hlgfa tune --browser --compare` (full): 256 threads beat 64 by ×1.20 on
- * lavapipe and ×1.07 on SwiftShader; a tuner may overwrite the fields.
- */
-export const cosineTuning: CosineTuning = { wg: 256, vec4: true };
+/** Threads per workgroup and the vec4 entries (four positions per thread). Measured: bench/RESULTS.md. */
+export const cosineTuning = tunable('cosine', {
+  vec4: { default: true, allowed: allow.bool, candidates: [true, false], cases: CASES, quick: true },
+  wg: { default: 256, allowed: allow.int(1, 256), candidates: [32, 64, 128, 256], cases: CASES },
+});
 
 interface Geometry {
   n: number;
@@ -40,16 +36,18 @@ function geometry(op: string, a: Tensor, b: Tensor): Geometry {
   return { n, c, hw, outShape: [n, 1, ...a.shape.slice(2)] };
 }
 
-function plan(g: Geometry): { v4: boolean; uniforms: Record<string, number>; workgroups: [number, number] } {
-  const v4 = cosineTuning.vec4 && g.hw % 4 === 0;
+/** The entry suffix, constants, uniforms and grid for a geometry (and the bench's label). */
+export function cosinePlan(g: { n: number; c: number; hw: number }): { suffix: string; constants: Record<string, number>; uniforms: Record<string, number>; workgroups: [number, number]; label: string } {
+  const t = cosineTuning.values;
+  const v4 = t.vec4 && g.hw % 4 === 0;
   const per = v4 ? g.hw / 4 : g.hw;
-  return { v4, uniforms: { items: g.n * per, p: per, c: g.c }, workgroups: groups1d(g.n * per, cosineTuning.wg) };
-}
-
-function names(v4: boolean, t: Record<string, Tensor>): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(t)) out[v4 ? `${k}4` : k] = v;
-  return out;
+  return {
+    suffix: v4 ? '_v4' : '',
+    constants: { WG: t.wg },
+    uniforms: { items: g.n * per, p: per, c: g.c },
+    workgroups: groups1d(g.n * per, t.wg),
+    label: `wg=${t.wg}${v4 ? ' vec4' : ''}`,
+  };
 }
 
 /** cos(a, b) over dim 1 for a, b = [N, C, ...]; returns [N, 1, ...]. */
@@ -57,16 +55,16 @@ export function cosineSimilarity(a: Tensor, b: Tensor, eps = 1e-8): Tensor {
   const op = 'cosineSimilarity';
   const g = geometry(op, a, b);
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`${op}: eps must be a finite number >= 0, got ${eps}`);
-  const pl = plan(g);
+  const pl = cosinePlan(g);
   const save = needsGrad(a, b);
   const y = empty(g.outShape);
   const stats = save ? empty([g.n, 3, g.hw]) : empty([4]);
   if (y.size > 0) {
     launch(op, {
       shader: 'cosine',
-      entry: pl.v4 ? 'fwd4' : 'fwd',
-      constants: { WG: cosineTuning.wg, SAVE: +save },
-      tensors: names(pl.v4, { a, b, y, stats }),
+      entry: `fwd${pl.suffix}`,
+      constants: { ...pl.constants, SAVE: +save },
+      tensors: { a, b, y, stats },
       uniforms: { ...pl.uniforms, eps },
       workgroups: pl.workgroups,
     });
@@ -94,16 +92,16 @@ export function cosineSimilarityBackward(gy: Tensor, a: Tensor, b: Tensor, stats
   if (stats.size !== 3 * g.n * g.hw) throw new Error(`${op}: stats has shape ${shapeStr(stats.shape)}, expected [${g.n}, 3, ${g.hw}]`);
   const want = [a.requiresGrad, b.requiresGrad];
   if (!want.some(Boolean)) return [null, null];
-  const pl = plan(g);
+  const pl = cosinePlan(g);
   const outs = want.map((w) => (w ? empty(a.shape) : null));
   if (gy.size === 0) return [outs[0], outs[1]];
   const dummies: Tensor[] = [];
   const bind = (t: Tensor | null) => t ?? dummies[dummies.push(empty([4])) - 1];
   launch(op, {
     shader: 'cosine',
-    entry: pl.v4 ? 'bwd4' : 'bwd',
-    constants: { WG: cosineTuning.wg, WANT_GA: +want[0], WANT_GB: +want[1] },
-    tensors: names(pl.v4, { a, b, gy, stats, ga: bind(outs[0]), gb: bind(outs[1]) }),
+    entry: `bwd${pl.suffix}`,
+    constants: { ...pl.constants, WANT_GA: +want[0], WANT_GB: +want[1] },
+    tensors: { a, b, gy, stats, ga: bind(outs[0]), gb: bind(outs[1]) },
     uniforms: pl.uniforms,
     workgroups: pl.workgroups,
   });
@@ -113,6 +111,20 @@ export function cosineSimilarityBackward(gy: Tensor, a: Tensor, b: Tensor, stats
 
 // ---- CPU reference (float64) ------------------------------------------------------------------
 
+/** Σ a·b, Σ a², Σ b² over the channels at batch i, position q. */
+function channelDots(a: ArrayLike<number>, b: ArrayLike<number>, c: number, hw: number, i: number, q: number): [number, number, number] {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let k = 0; k < c; k++) {
+    const o = (i * c + k) * hw + q;
+    ab += a[o] * b[o];
+    aa += a[o] * a[o];
+    bb += b[o] * b[o];
+  }
+  return [ab, aa, bb];
+}
+
 export const cosineRef = {
   forward(a: ArrayLike<number>, b: ArrayLike<number>, shape: Shape, eps = 1e-8): Float64Array {
     const [n, c] = shape;
@@ -120,15 +132,7 @@ export const cosineRef = {
     const out = new Float64Array(n * hw);
     for (let i = 0; i < n; i++) {
       for (let q = 0; q < hw; q++) {
-        let ab = 0;
-        let aa = 0;
-        let bb = 0;
-        for (let k = 0; k < c; k++) {
-          const o = (i * c + k) * hw + q;
-          ab += a[o] * b[o];
-          aa += a[o] * a[o];
-          bb += b[o] * b[o];
-        }
+        const [ab, aa, bb] = channelDots(a, b, c, hw, i, q);
         out[i * hw + q] = ab / (Math.max(Math.sqrt(aa), eps) * Math.max(Math.sqrt(bb), eps));
       }
     }
@@ -142,15 +146,7 @@ export const cosineRef = {
     const gb = new Float64Array(b.length);
     for (let i = 0; i < n; i++) {
       for (let q = 0; q < hw; q++) {
-        let ab = 0;
-        let aa = 0;
-        let bb = 0;
-        for (let k = 0; k < c; k++) {
-          const o = (i * c + k) * hw + q;
-          ab += a[o] * b[o];
-          aa += a[o] * a[o];
-          bb += b[o] * b[o];
-        }
+        const [ab, aa, bb] = channelDots(a, b, c, hw, i, q);
         const [na, nb] = [Math.sqrt(aa), Math.sqrt(bb)];
         const [sa, sb] = [1 / Math.max(na, eps), 1 / Math.max(nb, eps)];
         const cs = ab * sa * sb;

@@ -5,6 +5,8 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { copy } from './elementwise.js';
+import { shaderConstant } from '../gpu/kernel.js';
+import { allow, tunable } from './tunable.js';
 import { assertRank, groups1d, launch, vec4Phase } from './util.js';
 
 export interface DepthwiseOptions {
@@ -23,51 +25,48 @@ export interface MultiScaleOptions {
 }
 
 /**
- * Kernel variants, exposed for a per-adapter tuner (values are clamped to what the geometry and the
- * shader's register arrays allow). `rolling`: stride-1 passes of at least 16 rows use forward_s1 /
- * backward_weight_s1, where a thread walks `rollingRows` rows of a `rollingBw`-wide column strip
- * with K partial rows in registers; otherwise `forward` / `backwardInput` give each thread a
- * bh × bw output block and `backwardWeight.bw` is the weight-gradient row segment.
+ * The knobs (values are clamped to what the geometry and the shader's register arrays allow).
+ * `rolling`: stride-1 passes of at least 16 rows use fwd_rolling / bwd_w_rolling, where a thread
+ * walks `rollingRows` rows of a `rollingBw`-wide column strip with K partial rows in registers;
+ * otherwise `forward` / `backwardInput` give each thread a bh × bw output block and
+ * `backwardWeight.bw` is the weight-gradient row segment. `vec4Loads`: the forward kernels (and the
+ * rolling input gradient) read rows as vec4 where rows and blocks align; `subgroupWeights`: with
+ * those, the blocked forward shares the filter by subgroup shuffles (fwd_v4_sg). The defaults
+ * favour lavapipe, where loads per output decide (shaders/README.md); measured: bench/RESULTS.md.
  */
 export interface DepthwiseTuning {
   rolling: boolean;
-  /** Forward kernels (and the rolling input gradient) read rows as vec4 where rows and blocks align. */
-  vec4Loads: boolean;
-  /** With those, the blocked forward shares the filter by subgroup shuffles (forward_v4_sg). */
-  subgroupWeights: boolean;
   rollingBw: number;
   rollingRows: number;
+  vec4Loads: boolean;
+  subgroupWeights: boolean;
   forward: { bw: number; bh: number };
   backwardInput: { bw: number; bh: number };
   backwardWeight: { bw: number };
 }
 
-// Defaults measured on lavapipe (Mesa 25, 2 cores), where a load whose address differs per
-// invocation is a scalar loop over 8 SIMD lanes, so loads per output decide: the rolling kernels
-// need 1.3–2.5 per output against 1.9–4.4 for the best block (8×4); bigger blocks lose to code size.
-const tuning: DepthwiseTuning = {
-  rolling: true,
-  vec4Loads: true,
-  subgroupWeights: true,
-  rollingBw: 8,
-  rollingRows: 32,
-  forward: { bw: 8, bh: 4 },
-  backwardInput: { bw: 8, bh: 4 },
-  backwardWeight: { bw: 8 },
-};
+const ROLLING_CASES = ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'];
+const BLOCK_CASES = ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 s2 576ch @16²'];
+const BLOCKS = [{ bw: 8, bh: 4 }, { bw: 4, bh: 4 }, { bw: 8, bh: 2 }, { bw: 16, bh: 2 }, { bw: 4, bh: 8 }];
+const block = allow.fields({ bw: [1, 64], bh: [1, 32] });
 
-export function setDepthwiseTuning(t: Partial<DepthwiseTuning>): void {
-  Object.assign(tuning, t);
-}
+export const depthwiseTuning = tunable<DepthwiseTuning>('depthwise', {
+  rolling: { default: true, allowed: allow.bool, candidates: [true, false], cases: ROLLING_CASES, quick: true },
+  rollingBw: { default: 8, allowed: allow.int(1, 64), candidates: [4, 8, 16], cases: ROLLING_CASES },
+  rollingRows: { default: 32, allowed: allow.int(1, 4096), candidates: [16, 32, 64], cases: ROLLING_CASES },
+  vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: ['depthwise/3x3 s2 96ch @64²', 'depthwise/3x3 s2 576ch @16²'], quick: true },
+  subgroupWeights: { default: true, allowed: allow.bool, candidates: [true, false], cases: ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 576ch @16²'] },
+  forward: { default: { bw: 8, bh: 4 }, allowed: block, candidates: BLOCKS, cases: BLOCK_CASES, quick: true },
+  backwardInput: { default: { bw: 8, bh: 4 }, allowed: block, candidates: BLOCKS, cases: ['depthwise/backward 3x3 s2 96ch @128²'] },
+  backwardWeight: { default: { bw: 8 }, allowed: allow.fields({ bw: [1, 64] }), candidates: [4, 8, 16].map((bw) => ({ bw })), cases: ['depthwise/backward 3x3 s2 96ch @128²'] },
+});
 
-export function getDepthwiseTuning(): DepthwiseTuning {
-  return structuredClone(tuning);
-}
-
+const tuning = depthwiseTuning.values;
 const WG = 64;
 const KERNEL_SIZES = [3, 5, 7];
-const MAX_SPAN = 64; // shaders/depthwise.wgsl MAX_SPAN
-const MAX_ACC = 32; // shaders/depthwise.wgsl MAX_ACC
+/** The shader's register limits: input values one thread reads per row, outputs per block. */
+const maxSpan = () => shaderConstant('depthwise', 'MAX_SPAN');
+const maxAcc = () => shaderConstant('depthwise', 'MAX_ACC');
 /** Row segments each backward_weight thread handles before the workgroup reduction. */
 const ITEMS_PER_THREAD = 8;
 
@@ -107,9 +106,9 @@ function geometry(op: string, xs: Shape, ws: Shape, k: number | null, o: Depthwi
   const dilation = positiveInt(op, 'dilation', o.dilation ?? 1);
   const [pad, padBottom, padRight] = paddingOf(op, o.padding, kk, dilation);
   const ext = (kk - 1) * dilation + 1;
-  if (ext > MAX_SPAN) throw new Error(`${op}: dilation ${dilation} with kernel ${kk} spans ${ext} pixels, over the supported ${MAX_SPAN}`);
+  if (ext > maxSpan()) throw new Error(`${op}: dilation ${dilation} with kernel ${kk} spans ${ext} pixels, over the supported ${maxSpan()}`);
   // The stride-S input gradient keeps an S×S (at least) block per thread in registers.
-  if (stride * stride > MAX_ACC) throw new Error(`${op}: stride ${stride} is not supported (at most 5)`);
+  if (stride * stride > maxAcc()) throw new Error(`${op}: stride ${stride} is not supported (at most 5)`);
   const oh = Math.floor((h + pad + padBottom - ext) / stride) + 1;
   const ow = Math.floor((wd + pad + padRight - ext) / stride) + 1;
   if (oh < 1 || ow < 1) {
@@ -161,8 +160,8 @@ function fitBlock(
     if (w > Math.max(4, m)) w = round(w / 2);
     else h = round(h / 2);
   }
-  while (w * h > MAX_ACC && h > m) h = round(h / 2);
-  while ((w * h > MAX_ACC || span(w) > MAX_SPAN) && w > m) w = round(w / 2);
+  while (w * h > maxAcc() && h > m) h = round(h / 2);
+  while ((w * h > maxAcc() || span(w) > maxSpan()) && w > m) w = round(w / 2);
   return { bw: w, bh: h };
 }
 
@@ -209,13 +208,13 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   const tiles = tilesX * g.dilation * chunks;
   const planes = g.n * g.c;
   const wg = planeWorkgroup(tiles);
-  // vec4 row windows when rows and strips are vec4-aligned; x4 is bound either way (unused: any tensor)
+  // vec4 row windows when rows and strips are vec4-aligned (x_v4 is bound either way)
   const x4 = tuning.vec4Loads && g.w % 4 === 0 && bw % 4 === 0;
   launch(op, {
     shader: 'depthwise',
-    entry: 'forward_s1',
+    entry: 'fwd_rolling',
     constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? vec4Phase(g.pad) : 0 },
-    tensors: { x, x4: x4 ? x : w, wt: w, bias: bias ?? w, out },
+    tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: {
       planes, tiles, tiles_x: tilesX, chunks, steps, pad: g.pad, has_bias: bias ? 1 : 0,
       c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow,
@@ -237,7 +236,7 @@ function useRolling(g: DwGeometry, rows: number): boolean {
   return usesRolling(g.k, g.stride, rows);
 }
 
-/** How the blocked forward (forward, forward_o4, forward_v4, forward_v4_sg) covers a plane. */
+/** How the blocked forward (fwd, fwd_st4, fwd_v4, fwd_v4_sg) covers a plane. */
 export interface ForwardPlan {
   bw: number;
   bh: number;
@@ -249,7 +248,7 @@ export interface ForwardPlan {
   store4: boolean;
   /** vec4 input windows: input rows do too. */
   load4: boolean;
-  /** Lanes holding one copy of the filter for forward_v4_sg, or 0 where the filter is not shared. */
+  /** Lanes holding one copy of the filter for fwd_v4_sg, or 0 where the filter is not shared. */
   shareLanes: number;
 }
 
@@ -273,6 +272,24 @@ export function forwardPlan(g: DwGeometry): ForwardPlan {
   return { bw, bh, tilesX, tiles, tpp, store4, load4, shareLanes: share ? h : 0 };
 }
 
+/**
+ * How a depthwise convolution runs: the forward's kernel and (for reports and the bench's label)
+ * the backward's; `backward` labels the input and weight gradients.
+ */
+export function depthwisePlan(g: DwGeometry): { shader: string; entry: string; label: string; backwardLabel: string } {
+  const t = tuning;
+  const rollingLabel = `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
+  const backwardLabel = useRolling(g, g.h) ? rollingLabel : `block ${t.backwardInput.bw}x${t.backwardInput.bh} dW bw=${t.backwardWeight.bw}`;
+  if (useRolling(g, g.oh)) return { shader: 'depthwise', entry: 'fwd_rolling', label: rollingLabel, backwardLabel };
+  const p = forwardPlan(g);
+  return {
+    shader: p.shareLanes ? 'depthwise-sg' : 'depthwise',
+    entry: p.shareLanes ? 'fwd_v4_sg' : p.load4 ? 'fwd_v4' : p.store4 ? 'fwd_st4' : 'fwd',
+    label: `block ${p.bw}x${p.bh}${p.load4 ? ' v4' : ''}${p.shareLanes ? ' sg' : ''}`,
+    backwardLabel,
+  };
+}
+
 export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
   const out = empty([g.n, g.c, g.oh, g.ow]);
   if (useRolling(g, g.oh)) {
@@ -281,15 +298,14 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   }
   const planes = g.n * g.c;
   const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow };
-  const { bw, bh, tilesX, tiles, tpp, store4, load4, shareLanes: h } = forwardPlan(g);
-  const entry = h ? 'forward_v4_sg' : load4 ? 'forward_v4' : store4 ? 'forward_o4' : 'forward';
-  const tensors = { x, wt: w, bias: bias ?? w, [store4 ? 'out4' : 'out']: out, ...(load4 ? { x4: x } : {}) };
+  const { bw, bh, tilesX, tiles, tpp, shareLanes: h } = forwardPlan(g);
+  const { shader, entry } = depthwisePlan(g);
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
   launch('depthwiseConv2d', {
-    shader: h ? 'depthwise-sg' : 'depthwise',
+    shader,
     entry,
     constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: vec4Phase(g.pad), ...(h ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
-    tensors,
+    tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),
   });
@@ -309,7 +325,7 @@ export function depthwiseBackwardInput(g: DwGeometry, w: Tensor, gy: Tensor): Te
   // gy offsets (relative to the block origin / S) a block reads: [qLo, qHi(b)].
   const qLo = -Math.floor(((g.k - 1) * g.dilation - g.pad) / s);
   const qHi = (b: number) => Math.floor((b - 1 + g.pad) / s);
-  if (qHi(bw) - qLo + 1 > MAX_SPAN) {
+  if (qHi(bw) - qLo + 1 > maxSpan()) {
     throw new Error(`depthwiseConv2d: stride ${s}, padding ${g.pad} and dilation ${g.dilation} with kernel ${g.k} are not supported by the backward pass`);
   }
   const tilesX = Math.ceil(g.w / bw);
@@ -318,7 +334,7 @@ export function depthwiseBackwardInput(g: DwGeometry, w: Tensor, gy: Tensor): Te
   const wg = planeWorkgroup(tiles);
   launch('depthwiseConv2d backward (input)', {
     shader: 'depthwise',
-    entry: 'backward_input',
+    entry: 'bwd_x',
     constants: { ...constants(g, bw, bh, wg), P: g.pad },
     tensors: { wt: w, gy, out: gx },
     uniforms: { planes, tiles, tiles_x: tilesX, rows: qHi(bh) - qLo + 1, bh, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow },
@@ -347,7 +363,7 @@ export function depthwiseBackwardWeight(g: DwGeometry, x: Tensor, gy: Tensor): T
   const uniforms = { c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, tiles_x: tilesX, items, splits, chunks, steps, pad: g.pad };
   launch('depthwiseConv2d backward (weight)', {
     shader: 'depthwise',
-    entry: s1 ? 'backward_weight_s1' : 'backward_weight',
+    entry: s1 ? 'bwd_w_rolling' : 'bwd_w',
     constants: constants(g, bw, 1, wg),
     tensors: { x, gy, out: part },
     uniforms,
@@ -356,7 +372,7 @@ export function depthwiseBackwardWeight(g: DwGeometry, x: Tensor, gy: Tensor): T
   const dw = empty([g.c, 1, g.k, g.k]);
   launch('depthwiseConv2d backward (weight)', {
     shader: 'depthwise',
-    entry: 'weight_finish',
+    entry: 'bwd_w_sum',
     constants: { K: g.k, WG },
     tensors: { x: part, out: dw },
     uniforms,
@@ -371,7 +387,7 @@ export function depthwiseBackwardBias(g: DwGeometry, gy: Tensor): Tensor {
   const db = empty([g.c]);
   launch('depthwiseConv2d backward (bias)', {
     shader: 'depthwise',
-    entry: 'bias_grad',
+    entry: 'bwd_b',
     constants: { WG },
     tensors: { gy, out_b: db },
     uniforms: { c: g.c, oh: g.oh, ow: g.ow, items: g.n * g.oh * g.ow },
@@ -492,6 +508,5 @@ export function multiScaleDepthwise(
   return y;
 }
 
-// ---- CPU references (float64): src/ops/depthwise.ref.ts ---------------------------------------
-
-export { depthwiseRef, depthwiseBackwardRef, multiScaleDepthwiseRef } from './depthwise.ref.js';
+// CPU references (float64): src/ops/depthwise.ref.ts (not re-exported here: it imports this
+// module's option types, and a re-export would make the two modules import each other).

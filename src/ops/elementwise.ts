@@ -2,10 +2,10 @@
 // Kernels: shaders/elementwise.wgsl. CPU references at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
+import { ELEMENTWISE_WG as WG, expandRaw } from './broadcast.js';
 import { sumToShape } from './reduce.js';
 import { broadcastShapes, broadcastStrides, groups1d, launch, pad8, sameShape } from './util.js';
 
-const WG = 256;
 const UNARY = { relu: 0, relu6: 1, sigmoid: 2, copy: 3, affine: 4 } as const;
 type UnaryName = keyof typeof UNARY;
 
@@ -15,9 +15,9 @@ function unary(name: UnaryName, x: Tensor, a = 1, b = 0): Tensor {
   const n = vec4 ? x.size / 4 : x.size;
   launch(name, {
     shader: 'elementwise',
-    entry: vec4 ? 'unary_vec4' : 'unary',
+    entry: vec4 ? 'unary_v4' : 'unary',
     constants: { OP: UNARY[name] },
-    tensors: vec4 ? { x4: x, out4: out } : { x, out },
+    tensors: { x, out },
     uniforms: { n, a, b },
     workgroups: groups1d(n, WG),
   });
@@ -29,7 +29,7 @@ function unaryBackward(name: UnaryName, saved: Tensor, gy: Tensor, a = 1): Tenso
   const gx = empty(gy.shape);
   launch(`${name} backward`, {
     shader: 'elementwise',
-    entry: 'unary_backward',
+    entry: 'unary_bwd',
     constants: { OP: UNARY[name] },
     tensors: { x: saved, y: gy, out: gx },
     uniforms: { n: gy.size, a },
@@ -80,24 +80,14 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(name, a.shape, b.shape);
   const out = empty(shape);
   const same = sameShape(a.shape, b.shape);
-  if (same && out.size % 4 === 0) {
-    launch(name, {
-      shader: 'elementwise',
-      entry: 'binary_same_vec4',
-      constants: { BOP: BINARY[name] },
-      tensors: { x4: a, y4: b, out4: out },
-      uniforms: { n: out.size / 4 },
-      workgroups: groups1d(out.size / 4, WG),
-    });
-    return out;
-  }
+  const v4 = same && out.size % 4 === 0;
   launch(name, {
     shader: 'elementwise',
-    entry: same ? 'binary_same' : 'binary',
+    entry: same ? `binary_same${v4 ? '_v4' : ''}` : 'binary',
     constants: { BOP: BINARY[name] },
     tensors: { x: a, y: b, out },
     uniforms: same
-      ? { n: out.size }
+      ? { n: v4 ? out.size / 4 : out.size }
       : {
           n: out.size,
           rank: shape.length,
@@ -105,31 +95,14 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor): Tensor {
           a_strides: pad8(broadcastStrides(a.shape, shape)),
           b_strides: pad8(broadcastStrides(b.shape, shape)),
         },
-    workgroups: groups1d(out.size, WG),
+    workgroups: groups1d(v4 ? out.size / 4 : out.size, WG),
   });
   return out;
 }
 
 /** Broadcasts `x` to `shape` (NumPy rules), multiplying by `factor`. */
 export function expand(x: Tensor, shape: Shape, factor = 1): Tensor {
-  const target = broadcastShapes('expand', x.shape, shape);
-  if (!sameShape(target, shape)) {
-    throw new Error(`expand: shape ${shapeStr(x.shape)} cannot be broadcast to ${shapeStr(shape)}`);
-  }
-  const out = empty(shape);
-  launch('expand', {
-    shader: 'elementwise',
-    entry: 'expand',
-    tensors: { x, out },
-    uniforms: {
-      n: out.size,
-      rank: shape.length,
-      a: factor,
-      out_shape: pad8(shape, 1),
-      a_strides: pad8(broadcastStrides(x.shape, shape)),
-    },
-    workgroups: groups1d(out.size, WG),
-  });
+  const out = expandRaw(x, shape, factor);
   if (needsGrad(x)) record('expand', [x], out, (gy) => [sumToShape(factor === 1 ? gy : unary('affine', gy, factor), x.shape)]);
   return out;
 }

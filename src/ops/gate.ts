@@ -2,22 +2,17 @@
 // Kernels: shaders/gate.wgsl. CPU reference at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
+import { allow, tunable } from './tunable.js';
 import { groups1d, launch, sameShape } from './util.js';
 
-export interface GateTuning {
-  /** Threads per workgroup (power of two). */
-  wg: number;
-  /** Items per thread. */
-  unroll: number;
-  /** Use the vec4 entries when the element count is a multiple of 4. */
-  vec4: boolean;
-}
+const CASES = ['gate/24ch @64²', 'gate/backward 24ch @64²'];
 
-/**
- * Defaults measured by `hlgfa tune --browser --compare` (full): unroll 4 beat 1 by ×1.44 on lavapipe
- * and ×1.43 on SwiftShader; a tuner may overwrite the fields.
- */
-export const gateTuning: GateTuning = { wg: 64, unroll: 4, vec4: true };
+/** Threads per workgroup (power of two), items per thread, the vec4 entries. Measured: bench/RESULTS.md. */
+export const gateTuning = tunable('gate', {
+  vec4: { default: true, allowed: allow.bool, candidates: [true, false], cases: CASES, quick: true },
+  wg: { default: 64, allowed: allow.pow2(1, 256), candidates: [64, 128, 256], cases: CASES },
+  unroll: { default: 4, allowed: allow.int(1, 16), candidates: [1, 2, 4], cases: CASES },
+});
 
 function checkSame(op: string, ref: Tensor, others: Record<string, Tensor>): void {
   for (const [name, t] of Object.entries(others)) {
@@ -27,31 +22,31 @@ function checkSame(op: string, ref: Tensor, others: Record<string, Tensor>): voi
   }
 }
 
-/** Launch geometry: entry suffix, item count and workgroups for `n` elements. */
-function plan(n: number): { v4: boolean; items: number; workgroups: [number, number] } {
-  const v4 = gateTuning.vec4 && n % 4 === 0;
+/** The entry suffix, constants, item count and grid for `n` elements (and the bench's label). */
+export function gatePlan(n: number): { suffix: string; constants: Record<string, number>; items: number; workgroups: [number, number]; label: string } {
+  const t = gateTuning.values;
+  const v4 = t.vec4 && n % 4 === 0;
   const items = v4 ? n / 4 : n;
-  return { v4, items, workgroups: groups1d(items, gateTuning.wg * gateTuning.unroll) };
-}
-
-function names(v4: boolean, t: Record<string, Tensor>): Record<string, Tensor> {
-  if (!v4) return t;
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(t)) out[`${k}4`] = v;
-  return out;
+  return {
+    suffix: v4 ? '_v4' : '',
+    constants: { WG: t.wg, UNROLL: t.unroll },
+    items,
+    workgroups: groups1d(items, t.wg * t.unroll),
+    label: `wg=${t.wg} unroll=${t.unroll}${v4 ? ' vec4' : ''}`,
+  };
 }
 
 /** y = z + sigmoid(g) * r, elementwise; z, g and r share one shape. */
 export function gatedResidual(z: Tensor, g: Tensor, r: Tensor): Tensor {
   checkSame('gatedResidual', z, { g, r });
   const y = empty(z.shape);
-  const pl = plan(z.size);
+  const pl = gatePlan(z.size);
   if (z.size > 0) {
     launch('gatedResidual', {
       shader: 'gate',
-      entry: pl.v4 ? 'fwd4' : 'fwd',
-      constants: { WG: gateTuning.wg, UNROLL: gateTuning.unroll },
-      tensors: names(pl.v4, { z, g, r, y }),
+      entry: `fwd${pl.suffix}`,
+      constants: pl.constants,
+      tensors: { z, g, r, y },
       uniforms: { n: pl.items },
       workgroups: pl.workgroups,
     });
@@ -65,7 +60,7 @@ export function gatedResidualBackward(gy: Tensor, z: Tensor, g: Tensor, r: Tenso
   checkSame('gatedResidual backward', z, { gy, g, r });
   const want = [z.requiresGrad, g.requiresGrad, r.requiresGrad];
   if (!want.some(Boolean)) return [null, null, null];
-  const pl = plan(z.size);
+  const pl = gatePlan(z.size);
   const outs = want.map((w) => (w ? empty(z.shape) : null));
   if (z.size === 0) return [outs[0], outs[1], outs[2]];
   // Unwanted outputs are written nowhere (WANT_* = false) but must be bound: one dummy each.
@@ -74,9 +69,9 @@ export function gatedResidualBackward(gy: Tensor, z: Tensor, g: Tensor, r: Tenso
   const bind = (t: Tensor | null) => t ?? dummies[d++];
   launch('gatedResidual backward', {
     shader: 'gate',
-    entry: pl.v4 ? 'bwd4' : 'bwd',
-    constants: { WG: gateTuning.wg, UNROLL: gateTuning.unroll, WANT_GZ: +want[0], WANT_GG: +want[1], WANT_GR: +want[2] },
-    tensors: names(pl.v4, { g, r, gy, gz: bind(outs[0]), gg: bind(outs[1]), gr: bind(outs[2]) }),
+    entry: `bwd${pl.suffix}`,
+    constants: { ...pl.constants, WANT_GZ: +want[0], WANT_GG: +want[1], WANT_GR: +want[2] },
+    tensors: { g, r, gy, gz: bind(outs[0]), gg: bind(outs[1]), gr: bind(outs[2]) },
     uniforms: { n: pl.items },
     workgroups: pl.workgroups,
   });

@@ -8,7 +8,9 @@ export * from './reduce.js';
 export * from './shape.js';
 export * from './matmul.js';
 export * from './conv2d.js';
+export * from './conv2d.ref.js';
 export * from './depthwise.js';
+export * from './depthwise.ref.js';
 export * from './pool.js';
 export * from './concat.js';
 export * from './resize.js';
@@ -17,6 +19,8 @@ export * from './norm.js';
 export * from './gate.js';
 export * from './cosine.js';
 export * from './knn.js';
+export * from './adam.js';
+export * from './tunable.js';
 export * from './tuning.js';
 
 configureAutograd({ add, copy, fill: full });

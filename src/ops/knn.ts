@@ -62,7 +62,7 @@ export function nearestDistance(x: Tensor, bank: Tensor, opts: NearestOptions = 
           shader: 'knn',
           entry: 'min_sqdist',
           constants: { WG, FIRST: +(i === 0), ROOT: +(!opts.squared && i === parts.length - 1) },
-          tensors: { dot, bn, qn, out },
+          tensors: { dots: dot, bn, qn, out },
           uniforms: { items: n * p, p, k: sizes[i], koff, d },
           workgroups: groups1d(n * p, WG),
         });
@@ -112,9 +112,9 @@ export function recordCoreset(z: Tensor, count: number, start = 0): Tensor {
       const uniforms = { items, p, k: 0, koff: 0, d, t, groups };
       launch(op, {
         shader: 'knn',
-        entry: v4 ? 'coreset_update4' : 'coreset_update',
+        entry: v4 ? 'coreset_update_v4' : 'coreset_update',
         constants: { WG, FIRST: +(t === 0) },
-        tensors: v4 ? { z4: z, dist4: dist, sel, part_val: partVal, part_idx: partIdx } : { z, dist, sel, part_val: partVal, part_idx: partIdx },
+        tensors: { z, dist, sel, part_val: partVal, part_idx: partIdx },
         uniforms,
         workgroups: grid,
       });

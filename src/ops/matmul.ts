@@ -3,37 +3,48 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
+import { allow, tunable } from './tunable.js';
 import { groups1d, launch } from './util.js';
 
 /**
- * Kernel variants (entry points of shaders/matmul.wgsl, and mm_sg of shaders/matmul-sg.wgsl for
- * 'subgroup'); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and the shape allow
+ * Kernel variants (entry points fwd_<variant> of shaders/matmul.wgsl, and fwd_subgroup of
+ * shaders/matmul-sg.wgsl); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and the shape allow
  * it, else vec4 when aligned, else scalar.
  */
 export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
-let defaultVariant: MatmulVariant | 'auto' = 'auto';
+const CONV1X1 = 'conv2d/1x1 144→24 @64²';
+
+/**
+ * The knobs. `variant`: the kernel every matmul (and the 1×1 convolution path) uses unless a call
+ * asks for another. fwd_subgroup's `rowGroups`: row groups per thread (1..4); `groupLanes`: rows per
+ * group, i.e. lanes that share them: 0 = the adapter's smallest subgroup size capped at 8 (4 on
+ * SwiftShader), or 4 / 8 (never above the smallest subgroup size). Measured: bench/RESULTS.md.
+ */
+export const matmulTuning = tunable<{ variant: MatmulVariant | 'auto'; groupLanes: 0 | 4 | 8; rowGroups: number }>('matmul', {
+  variant: {
+    default: 'auto',
+    allowed: allow.oneOf(['auto', ...MATMUL_VARIANTS], `one of auto, ${MATMUL_VARIANTS.join(', ')}`),
+    candidates: ['auto', 'vec4', 'scalar', 'tiled', 'rows'],
+    cases: ['matmul/512x512x512', CONV1X1],
+    quick: true,
+  },
+  groupLanes: { default: 0, allowed: allow.oneOf([0, 4, 8], '0 (auto), 4 or 8'), candidates: [0, 4], cases: ['matmul/512x512x512', CONV1X1] },
+  rowGroups: { default: 2, allowed: allow.int(1, 4), candidates: [1, 2, 4], cases: ['matmul/512x512x512', CONV1X1] },
+});
 
 /** Sets the variant every matmul (and the 1x1 convolution path) uses unless told otherwise. */
 export function setMatmulVariant(v: MatmulVariant | 'auto'): void {
-  if (v !== 'auto' && !MATMUL_VARIANTS.includes(v)) {
+  if (!matmulTuning.knobs.variant.allowed[0](v)) {
     throw new Error(`setMatmulVariant: unknown variant "${String(v)}", expected one of auto, ${MATMUL_VARIANTS.join(', ')}`);
   }
-  defaultVariant = v;
+  matmulTuning.values.variant = v;
 }
 
 export function getMatmulVariant(): MatmulVariant | 'auto' {
-  return defaultVariant;
+  return matmulTuning.values.variant;
 }
-
-/**
- * mm_sg knobs. `rowGroups`: row groups per thread (1..4); lavapipe (groups of 8), 512³: 1 → 13
- * GFLOP/s, 2 → 27, 3 → 17, 4 → 26, and a cold compile of 0.5 / 1.2 / 3.8 / 4.5 s (register
- * pressure). `groupLanes`: rows per group, i.e. lanes that share them: 0 = the adapter's smallest
- * subgroup size capped at 8 (4 on SwiftShader), or 4 / 8 (never above the smallest subgroup size).
- */
-export const subgroupTuning: { rowGroups: number; groupLanes: 0 | 4 | 8 } = { rowGroups: 2, groupLanes: 0 };
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -82,9 +93,9 @@ export function vec4Aligned(m: number, n: number, k: number, transA: boolean, tr
 function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { g: number; rg: number; ln: number } | null {
   const sg = runtime().gpu.subgroups;
   if (!sg || sg.min < 4 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
-  const g = Math.min(subgroupTuning.groupLanes || 8, sg.min >= 8 ? 8 : 4);
+  const g = Math.min(matmulTuning.values.groupLanes || 8, sg.min >= 8 ? 8 : 4);
   // rowGroups · g rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
-  const rg = Math.min(subgroupTuning.rowGroups, Math.ceil(m / g));
+  const rg = Math.min(matmulTuning.values.rowGroups, Math.ceil(m / g));
   let ln = Math.max(8, sg.max);
   while (ln < 64 && ln * 4 < n) ln *= 2;
   return { g, rg, ln };
@@ -96,21 +107,47 @@ function subgroupShape(m: number, n: number, k: number, transA: boolean, transB:
  */
 export function resolveMatmulVariant(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = defaultVariant, stridesAligned = true,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, stridesAligned = true,
 ): MatmulVariant {
   return matmulPlan(m, n, k, transA, transB, requested, stridesAligned).variant;
 }
 
-/** resolveMatmulVariant, with mm_sg's shape when that is the variant. */
-function matmulPlan(
-  m: number, n: number, k: number, transA: boolean, transB: boolean, requested: MatmulVariant | 'auto', stridesAligned: boolean,
-): { variant: MatmulVariant; sg: { g: number; rg: number; ln: number } | null } {
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  /** fwd_subgroup's shape when the variant is 'subgroup'. */
+  sg: { g: number; rg: number; ln: number } | null;
+  shader: 'matmul' | 'matmul-sg';
+  entry: string;
+  constants: Record<string, number>;
+  /** Output tile of one workgroup: [rows, columns]. */
+  tile: [number, number];
+  /** e.g. 'auto→subgroup' (the bench's variant label). */
+  label: string;
+}
+
+/** How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile. */
+export function matmulPlan(
+  m: number, n: number, k: number, transA: boolean, transB: boolean,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, stridesAligned = true,
+): MatmulPlan {
   const aligned = vec4Aligned(m, n, k, transA, transB) && stridesAligned;
-  const sg = aligned ? subgroupShape(m, n, k, transA, transB) : null;
-  if (sg && (requested === 'auto' || requested === 'subgroup')) return { variant: 'subgroup', sg };
-  if (requested === 'auto' || requested === 'subgroup') return { variant: aligned ? 'vec4' : 'scalar', sg: null };
-  if ((requested === 'vec4' || requested === 'rows') && !aligned) return { variant: 'scalar', sg: null };
-  return { variant: requested, sg: null };
+  const sg = aligned && (requested === 'auto' || requested === 'subgroup') ? subgroupShape(m, n, k, transA, transB) : null;
+  const variant: MatmulVariant = sg
+    ? 'subgroup'
+    : requested === 'auto' || requested === 'subgroup'
+      ? aligned ? 'vec4' : 'scalar'
+      : (requested === 'vec4' || requested === 'rows') && !aligned ? 'scalar' : requested;
+  // vec4 stores when every output row starts on a vec4 boundary
+  const store4 = variant === 'vec4' && n % 4 === 0;
+  return {
+    variant,
+    sg,
+    shader: sg ? 'matmul-sg' : 'matmul',
+    entry: `fwd_${variant}${store4 ? '_st4' : ''}`,
+    constants: sg ? { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } : {},
+    tile: sg ? [sg.g * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE],
+    label: requested === 'auto' ? `auto→${variant}` : variant,
+  };
 }
 
 export function gemm(args: GemmArgs): void {
@@ -128,10 +165,8 @@ export function gemm(args: GemmArgs): void {
     return;
   }
   const stridesAligned = g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
-  const { variant, sg } = matmulPlan(m, n, k, transA, transB, g.variant ?? defaultVariant, stridesAligned);
-
-  // Output tile of one workgroup: [rows, columns].
-  const [tm, tn] = sg ? [sg.g * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE];
+  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, stridesAligned);
+  const [tm, tn] = pl.tile;
   const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;
   let kChunk = k;
@@ -142,19 +177,12 @@ export function gemm(args: GemmArgs): void {
   }
   const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
-  // vec4 stores when every output row starts on a vec4 boundary
-  const storeVec4 = (variant === 'vec4' || variant === 'subgroup') && n % 4 === 0;
-  const tensors: Record<string, Tensor> =
-    variant === 'vec4' || variant === 'rows' || variant === 'subgroup'
-      ? { a4: g.a, b4: g.b, [storeVec4 ? 'c4' : 'c']: target }
-      : { a: g.a, b: g.b, c: target };
-  // `bias` is bound even when unused (BIAS = 0): any read-only tensor will do.
-  tensors.bias = g.bias && splits === 1 ? g.bias : g.a;
-  const kernel = sg
-    ? { shader: 'matmul-sg', entry: 'mm_sg', constants: { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } }
-    : { shader: 'matmul', entry: storeVec4 ? 'mm_vec4_c4' : `mm_${variant}` };
+  // `bias` is bound even when unused (bias_mode 0): any read-only tensor will do.
+  const tensors = { a: g.a, b: g.b, c: target, bias: g.bias && splits === 1 ? g.bias : g.a };
   launch(g.op, {
-    ...kernel,
+    shader: pl.shader,
+    entry: pl.entry,
+    constants: pl.constants,
     tensors,
     uniforms: {
       m,
@@ -171,16 +199,15 @@ export function gemm(args: GemmArgs): void {
       tb: transB ? 1 : 0,
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
-      ...(sg ? { ln: sg.ln } : {}),
+      ...(pl.sg ? { ln: pl.sg.ln } : {}),
     },
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
   });
   if (splits > 1) {
-    const sumTensors: Record<string, Tensor> = { parts: target, c: g.out, bias: g.bias ?? g.a };
     launch(g.op, {
       shader: 'matmul',
-      entry: 'mm_sum',
-      tensors: sumTensors,
+      entry: 'sum_splits',
+      tensors: { parts: target, c: g.out, bias: g.bias ?? g.a },
       uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode },
       workgroups: groups1d(m * n, 256),
     });

@@ -6,25 +6,25 @@
 // Kernels: shaders/norm.wgsl. CPU reference at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
+import { allow, tunable } from './tunable.js';
 import { groups1d, launch, sameShape } from './util.js';
 
-export interface NormTuning {
-  /** Threads per row (one workgroup per row) for rows of `narrowBelow` elements or more; power of two. */
-  wg: number;
-  /** Rows shorter than this (in elements) use one thread per row... */
-  narrowBelow: number;
-  /** ...with this many rows per workgroup. */
-  narrowWg: number;
-  /** Use the vec4 entries when H*W is a multiple of 4. */
-  vec4: boolean;
-}
+const FWD24 = 'modulate/24ch @64²';
+const FWD96 = 'modulate/96ch @16²';
 
 /**
- * Defaults measured on lavapipe; a tuner may overwrite the fields. There a workgroup with barriers
- * costs tens of microseconds, so one thread per row wins up to rows of a few thousand elements;
- * real GPUs want the wide path much earlier.
+ * Threads per row for rows of `narrowBelow` elements or more (one workgroup per row, a power of
+ * two); shorter rows get one thread each, `narrowWg` rows per workgroup; the vec4 entries where
+ * H*W is a multiple of 4. The defaults favour lavapipe, where a workgroup with barriers costs tens
+ * of microseconds, so one thread per row wins up to rows of a few thousand elements; real GPUs want
+ * the wide path much earlier (`hlgfa tune`).
  */
-export const normTuning: NormTuning = { wg: 32, narrowBelow: 2048, narrowWg: 16, vec4: true };
+export const normTuning = tunable('norm', {
+  vec4: { default: true, allowed: allow.bool, candidates: [true, false], cases: [FWD24, FWD96], quick: true },
+  narrowBelow: { default: 2048, allowed: allow.int(0, 2 ** 31), candidates: [0, 2048, 65536], cases: [FWD24, FWD96, 'modulate/backward 24ch @64²'], quick: true },
+  wg: { default: 32, allowed: allow.pow2(1, 256), candidates: [32, 64, 128, 256], cases: [FWD24, 'modulate/backward 24ch @64²'] },
+  narrowWg: { default: 16, allowed: allow.int(1, 256), candidates: [8, 16, 32, 64], cases: [FWD96, 'modulate/backward 96ch @16²'] },
+});
 
 interface Geometry {
   rows: number;
@@ -54,29 +54,25 @@ function checkLike(op: string, x: Tensor, others: Record<string, Tensor>): void 
   }
 }
 
-/** Entry suffix, uniforms and workgroups for a row geometry. */
-function plan(g: Geometry): { suffix: string; v4: boolean; wg: number; uniforms: Record<string, number>; workgroups: [number, number] } {
-  const narrow = g.hw < normTuning.narrowBelow;
-  const v4 = normTuning.vec4 && g.hw % 4 === 0;
+/** The entry suffix, constants, uniforms and grid for rows of `hw` elements (and the bench's label). */
+export function normPlan(g: { rows: number; hw: number }): { suffix: string; constants: Record<string, number>; uniforms: Record<string, number>; workgroups: [number, number]; label: string } {
+  const t = normTuning.values;
+  const narrow = g.hw < t.narrowBelow;
+  const v4 = t.vec4 && g.hw % 4 === 0;
+  const wg = narrow ? t.narrowWg : t.wg;
   return {
-    suffix: (narrow ? '_narrow' : '_wide') + (v4 ? '4' : ''),
-    v4,
-    wg: narrow ? normTuning.narrowWg : normTuning.wg,
+    suffix: (narrow ? '_narrow' : '_wide') + (v4 ? '_v4' : ''),
+    constants: { WG: wg },
     uniforms: { rows: g.rows, hw: v4 ? g.hw / 4 : g.hw, inv_hw: 1 / g.hw },
-    workgroups: narrow ? groups1d(g.rows, normTuning.narrowWg) : groups1d(g.rows, 1),
+    workgroups: narrow ? groups1d(g.rows, t.narrowWg) : groups1d(g.rows, 1),
+    label: `${narrow ? 'narrow' : 'wide'} wg=${wg}${v4 ? ' vec4' : ''}`,
   };
-}
-
-function names(v4: boolean, t: Record<string, Tensor>): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(t)) out[v4 && k !== 'stats' ? `${k}4` : k] = v;
-  return out;
 }
 
 /** Runs the fused forward; returns the output and the per-row (mean, rstd) statistics [rows, 2]. */
 function forwardRaw(op: string, x: Tensor, gamma: Tensor | null, beta: Tensor | null, eps: number): { y: Tensor; stats: Tensor } {
   const g = geometry(op, x);
-  const pl = plan(g);
+  const pl = normPlan(g);
   const y = empty(x.shape);
   const stats = empty([g.rows, 2]);
   if (x.size === 0) return { y, stats }; // nothing to launch (and empty tensors bind only 4 bytes)
@@ -84,8 +80,8 @@ function forwardRaw(op: string, x: Tensor, gamma: Tensor | null, beta: Tensor | 
   launch(op, {
     shader: 'norm',
     entry: `fwd${pl.suffix}`,
-    constants: { WG: pl.wg, MOD: gamma ? 1 : 0 },
-    tensors: names(pl.v4, { x, gamma: gamma ?? dummies[0], beta: beta ?? dummies[1], y, stats }),
+    constants: { ...pl.constants, MOD: gamma ? 1 : 0 },
+    tensors: { x, gamma: gamma ?? dummies[0], beta: beta ?? dummies[1], y, stats },
     uniforms: { ...pl.uniforms, eps },
     workgroups: pl.workgroups,
   });
@@ -110,7 +106,7 @@ export function normBackward(
   if (stats.size !== 2 * g.rows) throw new Error(`${op}: stats has shape ${shapeStr(stats.shape)}, expected [${g.rows}, 2]`);
   const want = [x.requiresGrad, !!gamma?.requiresGrad, !!beta?.requiresGrad];
   if (!want.some(Boolean)) return [null, null, null];
-  const pl = plan(g);
+  const pl = normPlan(g);
   const outs = want.map((w) => (w ? empty(x.shape) : null));
   if (x.size === 0) return [outs[0], outs[1], outs[2]];
   const dummies: Tensor[] = [];
@@ -118,8 +114,8 @@ export function normBackward(
   launch(op, {
     shader: 'norm',
     entry: `bwd${pl.suffix}`,
-    constants: { WG: pl.wg, MOD: gamma ? 1 : 0, WANT_GX: +want[0], WANT_GG: +want[1], WANT_GB: +want[2] },
-    tensors: names(pl.v4, { x, gamma: bind(gamma), gy, stats, gx: bind(outs[0]), ggamma: bind(outs[1]), gbeta: bind(outs[2]) }),
+    constants: { ...pl.constants, MOD: gamma ? 1 : 0, WANT_GX: +want[0], WANT_GG: +want[1], WANT_GB: +want[2] },
+    tensors: { x, gamma: bind(gamma), gy, stats, gx: bind(outs[0]), ggamma: bind(outs[1]), gbeta: bind(outs[2]) },
     uniforms: pl.uniforms,
     workgroups: pl.workgroups,
   });

@@ -83,7 +83,7 @@ export function avgPool2d(x: Tensor, opts: AvgPoolOptions): Tensor {
   const y = empty([g.n, g.c, g.oh, g.ow]);
   launch(op, {
     shader: 'pool',
-    entry: 'avg_forward',
+    entry: 'avg_fwd',
     tensors: { x, out: y },
     uniforms: uniforms(g),
     workgroups: planeGrid(g.oh * g.ow, g.n * g.c),
@@ -93,7 +93,7 @@ export function avgPool2d(x: Tensor, opts: AvgPoolOptions): Tensor {
       const gx = empty(x.shape);
       launch(`${op} backward`, {
         shader: 'pool',
-        entry: 'avg_backward',
+        entry: 'avg_bwd',
         tensors: { gy, out: gx },
         uniforms: uniforms(g),
         workgroups: planeGrid(g.h * g.w, g.n * g.c),
@@ -117,7 +117,7 @@ export function globalAvgPool(x: Tensor): Tensor {
   const wide = hw >= 1024 || planes < 256;
   launch(op, {
     shader: 'pool',
-    entry: wide ? 'gap_wide' : 'gap_narrow',
+    entry: wide ? 'gap_fwd_wide' : 'gap_fwd_narrow',
     tensors: { x, out: y },
     uniforms: { planes, hw, scale: 1 / hw },
     workgroups: wide ? groups1d(planes, 1) : groups1d(planes, WG),
@@ -127,7 +127,7 @@ export function globalAvgPool(x: Tensor): Tensor {
       const gx = empty(x.shape);
       launch(`${op} backward`, {
         shader: 'pool',
-        entry: 'gap_backward',
+        entry: 'gap_bwd',
         tensors: { gy, out: gx },
         uniforms: { hw, scale: 1 / hw, n: x.size },
         workgroups: groups1d(x.size, WG),
@@ -161,7 +161,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
   const u = uniforms(g);
   launch(op, {
     shader: 'pool',
-    entry: idx ? 'max_forward_idx' : 'max_forward',
+    entry: idx ? 'max_fwd_idx' : 'max_fwd',
     tensors: idx ? { x, out: y, idx_out: idx } : { x, out: y },
     uniforms: u,
     workgroups: planeGrid(g.oh * g.ow, g.n * g.c),
@@ -171,7 +171,7 @@ export function maxPool2d(x: Tensor, opts: MaxPoolOptions): Tensor {
       const gx = empty(x.shape);
       launch(`${op} backward`, {
         shader: 'pool',
-        entry: 'max_backward',
+        entry: 'max_bwd',
         tensors: { gy, idx, out: gx },
         uniforms: u,
         workgroups: planeGrid(g.h * g.w, g.n * g.c),

@@ -3,8 +3,8 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
-import { expand } from './elementwise.js';
-import { reduceTuning } from './tuning.js';
+import { expandRaw } from './broadcast.js';
+import { allow, tunable } from './tunable.js';
 import { broadcastStrides, contiguousStrides, groups1d, launch, pad8, sameShape, MAX_RANK } from './util.js';
 
 type ReduceKind = 'sum' | 'mean' | 'max';
@@ -12,6 +12,20 @@ type ReduceKind = 'sum' | 'mean' | 'max';
 export interface ReduceOptions {
   keepDims?: boolean;
 }
+
+/**
+ * Split reductions aim for `splitTarget` workgroups in all. Lavapipe (2 cores, a barrier tree per
+ * workgroup) wants few; a big GPU far more (`hlgfa tune`). Measured: bench/RESULTS.md.
+ */
+export const reduceTuning = tunable('reduce', {
+  splitTarget: {
+    default: 16,
+    allowed: allow.int(1, 4096),
+    candidates: [4, 16, 64, 256],
+    cases: ['reduce/mean [1, 1, 256, 256]', 'reduce/sum [1, 96, 64, 64] axes 2,3'],
+    quick: true,
+  },
+});
 
 /** Normalises axes (negative allowed); `undefined` means all axes. */
 export function normalizeAxes(op: string, shape: Shape, axes?: number | readonly number[]): number[] {
@@ -50,7 +64,7 @@ export function blockInner(shape: Shape, axes: readonly number[]): number | null
 export function reducePlan(
   shape: Shape,
   axes: readonly number[],
-): { redCount: number; outCount: number; wide: boolean; inner: number | null; splits: number; label: string } {
+): { entry: string; redCount: number; outCount: number; wide: boolean; inner: number | null; splits: number; label: string } {
   const redCount = shape.reduce((p, d, i) => (axes.includes(i) ? p * d : p), 1);
   const outCount = shape.reduce((p, d, i) => (axes.includes(i) ? p : p * d), 1);
   // A workgroup per output (tree reduction) pays a barrier cost per workgroup; it only wins for a
@@ -60,10 +74,10 @@ export function reducePlan(
   const wide = redCount >= 256 && outCount <= 1024;
   const inner = blockInner(shape, axes);
   // Few long reductions: split each over several workgroups (>= 1024 elements each, about
-  // reduceTuning.splitTarget workgroups in all) and combine the partials in a second, narrow pass.
-  const splits = wide ? Math.max(1, Math.min(Math.ceil(reduceTuning.splitTarget / outCount), Math.floor(redCount / SPLIT_MIN_CHUNK))) : 1;
+  // reduceTuning.values.splitTarget workgroups in all) and combine the partials in a second, narrow pass.
+  const splits = wide ? Math.max(1, Math.min(Math.ceil(reduceTuning.values.splitTarget / outCount), Math.floor(redCount / SPLIT_MIN_CHUNK))) : 1;
   const label = `${wide ? 'wide' : 'narrow'}${splits > 1 ? ` split ${splits}` : ''}${inner !== null ? ' block' : ''}`;
-  return { redCount, outCount, wide, inner, splits, label };
+  return { entry: wide ? 'fwd_wide' : 'fwd_narrow', redCount, outCount, wide, inner, splits, label };
 }
 
 /** The fewest elements one workgroup of a split reduction folds. */
@@ -73,7 +87,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
   if (x.shape.length > MAX_RANK) throw new Error(`${kind}: rank ${x.shape.length} exceeds ${MAX_RANK}`);
   const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const red = x.shape.map((d, i) => (axes.includes(i) ? d : 1));
-  const { redCount, outCount, wide, inner, splits } = reducePlan(x.shape, axes);
+  const { entry, redCount, outCount, wide, inner, splits } = reducePlan(x.shape, axes);
   const out = empty(outShape);
   if (outCount === 0) return out;
   if (redCount === 0) {
@@ -88,7 +102,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
   const target = splits > 1 ? empty([outCount * splits]) : out;
   launch(kind, {
     shader: 'reduce',
-    entry: wide ? 'reduce_wide' : 'reduce_narrow',
+    entry,
     constants: { OP: op, BLOCK: inner !== null ? 1 : 0 },
     tensors: { x, out: target },
     uniforms: {
@@ -109,7 +123,7 @@ function reduceRaw(kind: ReduceKind, x: Tensor, axes: number[], outShape: Shape)
     // The partials are [outCount, splits], contiguous: one thread per output folds its row.
     launch(kind, {
       shader: 'reduce',
-      entry: 'reduce_narrow',
+      entry: 'fwd_narrow',
       constants: { OP: op, BLOCK: 1 },
       tensors: { x: target, out },
       uniforms: {
@@ -142,7 +156,7 @@ function reduce(kind: ReduceKind, x: Tensor, axes?: number | readonly number[], 
       const gx = empty(x.shape);
       launch('max backward', {
         shader: 'reduce',
-        entry: 'max_backward',
+        entry: 'max_bwd',
         tensors: { x, ymax: y, gy, out: gx },
         uniforms: {
           rank: x.shape.length,
@@ -158,11 +172,11 @@ function reduce(kind: ReduceKind, x: Tensor, axes?: number | readonly number[], 
   return y;
 }
 
-/** Broadcasts `g` (laid out as `keepShape`) back to `shape`, times `factor`. */
+/** Broadcasts `g` (laid out as `keepShape`) back to `shape`, times `factor` (backward: not recorded). */
 function expandAs(g: Tensor, keepShape: Shape, shape: Shape, factor: number): Tensor {
   // `g` holds keepShape's elements in order; read it through a view of that shape.
   const view = g.reshape(keepShape);
-  const out = expand(view, shape, factor);
+  const out = expandRaw(view, shape, factor);
   view.dispose();
   return out;
 }

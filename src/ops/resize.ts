@@ -137,9 +137,9 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
       const count = (planes * outH * inW) / 4;
       launch(op, {
         shader: 'resize',
-        entry: 'bilinear_upf',
+        entry: 'bilinear_fwd_up',
         constants: { F: factor },
-        tensors: { x, x4: x, tab: table, out4: y },
+        tensors: { x, tab: table, out: y },
         uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW },
         workgroups: groups1d(count, WG),
       });
@@ -148,7 +148,7 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
       const count = planes * outH * colBlocks;
       launch(op, {
         shader: 'resize',
-        entry: 'bilinear',
+        entry: 'bilinear_fwd',
         constants: { VEC },
         tensors: { x, tab: table, out: y },
         uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW, col_blocks: colBlocks, tw_off: twOff },
@@ -165,26 +165,22 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
       // gx = Wh^T gy Ww as two gathers: along W into tmp [N, C, outH, W], then along H.
       const tmp = empty([n, c, outH, inW]);
       const dims = { in_h: inH, in_w: inW, out_h: outH, out_w: outW, tw_off: twOff, rh_off: rhOff, rw_off: rwOff };
-      const rowBlocks = Math.ceil(outH / VEC);
-      const count1 = planes * rowBlocks * inW;
-      launch(`${op} backward`, {
-        shader: 'resize',
-        entry: 'bilinear_backward_w',
-        constants: { VEC },
-        tensors: { tab: table, gy, out: tmp },
-        uniforms: { ...dims, count: count1, col_blocks: rowBlocks },
-        workgroups: groups1d(count1, WG),
-      });
-      const colBlocks = Math.ceil(inW / VEC);
-      const count2 = planes * inH * colBlocks;
-      launch(`${op} backward`, {
-        shader: 'resize',
-        entry: 'bilinear_backward_h',
-        constants: { VEC },
-        tensors: { tab: table, x: tmp, out: gx },
-        uniforms: { ...dims, count: count2, col_blocks: colBlocks },
-        workgroups: groups1d(count2, WG),
-      });
+      // `blocks` runs of VEC outputs along the pass's direction per output line.
+      const passes: Array<{ entry: string; tensors: Record<string, Tensor>; lines: number; blocks: number }> = [
+        { entry: 'bilinear_bwd_cols', tensors: { tab: table, gy, out: tmp }, lines: planes * inW, blocks: Math.ceil(outH / VEC) },
+        { entry: 'bilinear_bwd_rows', tensors: { tab: table, x: tmp, out: gx }, lines: planes * inH, blocks: Math.ceil(inW / VEC) },
+      ];
+      for (const { entry, tensors, lines, blocks } of passes) {
+        const count = lines * blocks;
+        launch(`${op} backward`, {
+          shader: 'resize',
+          entry,
+          constants: { VEC },
+          tensors,
+          uniforms: { ...dims, count, col_blocks: blocks },
+          workgroups: groups1d(count, WG),
+        });
+      }
       tmp.dispose();
       table.dispose();
       return [gx];
@@ -213,13 +209,13 @@ export function areaDownsample(x: Tensor, factor: number): Tensor {
   const y = empty([n, c, outH, outW]);
   const uniforms = { count: y.size, in_h: h, in_w: w, out_h: outH, out_w: outW, factor, inv_area: 1 / (factor * factor) };
   if (y.size > 0) {
-    launch(op, { shader: 'resize', entry: 'area', tensors: { x, out: y }, uniforms, workgroups: groups1d(y.size, WG) });
+    launch(op, { shader: 'resize', entry: 'area_fwd', tensors: { x, out: y }, uniforms, workgroups: groups1d(y.size, WG) });
   }
   if (needsGrad(x)) {
     record(op, [x], y, (gy) => {
       const gx = empty(x.shape);
       if (y.size > 0) {
-        launch(`${op} backward`, { shader: 'resize', entry: 'area_backward', tensors: { gy, out: gx }, uniforms, workgroups: groups1d(y.size, WG) });
+        launch(`${op} backward`, { shader: 'resize', entry: 'area_bwd', tensors: { gy, out: gx }, uniforms, workgroups: groups1d(y.size, WG) });
       }
       return [gx];
     });
@@ -229,25 +225,37 @@ export function areaDownsample(x: Tensor, factor: number): Tensor {
 
 // ---- CPU reference (float64) ------------------------------------------------------------------
 
-export const resizeRef = {
-  /** Bilinear resize of NCHW data, PyTorch semantics. */
-  bilinear(x: ArrayLike<number>, shape: readonly number[], outH: number, outW: number, alignCorners: boolean): Float64Array {
-    const [n, c, h, w] = shape;
-    const th = bilinearTaps(h, outH, alignCorners);
-    const tw = bilinearTaps(w, outW, alignCorners);
-    const out = new Float64Array(n * c * outH * outW);
-    for (let pl = 0; pl < n * c; pl++) {
-      for (let oh = 0; oh < outH; oh++) {
-        const r0 = (pl * h + th.i0[oh]) * w;
-        const r1 = (pl * h + th.i1[oh]) * w;
-        for (let ow = 0; ow < outW; ow++) {
-          const a = tw.l0[ow] * x[r0 + tw.i0[ow]] + tw.l1[ow] * x[r0 + tw.i1[ow]];
-          const b = tw.l0[ow] * x[r1 + tw.i0[ow]] + tw.l1[ow] * x[r1 + tw.i1[ow]];
-          out[(pl * outH + oh) * outW + ow] = th.l0[oh] * a + th.l1[oh] * b;
+/** Calls `f(o, i, weight)` for the four (output index, input index, weight) taps of every output. */
+function forEachBilinearTap(
+  shape: readonly number[], outH: number, outW: number, alignCorners: boolean, f: (o: number, i: number, weight: number) => void,
+): void {
+  const [n, c, h, w] = shape;
+  const th = bilinearTaps(h, outH, alignCorners);
+  const tw = bilinearTaps(w, outW, alignCorners);
+  for (let pl = 0; pl < n * c; pl++) {
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        const o = (pl * outH + oh) * outW + ow;
+        for (const [ih, lh] of [[th.i0[oh], th.l0[oh]], [th.i1[oh], th.l1[oh]]]) {
+          for (const [iw, lw] of [[tw.i0[ow], tw.l0[ow]], [tw.i1[ow], tw.l1[ow]]]) f(o, (pl * h + ih) * w + iw, lh * lw);
         }
       }
     }
+  }
+}
+
+export const resizeRef = {
+  /** Bilinear resize of NCHW data, PyTorch semantics. */
+  bilinear(x: ArrayLike<number>, shape: readonly number[], outH: number, outW: number, alignCorners: boolean): Float64Array {
+    const out = new Float64Array(shape[0] * shape[1] * outH * outW);
+    forEachBilinearTap(shape, outH, outW, alignCorners, (o, i, weight) => (out[o] += weight * x[i]));
     return out;
+  },
+  /** The gradient of `bilinear` for an upstream gradient gy (its adjoint: the transposed taps). */
+  bilinearBackward(gy: ArrayLike<number>, shape: readonly number[], outH: number, outW: number, alignCorners: boolean): Float64Array {
+    const gx = new Float64Array(shape.reduce((a, d) => a * d, 1));
+    forEachBilinearTap(shape, outH, outW, alignCorners, (o, i, weight) => (gx[i] += weight * gy[o]));
+    return gx;
   },
   /** Mean over factor x factor blocks of NCHW data. */
   area(x: ArrayLike<number>, shape: readonly number[], factor: number): Float64Array {

@@ -1,36 +1,50 @@
-// Per-adapter kernel tuning: one portable record of every family's variant knobs, applied to the
-// tuning hooks the op modules export. `hlgfa tune` measures the variants on the current adapter and
-// caches the winners keyed by adapter identity (src/io/tuning-node.ts reads that cache in Node);
-// a browser page can hand a record or a whole cache object to `applyTuning` / `useTuning`.
-// Browser-safe: no file system here.
+// Per-adapter kernel tuning: one portable record of every family's knobs, validated and applied
+// through the families' own declarations (./tunable.ts). `hlgfa tune` measures the candidates on
+// the current adapter and caches the winners keyed by adapter identity (src/io/tuning-node.ts reads
+// that cache in Node); a browser page can hand a record or a whole cache object to `applyTuning` /
+// `useTuning`. Browser-safe: no file system here. Nothing below names a knob: a family's knobs are
+// declared in its op file only.
 import { addRuntimeInitHook, type Runtime } from '../gpu/runtime.js';
 import type { AdapterSummary } from '../gpu/device.js';
-import { adamTuning } from '../nn/adam.js';
+import { adamTuning } from './adam.js';
+import { blurTuning } from './blur.js';
 import { conv2dTuning } from './conv2d.js';
 import { cosineTuning } from './cosine.js';
-import { getDepthwiseTuning, setDepthwiseTuning, type DepthwiseTuning } from './depthwise.js';
+import { depthwiseTuning } from './depthwise.js';
 import { gateTuning } from './gate.js';
-import { MATMUL_VARIANTS, getMatmulVariant, setMatmulVariant, subgroupTuning, type MatmulVariant } from './matmul.js';
+import { matmulTuning } from './matmul.js';
 import { normTuning } from './norm.js';
+import { reduceTuning } from './reduce.js';
+import { defaultsOf, type KnobSpec, type Tunable } from './tunable.js';
 
-/** Every knob, by family. All fields are optional in a record: absent ones keep their defaults. */
-export interface TuningRecord {
-  matmul?: { variant?: MatmulVariant | 'auto'; rowGroups?: number; groupLanes?: 0 | 4 | 8 };
-  conv2d?: Partial<typeof conv2dTuning>;
-  depthwise?: Partial<DepthwiseTuning>;
-  norm?: Partial<typeof normTuning>;
-  gate?: Partial<typeof gateTuning>;
-  cosine?: Partial<typeof cosineTuning>;
-  adam?: Partial<typeof adamTuning>;
-  /** Gaussian blur outputs per thread (4 * span); read by callers as `blurTuning.span`. */
-  blur?: { span?: 1 | 2 };
-  /** Workgroups a few long reductions are split over; read by src/ops/reduce.ts. */
-  reduce?: { splitTarget?: number };
+/** Every tunable family by record key, in tuning order. */
+export const TUNABLES = {
+  matmul: matmulTuning,
+  conv2d: conv2dTuning,
+  depthwise: depthwiseTuning,
+  norm: normTuning,
+  gate: gateTuning,
+  cosine: cosineTuning,
+  adam: adamTuning,
+  blur: blurTuning,
+  reduce: reduceTuning,
+};
+
+export type TunableFamily = keyof typeof TUNABLES;
+type ValuesOf<X> = X extends Tunable<infer T> ? T : never;
+
+/** Every knob's value, by family. */
+export type FullTuning = { [F in TunableFamily]: ValuesOf<(typeof TUNABLES)[F]> };
+/** A record as cached and applied: every family and field optional (absent ones keep their values). */
+export type TuningRecord = { [F in TunableFamily]?: Partial<FullTuning[F]> };
+
+for (const [key, t] of Object.entries(TUNABLES)) {
+  if (t.family !== key) throw new Error(`tuning: family "${t.family}" registered as "${key}"`);
 }
 
-export type FullTuning = {
-  [K in keyof TuningRecord]-?: { [F in keyof NonNullable<TuningRecord[K]>]-?: NonNullable<NonNullable<TuningRecord[K]>[F]> };
-};
+/** The registry without its types, for the loops below. */
+const BY_NAME = TUNABLES as unknown as Record<string, Tunable>;
+const families = (): Array<[string, Tunable]> => Object.entries(BY_NAME);
 
 /** The adapter fields a cached record is keyed by. */
 export type AdapterIdentity = Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>;
@@ -49,74 +63,14 @@ export interface TuningCache {
   adapters: Record<string, TuningEntry>;
 }
 
-/** Blur outputs per thread; `gaussianBlur` reads it unless a call passes `span`. */
-export const blurTuning: { span: 1 | 2 } = { span: 2 };
-
-/**
- * Split reductions aim for this many workgroups. Lavapipe (2 cores, a barrier tree per workgroup):
- * 4 → mean of 256² in 0.15 ms, 16 → 0.18 ms, 128 → 0.45 ms; a big GPU wants far more (`hlgfa tune`).
- */
-export const reduceTuning: { splitTarget: number } = { splitTarget: 16 };
-
-// The op modules' defaults, captured before anything is applied.
-const DEFAULTS: FullTuning = currentTuning();
-
 export function defaultTuning(): FullTuning {
-  return structuredClone(DEFAULTS);
+  return Object.fromEntries(families().map(([f, t]) => [f, defaultsOf(t)])) as unknown as FullTuning;
 }
 
 /** The knobs in force now. */
 export function currentTuning(): FullTuning {
-  return {
-    matmul: { variant: getMatmulVariant(), rowGroups: subgroupTuning.rowGroups, groupLanes: subgroupTuning.groupLanes },
-    conv2d: { ...conv2dTuning },
-    depthwise: getDepthwiseTuning(),
-    norm: { ...normTuning },
-    gate: { ...gateTuning },
-    cosine: { ...cosineTuning },
-    adam: { ...adamTuning },
-    blur: { ...blurTuning },
-    reduce: { ...reduceTuning },
-  };
+  return Object.fromEntries(families().map(([f, t]) => [f, structuredClone(t.values)])) as unknown as FullTuning;
 }
-
-const isPow2 = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi && ((v as number) & ((v as number) - 1)) === 0;
-const isInt = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
-const isBool = (v: unknown) => typeof v === 'boolean';
-
-type Check = (v: unknown) => boolean;
-const block: Check = (v) => !!v && typeof v === 'object' && isInt((v as { bw: unknown }).bw, 1, 64) && isInt((v as { bh: unknown }).bh, 1, 32);
-
-/** Allowed values per knob ("what" is the message shown when one is out of range). */
-const RULES: { [K in keyof FullTuning]: Record<keyof FullTuning[K], [Check, string]> } = {
-  matmul: {
-    variant: [(v) => v === 'auto' || MATMUL_VARIANTS.includes(v as MatmulVariant), `one of auto, ${MATMUL_VARIANTS.join(', ')}`],
-    rowGroups: [(v) => isInt(v, 1, 4), 'an integer in 1..4'],
-    groupLanes: [(v) => v === 0 || v === 4 || v === 8, '0 (auto), 4 or 8'],
-  },
-  conv2d: { pixelsPerThread: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4Loads: [isBool, 'a boolean'], subgroupWeights: [isBool, 'a boolean'] },
-  depthwise: {
-    rolling: [isBool, 'a boolean'],
-    vec4Loads: [isBool, 'a boolean'],
-    subgroupWeights: [isBool, 'a boolean'],
-    rollingBw: [(v) => isInt(v, 1, 64), 'an integer in 1..64'],
-    rollingRows: [(v) => isInt(v, 1, 4096), 'an integer in 1..4096'],
-    forward: [block, '{ bw: 1..64, bh: 1..32 }'],
-    backwardInput: [block, '{ bw: 1..64, bh: 1..32 }'],
-    backwardWeight: [(v) => !!v && typeof v === 'object' && isInt((v as { bw: unknown }).bw, 1, 64), '{ bw: 1..64 }'],
-  },
-  norm: {
-    wg: [(v) => isPow2(v, 1, 256), 'a power of two in 1..256'],
-    narrowBelow: [(v) => isInt(v, 0, 2 ** 31), 'an integer >= 0'],
-    narrowWg: [(v) => isInt(v, 1, 256), 'an integer in 1..256'],
-    vec4: [isBool, 'a boolean'],
-  },
-  gate: { wg: [(v) => isPow2(v, 1, 256), 'a power of two in 1..256'], unroll: [(v) => isInt(v, 1, 16), 'an integer in 1..16'], vec4: [isBool, 'a boolean'] },
-  cosine: { wg: [(v) => isInt(v, 1, 256), 'an integer in 1..256'], vec4: [isBool, 'a boolean'] },
-  adam: { wg: [(v) => isInt(v, 1, 256), 'an integer in 1..256'], vec4: [isBool, 'a boolean'] },
-  blur: { span: [(v) => v === 1 || v === 2, '1 or 2'] },
-  reduce: { splitTarget: [(v) => isInt(v, 1, 4096), 'an integer in 1..4096'] },
-};
 
 /**
  * Validates a record (throws naming the first bad field) and returns the unknown family / field
@@ -128,19 +82,19 @@ export function checkTuning(record: unknown): string[] {
   }
   const unknown: string[] = [];
   for (const [family, fields] of Object.entries(record as Record<string, unknown>)) {
-    const rules = (RULES as Record<string, Record<string, [Check, string]>>)[family];
-    if (!rules) {
+    const t = BY_NAME[family];
+    if (!t) {
       unknown.push(family);
       continue;
     }
     if (!fields || typeof fields !== 'object') throw new Error(`applyTuning: ${family} must be an object, got ${JSON.stringify(fields)}`);
     for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
-      const rule = rules[name];
-      if (!rule) {
+      const spec = (t.knobs as Record<string, KnobSpec<unknown>>)[name];
+      if (!spec) {
         unknown.push(`${family}.${name}`);
         continue;
       }
-      if (!rule[0](value)) throw new Error(`applyTuning: ${family}.${name} must be ${rule[1]}, got ${JSON.stringify(value)}`);
+      if (!spec.allowed[0](value)) throw new Error(`applyTuning: ${family}.${name} must be ${spec.allowed[1]}, got ${JSON.stringify(value)}`);
     }
   }
   return unknown;
@@ -152,26 +106,18 @@ export function checkTuning(record: unknown): string[] {
  */
 export function applyTuning(record: TuningRecord): string[] {
   const unknown = checkTuning(record);
-  const r = record;
-  if (r.matmul?.variant !== undefined) setMatmulVariant(r.matmul.variant);
-  if (r.matmul?.rowGroups !== undefined) subgroupTuning.rowGroups = r.matmul.rowGroups;
-  if (r.matmul?.groupLanes !== undefined) subgroupTuning.groupLanes = r.matmul.groupLanes;
-  if (r.conv2d) Object.assign(conv2dTuning, pick(r.conv2d, RULES.conv2d));
-  if (r.depthwise) setDepthwiseTuning(structuredClone(pick(r.depthwise, RULES.depthwise)));
-  if (r.norm) Object.assign(normTuning, pick(r.norm, RULES.norm));
-  if (r.gate) Object.assign(gateTuning, pick(r.gate, RULES.gate));
-  if (r.cosine) Object.assign(cosineTuning, pick(r.cosine, RULES.cosine));
-  if (r.adam) Object.assign(adamTuning, pick(r.adam, RULES.adam));
-  if (r.blur) Object.assign(blurTuning, pick(r.blur, RULES.blur));
-  if (r.reduce) Object.assign(reduceTuning, pick(r.reduce, RULES.reduce));
+  for (const [family, fields] of Object.entries(record)) {
+    const t = BY_NAME[family];
+    if (!t) continue;
+    const values = t.values as Record<string, unknown>;
+    for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
+      if (name in t.knobs && value !== undefined) values[name] = structuredClone(value);
+    }
+  }
   return unknown;
 }
 
-function pick<T extends object>(fields: T, rules: object): Partial<T> {
-  return Object.fromEntries(Object.entries(fields).filter(([k, v]) => k in rules && v !== undefined)) as Partial<T>;
-}
-
-/** Restores every knob to the op modules' defaults. */
+/** Restores every knob to its family's default. */
 export function resetTuning(): void {
   applyTuning(defaultTuning());
 }
@@ -199,4 +145,23 @@ export function useTuning(source: TuningRecord | TuningCache): () => void {
     const record = isCache(source) ? tuningFor(source, rt.gpu.info) : source;
     if (record) applyTuning(record);
   });
+}
+
+/**
+ * Runs `fn` with the knobs of `record` in force and restores the previous values afterwards (also
+ * when `fn` throws or its promise rejects): for tests, sweeps and one-off measurements.
+ */
+export function withTuning<R>(record: TuningRecord, fn: () => R): R {
+  const saved = currentTuning();
+  applyTuning(record);
+  let result: R;
+  try {
+    result = fn();
+  } catch (e) {
+    applyTuning(saved);
+    throw e;
+  }
+  if (result instanceof Promise) return result.finally(() => applyTuning(saved)) as R;
+  applyTuning(saved);
+  return result;
 }

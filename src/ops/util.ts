@@ -1,21 +1,44 @@
 // Shared plumbing for op launchers: binding tensors by name, shape checks, broadcasting.
-import { grid1d, runtime } from '../gpu/runtime.js';
+import { grid1d, runtime, type DispatchArgs } from '../gpu/runtime.js';
 import type { Uniforms } from '../gpu/kernel.js';
 import { Tensor, shapeStr, type Shape } from '../tensor/tensor.js';
 
-export interface Launch {
-  shader: string;
-  entry?: string;
-  constants?: Record<string, number>;
+/** A dispatch (shader, entry, constants, uniforms, workgroups) whose buffers are tensors. */
+export interface Launch extends Omit<DispatchArgs, 'bindings'> {
+  /**
+   * Tensors by binding name. Each is also offered as `<name>_v4`, its vec4 view (the binding
+   * rounded up to 16 bytes; pooled buffers hold whole 256-byte blocks), which the vec4
+   * instantiations of a kernel declare: a launcher names a tensor once whichever entry runs.
+   */
   tensors: Record<string, Tensor>;
-  uniforms?: Uniforms;
-  workgroups: readonly [number, number?, number?];
+}
+
+/** What `traceLaunches` records of each dispatch. */
+export interface LaunchRecord {
+  op: string;
+  shader: string;
+  entry: string;
+  constants: Record<string, number>;
+}
+
+let traced: LaunchRecord[] | null = null;
+
+/** Runs `fn` and returns the dispatches it recorded (which kernel variant ran: tests, reports). */
+export function traceLaunches<R>(fn: () => R): { result: R; launches: LaunchRecord[] } {
+  const outer = traced;
+  const launches: LaunchRecord[] = [];
+  traced = launches;
+  try {
+    return { result: fn(), launches };
+  } finally {
+    traced = outer;
+    outer?.push(...launches);
+  }
 }
 
 /** Records one dispatch; `op` names the caller in every error. */
 export function launch(op: string, l: Launch): void {
   const bindings: Record<string, { buffer: GPUBuffer; offset: number; size: number }> = {};
-  for (const [name, t] of Object.entries(l.tensors)) bindings[name] = t.binding(op) as { buffer: GPUBuffer; offset: number; size: number };
   const max = runtime().limits.maxStorageBufferBindingSize;
   for (const [name, t] of Object.entries(l.tensors)) {
     if (t.byteLength > max) {
@@ -24,7 +47,11 @@ export function launch(op: string, l: Launch): void {
           `maxStorageBufferBindingSize of ${max} bytes`,
       );
     }
+    const b = t.binding(op) as { buffer: GPUBuffer; offset: number; size: number };
+    bindings[name] = b;
+    bindings[`${name}_v4`] = { ...b, size: Math.ceil(b.size / 16) * 16 };
   }
+  traced?.push({ op, shader: l.shader, entry: l.entry ?? 'main', constants: { ...l.constants } });
   runtime().dispatch({ ...l, bindings });
 }
 

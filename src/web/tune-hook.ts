@@ -1,21 +1,21 @@
 // The kernel tuner in the page: `window.hlgfaTune.run()` measures the variants of each
 // performance-critical family on the browser's adapter with the same tuner and bench cases as
-// `hlgfa tune` (bench/tune.ts), and keeps the winners in localStorage as a tuning cache keyed by
+// `hlgfa tune` (src/tune/tuner.ts), and keeps the winners in localStorage as a tuning cache keyed by
 // adapter identity (adapterKey, as the Node cache file is keyed). At start-up the page applies this
 // adapter's stored record (useStoredTuning → useTuning). `hlgfa tune --browser` drives it in headless
 // Chromium; a user can call it from the developer console. Small and harmless: a few hundred
 // bytes of JSON per adapter; an unreadable or invalid store is dropped, never fatal.
 import { runtime } from '../gpu/runtime.js';
 import type { AdapterSummary } from '../gpu/device.js';
-import { adapterKey, applyTuning, checkTuning, currentTuning, tuningFor, useTuning, type AdapterIdentity, type FullTuning, type TuningCache, type TuningRecord } from '../ops/tuning.js';
-import { mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../bench/tune.js';
+import { adapterKey, applyTuning, checkTuning, currentTuning, tuningFor, useTuning, type AdapterIdentity, type FullTuning, type TunableFamily, type TuningCache, type TuningRecord } from '../ops/tuning.js';
+import { mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../tune/tuner.js';
 
 /** The localStorage key of the page's tuning cache ({ version: 1, adapters: { key: entry } }). */
 export const TUNING_STORAGE_KEY = 'hlgfa-tuning';
 
 export interface PageTuneOptions {
   quick?: boolean;
-  families?: Array<keyof FullTuning>;
+  families?: TunableFamily[];
   /** Only these knobs, "family.knob" (e.g. "blur.span"). */
   knobs?: string[];
   timestamps?: boolean;
@@ -34,7 +34,7 @@ export interface PageTuneResult {
   record: TuningRecord;
   /** The knobs in force at the end of the tuner's run (tuned families; the others at defaults). */
   tuned: FullTuning;
-  families: Array<keyof FullTuning>;
+  families: TunableFamily[];
   measurements: TuneMeasurements;
   winners: Record<string, string>;
   changed: string[];
@@ -136,7 +136,7 @@ export function installTuneHook(d: { gpuReady: Promise<void>; exclusive: <T>(tas
           rounds: o.rounds,
           log: (line) => console.log(`hlgfa-tune: ${line}`),
         });
-        const families = Object.keys(r.measurements) as Array<keyof FullTuning>;
+        const families = Object.keys(r.measurements) as TunableFamily[];
         const record = mergeTuned(storedFor(info) ?? {}, r.record, families);
         applyTuning(record); // the untuned families go back to this adapter's stored values
         const { vendor, architecture, device, description, isFallbackAdapter } = info;

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { useGpu } from '../helpers.js';
-import { compare, percentile, type BenchCase } from '../../bench/harness.js';
-import { allCases, runBench } from '../../bench/suite.js';
-import { SCHEMA, type BenchReport, type CaseResult } from '../../bench/schema.js';
+import { compare, percentile, type BenchCase } from '../../src/tune/harness.js';
+import { allCases, runBench } from '../../src/tune/suite.js';
+import { SCHEMA, type BenchReport, type CaseResult } from '../../src/tune/schema.js';
 
 useGpu();
 

@@ -15,10 +15,10 @@ import { DEFAULT_BACKBONE } from '../../src/cli/paths.js';
 import { mobilenetV2Spec } from '../../src/models/mobilenet-v2.js';
 import { currentTuning } from '../../src/ops/tuning.js';
 import { useGpu } from '../helpers.js';
-import { e2eImages, runE2E, tapChannels, trainImageCount } from '../../bench/e2e.js';
-import { CHILD_SCRIPT, runChild, shaderCacheRuns } from '../../bench/e2e-cache.js';
-import { formatE2E } from '../../bench/report.js';
-import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak } from '../../bench/schema.js';
+import { e2eImages, runE2E, tapChannels, trainImageCount } from '../../src/tune/e2e.js';
+import { CHILD_SCRIPT, runChild, shaderCacheRuns } from '../../src/tune/e2e-cache.js';
+import { formatE2E } from '../../src/tune/report.js';
+import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak } from '../../src/tune/schema.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 
 useGpu();
@@ -65,7 +65,7 @@ describe('e2e section (tiny settings)', () => {
   it('measures inference at two batch sizes and training, with pool peaks', async () => {
     const lines: string[] = [];
     const e: E2EReport = await runE2E(runtime(), {
-      size: S, batches: [1, 2], warmReps: 1, trainBatch: 2, trainSteps: 2, shaderCache: false, log: (l) => lines.push(l),
+      size: S, batches: [1, 2], warmReps: 1, trainBatch: 2, trainSteps: 2, shaderCache: false, backbonePath: DEFAULT_BACKBONE, log: (l) => lines.push(l),
     });
     expect(e.size).toBe(S);
     expect(e.taps).toEqual(resolveConfig().taps);

@@ -6,14 +6,18 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { destroyRuntime, initRuntime, runtime } from '../../src/gpu/runtime.js';
+import { blurTuning } from '../../src/ops/blur.js';
+import { depthwiseTuning } from '../../src/ops/depthwise.js';
 import { getMatmulVariant } from '../../src/ops/matmul.js';
 import { normTuning } from '../../src/ops/norm.js';
-import { getDepthwiseTuning } from '../../src/ops/depthwise.js';
+import type { KnobSpec } from '../../src/ops/tunable.js';
 import {
-  adapterKey, applyTuning, blurTuning, currentTuning, defaultTuning, resetTuning, tuningFor, useTuning, type TuningCache,
+  TUNABLES, adapterKey, applyTuning, checkTuning, currentTuning, defaultTuning, resetTuning, tuningFor, useTuning, withTuning, type TuningCache, type TuningRecord,
 } from '../../src/ops/tuning.js';
+import { allCases } from '../../src/tune/cases/index.js';
+import { KNOBS } from '../../src/tune/tuner.js';
 import { readTuningCache, saveTuning, stopTuningCache, tuningFilePath, tuningStatus, useTuningCache } from '../../src/io/tuning-node.js';
-import { runTuning } from '../../bench/tune.js';
+import { runTuning } from '../../src/tune/tuner.js';
 
 const adapter = { vendor: 'acme', architecture: 'rdna9', device: 'x1', description: 'Acme X1' };
 
@@ -34,9 +38,9 @@ describe('tuning record', () => {
     expect(before).toEqual(defaultTuning());
     applyTuning({ matmul: { variant: 'tiled' }, norm: { wg: 128 }, depthwise: { forward: { bw: 4, bh: 8 } }, blur: { span: 1 }, conv2d: { pixelsPerThread: 4 } });
     expect(getMatmulVariant()).toBe('tiled');
-    expect(normTuning.wg).toBe(128);
-    expect(getDepthwiseTuning().forward).toEqual({ bw: 4, bh: 8 });
-    expect(blurTuning.span).toBe(1);
+    expect(normTuning.values.wg).toBe(128);
+    expect(depthwiseTuning.values.forward).toEqual({ bw: 4, bh: 8 });
+    expect(blurTuning.values.span).toBe(1);
     expect(currentTuning().conv2d.pixelsPerThread).toBe(4);
     resetTuning();
     expect(currentTuning()).toEqual(before);
@@ -44,11 +48,46 @@ describe('tuning record', () => {
 
   it('rejects bad values before changing anything and ignores unknown names', () => {
     expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, rows, subgroup, got "fast"/);
-    expect(normTuning.wg).toBe(defaultTuning().norm.wg);
+    expect(normTuning.values.wg).toBe(defaultTuning().norm.wg);
     expect(() => applyTuning({ norm: { wg: 48 } })).toThrow(/norm\.wg must be a power of two/);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 0 } })).toThrow(/conv2d\.pixelsPerThread/);
     expect(applyTuning({ gate: { wg: 128, turbo: true } as never, future: {} } as never)).toEqual(['gate.turbo', 'future']);
     expect(currentTuning().gate.wg).toBe(128);
+  });
+
+  it('keeps reading the records caches hold (every knob as `hlgfa tune` wrote it before the knobs were declared per family)', () => {
+    // A whole record as written by the earlier tuner (one explicit interface of every family).
+    const cached = {
+      matmul: { variant: 'auto', rowGroups: 2, groupLanes: 0 },
+      conv2d: { pixelsPerThread: 8, vec4Loads: true, subgroupWeights: true },
+      depthwise: { rolling: true, vec4Loads: true, subgroupWeights: true, rollingBw: 8, rollingRows: 32, forward: { bw: 8, bh: 4 }, backwardInput: { bw: 8, bh: 4 }, backwardWeight: { bw: 8 } },
+      norm: { wg: 32, narrowBelow: 2048, narrowWg: 16, vec4: true },
+      gate: { wg: 64, unroll: 4, vec4: true },
+      cosine: { wg: 256, vec4: true },
+      adam: { wg: 128, vec4: true },
+      blur: { span: 2 },
+      reduce: { splitTarget: 16 },
+    };
+    expect(checkTuning(cached)).toEqual([]);
+    expect(currentTuning()).toEqual(cached); // the defaults did not change either
+    const changed = structuredClone(cached) as TuningRecord;
+    Object.assign(changed, { norm: { ...cached.norm, wg: 64 }, depthwise: { ...cached.depthwise, forward: { bw: 16, bh: 2 } } });
+    withTuning(changed, () => expect(currentTuning()).toEqual(changed));
+    expect(currentTuning()).toEqual(cached);
+  });
+
+  it('every tuned knob is declared once: its candidates are allowed values and its bench cases exist', () => {
+    const ids = new Set(allCases().map((c) => c.id));
+    for (const [family, t] of Object.entries(TUNABLES)) {
+      for (const [name, spec] of Object.entries(t.knobs as Record<string, KnobSpec<unknown>>)) {
+        expect(spec.allowed[0](spec.default), `${family}.${name} default`).toBe(true);
+        for (const v of spec.candidates ?? []) expect(spec.allowed[0](v), `${family}.${name} candidate ${JSON.stringify(v)}`).toBe(true);
+        for (const id of spec.cases ?? []) expect(ids.has(id), `${family}.${name}: bench case "${id}"`).toBe(true);
+        if (spec.candidates) expect(spec.cases?.length, `${family}.${name} has cases`).toBeGreaterThan(0);
+      }
+      // the tuner's knob list is the family's declaration, in declaration order
+      expect(KNOBS[family as keyof typeof KNOBS].map((k) => k.name)).toEqual(Object.keys(t.knobs).filter((k) => (t.knobs as Record<string, KnobSpec<unknown>>)[k].candidates));
+    }
   });
 
   it('picks the record of the matching adapter from a cache', () => {
@@ -81,7 +120,7 @@ describe('tuning cache (Node)', () => {
     await initRuntime();
     expect(tuningStatus()).toMatchObject({ source: 'cache', path: file });
     expect(currentTuning().cosine.wg).toBe(128);
-    expect(blurTuning.span).toBe(1);
+    expect(blurTuning.values.span).toBe(1);
     expect(currentTuning().gate.wg).toBe(defaultTuning().gate.wg); // another adapter's entry
   });
 

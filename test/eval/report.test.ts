@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateDetections, SCORE_RULES, type Detection } from '../../src/eval/report.js';
-import { topkMean } from '../../src/models/detector.js';
+import { topkMean } from '../../src/eval/metrics.js';
 
 function detection(label: 0 | 1, map: number[], defect = label ? 'spot' : 'good'): Detection {
   const size = Math.sqrt(map.length);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { Adam, adamRef, adamStep, adamTuning, type AdamHyper } from '../../src/nn/adam.js';
+import { Adam, adamRef, adamStep, type AdamHyper } from '../../src/nn/adam.js';
+import { adamPlan } from '../../src/ops/adam.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { mul, sub } from '../../src/ops/elementwise.js';
 import { sum } from '../../src/ops/reduce.js';
 import { scope, tensor, zeros, type Tensor } from '../../src/tensor/tensor.js';
-import { expectClose, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, numel, randn, sweepVariants, useGpu, withTuning } from '../helpers.js';
 
 useGpu();
 
@@ -27,7 +28,8 @@ function gradSequence(n: number, seed: number): Float32Array[] {
   return Array.from({ length: STEPS }, (_, s) => randn(n, seed + 17 * s, -1, 1).map((u) => Math.sign(u || 1) * (0.25 + 1.75 * Math.abs(u))));
 }
 
-async function checkSteps(shape: number[], h: AdamHyper, seed: number): Promise<void> {
+/** Records STEPS updates of `shape`; returns their check against the float64 reference. */
+function recordSteps(shape: number[], h: AdamHyper, seed: number): () => Promise<void> {
   const n = numel(shape);
   const p0 = randn(n, seed);
   const grads = gradSequence(n, seed + 1);
@@ -37,13 +39,17 @@ async function checkSteps(shape: number[], h: AdamHyper, seed: number): Promise<
     adamStep(param, tg, m, v, { ...h, step: s + 1 });
     tg.dispose();
   });
-  const ref = adamRef(p0, grads, h);
-  const label = `${JSON.stringify(shape)} ${JSON.stringify(h)}`;
-  expectClose(await param.read(), ref.param, paramTol(h.lr), `param ${label}`);
-  expectClose(await m.read(), ref.m, TOL, `m ${label}`);
-  expectClose(await v.read(), ref.v, TOL, `v ${label}`);
-  for (const t of [param, m, v]) t.dispose();
+  return async () => {
+    const ref = adamRef(p0, grads, h);
+    const label = `${JSON.stringify(shape)} ${JSON.stringify(h)}`;
+    expectClose(await param.read(), ref.param, paramTol(h.lr), `param ${label}`);
+    expectClose(await m.read(), ref.m, TOL, `m ${label}`);
+    expectClose(await v.read(), ref.v, TOL, `v ${label}`);
+    for (const t of [param, m, v]) t.dispose();
+  };
 }
+
+const checkSteps = (shape: number[], h: AdamHyper, seed: number) => recordSteps(shape, h, seed)();
 
 describe('adamStep', () => {
   // 1, primes, vec4 sizes, a 2-D-grid-sized parameter is covered by the wg = 1 variant below.
@@ -54,16 +60,17 @@ describe('adamStep', () => {
     });
   }
 
-  it('scalar path and > 65535 workgroups', async () => {
-    const saved = { ...adamTuning };
-    try {
-      Object.assign(adamTuning, { vec4: false, wg: 64 });
-      await checkSteps([4, 9], HYPER, 4);
-      Object.assign(adamTuning, { vec4: true, wg: 1 });
-      await checkSteps([66_000 * 4], HYPER, 5);
-    } finally {
-      Object.assign(adamTuning, saved);
-    }
+  it('every kernel variant (each candidate of every adam knob) matches the reference, and runs as planned', async () => {
+    const reached = await sweepVariants(
+      'adam',
+      [[4, 9], [7]].map((shape) => ({
+        name: JSON.stringify(shape),
+        record: () => recordSteps(shape, HYPER, 4),
+        planned: () => [`adam.${adamPlan(numel(shape)).entry}`],
+      })),
+    );
+    expect(reached).toEqual(['adam.step', 'adam.step_v4']);
+    await withTuning({ adam: { vec4: true, wg: 1 } }, () => checkSteps([66_000 * 4], HYPER, 5)); // > 65535 workgroups
   });
 
   it('rejects bad shapes and options', () => {

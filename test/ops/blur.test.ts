@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { defaultBlurRadius, gaussianBlur, gaussianBlurRef, gaussianKernel1d, reflectIndex } from '../../src/ops/blur.js';
+import { blurPlan, defaultBlurRadius, gaussianBlur, gaussianBlurRef, gaussianKernel1d, reflectIndex } from '../../src/ops/blur.js';
 import { parameter } from '../../src/autograd/tape.js';
 import { full, tensor } from '../../src/tensor/tensor.js';
-import { expectClose, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, numel, randn, sweepVariants, useGpu } from '../helpers.js';
+import { traceLaunches } from '../../src/ops/util.js';
 
 useGpu();
 
@@ -34,6 +35,24 @@ describe('gaussianBlur', () => {
       });
     }
   }
+
+  it('every kernel variant (each candidate of the span knob) matches the reference, with the planned SPAN', async () => {
+    const shape = [1, 2, 19, 29];
+    const data = randn(numel(shape), 4);
+    const reached = await sweepVariants('blur', [{
+      name: JSON.stringify(shape),
+      record: () => {
+        const { result: y, launches } = traceLaunches(() => gaussianBlur(tensor(data, shape), 1.5));
+        for (const l of launches) expect(l.constants).toEqual(blurPlan().constants);
+        return async () => {
+          expectClose(await y.read(), gaussianBlurRef(data, shape, 1.5), TOL, 'blur');
+          y.dispose();
+        };
+      },
+      planned: () => ['blur.fwd_h', 'blur.fwd_v'],
+    }]);
+    expect(reached).toEqual(['blur.fwd_h', 'blur.fwd_v']);
+  });
 
   it('default kernel size is 2 * floor(4 sigma + 0.5) + 1 and weights sum to 1', () => {
     expect(defaultBlurRadius(4)).toBe(16);

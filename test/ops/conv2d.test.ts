@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { conv2d, conv2dTuning, setConvPixelsPerThread, type Conv2dOptions } from '../../src/ops/conv2d.js';
-import { conv2dRef } from '../../src/ops/conv2d.ref.js';
-import { tensor } from '../../src/tensor/tensor.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { conv2d, conv2dPlan, convGeometry, type Conv2dOptions } from '../../src/ops/conv2d.js';
+import { conv2dBackwardRef, conv2dRef } from '../../src/ops/conv2d.ref.js';
+import { applyTuning } from '../../src/ops/tuning.js';
+import { backward, parameter } from '../../src/autograd/tape.js';
+import { runtime } from '../../src/gpu/runtime.js';
+import { mul, sum } from '../../src/ops/index.js';
+import { scope, tensor } from '../../src/tensor/tensor.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
 
@@ -64,37 +68,52 @@ describe('conv2d forward', () => {
   }
 });
 
-describe('conv2d tuning: vec4 loads off', () => {
-  it('conv_fwd (scalar rows) matches the reference where conv_fwd4 would run', async () => {
-    conv2dTuning.vec4Loads = false;
-    try {
-      await gradCheck({
-        inputs: [{ shape: [1, 2, 6, 8] }, { shape: [3, 2, 3, 3], constant: true }],
-        gpu: ([x, w]) => conv2d(x, w, null, { padding: 1 }),
-        ref: ([x, w]) => conv2dRef(x, [1, 2, 6, 8], w, [3, 2, 3, 3], null, { padding: 1 }).data,
-      });
-    } finally {
-      conv2dTuning.vec4Loads = true;
-    }
-  });
-});
+describe('conv2d variants', () => {
+  /** Records forward and backward of a case; returns the check of y, dx, dW and db against the references. */
+  const record = (c: Case) => () => {
+    const [xd, wd, bd] = [randn(numel(c.x), 21), randn(numel(c.w), 22), randn(c.w[0], 23)];
+    const [x, w, b] = [parameter(tensor(xd, c.x)), parameter(tensor(wd, c.w)), parameter(tensor(bd, [c.w[0]]))];
+    const ref = conv2dRef(xd, c.x, wd, c.w, bd, c.opts);
+    const gy = randn(numel(ref.shape), 24);
+    const y = scope(() => {
+      const y = conv2d(x, w, b, c.opts);
+      backward(sum(mul(y, tensor(gy, ref.shape))));
+      return y;
+    });
+    return async () => {
+      const k = c.w[1] * c.w[2] * c.w[3];
+      const g = conv2dBackwardRef(xd, c.x, wd, c.w, gy, c.opts);
+      expectClose(await y.read(), ref.data, tolFor(k), 'forward');
+      expectClose(await x.grad!.read(), g.dx, tolFor(c.w[0] * c.w[2] * c.w[3]), 'dx');
+      expectClose(await w.grad!.read(), g.dw, tolFor(numel(ref.shape) / c.w[0]), 'dW');
+      expectClose(await b.grad!.read(), g.db, tolFor(numel(ref.shape) / c.w[0]), 'db');
+      for (const t of [x, w, b, y]) t.dispose();
+    };
+  };
 
-describe('conv2d tuning: pixels per thread', () => {
-  it('PX = 3 and 16 match the reference (forward and input gradient)', async () => {
-    const c: Case = { x: [1, 3, 9, 19], w: [5, 3, 3, 3], opts: { padding: 1 } };
-    try {
-      for (const px of [3, 16]) {
-        setConvPixelsPerThread(px);
-        await gradCheck({
-          inputs: [{ shape: c.x }, { shape: c.w, constant: true }],
-          gpu: ([x, w]) => conv2d(x, w, null, c.opts),
-          ref: ([x, w]) => conv2dRef(x, c.x, w, c.w, null, c.opts).data,
-        });
-      }
-    } finally {
-      setConvPixelsPerThread(8);
-    }
-    expect(() => setConvPixelsPerThread(17)).toThrow(/setConvPixelsPerThread: expected an integer in 1..16, got 17/);
+  it('every kernel variant (each candidate of every conv2d knob) matches the references, and the forward runs as planned', async () => {
+    const vcases: Case[] = [
+      { x: [1, 3, 6, 12], w: [5, 3, 3, 3], opts: { padding: 1 }, note: 'vec4 rows' },
+      { x: [1, 4, 7, 9], w: [3, 4, 3, 3], note: 'odd rows' },
+      { x: [1, 2, 7, 8], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1 }, note: 'stride 2: gathered input gradient' },
+      { x: [2, 8, 12, 16], w: [16, 8, 3, 3], opts: { padding: 1 }, note: 'weight gradient split over rows' },
+    ];
+    const reached = await sweepVariants(
+      'conv2d',
+      vcases.map((c) => ({
+        name: label(c),
+        record: record(c),
+        planned: () => {
+          const p = conv2dPlan(convGeometry('conv2d', c.x, c.w, [c.w[0]], c.opts));
+          return [`${p.shader}.${p.entry}`];
+        },
+      })),
+      { shaders: ['conv2d', 'conv2d-sg'], extra: [{ conv2d: { pixelsPerThread: 3 } }] },
+    );
+    const sg = runtime().gpu.subgroups;
+    const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'wprep'].map((e) => `conv2d.${e}`);
+    expect(reached).toEqual(sg && sg.min >= 6 ? ['conv2d-sg.fwd_v4_sg', ...entries] : entries);
+    expect(() => applyTuning({ conv2d: { pixelsPerThread: 17 } })).toThrow(/conv2d\.pixelsPerThread must be an integer in 1\.\.16, got 17/);
   });
 });
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { cosineRef, cosineSimilarity, cosineSimilarityBackward, cosineTuning } from '../../src/ops/cosine.js';
+import { cosinePlan, cosineRef, cosineSimilarity, cosineSimilarityBackward } from '../../src/ops/cosine.js';
 import { backward, parameter, tapeLength } from '../../src/autograd/tape.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { mul } from '../../src/ops/elementwise.js';
 import { sum } from '../../src/ops/reduce.js';
 import { scope, tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu, withTuning } from '../helpers.js';
 
 useGpu();
 
@@ -122,19 +122,42 @@ describe('cosineSimilarity', () => {
     await check(shape, a, b);
   });
 
-  it('every kernel variant agrees with the reference (and > 65535 workgroups)', async () => {
-    const saved = { ...cosineTuning };
-    try {
-      for (const v of [{ vec4: false, wg: 64 }, { vec4: true, wg: 256 }, { vec4: false, wg: 7 }]) {
-        Object.assign(cosineTuning, v);
-        for (const shape of [[2, 5, 4, 4], [1, 3, 3, 3], [2, 9, 2, 6]]) await check(shape, randn(numel(shape), 8), randn(numel(shape), 9));
-      }
-      Object.assign(cosineTuning, { vec4: true, wg: 1 });
-      const shape = [2, 3, 33_000, 4]; // 66000 vec4 threads
-      await check(shape, randn(numel(shape), 10), randn(numel(shape), 11));
-    } finally {
-      Object.assign(cosineTuning, saved);
-    }
+  it('every kernel variant (each candidate of every cosine knob) agrees with the reference, and runs as planned', async () => {
+    const record = (shape: number[]) => () => {
+      const n = numel(shape);
+      const [a, b, gy] = [randn(n, 8), randn(n, 9), randn(n / shape[1], 10)];
+      const [pa, pb] = [parameter(tensor(a, shape)), parameter(tensor(b, shape))];
+      const y = scope(() => {
+        const y = cosineSimilarity(pa, pb);
+        backward(sum(mul(y, tensor(gy, y.shape))));
+        return y;
+      });
+      return async () => {
+        const ref = cosineRef.backward(gy, a, b, shape);
+        const s = gradScale(a, b, shape);
+        const scaled = (v: ArrayLike<number>) => Float64Array.from(v, (x, i) => x / s[i]);
+        expectClose(await y.read(), cosineRef.forward(a, b, shape), fwdTol(shape[1]), 'forward');
+        expectClose(scaled(await pa.grad!.read()), scaled(ref.ga), bwdTol(shape[1]), 'ga');
+        expectClose(scaled(await pb.grad!.read()), scaled(ref.gb), bwdTol(shape[1]), 'gb');
+        for (const t of [pa, pb, y]) t.dispose();
+      };
+    };
+    const shapes = [[2, 5, 4, 4], [1, 3, 3, 3], [2, 9, 2, 6]];
+    const reached = await sweepVariants(
+      'cosine',
+      shapes.map((shape) => ({
+        name: JSON.stringify(shape),
+        record: record(shape),
+        planned: () => {
+          const { suffix } = cosinePlan({ n: shape[0], c: shape[1], hw: numel(shape.slice(2)) });
+          return [`cosine.fwd${suffix}`, `cosine.bwd${suffix}`];
+        },
+      })),
+      { extra: [{ cosine: { vec4: false, wg: 7 } }] },
+    );
+    expect(reached).toEqual(['cosine.bwd', 'cosine.bwd_v4', 'cosine.fwd', 'cosine.fwd_v4']);
+    const shape = [2, 3, 33_000, 4]; // 66000 vec4 threads: > 65535 workgroups
+    await withTuning({ cosine: { vec4: true, wg: 1 } }, () => check(shape, randn(numel(shape), 10), randn(numel(shape), 11)));
   });
 
   it('releases the saved coefficients after backward and with the scope', async () => {

@@ -1,20 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
+import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../src/ops/depthwise.ref.js';
 import {
-  depthwiseBackwardRef,
   depthwiseConv2d,
-  depthwiseRef,
   multiScaleDepthwise,
-  multiScaleDepthwiseRef,
-  getDepthwiseTuning,
-  setDepthwiseTuning,
+  depthwiseGeometry,
+  depthwisePlan,
   type DepthwiseOptions,
 } from '../../src/ops/depthwise.js';
+import { runtime } from '../../src/gpu/runtime.js';
 import { mul } from '../../src/ops/elementwise.js';
 import { sum } from '../../src/ops/reduce.js';
 import { Tensor, scope, tensor } from '../../src/tensor/tensor.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
 
@@ -92,29 +91,70 @@ describe('depthwiseConv2d', () => {
     });
   }
 
-  it('the blocked kernels (rolling off, as a tuner may choose) match the reference too', async () => {
-    const saved = getDepthwiseTuning();
-    setDepthwiseTuning({ rolling: false, forward: { bw: 4, bh: 2 }, backwardInput: { bw: 4, bh: 2 }, backwardWeight: { bw: 4 } });
-    try {
-      const shape = [1, 3, 19, 23];
-      const opts: DepthwiseOptions = { padding: 'same', dilation: 2 };
-      const d = makeInputs(shape, 5, 5);
-      const x = parameter(tensor(d.x, shape));
-      const w = parameter(tensor(d.w, [3, 1, 5, 5]));
-      const R = randn(numel(shape), 98);
+  it('every kernel variant (each candidate of every depthwise knob) matches the reference, and the forward runs as planned', async () => {
+    const record = (shape: number[], k: number, opts: DepthwiseOptions) => () => {
+      const c = shape[1];
+      const d = makeInputs(shape, k, 5);
+      const [x, w, b] = [parameter(tensor(d.x, shape)), parameter(tensor(d.w, [c, 1, k, k])), parameter(tensor(d.b, [c]))];
+      const yRef = depthwiseRef(d.x, shape, d.w, k, d.b, opts);
+      const R = randn(yRef.length, 98);
       const y = scope(() => {
-        const y = depthwiseConv2d(x, w, null, opts);
+        const y = depthwiseConv2d(x, w, b, opts);
         backward(sum(mul(y, tensor(R, y.shape))));
         return y;
       });
-      const g = depthwiseBackwardRef(d.x, shape, d.w, 5, R, opts);
-      expectClose(await y.read(), depthwiseRef(d.x, shape, d.w, 5, null, opts), FWD, 'forward');
-      expectClose(await x.grad!.read(), g.dx, FWD, 'dx');
-      expectClose(await w.grad!.read(), g.dw, gradTol(19 * 23), 'dw');
-      for (const t of [x, w, y]) t.dispose();
-    } finally {
-      setDepthwiseTuning(saved);
-    }
+      return async () => {
+        const g = depthwiseBackwardRef(d.x, shape, d.w, k, R, opts);
+        expectClose(await y.read(), yRef, FWD, 'forward');
+        expectClose(await x.grad!.read(), g.dx, FWD, 'dx');
+        expectClose(await w.grad!.read(), g.dw, gradTol(yRef.length / c), 'dw');
+        expectClose(await b.grad!.read(), g.db, gradTol(yRef.length / c), 'db');
+        for (const t of [x, w, b, y]) t.dispose();
+      };
+    };
+    const vcases: Array<[number[], number, DepthwiseOptions]> = [
+      [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows
+      [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked with odd rows
+      [[2, 2, 13, 9], 7, { stride: 2 }], // blocked, scalar stores
+      [[1, 3, 33, 31], 3, { stride: 2, padding: 1 }], // 17×16 output: vec4 stores only
+      [[1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }], // vec4 windows, shared filter
+    ];
+    const runs = vcases.map(([shape, k, opts]) => ({
+      name: `${JSON.stringify(shape)} k${k} ${JSON.stringify(opts)}`,
+      record: record(shape, k, opts),
+      planned: () => {
+        const p = depthwisePlan(depthwiseGeometry(shape, [shape[1], 1, k, k], opts));
+        return [`${p.shader}.${p.entry}`];
+      },
+    }));
+    runs.push({
+      name: 'multi-scale 3+5+7',
+      record: () => {
+        const shape = [1, 2, 9, 12];
+        const xd = randn(numel(shape), 6);
+        const ws = [3, 5, 7].map((k, i) => randn(2 * k * k, 7 + i));
+        const x = tensor(xd, shape);
+        const wt = ws.map((d, i) => parameter(tensor(d, [2, 1, 3 + 2 * i, 3 + 2 * i])));
+        const y = scope(() => {
+          const y = multiScaleDepthwise(x, [wt[0], wt[1], wt[2]]);
+          backward(sum(y));
+          return y;
+        });
+        return async () => {
+          expectClose(await y.read(), multiScaleDepthwiseRef(xd, shape, [ws[0], ws[1], ws[2]], [null, null, null]), FWD, 'forward');
+          const ones = new Float32Array(y.size).fill(1);
+          for (const [i, k] of [3, 5, 7].entries()) {
+            expectClose(await wt[i].grad!.read(), depthwiseBackwardRef(xd, shape, ws[i], k, ones, { padding: 'same' }).dw, gradTol(108), `dw${k}`);
+          }
+          for (const t of [x, y, ...wt]) t.dispose();
+        };
+      },
+      planned: () => ['depthwise.ms_combine', 'depthwise.ms_split'],
+    });
+    const reached = await sweepVariants('depthwise', runs, { shaders: ['depthwise', 'depthwise-sg'] });
+    const sg = runtime().gpu.subgroups;
+    const entries = ['bwd_b', 'bwd_w', 'bwd_w_rolling', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_rolling', 'fwd_st4', 'fwd_v4', 'ms_combine', 'ms_split'].map((e) => `depthwise.${e}`);
+    expect(reached).toEqual(sg && sg.min >= 8 ? ['depthwise-sg.fwd_v4_sg', ...entries] : entries);
   });
 
   it('output shape follows (H + 2p − d(k − 1) − 1) / s + 1', () => {

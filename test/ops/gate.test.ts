@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { gateRef, gatedResidual, gatedResidualBackward, gateTuning } from '../../src/ops/gate.js';
+import { gatePlan, gateRef, gatedResidual, gatedResidualBackward } from '../../src/ops/gate.js';
 import { tensor, type Tensor } from '../../src/tensor/tensor.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
 
@@ -14,7 +14,8 @@ const TOL = { atol: 1e-6, rtol: 1e-5 };
 // a 2-D-grid size (> 65535 workgroups at 1 element per thread is not reached; 70k covers the tail).
 const SHAPES = [[0, 4], [1], [7], [4], [2, 3, 5, 7], [1, 4, 8, 8], [2, 13, 31, 31], [1, 96, 64, 64], [70_001]];
 
-async function checkShape(shape: number[]): Promise<void> {
+/** Records the forward and the backward of `shape`; returns their check against the reference. */
+function recordShape(shape: number[]): () => Promise<void> {
   const n = numel(shape);
   const [z, g, r, gy] = [randn(n, 1, -4, 4), randn(n, 2, -4, 4), randn(n, 3, -4, 4), randn(n, 4)];
   const tz = tensor(z, shape);
@@ -23,15 +24,19 @@ async function checkShape(shape: number[]): Promise<void> {
   const tgy = tensor(gy, shape);
   const y = gatedResidual(tz, tg, tr);
   expect(y.shape).toEqual(shape);
-  expectClose(await y.read(), gateRef.forward(z, g, r), TOL, `forward ${JSON.stringify(shape)}`);
   for (const t of [tz, tg, tr]) t.requiresGrad = true;
   const [gz, gg, gr] = gatedResidualBackward(tgy, tz, tg, tr) as Tensor[];
-  const ref = gateRef.backward(gy, g, r);
-  expectClose(await gz.read(), ref.gz, { atol: 0, rtol: 0 }, 'gz');
-  expectClose(await gg.read(), ref.gg, TOL, 'gg');
-  expectClose(await gr.read(), ref.gr, TOL, 'gr');
-  for (const t of [tz, tg, tr, tgy, y, gz, gg, gr]) t.dispose();
+  return async () => {
+    expectClose(await y.read(), gateRef.forward(z, g, r), TOL, `forward ${JSON.stringify(shape)}`);
+    const ref = gateRef.backward(gy, g, r);
+    expectClose(await gz.read(), ref.gz, { atol: 0, rtol: 0 }, 'gz');
+    expectClose(await gg.read(), ref.gg, TOL, 'gg');
+    expectClose(await gr.read(), ref.gr, TOL, 'gr');
+    for (const t of [tz, tg, tr, tgy, y, gz, gg, gr]) t.dispose();
+  };
 }
+
+const checkShape = (shape: number[]) => recordShape(shape)();
 
 describe('gatedResidual', () => {
   for (const shape of SHAPES) {
@@ -40,17 +45,17 @@ describe('gatedResidual', () => {
     });
   }
 
-  it('scalar path and unrolled variants agree with the reference', async () => {
-    const saved = { ...gateTuning };
-    try {
-      for (const t of [{ vec4: false, unroll: 1, wg: 64 }, { vec4: true, unroll: 4, wg: 64 }, { vec4: false, unroll: 2, wg: 128 }]) {
-        Object.assign(gateTuning, t);
-        await checkShape([3, 5, 4, 9]);
-        await checkShape([1031]);
-      }
-    } finally {
-      Object.assign(gateTuning, saved);
-    }
+  it('every kernel variant (each candidate of every gate knob) agrees with the reference, and runs as planned', async () => {
+    const reached = await sweepVariants(
+      'gate',
+      [[3, 5, 4, 9], [1031]].map((shape) => ({
+        name: JSON.stringify(shape),
+        record: () => recordShape(shape),
+        planned: () => [`gate.fwd${gatePlan(numel(shape)).suffix}`, `gate.bwd${gatePlan(numel(shape)).suffix}`],
+      })),
+      { extra: [{ gate: { vec4: false, unroll: 2, wg: 128 } }] },
+    );
+    expect(reached).toEqual(['gate.bwd', 'gate.bwd_v4', 'gate.fwd', 'gate.fwd_v4']);
   });
 
   it('saturated gates keep relative accuracy and stay finite', async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { MATMUL_VARIANTS, matmul, matmulRef, resolveMatmulVariant, setMatmulVariant, subgroupTuning, type MatmulVariant } from '../../src/ops/matmul.js';
+import { MATMUL_VARIANTS, matmul, matmulPlan, matmulRef, resolveMatmulVariant, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { tensor } from '../../src/tensor/tensor.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
 
@@ -87,30 +87,33 @@ describe('matmul forward', () => {
     expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', false)).toBe('scalar'); // unaligned batch strides
   });
 
-  it('the subgroup kernel with 1 and 4 row groups of 8 or 4 rows (tuning) matches the reference', async () => {
-    const ad = randn(100 * 36, 7);
-    const bd = randn(36 * 20, 8);
-    const ref = matmulRef(ad, [36, 100], bd, [36, 20], { transA: true });
-    const a = tensor(ad, [36, 100]);
-    const aT = tensor(transpose2d(ad, 36, 100), [100, 36]);
-    const b = tensor(bd, [36, 20]);
-    try {
-      for (const groupLanes of [8, 4] as const) {
-        for (const rowGroups of [1, 4]) {
-          Object.assign(subgroupTuning, { rowGroups, groupLanes });
-          for (const transA of [true, false]) {
-            const y = matmul(transA ? a : aT, b, { transA, variant: 'subgroup' });
-            expectClose(await y.read(), ref.data, tolFor(36), `rowGroups ${rowGroups}, ${groupLanes} lanes, transA ${transA}`);
-            y.dispose();
-          }
-        }
-      }
-    } finally {
-      Object.assign(subgroupTuning, { rowGroups: 2, groupLanes: 0 });
-      aT.dispose();
-      a.dispose();
-      b.dispose();
-    }
+  it('every kernel variant (each candidate of every matmul knob, row groups and lanes of the subgroup kernel) matches the reference, and runs as planned', async () => {
+    // [M, K, N], transA, transB: aligned (subgroup / vec4 with vec4 stores), Bᵀ with N % 4 != 0
+    // (vec4 loads, scalar stores), unaligned (scalar), the subgroup kernel's partial row blocks
+    // (transposed A too), split-K.
+    const products: Array<[number, number, number, boolean, boolean]> = [
+      [64, 64, 64, false, false], [8, 8, 6, false, true], [13, 17, 19, false, false], [100, 36, 20, true, false], [100, 36, 20, false, false], [5, 2048, 3, false, false],
+    ];
+    const runs = products.map(([m, k, n, transA, transB]) => ({
+      name: `${m}x${k}x${n}${transA ? ' transA' : ''}${transB ? ' transB' : ''}`,
+      record: () => {
+        const [ad, bd] = [randn(m * k, m + k), randn(k * n, k + n)];
+        const [a, b] = [tensor(ad, transA ? [k, m] : [m, k]), tensor(bd, transB ? [n, k] : [k, n])];
+        const y = matmul(a, b, { transA, transB });
+        return async () => {
+          expectClose(await y.read(), matmulRef(ad, a.shape, bd, b.shape, { transA, transB }).data, tolFor(k), 'product');
+          for (const t of [a, b, y]) t.dispose();
+        };
+      },
+      planned: () => {
+        const pl = matmulPlan(m, n, k, transA, transB);
+        return [`${pl.shader}.${pl.entry}`];
+      },
+    }));
+    const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
+    const sg = runtime().gpu.subgroups;
+    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
+    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', ...entries] : entries);
   });
 
   it('empty inner dimension gives zeros', async () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { instanceNorm, modulate, normBackward, normRef, normTuning } from '../../src/ops/norm.js';
+import { instanceNorm, modulate, normBackward, normPlan, normRef } from '../../src/ops/norm.js';
 import { backward, parameter, tapeLength } from '../../src/autograd/tape.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { scope, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { sum } from '../../src/ops/reduce.js';
 import { mul } from '../../src/ops/elementwise.js';
-import { expectClose, expectClose as expectCloseRaw, gradCheck, numel, randn, rng, useGpu } from '../helpers.js';
+import { expectClose, expectClose as expectCloseRaw, gradCheck, numel, randn, rng, sweepVariants, useGpu, withTuning } from '../helpers.js';
 
 useGpu();
 
@@ -47,7 +47,8 @@ const SHAPES = [
   [2, 7, 64, 64],
 ];
 
-async function checkForwardBackward(shape: number[], seed = 1): Promise<void> {
+/** Records instanceNorm, modulate and both backwards of `shape`; returns their check against the reference. */
+function recordForwardBackward(shape: number[], seed = 1): () => Promise<void> {
   const n = numel(shape);
   const hw = numel(shape.slice(2));
   const x = features(shape, seed);
@@ -68,8 +69,6 @@ async function checkForwardBackward(shape: number[], seed = 1): Promise<void> {
   }
   const expectClose = (a: ArrayLike<number>, e: ArrayLike<number>, tol: { atol: number; rtol: number }, what: string) =>
     expectCloseRaw(Float64Array.from(a, (v, i) => v / cond[i]), Float64Array.from(e, (v, i) => v / cond[i]), tol, what);
-  expectClose(await y1.read(), normRef.instanceNorm(x, shape), fwdTol(hw), `instanceNorm ${label}`);
-  expectClose(await y2.read(), normRef.modulate(x, g, b, shape), fwdTol(hw), `modulate ${label}`);
   // Backward from freshly computed statistics (what the tape would save).
   for (const t of [tx, tg, tb]) t.requiresGrad = true;
   const st = new Float32Array(2 * rows);
@@ -77,14 +76,20 @@ async function checkForwardBackward(shape: number[], seed = 1): Promise<void> {
   const stats = tensor(st, [rows, 2]);
   const [gx1] = normBackward(tgy, tx, stats, null, null) as Tensor[];
   const [gx2, gg2, gb2] = normBackward(tgy, tx, stats, tg, tb) as Tensor[];
-  const r1 = normRef.backward(gy, x, null, shape);
-  const r2 = normRef.backward(gy, x, g, shape);
-  expectClose(await gx1.read(), r1.gx, bwdTol(hw), `instanceNorm gx ${label}`);
-  expectClose(await gx2.read(), r2.gx, bwdTol(hw), `modulate gx ${label}`);
-  expectClose(await gg2.read(), r2.ggamma, bwdTol(hw), `modulate ggamma ${label}`);
-  expectClose(await gb2.read(), r2.gbeta, { atol: 0, rtol: 0 }, `modulate gbeta ${label}`);
-  for (const t of [tx, tg, tb, tgy, y1, y2, stats, gx1, gx2, gg2, gb2]) t.dispose();
+  return async () => {
+    expectClose(await y1.read(), normRef.instanceNorm(x, shape), fwdTol(hw), `instanceNorm ${label}`);
+    expectClose(await y2.read(), normRef.modulate(x, g, b, shape), fwdTol(hw), `modulate ${label}`);
+    const r1 = normRef.backward(gy, x, null, shape);
+    const r2 = normRef.backward(gy, x, g, shape);
+    expectClose(await gx1.read(), r1.gx, bwdTol(hw), `instanceNorm gx ${label}`);
+    expectClose(await gx2.read(), r2.gx, bwdTol(hw), `modulate gx ${label}`);
+    expectClose(await gg2.read(), r2.ggamma, bwdTol(hw), `modulate ggamma ${label}`);
+    expectClose(await gb2.read(), r2.gbeta, { atol: 0, rtol: 0 }, `modulate gbeta ${label}`);
+    for (const t of [tx, tg, tb, tgy, y1, y2, stats, gx1, gx2, gg2, gb2]) t.dispose();
+  };
 }
+
+const checkForwardBackward = (shape: number[], seed = 1) => recordForwardBackward(shape, seed)();
 
 describe('instanceNorm / modulate', () => {
   for (const shape of SHAPES) {
@@ -93,28 +98,27 @@ describe('instanceNorm / modulate', () => {
     });
   }
 
-  it('every kernel variant agrees with the reference', async () => {
-    const saved = { ...normTuning };
-    try {
-      const variants = [
-        { narrowBelow: 0, vec4: true, wg: 64 }, // wide for tiny rows too
-        { narrowBelow: 0, vec4: false, wg: 256 },
-        { narrowBelow: 1 << 30, vec4: true, narrowWg: 64 }, // narrow for long rows
-        { narrowBelow: 1 << 30, vec4: false, narrowWg: 4 },
-        { narrowBelow: 32, vec4: true, wg: 8 },
-      ];
-      for (const v of variants) {
-        Object.assign(normTuning, saved, v);
-        for (const shape of [[2, 3, 1, 1], [1, 5, 7, 3], [2, 3, 12, 12], [1, 2, 1, 257], [1, 3, 64, 64]]) await checkForwardBackward(shape, 3);
-      }
-      // Both paths over > 65535 workgroups (2-D workgroup grid).
-      Object.assign(normTuning, saved, { narrowBelow: 0, wg: 8 });
-      await checkForwardBackward([1, 65_600, 1, 4], 4);
-      Object.assign(normTuning, saved, { narrowWg: 1 });
-      await checkForwardBackward([5, 13_109, 1, 3], 5);
-    } finally {
-      Object.assign(normTuning, saved);
-    }
+  it('every kernel variant (each candidate of every norm knob) agrees with the reference, and runs as planned', async () => {
+    const shapes = [[2, 3, 1, 1], [1, 5, 7, 3], [2, 3, 12, 12], [1, 2, 1, 257], [1, 3, 64, 64]];
+    const reached = await sweepVariants(
+      'norm',
+      shapes.map((shape) => ({
+        name: JSON.stringify(shape),
+        record: () => recordForwardBackward(shape, 3),
+        planned: () => {
+          const { suffix } = normPlan({ rows: shape[0] * shape[1], hw: numel(shape.slice(2)) });
+          return [`norm.fwd${suffix}`, `norm.bwd${suffix}`];
+        },
+      })),
+      // the extremes of the ranges too: wide for tiny rows, tiny workgroups
+      { extra: [{ norm: { narrowBelow: 32, wg: 8 } }, { norm: { narrowBelow: 1 << 30, vec4: false, narrowWg: 4 } }] },
+    );
+    expect(reached).toEqual(
+      ['fwd', 'bwd'].flatMap((pass) => ['_narrow', '_narrow_v4', '_wide', '_wide_v4'].map((v) => `norm.${pass}${v}`)).sort(),
+    );
+    // Both paths over > 65535 workgroups (2-D workgroup grid).
+    await withTuning({ norm: { narrowBelow: 0, wg: 8 } }, () => checkForwardBackward([1, 65_600, 1, 4], 4));
+    await withTuning({ norm: { narrowWg: 1 } }, () => checkForwardBackward([5, 13_109, 1, 3], 5));
   });
 
   it('the tape saves statistics and releases them (after backward, or with the scope)', async () => {

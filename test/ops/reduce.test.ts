@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { max, mean, reduceRef, sum } from '../../src/ops/index.js';
 import { tensor } from '../../src/tensor/tensor.js';
-import { blockInner } from '../../src/ops/reduce.js';
-import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
+import { blockInner, reducePlan } from '../../src/ops/reduce.js';
+import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
 
@@ -38,6 +38,28 @@ describe('sum / mean / max', () => {
       t.dispose();
     });
   }
+
+  it('every kernel variant (each candidate of splitTarget, wide and narrow shapes) matches the reference, and runs as planned', async () => {
+    const specs: Array<[number[], number[]]> = [[[70_001], [0]], [[3, 40_003], [1]], [[7, 13], [1]], [[1, 96, 8, 8], [2, 3]]];
+    const reached = await sweepVariants('reduce', specs.map(([shape, axes]) => ({
+      name: `${JSON.stringify(shape)} over ${JSON.stringify(axes)}`,
+      record: () => {
+        const x = randn(numel(shape), 3);
+        const t = tensor(x, shape);
+        const y = sum(t, axes);
+        return async () => {
+          expectClose(await y.read(), reduceRef('sum', x, shape, axes), { atol: 1e-5 * Math.sqrt(numel(shape)), rtol: 1e-5 }, 'sum');
+          t.dispose();
+          y.dispose();
+        };
+      },
+      planned: () => {
+        const p = reducePlan(shape, axes);
+        return [`reduce.${p.entry}`, ...(p.splits > 1 ? ['reduce.fwd_narrow'] : [])];
+      },
+    })));
+    expect(reached).toEqual(['reduce.fwd_narrow', 'reduce.fwd_wide']);
+  });
 
   it('keepDims keeps reduced axes as size 1', () => {
     const t = tensor(randn(30), [2, 3, 5]);

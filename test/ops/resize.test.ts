@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { areaDownsample, bilinearTaps, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
+import { areaDownsample, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
 import { mul, sum } from '../../src/ops/index.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { scope, tensor } from '../../src/tensor/tensor.js';
@@ -11,27 +11,6 @@ useGpu();
 // Tolerances: bilinear output is a convex combination of 4 inputs in [-1, 1] with f32 weights
 // (f64 in the reference): atol 1e-5. Area is a mean of f^2 values times 1/f^2 in f32: atol 2e-6.
 // The bilinear backward sums up to a few hundred weight * gy products: atol 1e-4 on values O(10).
-
-/** Adjoint of the bilinear resize (what the backward must compute), float64. */
-function bilinearAdjoint(g: ArrayLike<number>, shape: number[], outH: number, outW: number, align: boolean): Float64Array {
-  const [n, c, h, w] = shape;
-  const th = bilinearTaps(h, outH, align);
-  const tw = bilinearTaps(w, outW, align);
-  const gx = new Float64Array(n * c * h * w);
-  for (let pl = 0; pl < n * c; pl++) {
-    for (let oh = 0; oh < outH; oh++) {
-      for (let ow = 0; ow < outW; ow++) {
-        const v = g[(pl * outH + oh) * outW + ow];
-        for (const [ih, lh] of [[th.i0[oh], th.l0[oh]], [th.i1[oh], th.l1[oh]]]) {
-          for (const [iw, lw] of [[tw.i0[ow], tw.l0[ow]], [tw.i1[ow], tw.l1[ow]]]) {
-            gx[(pl * h + ih) * w + iw] += lh * lw * v;
-          }
-        }
-      }
-    }
-  }
-  return gx;
-}
 
 const CASES: Array<[number[], [number, number]]> = [
   [[1, 1, 1, 1], [5, 5]], // 1 -> 5
@@ -64,7 +43,7 @@ describe('resizeBilinear', () => {
         });
         expect(y.shape).toEqual([shape[0], shape[1], oh, ow]);
         expectClose(await y.read(), resizeRef.bilinear(data, shape, oh, ow, align), { atol: 1e-5, rtol: 0 }, 'forward');
-        expectClose(await x.grad!.read(), bilinearAdjoint(r, shape, oh, ow, align), { atol: 1e-4, rtol: 1e-5 }, 'backward');
+        expectClose(await x.grad!.read(), resizeRef.bilinearBackward(r, shape, oh, ow, align), { atol: 1e-4, rtol: 1e-5 }, 'backward');
         y.dispose();
         x.dispose();
       });

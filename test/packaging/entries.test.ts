@@ -108,7 +108,9 @@ describe('browser bundles', () => {
 
   it('./node does not: it imports node:fs', async () => {
     const failure = await build({ entryPoints: [join(ROOT, ENTRY_FILES['./node'])], bundle: true, platform: 'browser', write: false, logLevel: 'silent' })
-      .then(() => null, (e: Error) => e);
-    expect(String(failure)).toMatch(/Could not resolve "node:fs"/);
+      .then(() => null, (e: Error & { errors?: Array<{ text: string }> }) => e);
+    // Every error, not the message: that lists only the first few, sorted by path, and a checkout
+    // whose node_modules is a link to another folder (../x/node_modules) lists pngjs's first.
+    expect(failure?.errors?.map((e) => e.text)).toContain('Could not resolve "node:fs"');
   });
 });

@@ -1,4 +1,4 @@
-// `hlgfa bench`: the per-kernel microbenchmark suite (bench/), with roofline calibration,
+// `hlgfa bench`: the per-kernel microbenchmark suite (src/tune/), with roofline calibration,
 // validation against the CPU references and the tfjs-webgpu peer on the same device.
 import { NoAdapterError } from '../../gpu/device.js';
 import { initRuntime, type Runtime } from '../../gpu/runtime.js';
@@ -7,11 +7,12 @@ import { writeFileAtomic } from '../../io/node-fs.js';
 import { resetTuning } from '../../ops/tuning.js';
 import { parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
-import { benchGpu } from '../../../bench/gpu-node.js';
-import { formatReport } from '../../../bench/report.js';
-import { allCases, runBench, selectCases } from '../../../bench/suite.js';
-import { e2eProblems, runE2E } from '../../../bench/e2e.js';
-import type { E2EReport } from '../../../bench/schema.js';
+import { DEFAULT_BACKBONE } from '../paths.js';
+import { benchGpu } from '../../tune/gpu-node.js';
+import { formatReport } from '../../tune/report.js';
+import { allCases, runBench, selectCases } from '../../tune/suite.js';
+import { e2eProblems, runE2E } from '../../tune/e2e.js';
+import type { E2EReport } from '../../tune/schema.js';
 
 export const help = `Usage: hlgfa bench [--filter NAME[,NAME…]] [--json FILE] [--quick] [--no-peer] [--defaults] [--wall] [--list]
                    [--e2e | --e2e-only]
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
   const problems: string[] = [];
   if (e2e) {
     try {
-      e2eReport = await runE2E(rt, { quick, log });
+      e2eReport = await runE2E(rt, { quick, log, backbonePath: DEFAULT_BACKBONE });
       problems.push(...e2eProblems(e2eReport));
     } catch (e) {
       problems.push(`end-to-end section failed: ${e instanceof Error ? e.message : String(e)}`);

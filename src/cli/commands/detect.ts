@@ -6,8 +6,7 @@
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { statSync } from 'node:fs';
 import { intOption, numberOption, parseArgs, UsageError } from '../args.js';
-import { cliRuntime } from '../gpu-setup.js';
-import { openDetector, readCheckpoint } from '../model-files.js';
+import { openDetectorForCommand } from '../model-files.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
 import { ANOMALY_MAP_FORMAT, checkOutput, checkWritable } from '../output-guard.js';
 import { writeFileAtomic } from '../../io/node-fs.js';
@@ -17,7 +16,6 @@ import { resizeRgba, type RgbaImage } from '../../io/image.js';
 import { serializeSafetensors } from '../../io/safetensors.js';
 import { OVERLAY_LAYOUTS, renderDetection, type OverlayLayout } from '../../io/heatmap.js';
 import { findImages, globMatcher } from '../../data/folder.js';
-import { calibrationWarning } from '../../eval/calibration.js';
 import { didYouMean } from '../../util/suggest.js';
 
 const DEFAULT_OVERLAY_SIZE = 1024;
@@ -176,12 +174,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   checkWritable(outputs[0].map, '--out');
 
-  const checkpoint = readCheckpoint(args.values.model);
-  await cliRuntime();
-  const { detector, backbone } = await openDetector(checkpoint, args.values.backbone);
-  if (threshold !== undefined) detector.setThreshold(threshold);
-  const warning = checkpoint.calibration && threshold === undefined ? calibrationWarning(checkpoint.calibration) : null;
-  if (warning) console.error(`warning: ${args.values.model}: ${warning}`);
+  const { detector, backbone } = await openDetectorForCommand(args.values.model, args.values.backbone, threshold);
   const t = detector.threshold;
   let anomalies = 0;
   const B = detector.config.batchSize;

@@ -4,8 +4,7 @@
 // report stays valid when the folder holding it, the data and the model is moved or shared.
 import { dirname, relative, resolve, sep } from 'node:path';
 import { intOption, numberOption, parseArgs, UsageError } from '../args.js';
-import { cliRuntime } from '../gpu-setup.js';
-import { openDetector, readCheckpoint } from '../model-files.js';
+import { openDetectorForCommand } from '../model-files.js';
 import { ProgressBar } from '../progress.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
 import { checkOutput, checkWritable } from '../output-guard.js';
@@ -15,7 +14,6 @@ import { loadSample, type MvtecSample } from '../../data/mvtec.js';
 import { DEFAULT_NORMAL_TEST_SPLIT } from '../../data/folder.js';
 import { DATASET_HELP, DATASET_OPTIONS, datasetReadInputs, datasetSpec, scanDataset, type DatasetSpec } from './train.js';
 import { evaluateDetections, type Detection, type EvalReport } from '../../eval/report.js';
-import { calibrationWarning } from '../../eval/calibration.js';
 import type { VerdictMetrics } from '../../eval/verdict.js';
 import type { Detector } from '../../models/detector.js';
 
@@ -129,12 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     checkOutput(json, 'json', datasetReadInputs(index, [args.values.model, args.values.backbone ?? DEFAULT_BACKBONE]), { option: '--json', force: args.flags.has('force') });
     checkWritable(json, '--json');
   }
-  const checkpoint = readCheckpoint(args.values.model);
-  await cliRuntime();
-  const { detector, backbone } = await openDetector(checkpoint, args.values.backbone);
-  if (threshold !== undefined) detector.setThreshold(threshold);
-  const warning = checkpoint.calibration && threshold === undefined ? calibrationWarning(checkpoint.calibration) : null;
-  if (warning) console.error(`warning: ${args.values.model}: ${warning}`);
+  const { detector, backbone, checkpoint } = await openDetectorForCommand(args.values.model, args.values.backbone, threshold);
   const bar = new ProgressBar();
   const { detections, seconds } = await detectAll(detector, index.test, (n) => bar.update(n / index.test.length, `scoring ${n}/${index.test.length}`), { maxPixels }).finally(() =>
     bar.done(),

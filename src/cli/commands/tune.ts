@@ -1,16 +1,16 @@
 // `hlgfa tune`: measures each performance-critical kernel family's variants on this adapter
-// (bench/tune.ts) and caches the winners keyed by adapter identity; every later `hlgfa` command
+// (src/tune/tuner.ts) and caches the winners keyed by adapter identity; every later `hlgfa` command
 // (and `initRuntime` after `useTuningCache()`) applies them. With --browser the same tuner runs in
-// the browser page inside headless Chromium (bench/browser-node.ts), and a side-by-side table shows
+// the browser page inside headless Chromium (../tune-browser.ts), and a side-by-side table shows
 // the winners per adapter.
 import { readTuningCache, saveTuning, tuningFilePath } from '../../io/tuning-node.js';
 import { writeFileAtomic } from '../../io/node-fs.js';
-import { adapterKey, type AdapterIdentity, type FullTuning, type TuningRecord } from '../../ops/tuning.js';
+import { adapterKey, type AdapterIdentity, type FullTuning, type TunableFamily, type TuningRecord } from '../../ops/tuning.js';
 import { parseArgs, UsageError } from '../args.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ExitError } from '../gpu-setup.js';
-import { TUNABLE_FAMILIES, mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../../bench/tune.js';
-import { columnFromEntry, comparisonTable, type TuneColumn } from '../../../bench/tune-table.js';
+import { TUNABLE_FAMILIES, mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../tune/tuner.js';
+import { columnFromEntry, comparisonTable, type TuneColumn } from '../../tune/table.js';
 import { benchRuntime } from './bench.js';
 
 export const help = `Usage: hlgfa tune [--quick] [--family NAMES] [--dry-run] [--wall] [--json FILE]
@@ -72,7 +72,7 @@ function finish(run: TuneRun, path: string, dryRun: boolean): void {
   console.log(`wrote ${path}`);
 }
 
-async function tuneNode(o: { quick: boolean; families?: Array<keyof FullTuning>; timestamps: boolean; path: string }): Promise<TuneRun> {
+async function tuneNode(o: { quick: boolean; families?: TunableFamily[]; timestamps: boolean; path: string }): Promise<TuneRun> {
   const { rt } = await benchRuntime();
   const info = rt.gpu.info;
   const key = adapterKey(info);
@@ -94,8 +94,8 @@ async function tuneNode(o: { quick: boolean; families?: Array<keyof FullTuning>;
   };
 }
 
-async function tuneBrowser(o: { quick: boolean; families?: Array<keyof FullTuning>; timestamps: boolean; path: string }): Promise<TuneRun> {
-  const { openPage, pageStatus, tuneInPage } = await import('../../../bench/browser-node.js');
+async function tuneBrowser(o: { quick: boolean; families?: TunableFamily[]; timestamps: boolean; path: string }): Promise<TuneRun> {
+  const { openPage, pageStatus, tuneInPage } = await import('../tune-browser.js');
   const started = performance.now();
   let page: Awaited<ReturnType<typeof openPage>>;
   try {
@@ -131,7 +131,7 @@ const columnName = (a: AdapterIdentity, what: string) => `${[a.vendor, a.archite
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { values: ['family', 'json'], flags: ['quick', 'dry-run', 'wall', 'browser', 'compare'] });
-  const families = args.values.family?.split(',').map((s) => s.trim()).filter(Boolean) as Array<keyof FullTuning> | undefined;
+  const families = args.values.family?.split(',').map((s) => s.trim()).filter(Boolean) as TunableFamily[] | undefined;
   if (families?.length === 0) throw new UsageError(`--family needs at least one family name, got "${args.values.family}"`);
   for (const f of families ?? []) {
     if (!TUNABLE_FAMILIES.includes(f)) {

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { WEB_ROOT, WEIGHTS_ROOT, startServer, type RunningServer } from '../src/cli/commands/serve.js';
-import type { PageTuneOptions, PageTuneResult, TuningStoreStatus } from '../src/web/tune-hook.js';
+import { WEB_ROOT, WEIGHTS_ROOT, startServer, type RunningServer } from './commands/serve.js';
+import type { PageTuneOptions, PageTuneResult, TuningStoreStatus } from '../web/tune-hook.js';
 
 /** The flags the page tests use: new headless mode with WebGPU (../shared/WEBGPU-NOTES.md). */
 export const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

@@ -6,36 +6,15 @@
 //   blur σ, radius r: flops = 2 passes · 2·(2r + 1) per element, bytes = 4·4n (x, tmp twice, y)
 //   sum / mean / max: flops = 1 per input element, bytes = 4·(in + out)
 //   Adam: flops ≈ 14 per element, bytes = 4·(param, grad, m, v read + param, m, v written) = 28n
-import { adamRef, adamStep, adamTuning } from '../../src/nn/adam.js';
-import { defaultBlurRadius, gaussianBlur, gaussianBlurRef } from '../../src/ops/blur.js';
-import { max, mean, reducePlan, reduceRef, sum } from '../../src/ops/reduce.js';
-import { areaDownsample, bilinearTaps, bilinearVariant, resizeBilinear, resizeRef } from '../../src/ops/resize.js';
-import { blurTuning } from '../../src/ops/tuning.js';
-import { runtime } from '../../src/gpu/runtime.js';
-import { tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { adamPlan, adamRef, adamStep } from '../../ops/adam.js';
+import { blurPlan, blurTuning, defaultBlurRadius, gaussianBlur, gaussianBlurRef } from '../../ops/blur.js';
+import { max, mean, reducePlan, reduceRef, sum } from '../../ops/reduce.js';
+import { areaDownsample, bilinearVariant, resizeBilinear, resizeRef } from '../../ops/resize.js';
+import { runtime } from '../../gpu/runtime.js';
+import { tensor, type Tensor } from '../../tensor/tensor.js';
 import type { BenchCase, CaseInstance } from '../harness.js';
 import type * as TF from '@tensorflow/tfjs-core';
 import { F32, backwardInstance, dims, forwardInstance, input, model, numel, rand } from './common.js';
-
-/** Float64 gradient of bilinear resize (align_corners = false): the transpose of the forward map. */
-export function bilinearBackwardRef(gy: ArrayLike<number>, inShape: readonly number[], oh: number, ow: number): Float64Array {
-  const [n, c, h, w] = inShape;
-  const th = bilinearTaps(h, oh, false);
-  const tw = bilinearTaps(w, ow, false);
-  const gx = new Float64Array(n * c * h * w);
-  for (let pl = 0; pl < n * c; pl++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        const g = gy[(pl * oh + i) * ow + j];
-        for (const [r, lr] of [[th.i0[i], th.l0[i]], [th.i1[i], th.l1[i]]]) {
-          gx[(pl * h + r) * w + tw.i0[j]] += g * lr * tw.l0[j];
-          gx[(pl * h + r) * w + tw.i1[j]] += g * lr * tw.l1[j];
-        }
-      }
-    }
-  }
-  return gx;
-}
 
 function resizeCases(): BenchCase[] {
   const specs: Array<{ c: number; from: number; to: number; tag: string; quick?: boolean }> = [
@@ -88,7 +67,7 @@ function resizeCases(): BenchCase[] {
       const X = input(xs, 170);
       const G = input(gys, 171);
       return backwardInstance([X], ([x]) => resizeBilinear(x, [b.to, b.to], { alignCorners: false }), G.data, () => [
-        { values: bilinearBackwardRef(G.data, xs, b.to, b.to) },
+        { values: resizeRef.bilinearBackward(G.data, xs, b.to, b.to, false) },
       ]);
     },
   });
@@ -116,12 +95,12 @@ function blurCases(): BenchCase[] {
     family: 'blur',
     op: 'gaussianBlur',
     shape: `${dims(shape)} σ=${sigma} radius ${r} (HLGFA anomaly map)`,
-    variant: () => `span=${span ?? blurTuning.span}`,
+    variant: () => blurPlan(span ?? undefined).label,
     model: model(2 * 2 * (2 * r + 1) * numel(shape), F32 * 4 * numel(shape), 'flops = 2 passes · 2·(2r + 1) per element; bytes = 4·(x + 2·tmp + y)'),
     quick,
     setup: () => {
       const X = input(shape, 190);
-      return forwardInstance([X], ([x]) => gaussianBlur(x, sigma, { span: span ?? blurTuning.span }), () => [
+      return forwardInstance([X], ([x]) => gaussianBlur(x, sigma, { span: span ?? blurTuning.values.span }), () => [
         { values: gaussianBlurRef(X.data, shape, sigma) },
       ]);
     },
@@ -195,7 +174,7 @@ function adamCases(): BenchCase[] {
     family: 'adam',
     op: 'adamStep',
     shape: `${s.n} parameters (${s.tag})`,
-    variant: () => `wg=${adamTuning.wg}${adamTuning.vec4 && s.n % 4 === 0 ? ' vec4' : ''}`,
+    variant: () => adamPlan(s.n).label,
     model: model(14 * s.n, F32 * 7 * s.n, 'flops ≈ 14 per element; bytes = 4·(4 read + 3 written) per element'),
     quick: s.quick,
     setup: () => adamInstance(s.n),

@@ -2,9 +2,11 @@
 // the CPU reference, then times batches of repetitions with GPU timestamp queries (every compute
 // pass the runtime begins writes its start and end, see Runtime.setPassTimer) or, without the
 // 'timestamp-query' feature, by wall clock from the first record to onSubmittedWorkDone.
-import { scope } from '../src/tensor/tensor.js';
-import type { PassTimer, Runtime } from '../src/gpu/runtime.js';
-import type { Peer } from './peer.js';
+import { scope } from '../tensor/tensor.js';
+import type { PassTimer, Runtime } from '../gpu/runtime.js';
+import type { Peer, PeerInstance } from './peer.js';
+
+export type { PeerInstance };
 import type { CaseResult, Roofline, TimeStats, Validation, WorkModel } from './schema.js';
 
 /** Reference values for one output: every element, or only those at `indices`. */
@@ -23,14 +25,6 @@ export interface CaseInstance {
   outputs(): Promise<Float32Array[]>;
   /** The CPU reference for `outputs()`, same order. */
   expected(): Expected[];
-  dispose(): void;
-}
-
-export interface PeerInstance {
-  /** Records one execution on the peer. */
-  run(): void;
-  /** Submits the peer's pending work and waits for the device. */
-  sync(): Promise<void>;
   dispose(): void;
 }
 

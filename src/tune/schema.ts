@@ -11,7 +11,7 @@ export interface BenchReport {
   adapter: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean; features: string[] };
   /** How case times were taken. */
   clock: ClockInfo;
-  /** Device ceilings measured at start-up by bench/calibrate.ts. */
+  /** Device ceilings measured at start-up by src/tune/calibrate.ts. */
   roofline: Roofline;
   /** The kernel variants in force (defaults, or this adapter's `hlgfa tune` cache). */
   tuning: { source: string; record: unknown };
@@ -20,7 +20,7 @@ export interface BenchReport {
   /** Cases whose status is not "ok" (WRONG or ERROR). */
   failures: number;
   durationS: number;
-  /** The end-to-end section (`--e2e`, `--e2e-only`; bench/e2e.ts); absent otherwise. */
+  /** The end-to-end section (`--e2e`, `--e2e-only`; src/tune/e2e.ts); absent otherwise. */
   e2e?: E2EReport;
 }
 
@@ -129,7 +129,7 @@ export interface PeerResult {
   error?: string;
 }
 
-// ---- end to end (bench/e2e.ts): the whole detector, wall clock ---------------------------------
+// ---- end to end (src/tune/e2e.ts): the whole detector, wall clock ---------------------------------
 
 export interface E2EReport {
   /** HLGFA input size S (DEFAULT_CONFIG.size = 256 unless overridden). */
@@ -223,7 +223,7 @@ export interface ShaderCacheResult {
   error?: string;
 }
 
-/** What one child process (dist/bench/e2e-child.js) prints as JSON on stdout. */
+/** What one child process (dist/src/tune/e2e-child.js) prints as JSON on stdout. */
 export interface E2EChildResult {
   /** The child's adapter: "vendor architecture description". */
   adapter: string;

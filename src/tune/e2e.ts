@@ -7,23 +7,24 @@
 //   training   trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks: the
 //              clean-feature caching batches and the training steps, first and warm;
 //   pool       the buffer pool's high-water marks over each of them;
-//   shader cache  fresh processes with an empty, then warm, driver shader cache (bench/e2e-cache.ts).
+//   shader cache  fresh processes with an empty, then warm, driver shader cache (src/tune/e2e-cache.ts).
 // The module is freshly initialised (untrained) for inference: the work per image is the same.
-import '../src/ops/index.js';
-import { openBackbone, type LoadedBackbone } from '../src/cli/model-files.js';
-import { DEFAULT_BACKBONE } from '../src/cli/paths.js';
-import { noiseAugmenter } from '../src/data/augment.js';
-import { generateSample, SYNTHETIC_DEFECTS, type SyntheticCategory } from '../src/data/synthetic.js';
-import type { Runtime } from '../src/gpu/runtime.js';
-import type { RgbaImage } from '../src/io/image.js';
-import { Detector } from '../src/models/detector.js';
-import { createLevel } from '../src/models/hlgfa.js';
-import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../src/models/hlgfa-config.js';
-import { holdoutSplit, resolveInputNorm, trainHlgfa } from '../src/models/hlgfa-train.js';
-import { mobilenetV2Spec } from '../src/models/mobilenet-v2.js';
-import { currentTuning } from '../src/ops/tuning.js';
-import { keep, zeros } from '../src/tensor/tensor.js';
-import { createRng, deriveSeed } from '../src/util/random.js';
+import '../ops/index.js';
+import { basename } from 'node:path';
+import { noiseAugmenter } from '../data/augment.js';
+import { generateSample, SYNTHETIC_DEFECTS, type SyntheticCategory } from '../data/synthetic.js';
+import type { Runtime } from '../gpu/runtime.js';
+import type { RgbaImage } from '../io/image.js';
+import { readFileOrThrow } from '../io/node-fs.js';
+import { loadBackbone, type Backbone } from '../models/backbone.js';
+import { Detector, sha256Hex, type BackboneIdentity } from '../models/detector.js';
+import { createLevel } from '../models/hlgfa.js';
+import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../models/hlgfa-config.js';
+import { holdoutSplit, resolveInputNorm, trainHlgfa } from '../models/hlgfa-train.js';
+import { mobilenetV2Spec } from '../models/mobilenet-v2.js';
+import { currentTuning } from '../ops/tuning.js';
+import { keep, zeros } from '../tensor/tensor.js';
+import { createRng, deriveSeed } from '../util/random.js';
 import { shaderCacheRuns } from './e2e-cache.js';
 import { stats } from './harness.js';
 import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak, TrainingResult } from './schema.js';
@@ -41,8 +42,8 @@ export interface E2EOptions {
   trainBatch?: number;
   /** Training steps, two per epoch (default 6, quick 4): the fit split is 2 × trainBatch images. */
   trainSteps?: number;
-  /** Backbone safetensors (default: the shipped ImageNet MobileNetV2). */
-  backbonePath?: string;
+  /** Backbone safetensors (the CLI passes the shipped ImageNet MobileNetV2). */
+  backbonePath: string;
   /** Run the cold / warm shader-cache child processes (default true). */
   shaderCache?: boolean;
   /** Fewer repetitions and steps. */
@@ -55,6 +56,19 @@ export const E2E_SEED = 0;
 const STEPS_PER_EPOCH = 2;
 
 const now = () => performance.now();
+
+/** A backbone file with the identity a checkpoint records for it. */
+export interface LoadedBackbone {
+  backbone: Backbone;
+  id: BackboneIdentity;
+}
+
+/** Reads a backbone's safetensors, with the CLI's messages ("…: backbone weights not found"). */
+export async function readBackbone(path: string): Promise<LoadedBackbone> {
+  const bytes = readFileOrThrow(path, 'backbone weights');
+  const backbone = loadBackbone(bytes, path);
+  return { backbone, id: { architecture: backbone.architecture, source: backbone.metadata.source ?? basename(path), sha256: await sha256Hex(bytes) } };
+}
 
 /** `count` deterministic S×S images: test split, alternately good and defective (train: all good). */
 export function e2eImages(size: number, count: number, split: 'train' | 'test'): RgbaImage[] {
@@ -222,7 +236,7 @@ export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: Hlgf
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** The whole section on `rt` (the runtime's current tuning is what the child processes apply too). */
-export async function runE2E(rt: Runtime, opts: E2EOptions = {}): Promise<E2EReport> {
+export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> {
   const started = now();
   const log = opts.log ?? (() => {});
   const quick = opts.quick ?? false;
@@ -232,13 +246,13 @@ export async function runE2E(rt: Runtime, opts: E2EOptions = {}): Promise<E2ERep
   const warmupCalls = opts.warmupCalls ?? 1;
   const trainBatch = opts.trainBatch ?? DEFAULT_CONFIG.batchSize;
   const trainSteps = opts.trainSteps ?? (quick ? 4 : 6);
-  const backbonePath = opts.backbonePath ?? DEFAULT_BACKBONE;
+  const backbonePath = opts.backbonePath;
   const epochs = Math.max(1, Math.ceil(trainSteps / STEPS_PER_EPOCH));
   const cfg = resolveConfig({ size, batchSize: trainBatch, epochs });
 
   const inferImages = e2eImages(size, Math.max(...batches), 'test');
   const trainImages = e2eImages(size, trainImageCount(STEPS_PER_EPOCH * trainBatch, cfg), 'train');
-  const bb = await openBackbone(backbonePath);
+  const bb = await readBackbone(backbonePath);
   try {
     const det = freshDetector(bb, cfg, trainImages);
     const inference: InferenceResult[] = [];

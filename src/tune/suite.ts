@@ -1,10 +1,10 @@
 // The kernel microbenchmark suite: calibrates the device roofline, runs every selected case
 // (validate once, then time), optionally the same shapes on the tfjs-webgpu peer, and returns the
-// report (bench/schema.ts). Driven by `hlgfa bench` (src/cli/commands/bench.ts) and the tests.
-import '../src/ops/index.js'; // configures autograd for the backward cases
+// report (src/tune/schema.ts). Driven by `hlgfa bench` (src/cli/commands/bench.ts) and the tests.
+import '../ops/index.js'; // configures autograd for the backward cases
 import { cpus } from 'node:os';
-import type { Runtime } from '../src/gpu/runtime.js';
-import { currentTuning } from '../src/ops/tuning.js';
+import type { Runtime } from '../gpu/runtime.js';
+import { currentTuning } from '../ops/tuning.js';
 import { calibrate } from './calibrate.js';
 import { allCases, selectCases } from './cases/index.js';
 import { FULL, QUICK, Timer, runCase, type BenchCase, type CaseInstance, type MeasureOptions, type PeerInstance } from './harness.js';

@@ -1,15 +1,14 @@
-// Child process of the shader-cache measurement (bench/e2e-cache.ts), run as
-//   node dist/bench/e2e-child.js '<E2EChildOptions as JSON>'
+// Child process of the shader-cache measurement (src/tune/e2e-cache.ts), run as
+//   node dist/src/tune/e2e-child.js '<E2EChildOptions as JSON>'
 // A fresh runtime (timed: dawn.node import, adapter, device), the backbone (timed: read, parse,
-// upload), a freshly initialised detector, then HLGFA inference (bench/e2e.ts measureInference:
+// upload), a freshly initialised detector, then HLGFA inference (src/tune/e2e.ts measureInference:
 // first call and warm calls). Prints one E2EChildResult as a JSON line on stdout; exit status 1 and
 // the error on stderr when anything fails.
-import { openBackbone } from '../src/cli/model-files.js';
-import { destroyRuntime, initRuntime } from '../src/gpu/runtime.js';
-import { resolveConfig } from '../src/models/hlgfa-config.js';
-import { applyTuning } from '../src/ops/tuning.js';
+import { destroyRuntime, initRuntime } from '../gpu/runtime.js';
+import { resolveConfig } from '../models/hlgfa-config.js';
+import { applyTuning } from '../ops/tuning.js';
 import type { E2EChildOptions } from './e2e-cache.js';
-import { e2eImages, freshDetector, measureInference } from './e2e.js';
+import { e2eImages, freshDetector, measureInference, readBackbone } from './e2e.js';
 import type { E2EChildResult } from './schema.js';
 
 async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
@@ -19,7 +18,7 @@ async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
   const initMs = performance.now() - t;
   applyTuning(opts.tuning);
   t = performance.now();
-  const bb = await openBackbone(opts.backbonePath);
+  const bb = await readBackbone(opts.backbonePath);
   await rt.sync();
   const loadMs = performance.now() - t;
   const det = freshDetector(bb, resolveConfig({ size: opts.size }), e2eImages(opts.size, opts.batch, 'train'));

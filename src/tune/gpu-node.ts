@@ -1,7 +1,7 @@
 // The benchmark's WebGPU instance in Node: dawn.node created with Dawn's timestamp quantisation
 // off, so timestamp queries resolve to nanoseconds instead of 65.536 µs steps. Falls back to the
 // runtime's own instance (via the CLI's setup path) when this fails.
-import type { RequestGpuOptions } from '../src/gpu/device.js';
+import type { RequestGpuOptions } from '../gpu/device.js';
 
 // dawn.node crashes when an instance is garbage-collected while its device lives: keep them all.
 const live: unknown[] = [];

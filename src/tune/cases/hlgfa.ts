@@ -4,9 +4,9 @@
 //   modulate: flops ≈ 8n, bytes = 4·(x + γ + β + y) = 16n;   backward: flops ≈ 12n, bytes = 4·6n
 //   gate:     flops ≈ 6n (σ counted as 3), bytes = 16n;      backward: flops ≈ 8n, bytes = 24n
 //   cosine:   flops = 6·C·p, bytes = 4·(2n + p);             backward: flops ≈ 8n, bytes = 4·(4n + 4p)
-import { cosineRef, cosineSimilarity, cosineTuning } from '../../src/ops/cosine.js';
-import { gateRef, gateTuning, gatedResidual } from '../../src/ops/gate.js';
-import { modulate, normRef, normTuning } from '../../src/ops/norm.js';
+import { cosinePlan, cosineRef, cosineSimilarity } from '../../ops/cosine.js';
+import { gatePlan, gateRef, gatedResidual } from '../../ops/gate.js';
+import { modulate, normPlan, normRef } from '../../ops/norm.js';
 import type { BenchCase } from '../harness.js';
 import { F32, backwardInstance, dims, forwardInstance, input, model } from './common.js';
 
@@ -21,12 +21,6 @@ export const HLGFA_SCALES: Scale[] = [{ c: 24, s: 64, quick: true }, { c: 32, s:
 const shapeOf = (sc: Scale) => [1, sc.c, sc.s, sc.s];
 const tag = (sc: Scale) => `${sc.c}ch @${sc.s}²`;
 
-function normVariant(hw: number): string {
-  const t = normTuning;
-  const narrow = hw < t.narrowBelow;
-  return `${narrow ? `narrow wg=${t.narrowWg}` : `wide wg=${t.wg}`}${t.vec4 && hw % 4 === 0 ? ' vec4' : ''}`;
-}
-
 function modulateCases(sc: Scale): BenchCase[] {
   const shape = shapeOf(sc);
   const n = sc.c * sc.s * sc.s;
@@ -38,7 +32,7 @@ function modulateCases(sc: Scale): BenchCase[] {
       family: 'modulate',
       op: 'modulate',
       shape: `x, γ, β ${dims(shape)}`,
-      variant: () => normVariant(sc.s * sc.s),
+      variant: () => normPlan({ rows: sc.c, hw: sc.s * sc.s }).label,
       model: model(8 * n, F32 * 4 * n, 'flops ≈ 8 per element; bytes = 4·(x + γ + β + y)'),
       quick: sc.quick,
       setup: () => {
@@ -53,7 +47,7 @@ function modulateCases(sc: Scale): BenchCase[] {
       family: 'modulate',
       op: 'modulate backward',
       shape: `x, γ, β ${dims(shape)}`,
-      variant: () => normVariant(sc.s * sc.s),
+      variant: () => normPlan({ rows: sc.c, hw: sc.s * sc.s }).label,
       model: model(12 * n, F32 * 6 * n, 'flops ≈ 12 per element; bytes = 4·(x + γ + gy + gx + gγ + gβ)'),
       quick: sc.quick,
       setup: () => {
@@ -71,7 +65,7 @@ function modulateCases(sc: Scale): BenchCase[] {
 function gateCases(sc: Scale): BenchCase[] {
   const shape = shapeOf(sc);
   const n = sc.c * sc.s * sc.s;
-  const variant = () => `wg=${gateTuning.wg} unroll=${gateTuning.unroll}${gateTuning.vec4 && n % 4 === 0 ? ' vec4' : ''}`;
+  const variant = () => gatePlan(n).label;
   const inputs = (seed: number) => [input(shape, seed), input(shape, seed + 1, true, -3, 3), input(shape, seed + 2)];
   return [
     {
@@ -110,7 +104,7 @@ function cosineCases(sc: Scale): BenchCase[] {
   const shape = shapeOf(sc);
   const p = sc.s * sc.s;
   const n = sc.c * p;
-  const variant = () => `wg=${cosineTuning.wg}${cosineTuning.vec4 && p % 4 === 0 ? ' vec4' : ''}`;
+  const variant = () => cosinePlan({ n: 1, c: sc.c, hw: p }).label;
   return [
     {
       id: `cosine/${tag(sc)}`,

@@ -1,22 +1,15 @@
 // Building blocks for bench cases: seeded inputs, forward and backward instances, sampled
 // references, and the work-model helper.
-import { backward, parameter, record, zeroGrad } from '../../src/autograd/tape.js';
-import { Tensor, empty, scope, tensor } from '../../src/tensor/tensor.js';
+import { backward, parameter, record, zeroGrad } from '../../autograd/tape.js';
+import { Tensor, empty, scope, tensor } from '../../tensor/tensor.js';
 import type { CaseInstance, Expected } from '../harness.js';
 import type { WorkModel } from '../schema.js';
+import { createRng } from '../../util/random.js';
 
-/** Seeded uniform values in [lo, hi) (mulberry32). */
+/** Seeded uniform values in [lo, hi) (the runtime's generator, src/util/random.ts). */
 export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
+  const r = createRng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 }
 
 export const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

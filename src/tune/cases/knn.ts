@@ -4,8 +4,8 @@
 //   nearest (N·P queries, K rows, D features): flops = 2·N·P·K·D (the matmul) + 3·N·P·K (the
 //     min epilogue); bytes = 4·(N·D·P + K·D + N·K·P written and read + N·P)
 //   coreset (P points, D dims, m picks): flops = 3·P·D per pick; bytes = 4·(P·D + 2P) per pick
-import { knnRef, nearestDistance, recordCoreset } from '../../src/ops/knn.js';
-import { tensor } from '../../src/tensor/tensor.js';
+import { knnRef, nearestDistance, recordCoreset } from '../../ops/knn.js';
+import { tensor } from '../../tensor/tensor.js';
 import type { BenchCase } from '../harness.js';
 import { F32, dims, forwardInstance, input, model } from './common.js';
 

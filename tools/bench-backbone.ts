@@ -2,7 +2,7 @@
 // up to features.18 = Keras `out_relu`) against @tensorflow/tfjs-backend-webgpu running the same
 // nsfwjs layers model to `out_relu`, on the SAME GPUDevice in the same process.
 //
-// Usage: node dist/bench/backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--json FILE]
+// Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--json FILE]
 //                                    [--profile] [--no-peer]
 // Each case: one first call (pipeline compilation included: Mesa's disk cache makes it vary between
 // runs of the process), one more warm-up, then `runs` timed calls; median and min in ms, images/s
@@ -10,7 +10,7 @@
 // output has been read back to the CPU. --profile adds a per-layer breakdown of our forward
 // (each dispatch followed by a device sync, so the sum exceeds the pipelined forward).
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from '../src/cli/args.js';
+import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/node-fs.js';
 import { initRuntime, destroyRuntime, runtime } from '../src/gpu/runtime.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
@@ -21,8 +21,8 @@ import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { conv2d } from '../src/ops/conv2d.js';
 import { depthwiseConv2d } from '../src/ops/depthwise.js';
 import { add, relu6 } from '../src/ops/elementwise.js';
-import { convertKerasMobilenetV2 } from '../tools/convert/tfjs-layers.js';
-import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from '../tools/convert/tfjs-weights.js';
+import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
+import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from './convert/tfjs-weights.js';
 
 const MODEL = fileURLToPath(new URL('../../node_modules/nsfwjs/dist/models/mobilenet_v2/model.min.js', import.meta.url));
 
@@ -118,10 +118,12 @@ async function profile(net: MobileNetV2, size: number, batch: number): Promise<A
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), { values: ['sizes', 'batches', 'runs', 'json'], flags: ['profile', 'no-peer'] });
-  const sizes = (args.values.sizes ?? '224,256').split(',').map(Number);
-  const batches = (args.values.batches ?? '1,8').split(',').map(Number);
-  const runs = Math.max(5, Number(args.values.runs ?? 5));
+  const { values } = parseArgs({
+    options: { sizes: { type: 'string' }, batches: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, profile: { type: 'boolean' }, 'no-peer': { type: 'boolean' } },
+  });
+  const sizes = (values.sizes ?? '224,256').split(',').map(Number);
+  const batches = (values.batches ?? '1,8').split(',').map(Number);
+  const runs = Math.max(5, Number(values.runs ?? 5));
   const rt = await initRuntime();
   const info = rt.gpu.info;
   console.log(`adapter: ${info.vendor} ${info.architecture} ${info.description}; node ${process.version}`);
@@ -149,7 +151,7 @@ async function main(): Promise<number> {
   }
 
   let peerNote = 'not run (--no-peer)';
-  if (!args.flags.has('no-peer')) {
+  if (!values['no-peer']) {
     // The peer on our device: tfjs-backend-webgpu only checks navigator.gpu exists, then uses the
     // device it is given. Imported before navigator.gpu is set so it does not register its own.
     const tf = await import('@tensorflow/tfjs');
@@ -210,7 +212,7 @@ async function main(): Promise<number> {
   }
 
   let layers: Awaited<ReturnType<typeof profile>> | null = null;
-  if (args.flags.has('profile')) {
+  if (values.profile) {
     const net = new MobileNetV2(new WeightReader(parseSafetensors(bytes, 'nsfwjs.safetensors')), 'tf-same');
     const [size, batch] = [sizes[0], batches[batches.length - 1]];
     layers = await profile(net, size, batch);
@@ -227,12 +229,12 @@ async function main(): Promise<number> {
     for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 12)) console.log(`    ${l.name.padEnd(22)} ${l.what.padEnd(40)} ${l.ms.toFixed(1).padStart(8)} ms`);
   }
 
-  if (args.values.json) {
+  if (values.json) {
     writeFileAtomic(
-      args.values.json,
+      values.json,
       JSON.stringify({ schema: 'hlgfa-bench-backbone/1', createdAt: new Date().toISOString(), adapter: info, peer: peerNote, runs, cases: table, profile: layers }, null, 2),
     );
-    console.log(`wrote ${args.values.json}`);
+    console.log(`wrote ${values.json}`);
   }
   backbone.dispose();
   return 0;
@@ -251,7 +253,7 @@ main()
     process.exit(code);
   })
   .catch((e) => {
-    console.error(`bench/backbone: ${(e as Error).stack ?? e}`);
+    console.error(`bench-backbone: ${(e as Error).stack ?? e}`);
     destroyRuntime();
     process.exit(1);
   });

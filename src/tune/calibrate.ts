@@ -5,7 +5,7 @@
 //     invocation), counted as bytes read + bytes written; the higher of the two is the ceiling.
 // Each measurement is the best of a few samples (a ceiling, not a typical value). Times come from
 // timestamp queries on our own passes when the device has 'timestamp-query', else wall clock.
-import type { Runtime } from '../src/gpu/runtime.js';
+import type { Runtime } from '../gpu/runtime.js';
 import type { Roofline } from './schema.js';
 
 const WG = 64;

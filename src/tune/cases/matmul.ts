@@ -1,15 +1,9 @@
 // Matmul: square products 256…2048 (the default variant), every variant at 512, and the backward
 // pass (dA = dC·Bᵀ, dB = Aᵀ·dC) at 512. Work model: flops = 2·M·N·K; bytes = 4·(M·K + K·N + M·N).
 // Large products are validated on sampled rows (matmulRef on those rows of A).
-import { getMatmulVariant, matmul, matmulRef, resolveMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { matmul, matmulPlan, matmulRef, type MatmulVariant } from '../../ops/matmul.js';
 import type { BenchCase, Expected } from '../harness.js';
 import { F32, backwardInstance, forwardInstance, input, model, rowIndices, sampleRows, takeRows } from './common.js';
-
-/** The variant `gemm` resolves for a shape, e.g. 'auto→subgroup'. */
-export function resolvedMatmulVariant(m: number, n: number, k: number, v: MatmulVariant | 'auto' = getMatmulVariant()): string {
-  const r = resolveMatmulVariant(m, n, k, false, false, v);
-  return v === 'auto' ? `auto→${r}` : r;
-}
 
 /** Reference rows of A·B (all rows when M·N·K is small). */
 function productRef(a: Float32Array, b: Float32Array, m: number, k: number, n: number, trans: { transA?: boolean; transB?: boolean } = {}): Expected {
@@ -28,7 +22,7 @@ function squareCase(n: number, variant?: MatmulVariant, quick = false): BenchCas
     family: 'matmul',
     op: 'matmul',
     shape: `[${n}, ${n}] · [${n}, ${n}]`,
-    variant: () => resolvedMatmulVariant(n, n, n, variant ?? getMatmulVariant()),
+    variant: () => matmulPlan(n, n, n, false, false, variant).label,
     model: model(2 * n ** 3, F32 * 3 * n * n, 'flops = 2·M·N·K; bytes = 4·(M·K + K·N + M·N)'),
     quick,
     tol: 1e-4,
@@ -59,7 +53,7 @@ function backwardCase(n: number): BenchCase {
     family: 'matmul',
     op: 'matmul backward',
     shape: `[${n}, ${n}] · [${n}, ${n}]`,
-    variant: () => resolvedMatmulVariant(n, n, n),
+    variant: () => matmulPlan(n, n, n, false, false).label,
     model: model(4 * n ** 3, F32 * 5 * n * n, 'flops = 4·M·N·K (dA and dB); bytes = 4·(A + B + dC + dA + dB)'),
     tol: 1e-4,
     setup: () => {

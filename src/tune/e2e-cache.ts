@@ -1,14 +1,14 @@
 // First-run latency with the driver's shader cache cold and warm. Two fresh processes
-// (dist/bench/e2e-child.js) each create a runtime, load the backbone and time HLGFA inference: the
+// (dist/src/tune/e2e-child.js) each create a runtime, load the backbone and time HLGFA inference: the
 // first with an empty temporary folder as the driver's on-disk shader cache, the second with the
 // same folder, now filled by the first. The folder is removed afterwards. The variables name it for
 // Mesa (lavapipe, RADV, ANV…) and for NVIDIA's proprietary driver; other drivers ignore them.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/cli/paths.js';
-import type { TuningRecord } from '../src/ops/tuning.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TuningRecord } from '../ops/tuning.js';
 import type { E2EChildResult, ShaderCacheResult } from './schema.js';
 
 /** What the parent passes to a child (JSON, first argument). */
@@ -21,8 +21,9 @@ export interface E2EChildOptions {
   tuning: TuningRecord;
 }
 
-/** The compiled child entry (tests run from the sources, so it is found from the package root). */
-export const CHILD_SCRIPT = join(PACKAGE_ROOT, 'dist', 'bench', 'e2e-child.js');
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The compiled child entry: beside this module in dist/, or (tests run the sources) in ../../dist. */
+export const CHILD_SCRIPT = existsSync(join(HERE, 'e2e-child.js')) ? join(HERE, 'e2e-child.js') : join(HERE, '..', '..', 'dist', 'src', 'tune', 'e2e-child.js');
 
 /** The child's environment: `dir` as the on-disk shader cache, caching on. */
 export function shaderCacheEnv(dir: string): NodeJS.ProcessEnv {

@@ -1,5 +1,5 @@
 // Every bench case, and the selection by id filter / --quick. Node-free (no node: imports), so the
-// tuner (bench/tune.ts) can run inside the browser page on the same cases as `hlgfa bench`.
+// tuner (src/tune/tuner.ts) can run inside the browser page on the same cases as `hlgfa bench`.
 import type { BenchCase } from '../harness.js';
 import { conv2dCases } from './conv2d.js';
 import { depthwiseCases } from './depthwise.js';

@@ -1,8 +1,8 @@
 // The side-by-side winner table of `hlgfa tune --browser`: one row per knob, one column per
 // adapter (the Node run or cache entry, the browser run), each cell the winning value and its
 // speed-up over the built-in default where both were measured. Node-free and pure.
-import { defaultTuning, type TuningRecord } from '../src/ops/tuning.js';
-import { KNOB_NAMES, knobLabel, type TuneMeasurements } from './tune.js';
+import { defaultTuning, type TuningRecord } from '../ops/tuning.js';
+import { KNOB_NAMES, knobLabel, type TuneMeasurements } from './tuner.js';
 
 export interface TuneColumn {
   /** Header, e.g. "mesa/software (Node)". */

@@ -3,9 +3,16 @@
 // work is timed by wall clock: run R executions, submit its queue, await onSubmittedWorkDone.
 import { createRequire } from 'node:module';
 import type * as TF from '@tensorflow/tfjs-core';
-import type { Runtime } from '../src/gpu/runtime.js';
-import type { PeerInstance } from './harness.js';
+import type { Runtime } from '../gpu/runtime.js';
 import type { PeerInfo } from './schema.js';
+
+export interface PeerInstance {
+  /** Records one execution on the peer. */
+  run(): void;
+  /** Submits the peer's pending work and waits for the device. */
+  sync(): Promise<void>;
+  dispose(): void;
+}
 
 export type Tf = typeof TF;
 

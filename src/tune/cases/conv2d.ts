@@ -1,12 +1,10 @@
 // conv2d: the MobileNetV2 stem (3×3 s2, TF-SAME) and pointwise 1×1 layers at S = 256 and 128,
 // and the HLGFA conv3x3 C→2C at its three scales; backward of a few.
 // Work model: flops = 2·N·Cout·Ho·Wo·Cin·kh·kw (bias adds ignored); bytes = 4·(x + w + bias + y).
-import { conv2d, conv2dDirectEntry, convGeometry, type Padding4 } from '../../src/ops/conv2d.js';
-import { conv2dRef } from '../../src/ops/conv2d.ref.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import { conv2d, conv2dPlan, convGeometry, type Padding4 } from '../../ops/conv2d.js';
+import { conv2dBackwardRef, conv2dRef } from '../../ops/conv2d.ref.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
-import { resolvedMatmulVariant } from './matmul.js';
-import { currentTuning } from '../../src/ops/tuning.js';
 import { F32, backwardInstance, dims, forwardInstance, input, model, sampleRows } from './common.js';
 
 export interface ConvSpec {
@@ -31,13 +29,6 @@ function label(s: ConvSpec): string {
   return `${s.k}x${s.k}${s.stride > 1 ? ` s${s.stride}` : ''} ${s.cin}→${s.cout} @${s.size}²`;
 }
 
-function variantOf(s: ConvSpec): string {
-  const g = geometry(s);
-  if (s.k === 1 && s.stride === 1) return `1x1 as matmul ${resolvedMatmulVariant(s.cout, g.ho * g.wo, s.cin)}`;
-  const entry = conv2dDirectEntry(g);
-  return `direct px=${currentTuning().conv2d.pixelsPerThread}${entry === 'conv_fwd4_sg' ? ' v4 sg' : entry === 'conv_fwd4' ? ' v4' : ''}`;
-}
-
 /** Forward reference: every output channel, or a sample of channels for big layers. */
 function forwardRef(s: ConvSpec, x: Float32Array, w: Float32Array, b: Float32Array): Expected {
   const g = geometry(s);
@@ -57,37 +48,6 @@ function forwardRef(s: ConvSpec, x: Float32Array, w: Float32Array, b: Float32Arr
   return { values: ref.data, indices: idx };
 }
 
-/** Float64 gradients of conv2d (N = 1) for an upstream gradient gy. */
-export function conv2dBackwardRef(s: ConvSpec, x: Float32Array, w: Float32Array, gy: Float32Array): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
-  const g = geometry(s);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
-  const db = new Float64Array(s.cout);
-  for (let co = 0; co < s.cout; co++) {
-    for (let oh = 0; oh < g.ho; oh++) {
-      for (let ow = 0; ow < g.wo; ow++) {
-        const gv = gy[(co * g.ho + oh) * g.wo + ow];
-        db[co] += gv;
-        for (let ci = 0; ci < s.cin; ci++) {
-          for (let kh = 0; kh < s.k; kh++) {
-            const ih = oh * s.stride - g.pad[0] + kh;
-            if (ih < 0 || ih >= s.size) continue;
-            for (let kw = 0; kw < s.k; kw++) {
-              const iw = ow * s.stride - g.pad[2] + kw;
-              if (iw < 0 || iw >= s.size) continue;
-              const xi = (ci * s.size + ih) * s.size + iw;
-              const wi = ((co * s.cin + ci) * s.k + kh) * s.k + kw;
-              dx[xi] += gv * w[wi];
-              dw[wi] += gv * x[xi];
-            }
-          }
-        }
-      }
-    }
-  }
-  return { dx, dw, db };
-}
-
 function sizes(s: ConvSpec) {
   const g = geometry(s);
   const x = s.cin * s.size * s.size;
@@ -104,7 +64,7 @@ export function convForwardCase(s: ConvSpec): BenchCase {
     family: 'conv2d',
     op: 'conv2d',
     shape: `x ${dims([1, s.cin, s.size, s.size])} w ${dims([s.cout, s.cin, s.k, s.k])} pad ${dims(padding)} (${s.tag})`,
-    variant: () => variantOf(s),
+    variant: () => conv2dPlan(geometry(s)).label,
     model: model(z.flops, F32 * (z.x + z.w + s.cout + z.y), 'flops = 2·N·Cout·Ho·Wo·Cin·kh·kw; bytes = 4·(x + w + bias + y)'),
     quick: s.quick,
     setup: () => {
@@ -139,7 +99,7 @@ export function convBackwardCase(s: ConvSpec): BenchCase {
     family: 'conv2d',
     op: 'conv2d backward',
     shape: `x ${dims([1, s.cin, s.size, s.size])} w ${dims([s.cout, s.cin, s.k, s.k])} (${s.tag})`,
-    variant: () => variantOf(s),
+    variant: () => conv2dPlan(geometry(s)).label,
     model: model(2 * z.flops, F32 * (2 * z.x + 2 * z.w + s.cout + z.y), 'flops = 2 × forward (dx and dW); bytes = 4·(x + w + gy + dx + dW + db)'),
     quick: s.quick,
     setup: () => {
@@ -150,7 +110,7 @@ export function convBackwardCase(s: ConvSpec): BenchCase {
       const G = input(gShape, 44);
       const op = ([x, w, b]: Tensor[]) => conv2d(x, w, b, { stride: s.stride, padding });
       return backwardInstance([X, W, B], op, G.data, () => {
-        const r = conv2dBackwardRef(s, X.data, W.data, G.data);
+        const r = conv2dBackwardRef(X.data, X.shape, W.data, W.shape, G.data, { stride: s.stride, padding });
         return [{ values: r.dx }, { values: r.dw }, { values: r.db }];
       });
     },

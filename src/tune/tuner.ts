@@ -1,12 +1,13 @@
-// The tuner behind `hlgfa tune`: for each performance-critical family, coordinate descent over its
-// knobs. Every candidate value is applied (src/ops/tuning.ts), each of the knob's representative
-// bench cases is validated against its CPU reference and timed, and the candidate with the lowest
-// geometric-mean time wins if it beats the value in force by more than MARGIN (noise guard). A
-// candidate that computes a wrong result can never win. Node-free: the browser page runs it too
-// (src/web/tune-hook.ts).
-import '../src/ops/index.js';
-import type { Runtime } from '../src/gpu/runtime.js';
-import { applyTuning, currentTuning, resetTuning, type FullTuning, type TuningRecord } from '../src/ops/tuning.js';
+// The tuner behind `hlgfa tune` and the page's `hlgfaTune.run()`: for each tunable family,
+// coordinate descent over its knobs as the family declares them (src/ops/tunable.ts: candidates
+// and bench cases). Every candidate value is applied, each of the knob's bench cases is validated
+// against its CPU reference and timed, and the candidate with the lowest geometric-mean time wins
+// if it beats the value in force by more than MARGIN (noise guard). A candidate that computes a
+// wrong result can never win. Node-free: the browser page bundles it.
+import '../ops/index.js';
+import type { Runtime } from '../gpu/runtime.js';
+import { TUNABLES, applyTuning, currentTuning, resetTuning, type FullTuning, type TunableFamily, type TuningRecord } from '../ops/tuning.js';
+import type { KnobSpec } from '../ops/tunable.js';
 import { Timer, compare, stats, type BenchCase, type MeasureOptions } from './harness.js';
 import { allCases } from './cases/index.js';
 
@@ -22,64 +23,32 @@ interface Knob {
   /** Candidate values as records to apply (one field each). */
   candidates: TuningRecord[];
   /** Case ids measured for this knob. */
-  cases: string[];
+  cases: readonly string[];
   /** Part of --quick (else full only). */
   quick?: boolean;
 }
 
-const blocks = [{ bw: 8, bh: 4 }, { bw: 4, bh: 4 }, { bw: 8, bh: 2 }, { bw: 16, bh: 2 }, { bw: 4, bh: 8 }];
+export const TUNABLE_FAMILIES = Object.keys(TUNABLES) as TunableFamily[];
 
-/** The knobs per family, in tuning order, with the cases that exercise them. */
-export const KNOBS: Record<keyof FullTuning, Knob[]> = {
-  matmul: [
-    { name: 'variant', quick: true, candidates: (['auto', 'vec4', 'scalar', 'tiled', 'rows'] as const).map((variant) => ({ matmul: { variant } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
-    { name: 'groupLanes', candidates: ([0, 4] as const).map((groupLanes) => ({ matmul: { groupLanes } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
-    { name: 'rowGroups', candidates: [1, 2, 4].map((rowGroups) => ({ matmul: { rowGroups } })), cases: ['matmul/512x512x512', 'conv2d/1x1 144→24 @64²'] },
-  ],
-  conv2d: [
-    { name: 'vec4Loads', quick: true, candidates: [true, false].map((vec4Loads) => ({ conv2d: { vec4Loads } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 96→192 @16²'] },
-    { name: 'subgroupWeights', quick: true, candidates: [true, false].map((subgroupWeights) => ({ conv2d: { subgroupWeights } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 96→192 @16²'] },
-    { name: 'pixelsPerThread', quick: true, candidates: [2, 4, 8, 16].map((px) => ({ conv2d: { pixelsPerThread: px } })), cases: ['conv2d/3x3 24→48 @64²', 'conv2d/3x3 s2 3→32 @256²'] },
-  ],
-  depthwise: [
-    { name: 'rolling', quick: true, candidates: [true, false].map((rolling) => ({ depthwise: { rolling } })), cases: ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'] },
-    { name: 'rollingBw', candidates: [4, 8, 16].map((rollingBw) => ({ depthwise: { rollingBw } })), cases: ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'] },
-    { name: 'rollingRows', candidates: [16, 32, 64].map((rollingRows) => ({ depthwise: { rollingRows } })), cases: ['depthwise/3x3 144ch @64²', 'depthwise/multiscale 3+5+7 32ch @32²'] },
-    { name: 'vec4Loads', quick: true, candidates: [true, false].map((vec4Loads) => ({ depthwise: { vec4Loads } })), cases: ['depthwise/3x3 s2 96ch @64²', 'depthwise/3x3 s2 576ch @16²'] },
-    { name: 'subgroupWeights', candidates: [true, false].map((subgroupWeights) => ({ depthwise: { subgroupWeights } })), cases: ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 576ch @16²'] },
-    { name: 'forward', quick: true, candidates: blocks.map((forward) => ({ depthwise: { forward } })), cases: ['depthwise/3x3 s2 96ch @128²', 'depthwise/3x3 s2 576ch @16²'] },
-    { name: 'backwardInput', candidates: blocks.map((backwardInput) => ({ depthwise: { backwardInput } })), cases: ['depthwise/backward 3x3 s2 96ch @128²'] },
-    { name: 'backwardWeight', candidates: [4, 8, 16].map((bw) => ({ depthwise: { backwardWeight: { bw } } })), cases: ['depthwise/backward 3x3 s2 96ch @128²'] },
-  ],
-  norm: [
-    { name: 'vec4', quick: true, candidates: [true, false].map((vec4) => ({ norm: { vec4 } })), cases: ['modulate/24ch @64²', 'modulate/96ch @16²'] },
-    { name: 'narrowBelow', quick: true, candidates: [0, 2048, 65536].map((narrowBelow) => ({ norm: { narrowBelow } })), cases: ['modulate/24ch @64²', 'modulate/96ch @16²', 'modulate/backward 24ch @64²'] },
-    { name: 'wg', candidates: [32, 64, 128, 256].map((wg) => ({ norm: { wg } })), cases: ['modulate/24ch @64²', 'modulate/backward 24ch @64²'] },
-    { name: 'narrowWg', candidates: [8, 16, 32, 64].map((narrowWg) => ({ norm: { narrowWg } })), cases: ['modulate/96ch @16²', 'modulate/backward 96ch @16²'] },
-  ],
-  gate: [
-    { name: 'vec4', quick: true, candidates: [true, false].map((vec4) => ({ gate: { vec4 } })), cases: ['gate/24ch @64²', 'gate/backward 24ch @64²'] },
-    { name: 'wg', candidates: [64, 128, 256].map((wg) => ({ gate: { wg } })), cases: ['gate/24ch @64²', 'gate/backward 24ch @64²'] },
-    { name: 'unroll', candidates: [1, 2, 4].map((unroll) => ({ gate: { unroll } })), cases: ['gate/24ch @64²', 'gate/backward 24ch @64²'] },
-  ],
-  cosine: [
-    { name: 'vec4', quick: true, candidates: [true, false].map((vec4) => ({ cosine: { vec4 } })), cases: ['cosine/24ch @64²', 'cosine/backward 24ch @64²'] },
-    { name: 'wg', candidates: [32, 64, 128, 256].map((wg) => ({ cosine: { wg } })), cases: ['cosine/24ch @64²', 'cosine/backward 24ch @64²'] },
-  ],
-  adam: [
-    { name: 'vec4', quick: true, candidates: [true, false].map((vec4) => ({ adam: { vec4 } })), cases: ['adam/165888', 'adam/1048576'] },
-    { name: 'wg', candidates: [64, 128, 256].map((wg) => ({ adam: { wg } })), cases: ['adam/165888', 'adam/1048576'] },
-  ],
-  blur: [{ name: 'span', quick: true, candidates: ([1, 2] as const).map((span) => ({ blur: { span } })), cases: ['blur/σ=4 [1, 1, 256, 256]'] }],
-  reduce: [{ name: 'splitTarget', quick: true, candidates: [4, 16, 64, 256].map((splitTarget) => ({ reduce: { splitTarget } })), cases: ['reduce/mean [1, 1, 256, 256]', 'reduce/sum [1, 96, 64, 64] axes 2,3'] }],
-};
-
-export const TUNABLE_FAMILIES = Object.keys(KNOBS) as Array<keyof FullTuning>;
+/** The tuned knobs per family, in tuning order: the families' declarations with candidates. */
+export const KNOBS = Object.fromEntries(
+  TUNABLE_FAMILIES.map((family) => [
+    family,
+    Object.entries(TUNABLES[family].knobs as Record<string, KnobSpec<unknown>>)
+      .filter(([, spec]) => spec.candidates?.length)
+      .map(([name, spec]): Knob => ({
+        name,
+        candidates: spec.candidates!.map((v) => ({ [family]: { [name]: v } }) as TuningRecord),
+        cases: spec.cases ?? [],
+        quick: spec.quick,
+      })),
+  ]),
+) as Record<TunableFamily, Knob[]>;
 
 export interface TuneOptions {
   quick?: boolean;
   /** Families to tune (default: all); the others keep their current values. */
-  families?: ReadonlyArray<keyof FullTuning>;
+  families?: ReadonlyArray<TunableFamily>;
   /** Only these knobs, as "family.knob" (e.g. "blur.span"); default: every knob of the families. */
   knobs?: readonly string[];
   measure?: MeasureOptions;
@@ -116,7 +85,7 @@ export function knobLabel(record: TuningRecord, family: string, knob: string): s
  * The record to cache after tuning `families`: `previous` (the cached record) with those families
  * replaced whole by the tuner's result; the others keep what `previous` holds.
  */
-export function mergeTuned(previous: TuningRecord, tuned: FullTuning, families: ReadonlyArray<keyof FullTuning>): TuningRecord {
+export function mergeTuned(previous: TuningRecord, tuned: FullTuning, families: ReadonlyArray<TunableFamily>): TuningRecord {
   const record: TuningRecord = { ...previous };
   for (const f of families) (record as Record<string, unknown>)[f] = tuned[f];
   return record;

@@ -3,10 +3,9 @@
 // 64² / 32² / 16², and backward passes.
 // Work model: flops = 2·N·C·Ho·Wo·k²; bytes = 4·(x + w + bias + y). Multi-scale: the fused 7×7 it
 // executes, flops = 2·N·C·Ho·Wo·49; bytes = 4·(x + (9 + 25 + 49)·C + 3·C + y).
-import { depthwiseConv2d, depthwiseGeometry, forwardPlan, multiScaleDepthwise, usesRolling, type DepthwiseOptions } from '../../src/ops/depthwise.js';
-import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../src/ops/depthwise.ref.js';
-import { currentTuning } from '../../src/ops/tuning.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
+import { depthwiseConv2d, depthwiseGeometry, depthwisePlan, multiScaleDepthwise, type DepthwiseOptions } from '../../ops/depthwise.js';
+import { depthwiseBackwardRef, depthwiseRef, multiScaleDepthwiseRef } from '../../ops/depthwise.ref.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import type { BenchCase, Expected } from '../harness.js';
 import { F32, backwardInstance, dims, forwardInstance, input, model } from './common.js';
 import type * as TF from '@tensorflow/tfjs-core';
@@ -26,16 +25,12 @@ const outSize = (s: DwSpec) => (s.padding === 'same' ? Math.ceil(s.size / s.stri
 const opts = (s: DwSpec): DepthwiseOptions => ({ stride: s.stride, padding: s.padding });
 const label = (s: DwSpec) => `${s.k}x${s.k}${s.stride > 1 ? ` s${s.stride}` : ''} ${s.c}ch @${s.size}²`;
 
+/** The kernel label of a spec (the fused multi-scale op runs one 7×7 'same' pass). */
 function variantOf(s: { stride: number; size: number; k?: number; c?: number; padding?: DwSpec['padding'] }, backwardPass = false): string {
-  const t = currentTuning().depthwise;
-  const rows = backwardPass ? s.size : Math.ceil(s.size / s.stride);
-  if (usesRolling(s.k ?? 7, s.stride, rows)) return `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
-  if (backwardPass) return `block ${t.backwardInput.bw}x${t.backwardInput.bh} dW bw=${t.backwardWeight.bw}`;
   const k = s.k ?? 7;
   const c = s.c ?? 1;
-  const g = depthwiseGeometry([1, c, s.size, s.size], [c, 1, k, k], { stride: s.stride, padding: s.padding ?? 'same' });
-  const p = forwardPlan(g);
-  return `block ${p.bw}x${p.bh}${p.load4 ? ' v4' : ''}${p.shareLanes ? ' sg' : ''}`;
+  const p = depthwisePlan(depthwiseGeometry([1, c, s.size, s.size], [c, 1, k, k], { stride: s.stride, padding: s.padding ?? 'same' }));
+  return backwardPass ? p.backwardLabel : p.label;
 }
 
 function tfPeer(s: { c: number; size: number; stride: number }, k: number) {

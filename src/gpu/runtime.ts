@@ -4,6 +4,7 @@
 import { requestGpu, type Gpu, type RequestGpuOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { KernelCache, packUniforms, type KernelInfo, type Uniforms } from './kernel.js';
+import type { DispatchProfiler } from './profiler.js';
 
 export interface BufferBinding {
   buffer: GPUBuffer;
@@ -18,6 +19,8 @@ export interface DispatchArgs {
   bindings: Record<string, BufferBinding>;
   uniforms?: Uniforms;
   workgroups: readonly [number, number?, number?];
+  /** The op launching it, for profiles (src/gpu/profiler.ts); the shader name when absent. */
+  label?: string;
 }
 
 /**
@@ -58,6 +61,7 @@ export class Runtime {
   private submitted = 0;
   private destroyed = false;
   private passTimer: PassTimer | null = null;
+  private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
   private readonly placeholders = new WeakSet<GPUBuffer>();
 
@@ -146,6 +150,15 @@ export class Runtime {
     this.passTimer = timer;
   }
 
+  /**
+   * While `profiler` is set, every dispatch runs in a pass of its own with GPU timestamps and is
+   * recorded with its op, layer and CPU encode time (`hlgfa profile`); `null` turns it off.
+   */
+  setProfiler(profiler: DispatchProfiler | null): void {
+    this.endPass();
+    this.profiler = profiler;
+  }
+
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
@@ -165,6 +178,7 @@ export class Runtime {
   }
 
   dispatch(args: DispatchArgs): void {
+    const cpuStart = this.profiler ? performance.now() : 0;
     const k = this.kernel(args.shader, args.entry, args.constants);
     const entries: GPUBindGroupEntry[] = [];
     const planning = this.planning;
@@ -201,10 +215,21 @@ export class Runtime {
       return;
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
-    const pass = this.getPass();
-    pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) {
+      this.endPass();
+      const { writes, record } = this.profiler.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart);
+      const pass = this.getEncoder().beginComputePass({ timestampWrites: writes });
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+      record.cpuMs = performance.now() - cpuStart;
+    } else {
+      const pass = this.getPass();
+      pass.setPipeline(k.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(x, y, z);
+    }
     if (++this.dispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
   }
 

@@ -6,6 +6,7 @@ import { noGrad } from '../autograd/tape.js';
 import { Tensor, empty, scope, tensor } from '../tensor/tensor.js';
 import { add, affine, areaDownsample, mul, resizeBilinear, sub } from '../ops/index.js';
 import { runtime } from '../gpu/runtime.js';
+import { profileLayer } from '../gpu/profiler.js';
 import type { Calibration } from '../eval/calibration.js';
 import { topkMean } from '../eval/metrics.js';
 import { imagesToTensor, type Backbone, type Exposure } from './backbone.js';
@@ -48,9 +49,9 @@ export function viewTensor(backbone: Backbone, images: readonly RgbaImage[], siz
 export function dualFeatures(backbone: Backbone, hr: Tensor, taps: readonly string[]): { fh: Tensor[]; fl: Tensor[] } {
   return noGrad(() =>
     scope(() => {
-      const lr = areaDownsample(hr, 2);
-      const h = backbone.features(hr, taps);
-      const l = backbone.features(lr, taps);
+      const lr = profileLayer('backbone LR', () => areaDownsample(hr, 2));
+      const h = profileLayer('backbone HR', () => backbone.features(hr, taps));
+      const l = profileLayer('backbone LR', () => backbone.features(lr, taps));
       return { fh: taps.map((t) => h[t]), fl: taps.map((t) => l[t]) };
     }),
   );
@@ -133,7 +134,7 @@ export class Detector {
     return noGrad(() =>
       scope(() => ({
         alignment: cfg.alignmentTerm ? this.alignmentMaps(fh, fl, true, size) : null,
-        normality: normalityMap(bank, cfg.knnTaps.map((t) => fh[cfg.taps.indexOf(t)]), size, cfg.blurSigma, cfg.knnGrid),
+        normality: profileLayer('memory bank', () => normalityMap(bank, cfg.knnTaps.map((t) => fh[cfg.taps.indexOf(t)]), size, cfg.blurSigma, cfg.knnGrid)),
       })),
     );
   }
@@ -145,9 +146,9 @@ export class Detector {
       scope(() => {
         const fhats = cfg.baseline
           ? fl.map((f, l) => resizeBilinear(f, [fh[l].shape[2], fh[l].shape[3]], { alignCorners: false }))
-          : this.levels.map((p, l) => refine(p, cfg, fh[l], fl[l]));
+          : this.levels.map((p, l) => profileLayer(`hlgfa level ${l}`, () => refine(p, cfg, fh[l], fl[l])));
         const w = cfg.reliability ? reliabilityWeight(this.levels, fh, size, cfg.reliabilityStrength) : null;
-        const map = anomalyMap(fhats, fh, size, cfg.blurSigma, w);
+        const map = profileLayer('anomaly map', () => anomalyMap(fhats, fh, size, cfg.blurSigma, w));
         if (!normalise || cfg.mapNorm === 'none' || !this.meanMap) return map;
         const centred = sub(map, this.meanMap);
         return cfg.mapNorm === 'zscore' && this.invStdMap ? mul(centred, this.invStdMap) : centred;

@@ -10,6 +10,7 @@ import { matmul } from '../ops/matmul.js';
 import { noGrad } from '../autograd/tape.js';
 import { WeightReader } from './weights.js';
 import { SafeTensorsError } from '../io/safetensors.js';
+import { profileLayer } from '../gpu/profiler.js';
 
 /** (expansion t, output channels c, repeats n, first stride s) — the paper's Table 2. */
 const SETTINGS: ReadonlyArray<readonly [number, number, number, number]> = [
@@ -220,13 +221,15 @@ export class MobileNetV2 {
         for (const b of this.blocks) {
           if (Object.keys(out).length === want.size) break;
           let h = cur;
-          b.layers.forEach((l, i) => {
-            const next = this.runLayer(l, h);
-            if (h !== cur) release(h);
-            h = next;
-            if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) tap(`${b.name}.expand`, h);
+          const next = profileLayer(b.name, () => {
+            b.layers.forEach((l, i) => {
+              const y = this.runLayer(l, h);
+              if (h !== cur) release(h);
+              h = y;
+              if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) tap(`${b.name}.expand`, h);
+            });
+            return b.residual ? add(h, cur) : h;
           });
-          const next = b.residual ? add(h, cur) : h;
           if (b.residual) release(h);
           release(cur);
           cur = next;

@@ -52,7 +52,7 @@ export function launch(op: string, l: Launch): void {
     bindings[`${name}_v4`] = { ...b, size: Math.ceil(b.size / 16) * 16 };
   }
   traced?.push({ op, shader: l.shader, entry: l.entry ?? 'main', constants: { ...l.constants } });
-  runtime().dispatch({ ...l, bindings });
+  runtime().dispatch({ ...l, bindings, label: op });
 }
 
 /** Workgroups for `n` independent items at `perGroup` items per workgroup, split over x/y. */

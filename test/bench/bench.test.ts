@@ -2,13 +2,14 @@
 // documented schema fields, and validation flags a result that disagrees with its reference.
 // No timing assertions (this runs on a shared 2-core software adapter).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { useGpu } from '../helpers.js';
+import { DEFAULT_BACKBONE } from '../../src/cli/paths.js';
 import { compare, percentile, type BenchCase } from '../../src/tune/harness.js';
 import { allCases, runBench } from '../../src/tune/suite.js';
 import { SCHEMA, type BenchReport, type CaseResult } from '../../src/tune/schema.js';
@@ -117,8 +118,8 @@ describe('harness helpers', () => {
 
 // Needs the compiled CLI (`npm test` builds dist/ first).
 const cli = join(process.cwd(), 'bin', 'hlgfa.js');
-const built = existsSync(join(process.cwd(), 'dist', 'bench', 'suite.js'));
-describe.skipIf(!built)('hlgfa bench', () => {
+// The compiled CLI (npm test builds it first).
+describe('hlgfa bench', () => {
   it('writes the JSON report and lists cases', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'hlgfa-bench-')), 'bench.json');
     const env = { ...process.env, HLGFA_TUNING_FILE: join(tmpdir(), 'hlgfa-bench-no-tuning.json') };
@@ -131,5 +132,14 @@ describe.skipIf(!built)('hlgfa bench', () => {
     expect(report.tuning.source).toMatch(/^defaults/);
     const list = spawnSync(process.execPath, [cli, 'bench', '--list', '--filter', 'adam'], { encoding: 'utf8' });
     expect(list.stdout.trim().split('\n').every((l) => l.startsWith('adam/'))).toBe(true);
+  });
+
+  it('refuses a --json path that is the backbone or a file of another kind, before any work', () => {
+    const backbone = spawnSync(process.execPath, [cli, 'bench', '--json', DEFAULT_BACKBONE], { encoding: 'utf8' });
+    expect([backbone.status, backbone.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining('is an input of this command')]);
+    const notes = join(mkdtempSync(join(tmpdir(), 'hlgfa-bench-')), 'notes.txt');
+    writeFileSync(notes, 'keep me');
+    const other = spawnSync(process.execPath, [cli, 'bench', '--json', notes], { encoding: 'utf8' });
+    expect([other.status, readFileSync(notes, 'utf8')]).toEqual([2, 'keep me']);
   });
 });

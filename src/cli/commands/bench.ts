@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../../io/node-fs.js';
 import { resetTuning } from '../../ops/tuning.js';
 import { parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
+import { checkOutput } from '../output-guard.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
 import { benchGpu } from '../../tune/gpu-node.js';
 import { formatReport } from '../../tune/report.js';
@@ -68,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   const filter = args.values.filter?.split(',').map((s) => s.trim()).filter(Boolean);
   // An empty list would select every case: a full run nobody asked for.
   if (filter?.length === 0) throw new UsageError(`--filter needs at least one case name, got "${args.values.filter}"`);
+  // Before any work: --json may not replace the backbone or a file that is not JSON.
+  if (args.values.json !== undefined) checkOutput(args.values.json, 'json', { files: [DEFAULT_BACKBONE] }, { option: '--json' });
   const selected = e2eOnly ? [] : selectCases(allCases(), filter, quick);
   if (args.flags.has('list')) {
     for (const c of selected) console.log(c.id);

@@ -1,0 +1,82 @@
+// `hlgfa profile`: where one HLGFA inference spends its time, per op, layer and kernel, on the GPU
+// (timestamp queries around every dispatch) and on the CPU recording it; optionally a Chrome trace.
+import { writeFileAtomic } from '../../io/node-fs.js';
+import { resolveConfig } from '../../models/hlgfa-config.js';
+import { chromeTrace, formatProfile, profileInference } from '../../tune/profile.js';
+import { e2eImages, freshDetector } from '../../tune/e2e.js';
+import { intOption, parseArgs, UsageError } from '../args.js';
+import { cliRuntime } from '../gpu-setup.js';
+import { openBackbone, openDetector, readCheckpoint } from '../model-files.js';
+import { checkOutput, checkWritable } from '../output-guard.js';
+import { DEFAULT_BACKBONE } from '../paths.js';
+import { parseConfigArgs } from './train.js';
+
+export const help = `Usage: hlgfa profile [--model MODEL.safetensors | --size S --config JSON] [--batch N] [--trace FILE] [--json FILE] [--top N]
+
+Runs Detector.scoreMaps on N synthetic images three times (pipelines compile on the first, the
+second is timed plain, the third profiled) and prints, per op, per layer (backbone views and their
+blocks, each HLGFA level, the anomaly map, the memory bank) and per kernel: dispatch count, GPU time
+from timestamp queries, its share, and the CPU time spent recording those dispatches. Each dispatch
+runs in a pass of its own while profiled, so the GPU total is the sum of serialised kernels; the
+wall times of the profiled and the plain call are printed beside it. Needs 'timestamp-query'.
+
+  --model FILE     a trained checkpoint (default: a freshly initialised module at the default
+                   config, which runs the same kernels as a trained one)
+  --backbone FILE  backbone weights (default: the shipped MobileNetV2)
+  --size S         input size without --model (default 256)
+  --config JSON    other HLGFA options without --model, e.g. '{"taps":["features.3","features.6"]}'
+  --batch N        images per call (default 1)
+  --trace FILE     write a Chrome trace (JSON; open in ui.perfetto.dev or chrome://tracing)
+  --json FILE      write the profile (every dispatch) as JSON
+  --top N          rows per table (default 15)
+  --force          replace an existing --trace/--json file that is not JSON`;
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['model', 'backbone', 'size', 'config', 'batch', 'trace', 'json', 'top'], flags: ['force'] });
+  const model = args.values.model;
+  if (model !== undefined && (args.values.size !== undefined || args.values.config !== undefined)) {
+    throw new UsageError('--size and --config describe a fresh module; a --model brings its own');
+  }
+  const batch = intOption(args, 'batch', 1, 1, 64);
+  const top = intOption(args, 'top', 15, 1, 10_000);
+  const backbonePath = args.values.backbone ?? DEFAULT_BACKBONE;
+  const partial = model === undefined ? parseConfigArgs(args) : {};
+  const config = resolveConfig(partial);
+  if (model === undefined && config.normality === 'knn') {
+    throw new UsageError("normality 'knn' needs a memory bank built from normal images: profile a trained model with --model");
+  }
+  const checkpoint = model === undefined ? null : readCheckpoint(model);
+  const inputs = { files: [backbonePath, ...(model ? [model] : [])] };
+  for (const option of ['trace', 'json'] as const) {
+    const path = args.values[option];
+    if (path === undefined) continue;
+    checkOutput(path, 'json', inputs, { option: `--${option}`, force: args.flags.has('force') });
+    checkWritable(path, `--${option}`);
+  }
+
+  const rt = await cliRuntime();
+  if (!rt.device.features.has('timestamp-query')) {
+    console.error("hlgfa profile: this adapter has no 'timestamp-query' feature, so dispatches cannot be timed on the GPU");
+    return 1;
+  }
+  const opened = checkpoint ? await openDetector(checkpoint, backbonePath) : null;
+  const size = opened ? opened.detector.config.size : config.size;
+  const images = e2eImages(size, batch, 'test');
+  const detector = opened ? opened.detector : freshDetector(await openBackbone(backbonePath), config, e2eImages(size, 8, 'train'));
+  try {
+    const profile = await profileInference(rt, detector, images);
+    console.log(formatProfile(profile, top));
+    if (args.values.trace !== undefined) {
+      writeFileAtomic(args.values.trace, JSON.stringify(chromeTrace(profile)));
+      console.log(`wrote ${args.values.trace} (Chrome trace: ui.perfetto.dev or chrome://tracing)`);
+    }
+    if (args.values.json !== undefined) {
+      writeFileAtomic(args.values.json, `${JSON.stringify(profile, null, 2)}\n`);
+      console.log(`wrote ${args.values.json}`);
+    }
+  } finally {
+    detector.backbone.dispose();
+    detector.dispose();
+  }
+  return 0;
+}

@@ -1,0 +1,149 @@
+// Where an HLGFA inference spends its time (`hlgfa profile`): one warm `Detector.scoreMaps` call
+// with every dispatch timed on the GPU (src/gpu/profiler.ts), summed per op, per layer and per
+// kernel, beside the CPU time spent recording each dispatch; and the same as a Chrome trace
+// (chrome://tracing, ui.perfetto.dev) with a GPU track and a CPU-encode track.
+import { DispatchProfiler, type DispatchRecord } from '../gpu/profiler.js';
+import type { Runtime } from '../gpu/runtime.js';
+import type { RgbaImage } from '../io/image.js';
+import type { Detector } from '../models/detector.js';
+
+export interface Profile {
+  /** Wall time of the profiled call (recording, GPU work, readback, scoring), ms. */
+  wallMs: number;
+  /** Wall time of the same call unprofiled (the warm-up after the first), ms. */
+  unprofiledMs: number;
+  images: number;
+  size: number;
+  adapter: string;
+  dispatches: DispatchRecord[];
+}
+
+export interface ProfileRow {
+  name: string;
+  count: number;
+  gpuMs: number;
+  /** Share of all dispatches' GPU time. */
+  share: number;
+  cpuMs: number;
+}
+
+/** Profiles `detector.scoreMaps(images)`: a first call compiles pipelines, a second is timed plain, a third profiled. */
+export async function profileInference(rt: Runtime, detector: Detector, images: readonly RgbaImage[]): Promise<Profile> {
+  await detector.scoreMaps(images);
+  let t = performance.now();
+  await detector.scoreMaps(images);
+  const unprofiledMs = performance.now() - t;
+  const profiler = new DispatchProfiler(rt.device);
+  rt.setProfiler(profiler);
+  let wallMs: number;
+  try {
+    t = performance.now();
+    await detector.scoreMaps(images);
+    wallMs = performance.now() - t;
+  } finally {
+    rt.setProfiler(null);
+  }
+  rt.flush();
+  const dispatches = await profiler.collect();
+  const a = rt.gpu.info;
+  return { wallMs, unprofiledMs, images: images.length, size: detector.config.size, adapter: `${a.vendor} ${a.architecture} ${a.description}`.trim(), dispatches };
+}
+
+/** GPU and CPU-encode time summed by op, layer or kernel, largest GPU time first. */
+export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer' | 'kernel'): ProfileRow[] {
+  const rows = new Map<string, ProfileRow>();
+  let total = 0;
+  for (const r of records) {
+    const name = (by === 'layer' ? r.layer : r[by]) || '(outside layers)';
+    const row = rows.get(name) ?? { name, count: 0, gpuMs: 0, share: 0, cpuMs: 0 };
+    row.count++;
+    if (Number.isFinite(r.gpuMs)) {
+      row.gpuMs += r.gpuMs;
+      total += r.gpuMs;
+    }
+    row.cpuMs += r.cpuMs;
+    rows.set(name, row);
+  }
+  for (const row of rows.values()) row.share = total > 0 ? row.gpuMs / total : 0;
+  return [...rows.values()].sort((a, b) => b.gpuMs - a.gpuMs || a.name.localeCompare(b.name));
+}
+
+/** Sum of the dispatches' GPU and CPU-encode times, ms. */
+export function totals(records: readonly DispatchRecord[]): { gpuMs: number; cpuMs: number; timed: number } {
+  let gpuMs = 0;
+  let cpuMs = 0;
+  let timed = 0;
+  for (const r of records) {
+    if (Number.isFinite(r.gpuMs)) {
+      gpuMs += r.gpuMs;
+      timed++;
+    }
+    cpuMs += r.cpuMs;
+  }
+  return { gpuMs, cpuMs, timed };
+}
+
+/** Layer prefixes up to `depth` parts ("backbone HR/features.3" at depth 1 is "backbone HR"). */
+export function atDepth(records: readonly DispatchRecord[], depth: number): DispatchRecord[] {
+  return records.map((r) => ({ ...r, layer: r.layer.split('/').slice(0, depth).join('/') }));
+}
+
+function table(title: string, rows: readonly ProfileRow[], limit: number): string {
+  const shown = rows.slice(0, limit);
+  const w = Math.max(title.length, ...shown.map((r) => r.name.length));
+  const lines = [`${title.padEnd(w)}  ${'count'.padStart(5)}  ${'GPU ms'.padStart(8)}  ${'%'.padStart(5)}  ${'CPU enc ms'.padStart(10)}`];
+  for (const r of shown) {
+    lines.push(`${r.name.padEnd(w)}  ${String(r.count).padStart(5)}  ${r.gpuMs.toFixed(2).padStart(8)}  ${(100 * r.share).toFixed(1).padStart(5)}  ${r.cpuMs.toFixed(2).padStart(10)}`);
+  }
+  if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (--json has all)`);
+  return lines.join('\n');
+}
+
+/** The report `hlgfa profile` prints. */
+export function formatProfile(p: Profile, limit = 15): string {
+  const t = totals(p.dispatches);
+  const untimed = p.dispatches.length - t.timed;
+  return [
+    `${p.adapter}: Detector.scoreMaps, ${p.images} image(s) at S=${p.size}`,
+    `wall ${p.wallMs.toFixed(1)} ms profiled (${p.unprofiledMs.toFixed(1)} ms unprofiled); ${p.dispatches.length} dispatches: GPU ${t.gpuMs.toFixed(1)} ms, CPU encode ${t.cpuMs.toFixed(1)} ms` +
+      (untimed ? ` (${untimed} without GPU timestamps)` : ''),
+    '',
+    table('op', summarise(p.dispatches, 'op'), limit),
+    '',
+    table('layer', summarise(atDepth(p.dispatches, 1), 'layer'), limit),
+    '',
+    table('layer (blocks)', summarise(p.dispatches, 'layer'), limit),
+    '',
+    table('kernel', summarise(p.dispatches, 'kernel'), limit),
+  ].join('\n');
+}
+
+interface TraceEvent {
+  name: string;
+  cat: string;
+  ph: 'X' | 'M';
+  ts?: number;
+  dur?: number;
+  pid: number;
+  tid: number;
+  args: Record<string, unknown>;
+}
+
+/**
+ * The profile in the Chrome trace event format (JSON object form): complete ('X') events in µs,
+ * thread 1 the GPU (timestamps relative to the first dispatch), thread 2 the CPU recording them
+ * (relative to the first recording).
+ */
+export function chromeTrace(p: Profile): { traceEvents: TraceEvent[]; displayTimeUnit: 'ms'; otherData: Record<string, string> } {
+  const cpu0 = p.dispatches.length ? Math.min(...p.dispatches.map((r) => r.cpuStart)) : 0;
+  const events: TraceEvent[] = [
+    { name: 'thread_name', cat: '__metadata', ph: 'M', pid: 1, tid: 1, args: { name: 'GPU' } },
+    { name: 'thread_name', cat: '__metadata', ph: 'M', pid: 1, tid: 2, args: { name: 'CPU encode' } },
+  ];
+  for (const r of p.dispatches) {
+    const args = { kernel: r.kernel, layer: r.layer, workgroups: r.workgroups };
+    if (Number.isFinite(r.gpuMs)) events.push({ name: r.op, cat: 'gpu', ph: 'X', ts: r.gpuStart * 1000, dur: r.gpuMs * 1000, pid: 1, tid: 1, args });
+    events.push({ name: r.op, cat: 'cpu', ph: 'X', ts: (r.cpuStart - cpu0) * 1000, dur: r.cpuMs * 1000, pid: 1, tid: 2, args });
+  }
+  return { traceEvents: events, displayTimeUnit: 'ms', otherData: { adapter: p.adapter, workload: `Detector.scoreMaps ${p.images}×S=${p.size}` } };
+}

@@ -1,0 +1,138 @@
+// The dispatch profiler (src/gpu/profiler.ts) and `hlgfa profile`'s summaries and Chrome trace
+// (src/tune/profile.ts): every dispatch of an inference is recorded with its op and layer, GPU
+// spans do not overlap (one pass each, in order), their sum fits inside the call's wall time, and
+// the trace is Chrome's JSON object format.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import '../../src/ops/index.js';
+import { DEFAULT_BACKBONE } from '../../src/cli/paths.js';
+import { DispatchProfiler, profileLayer, type DispatchRecord } from '../../src/gpu/profiler.js';
+import { add } from '../../src/ops/index.js';
+import { tensor } from '../../src/tensor/tensor.js';
+import { runtime } from '../../src/gpu/runtime.js';
+import { resolveConfig } from '../../src/models/hlgfa-config.js';
+import { e2eImages, freshDetector, readBackbone } from '../../src/tune/e2e.js';
+import { atDepth, chromeTrace, formatProfile, profileInference, summarise, totals } from '../../src/tune/profile.js';
+import { useGpu } from '../helpers.js';
+
+useGpu();
+const ROOT = join(import.meta.dirname, '..', '..');
+
+const record = (op: string, layer: string, gpuMs: number, cpuMs = 0.5): DispatchRecord => ({ op, kernel: `${op}.main`, layer, workgroups: [1, 1, 1], cpuMs, cpuStart: 0, gpuStart: 0, gpuMs });
+
+describe('summaries and layers', () => {
+  it('sum GPU and CPU time by op and layer, largest first, with shares of the timed total', () => {
+    const rs = [record('conv2d', 'backbone HR/features.1', 3), record('relu6', 'backbone HR/features.1', 1), record('conv2d', 'backbone LR/features.1', 2), record('blur', '', 2), record('add', 'x', NaN)];
+    expect(summarise(rs, 'op').map((r) => [r.name, r.count, r.gpuMs, r.share, r.cpuMs])).toEqual([
+      ['conv2d', 2, 5, 0.625, 1],
+      ['blur', 1, 2, 0.25, 0.5],
+      ['relu6', 1, 1, 0.125, 0.5],
+      ['add', 1, 0, 0, 0.5],
+    ]);
+    expect(summarise(atDepth(rs, 1), 'layer').map((r) => [r.name, r.gpuMs])).toEqual([['backbone HR', 4], ['(outside layers)', 2], ['backbone LR', 2], ['x', 0]]);
+    expect(totals(rs)).toEqual({ gpuMs: 8, cpuMs: 2.5, timed: 4 });
+  });
+
+  it('profileLayer nests names, unwinds on throw, and records only while a profiler is attached', async () => {
+    const rt = runtime();
+    const x = tensor(Float32Array.from([1, 2, 3]));
+    const plain = profileLayer('a', () => add(x, x)); // no profiler: nothing to record
+    const profiler = new DispatchProfiler(rt.device);
+    rt.setProfiler(profiler);
+    const made = [plain];
+    try {
+      expect(() => profileLayer('a', () => { throw new Error('boom'); })).toThrow('boom');
+      made.push(profileLayer('outer', () => profileLayer('inner', () => add(x, x))), profileLayer('b', () => add(x, x)), add(x, x));
+    } finally {
+      rt.setProfiler(null);
+    }
+    made.push(add(x, x));
+    rt.flush();
+    const rs = await profiler.collect();
+    expect(rs.map((r) => [r.op, r.layer])).toEqual([['add', 'outer/inner'], ['add', 'b'], ['add', '']]);
+    await expect(profiler.collect()).rejects.toThrow('already collected');
+    for (const t of [x, ...made]) t.dispose();
+  });
+});
+
+describe('profiling an inference', () => {
+  it('times every dispatch, in order, inside the wall time, with ops and layers', async () => {
+    const rt = runtime();
+    expect(rt.device.features.has('timestamp-query')).toBe(true); // lavapipe (CI) and SwiftShader have it
+    const size = 96;
+    const det = freshDetector(await readBackbone(DEFAULT_BACKBONE), resolveConfig({ size }), e2eImages(size, 4, 'train'));
+    try {
+      const p = await profileInference(rt, det, e2eImages(size, 2, 'test'));
+      const rs = p.dispatches;
+      expect(rs.length).toBeGreaterThan(150); // two backbone passes alone launch ~150 kernels
+      expect(rs.every((r) => Number.isFinite(r.gpuMs) && r.gpuMs >= 0 && r.cpuMs >= 0)).toBe(true);
+      // One pass per dispatch, recorded in order: GPU spans follow each other (1 µs of clock slack).
+      for (let i = 1; i < rs.length; i++) expect(rs[i].gpuStart).toBeGreaterThanOrEqual(rs[i - 1].gpuStart + rs[i - 1].gpuMs - 1e-3);
+      // Stated tolerance: the serialised GPU spans and their recording fit inside the call's wall
+      // time (+2 % for clock granularity); on a software adapter the GPU is most of it (> 30 %).
+      const t = totals(rs);
+      expect(t.gpuMs).toBeLessThanOrEqual(p.wallMs * 1.02);
+      expect(t.gpuMs).toBeGreaterThan(0.3 * p.wallMs);
+      const last = rs[rs.length - 1];
+      expect(last.gpuStart + last.gpuMs).toBeLessThanOrEqual(p.wallMs * 1.02);
+      const ops = new Set(rs.map((r) => r.op));
+      for (const op of ['conv2d', 'depthwiseConv2d', 'relu6', 'gaussianBlur', 'areaDownsample']) expect(ops).toContain(op);
+      const layers = summarise(atDepth(rs, 1), 'layer').map((r) => r.name);
+      expect(layers).toEqual(expect.arrayContaining(['backbone HR', 'backbone LR', 'hlgfa level 0', 'hlgfa level 1', 'hlgfa level 2', 'anomaly map']));
+      expect(rs.some((r) => r.layer === 'backbone HR/features.13')).toBe(true);
+      expect(formatProfile(p)).toMatch(/dispatches: GPU [\d.]+ ms, CPU encode [\d.]+ ms/);
+
+      const trace = JSON.parse(JSON.stringify(chromeTrace(p))) as { traceEvents: Array<Record<string, unknown>>; displayTimeUnit: string };
+      expect(trace.displayTimeUnit).toBe('ms');
+      const complete = trace.traceEvents.filter((e) => e.ph === 'X');
+      expect(complete.length).toBe(2 * rs.length); // a GPU and a CPU-encode event per dispatch
+      for (const e of complete) {
+        expect(typeof e.name).toBe('string');
+        expect([typeof e.ts, typeof e.dur, typeof e.pid, typeof e.tid]).toEqual(['number', 'number', 'number', 'number']);
+        expect(e.ts as number).toBeGreaterThanOrEqual(0);
+        expect(e.dur as number).toBeGreaterThanOrEqual(0);
+      }
+      expect(trace.traceEvents.filter((e) => e.ph === 'M').map((e) => (e.args as { name: string }).name)).toEqual(['GPU', 'CPU encode']);
+      // Unprofiled work afterwards is not recorded anywhere.
+      await det.scoreMaps(e2eImages(size, 1, 'test'));
+      expect(p.dispatches.length).toBe(rs.length);
+    } finally {
+      det.backbone.dispose();
+      det.dispose();
+    }
+  });
+});
+
+describe('hlgfa profile', () => {
+  const hlgfa = (...args: string[]) => spawnSync(process.execPath, ['bin/hlgfa.js', 'profile', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+
+  it('prints the tables and writes a trace and the JSON profile; refuses to overwrite inputs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hlgfa-profile-'));
+    try {
+      const trace = join(dir, 'p.trace.json');
+      const json = join(dir, 'p.json');
+      const r = hlgfa('--size', '64', '--top', '3', '--trace', trace, '--json', json);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^op +count +GPU ms +% +CPU enc ms$/m);
+      expect(r.stdout).toMatch(/^layer +count/m);
+      expect(r.stdout).toContain('more (--json has all)');
+      expect(JSON.parse(readFileSync(trace, 'utf8')).traceEvents.length).toBeGreaterThan(100);
+      expect(JSON.parse(readFileSync(json, 'utf8')).dispatches.length).toBeGreaterThan(50);
+      const backbone = hlgfa('--size', '64', '--trace', DEFAULT_BACKBONE);
+      expect(backbone.status).toBe(2);
+      expect(backbone.stderr).toContain('is an input of this command');
+      const notes = join(dir, 'notes.txt');
+      writeFileSync(notes, 'keep me');
+      const other = hlgfa('--size', '64', '--json', notes);
+      expect([other.status, readFileSync(notes, 'utf8')]).toEqual([2, 'keep me']);
+      expect(other.stderr).toContain('exists and is not a JSON file');
+      const mixed = hlgfa('--model', 'x.safetensors', '--size', '64');
+      expect([mixed.status, mixed.stderr]).toEqual([2, expect.stringContaining('--size and --config describe a fresh module')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

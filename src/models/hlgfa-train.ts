@@ -16,6 +16,8 @@ import { Detector, dryRunError, dualFeatures, largestFitting, viewTensor, type B
 import { readFiniteF32, type ParsedCheckpoint } from './checkpoint.js';
 import { buildMemoryBank, patchEmbedding } from './memory-bank.js';
 import type { TensorToWrite } from '../io/safetensors.js';
+import { profileLayer, type DispatchProfiler } from '../gpu/profiler.js';
+import { runtime } from '../gpu/runtime.js';
 
 export interface TrainProgress {
   phase: 'features' | 'train' | 'calibrate';
@@ -48,6 +50,12 @@ export interface TrainOptions {
   onEpochEnd?: (detector: Detector, epoch: number, optimiser: Adam) => Promise<void>;
   resume?: ResumeState;
   signal?: AbortSignal;
+  /**
+   * Records the dispatches of one training step (`hlgfa profile --train`): step `step` (0-based,
+   * counted over the whole run) runs with `profiler` attached, and its wall time, from recording to
+   * the loss read back, is stored in `wallMs`, with the step after it, unprofiled, in `nextMs`.
+   */
+  profileStep?: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number };
 }
 
 export interface TrainResult {
@@ -195,6 +203,10 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       let epochLoss = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         checkAbort(o.signal);
+        const stepIndex = (epoch - startEpoch) * stepsPerEpoch + s;
+        const profiled = o.profileStep?.step === stepIndex ? o.profileStep : null;
+        if (profiled) runtime().setProfiler(profiled.profiler);
+        const stepStart = performance.now();
         const batch = order.slice(s * B, (s + 1) * B);
         // Which images get noise this step (decided before any GPU work, so runs are reproducible).
         const noisy = batch.map(() => cfg.noise !== 'off' && augRng() < cfg.noiseProbability);
@@ -204,26 +216,31 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
           // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
           let k = 0;
           const noiseRow = noisy.map((n) => (n ? k++ : -1));
-          const f = noisyImages.length ? dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps) : null;
+          const f = noisyImages.length ? profileLayer('noisy views', () => dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps)) : null;
           const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
           const assemble = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
             concat(batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j])), 0);
           const fhats: Tensor[] = [];
           const targets: Tensor[] = [];
           for (let l = 0; l < nl; l++) {
-            const fhIn = assemble(cacheH, rows(f?.fh, l), l);
-            const flIn = assemble(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l);
-            fhats.push(refine(levels[l], cfg, fhIn, flIn));
-            targets.push(concat(batch.map((j) => cacheH[l][j]), 0));
+            profileLayer(`hlgfa level ${l}`, () => {
+              const fhIn = assemble(cacheH, rows(f?.fh, l), l);
+              const flIn = assemble(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l);
+              fhats.push(refine(levels[l], cfg, fhIn, flIn));
+              targets.push(concat(batch.map((j) => cacheH[l][j]), 0));
+            });
           }
-          const total = alignmentLoss(fhats, targets);
+          const total = profileLayer('loss', () => alignmentLoss(fhats, targets));
           adam.zeroGrad();
-          backward(total);
-          adam.step();
+          profileLayer('backward', () => backward(total));
+          profileLayer('adam', () => adam.step());
           return affine(total, 1 / nl, 0);
         });
         const value = await loss.item();
+        if (profiled) runtime().setProfiler(null);
         loss.dispose();
+        if (profiled) profiled.wallMs = performance.now() - stepStart;
+        else if (o.profileStep?.step === stepIndex - 1) o.profileStep.nextMs = performance.now() - stepStart;
         if (!Number.isFinite(value)) {
           throw new TrainingDivergedError(
             `training diverged: the loss is ${value} at epoch ${epoch + 1}, step ${s + 1} (learning rate ${cfg.lr}; try a lower --lr). ` +
@@ -314,6 +331,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
     detector.dispose();
     throw e;
   } finally {
+    if (o.profileStep) runtime().setProfiler(null); // a step that threw while profiled
     adam.dispose();
     for (const c of [...cacheH, ...cacheL]) for (const t of c) t.dispose();
   }

@@ -1,19 +1,25 @@
-// Where an HLGFA inference spends its time (`hlgfa profile`): one warm `Detector.scoreMaps` call
-// with every dispatch timed on the GPU (src/gpu/profiler.ts), summed per op, per layer and per
-// kernel, beside the CPU time spent recording each dispatch; and the same as a Chrome trace
-// (chrome://tracing, ui.perfetto.dev) with a GPU track and a CPU-encode track.
+// Where an HLGFA inference or training step spends its time (`hlgfa profile`): one warm
+// `Detector.scoreMaps` call, or one warm step of `trainHlgfa`, with every dispatch timed on the GPU
+// (src/gpu/profiler.ts), summed per op, per layer and per kernel, beside the CPU time spent
+// recording each dispatch; and the same as a Chrome trace (chrome://tracing, ui.perfetto.dev) with
+// a GPU track and a CPU-encode track.
 import { DispatchProfiler, type DispatchRecord } from '../gpu/profiler.js';
 import type { Runtime } from '../gpu/runtime.js';
+import { noiseAugmenter } from '../data/augment.js';
 import type { RgbaImage } from '../io/image.js';
-import type { Detector } from '../models/detector.js';
+import type { Backbone } from '../models/backbone.js';
+import type { BackboneIdentity, Detector } from '../models/detector.js';
+import type { HlgfaConfig } from '../models/hlgfa-config.js';
+import { trainHlgfa } from '../models/hlgfa-train.js';
+import { e2eImages, trainImageCount } from './e2e.js';
 
 export interface Profile {
+  /** What was profiled ("Detector.scoreMaps, 1 image(s) at S=256"). */
+  workload: string;
   /** Wall time of the profiled call (recording, GPU work, readback, scoring), ms. */
   wallMs: number;
-  /** Wall time of the same call unprofiled (the warm-up after the first), ms. */
+  /** Wall time of the same work unprofiled (a neighbouring call or step), ms. */
   unprofiledMs: number;
-  images: number;
-  size: number;
   adapter: string;
   dispatches: DispatchRecord[];
 }
@@ -45,8 +51,28 @@ export async function profileInference(rt: Runtime, detector: Detector, images: 
   }
   rt.flush();
   const dispatches = await profiler.collect();
-  const a = rt.gpu.info;
-  return { wallMs, unprofiledMs, images: images.length, size: detector.config.size, adapter: `${a.vendor} ${a.architecture} ${a.description}`.trim(), dispatches };
+  const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}`;
+  return { workload, wallMs, unprofiledMs, adapter: adapterName(rt), dispatches };
+}
+
+const adapterName = (rt: Runtime) => `${rt.gpu.info.vendor} ${rt.gpu.info.architecture} ${rt.gpu.info.description}`.trim();
+
+/**
+ * Profiles the second step of a one-epoch `trainHlgfa` run on synthetic normal images (three
+ * steps: the first compiles the backward pipelines, the third is the unprofiled comparison): the
+ * noisy views' backbone passes, each level's forward, the loss, the backward pass and Adam.
+ */
+export async function profileTraining(rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig): Promise<Profile> {
+  const images = e2eImages(cfg.size, trainImageCount(3 * cfg.batchSize, cfg), 'train');
+  const profiler = new DispatchProfiler(rt.device);
+  const step: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number } = { step: 1, profiler };
+  const result = await trainHlgfa({ backbone, backboneId, config: { ...cfg, epochs: 1 }, images, augment: noiseAugmenter(), profileStep: step });
+  result.detector.dispose();
+  rt.flush();
+  const dispatches = await profiler.collect();
+  if (step.wallMs === undefined || step.nextMs === undefined) throw new Error('profile: the training run ended before its second and third steps');
+  const workload = `one trainHlgfa step, batch ${cfg.batchSize} at S=${cfg.size} (noise '${cfg.noise}', p ${cfg.noiseProbability})`;
+  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterName(rt), dispatches };
 }
 
 /** GPU and CPU-encode time summed by op, layer or kernel, largest GPU time first. */
@@ -104,7 +130,7 @@ export function formatProfile(p: Profile, limit = 15): string {
   const t = totals(p.dispatches);
   const untimed = p.dispatches.length - t.timed;
   return [
-    `${p.adapter}: Detector.scoreMaps, ${p.images} image(s) at S=${p.size}`,
+    `${p.adapter}: ${p.workload}`,
     `wall ${p.wallMs.toFixed(1)} ms profiled (${p.unprofiledMs.toFixed(1)} ms unprofiled); ${p.dispatches.length} dispatches: GPU ${t.gpuMs.toFixed(1)} ms, CPU encode ${t.cpuMs.toFixed(1)} ms` +
       (untimed ? ` (${untimed} without GPU timestamps)` : ''),
     '',
@@ -145,5 +171,5 @@ export function chromeTrace(p: Profile): { traceEvents: TraceEvent[]; displayTim
     if (Number.isFinite(r.gpuMs)) events.push({ name: r.op, cat: 'gpu', ph: 'X', ts: r.gpuStart * 1000, dur: r.gpuMs * 1000, pid: 1, tid: 1, args });
     events.push({ name: r.op, cat: 'cpu', ph: 'X', ts: (r.cpuStart - cpu0) * 1000, dur: r.cpuMs * 1000, pid: 1, tid: 2, args });
   }
-  return { traceEvents: events, displayTimeUnit: 'ms', otherData: { adapter: p.adapter, workload: `Detector.scoreMaps ${p.images}×S=${p.size}` } };
+  return { traceEvents: events, displayTimeUnit: 'ms', otherData: { adapter: p.adapter, workload: p.workload } };
 }

@@ -15,7 +15,7 @@ import { tensor } from '../../src/tensor/tensor.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 import { e2eImages, freshDetector, readBackbone } from '../../src/tune/e2e.js';
-import { atDepth, chromeTrace, formatProfile, profileInference, summarise, totals } from '../../src/tune/profile.js';
+import { atDepth, chromeTrace, formatProfile, profileInference, profileTraining, summarise, totals } from '../../src/tune/profile.js';
 import { useGpu } from '../helpers.js';
 
 useGpu();
@@ -106,6 +106,28 @@ describe('profiling an inference', () => {
   });
 });
 
+describe('profiling a training step', () => {
+  it('records the noisy views, each level, loss, backward and Adam, inside the step wall time', async () => {
+    const rt = runtime();
+    const bb = await readBackbone(DEFAULT_BACKBONE);
+    try {
+      const cfg = resolveConfig({ size: 64, batchSize: 2, noiseProbability: 1 });
+      const p = await profileTraining(rt, bb.backbone, bb.id, cfg);
+      expect(p.workload).toBe("one trainHlgfa step, batch 2 at S=64 (noise 'both', p 1)");
+      const layers = summarise(atDepth(p.dispatches, 1), 'layer').map((r) => r.name);
+      expect(layers).toEqual(expect.arrayContaining(['noisy views', 'hlgfa level 0', 'hlgfa level 1', 'hlgfa level 2', 'loss', 'backward', 'adam']));
+      expect(p.dispatches.some((r) => r.layer === 'noisy views/backbone HR/features.6')).toBe(true);
+      expect(p.dispatches.some((r) => r.op === 'adam' || r.kernel.startsWith('adam.'))).toBe(true);
+      const t = totals(p.dispatches);
+      expect(t.timed).toBe(p.dispatches.length);
+      expect(t.gpuMs).toBeLessThanOrEqual(p.wallMs * 1.02);
+      expect(p.unprofiledMs).toBeGreaterThan(0);
+    } finally {
+      bb.backbone.dispose();
+    }
+  });
+});
+
 describe('hlgfa profile', () => {
   const hlgfa = (...args: string[]) => spawnSync(process.execPath, ['bin/hlgfa.js', 'profile', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
 
@@ -129,6 +151,10 @@ describe('hlgfa profile', () => {
       const other = hlgfa('--size', '64', '--json', notes);
       expect([other.status, readFileSync(notes, 'utf8')]).toEqual([2, 'keep me']);
       expect(other.stderr).toContain('exists and is not a JSON file');
+      const step = hlgfa('--train', '--size', '64', '--batch', '2', '--top', '2');
+      expect(step.status, step.stderr).toBe(0);
+      expect(step.stdout).toMatch(/one trainHlgfa step, batch 2 at S=64/);
+      expect(step.stdout).toMatch(/^(noisy views|backward) +\d+/m);
       const mixed = hlgfa('--model', 'x.safetensors', '--size', '64');
       expect([mixed.status, mixed.stderr]).toEqual([2, expect.stringContaining('--size and --config describe a fresh module')]);
     } finally {

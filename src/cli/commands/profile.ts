@@ -2,7 +2,7 @@
 // (timestamp queries around every dispatch) and on the CPU recording it; optionally a Chrome trace.
 import { writeFileAtomic } from '../../io/node-fs.js';
 import { resolveConfig } from '../../models/hlgfa-config.js';
-import { chromeTrace, formatProfile, profileInference } from '../../tune/profile.js';
+import { chromeTrace, formatProfile, profileInference, profileTraining, type Profile } from '../../tune/profile.js';
 import { e2eImages, freshDetector } from '../../tune/e2e.js';
 import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
@@ -11,38 +11,43 @@ import { checkOutput, checkWritable } from '../output-guard.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
 import { parseConfigArgs } from './train.js';
 
-export const help = `Usage: hlgfa profile [--model MODEL.safetensors | --size S --config JSON] [--batch N] [--trace FILE] [--json FILE] [--top N]
+export const help = `Usage: hlgfa profile [--train] [--model MODEL.safetensors | --size S --config JSON] [--batch N] [--trace FILE] [--json FILE] [--top N]
 
 Runs Detector.scoreMaps on N synthetic images three times (pipelines compile on the first, the
 second is timed plain, the third profiled) and prints, per op, per layer (backbone views and their
 blocks, each HLGFA level, the anomaly map, the memory bank) and per kernel: dispatch count, GPU time
-from timestamp queries, its share, and the CPU time spent recording those dispatches. Each dispatch
-runs in a pass of its own while profiled, so the GPU total is the sum of serialised kernels; the
-wall times of the profiled and the plain call are printed beside it. Needs 'timestamp-query'.
+from timestamp queries, its share, and the CPU time spent recording those dispatches. With --train,
+the same for one training step (the second of a three-step run; layers: the noisy views' backbone
+passes, each level, loss, backward, adam). Each dispatch runs in a pass of its own while profiled,
+so the GPU total is the sum of serialised kernels; the wall times of the profiled and an unprofiled
+call or step are printed beside it. Needs 'timestamp-query'.
 
+  --train          profile a training step instead of an inference (--batch: the training batch,
+                   default the config's 8)
   --model FILE     a trained checkpoint (default: a freshly initialised module at the default
                    config, which runs the same kernels as a trained one)
   --backbone FILE  backbone weights (default: the shipped MobileNetV2)
   --size S         input size without --model (default 256)
   --config JSON    other HLGFA options without --model, e.g. '{"taps":["features.3","features.6"]}'
-  --batch N        images per call (default 1)
+  --batch N        images per call (default 1; with --train, per step)
   --trace FILE     write a Chrome trace (JSON; open in ui.perfetto.dev or chrome://tracing)
   --json FILE      write the profile (every dispatch) as JSON
   --top N          rows per table (default 15)
   --force          replace an existing --trace/--json file that is not JSON`;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['model', 'backbone', 'size', 'config', 'batch', 'trace', 'json', 'top'], flags: ['force'] });
+  const args = parseArgs(argv, { values: ['model', 'backbone', 'size', 'config', 'batch', 'trace', 'json', 'top'], flags: ['force', 'train'] });
+  const train = args.flags.has('train');
   const model = args.values.model;
   if (model !== undefined && (args.values.size !== undefined || args.values.config !== undefined)) {
     throw new UsageError('--size and --config describe a fresh module; a --model brings its own');
   }
-  const batch = intOption(args, 'batch', 1, 1, 64);
+  const batch = intOption(args, 'batch', train ? 8 : 1, 1, 64);
   const top = intOption(args, 'top', 15, 1, 10_000);
   const backbonePath = args.values.backbone ?? DEFAULT_BACKBONE;
   const partial = model === undefined ? parseConfigArgs(args) : {};
-  const config = resolveConfig(partial);
-  if (model === undefined && config.normality === 'knn') {
+  const config = resolveConfig({ ...partial, batchSize: batch });
+  if (model === undefined && config.normality === 'knn' && !train) {
     throw new UsageError("normality 'knn' needs a memory bank built from normal images: profile a trained model with --model");
   }
   const checkpoint = model === undefined ? null : readCheckpoint(model);
@@ -59,24 +64,31 @@ export async function run(argv: string[]): Promise<number> {
     console.error("hlgfa profile: this adapter has no 'timestamp-query' feature, so dispatches cannot be timed on the GPU");
     return 1;
   }
-  const opened = checkpoint ? await openDetector(checkpoint, backbonePath) : null;
-  const size = opened ? opened.detector.config.size : config.size;
-  const images = e2eImages(size, batch, 'test');
-  const detector = opened ? opened.detector : freshDetector(await openBackbone(backbonePath), config, e2eImages(size, 8, 'train'));
-  try {
-    const profile = await profileInference(rt, detector, images);
-    console.log(formatProfile(profile, top));
-    if (args.values.trace !== undefined) {
-      writeFileAtomic(args.values.trace, JSON.stringify(chromeTrace(profile)));
-      console.log(`wrote ${args.values.trace} (Chrome trace: ui.perfetto.dev or chrome://tracing)`);
+  let profile: Profile;
+  if (train) {
+    const bb = await openBackbone(backbonePath);
+    try {
+      profile = await profileTraining(rt, bb.backbone, bb.id, checkpoint ? { ...checkpoint.config, batchSize: batch } : config);
+    } finally {
+      bb.backbone.dispose();
     }
-    if (args.values.json !== undefined) {
-      writeFileAtomic(args.values.json, `${JSON.stringify(profile, null, 2)}\n`);
-      console.log(`wrote ${args.values.json}`);
+  } else {
+    const detector = checkpoint ? (await openDetector(checkpoint, backbonePath)).detector : freshDetector(await openBackbone(backbonePath), config, e2eImages(config.size, 8, 'train'));
+    try {
+      profile = await profileInference(rt, detector, e2eImages(detector.config.size, batch, 'test'));
+    } finally {
+      detector.backbone.dispose();
+      detector.dispose();
     }
-  } finally {
-    detector.backbone.dispose();
-    detector.dispose();
+  }
+  console.log(formatProfile(profile, top));
+  if (args.values.trace !== undefined) {
+    writeFileAtomic(args.values.trace, JSON.stringify(chromeTrace(profile)));
+    console.log(`wrote ${args.values.trace} (Chrome trace: ui.perfetto.dev or chrome://tracing)`);
+  }
+  if (args.values.json !== undefined) {
+    writeFileAtomic(args.values.json, `${JSON.stringify(profile, null, 2)}\n`);
+    console.log(`wrote ${args.values.json}`);
   }
   return 0;
 }

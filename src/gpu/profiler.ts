@@ -14,6 +14,10 @@ export interface DispatchRecord {
   /** The layer stack when it was recorded, joined by "/" ("" outside any layer). */
   layer: string;
   workgroups: [number, number, number];
+  /** Useful floating-point operations, NaN where its launcher declares none. */
+  flops: number;
+  /** Bytes it must move at least (its bound tensors, each once), NaN when unknown. */
+  bytes: number;
   /** CPU time to record it (uniform packing, bind group, encoding), ms. */
   cpuMs: number;
   /** CPU clock (performance.now()) when recording started, ms. */
@@ -68,7 +72,13 @@ export class DispatchProfiler {
   }
 
   /** Timestamp writes for the next dispatch's pass, and the record it fills. */
-  begin(op: string, kernel: string, workgroups: [number, number, number], cpuStart: number): { writes: GPUComputePassTimestampWrites; record: DispatchRecord } {
+  begin(
+    op: string,
+    kernel: string,
+    workgroups: [number, number, number],
+    cpuStart: number,
+    cost: { flops?: number; bytes?: number } = {},
+  ): { writes: GPUComputePassTimestampWrites; record: DispatchRecord } {
     if (this.closed) throw new Error('this profiler was already collected');
     if (this.used + 2 > QUERIES_PER_SET) {
       this.sets.push(this.device.createQuerySet({ type: 'timestamp', count: QUERIES_PER_SET }));
@@ -77,7 +87,7 @@ export class DispatchProfiler {
     const set = this.sets.length - 1;
     const index = this.used;
     this.used += 2;
-    const record: DispatchRecord = { op, kernel, layer: layers.join('/'), workgroups, cpuMs: 0, cpuStart, gpuStart: NaN, gpuMs: NaN };
+    const record: DispatchRecord = { op, kernel, layer: layers.join('/'), workgroups, flops: cost.flops ?? NaN, bytes: cost.bytes ?? NaN, cpuMs: 0, cpuStart, gpuStart: NaN, gpuMs: NaN };
     this.pending.push({ record, set, index });
     return { writes: { querySet: this.sets[set], beginningOfPassWriteIndex: index, endOfPassWriteIndex: index + 1 }, record };
   }

@@ -21,6 +21,10 @@ export interface DispatchArgs {
   workgroups: readonly [number, number?, number?];
   /** The op launching it, for profiles (src/gpu/profiler.ts); the shader name when absent. */
   label?: string;
+  /** Useful floating-point operations (2 per multiply-add), where the launcher knows them: profiles' GFLOP/s. */
+  flops?: number;
+  /** Bytes the dispatch must move at least (each bound tensor once): profiles' GB/s. */
+  bytes?: number;
 }
 
 /**
@@ -217,7 +221,7 @@ export class Runtime {
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
     if (this.profiler) {
       this.endPass();
-      const { writes, record } = this.profiler.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart);
+      const { writes, record } = this.profiler.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
       const pass = this.getEncoder().beginComputePass({ timestampWrites: writes });
       pass.setPipeline(k.pipeline);
       pass.setBindGroup(0, bindGroup);

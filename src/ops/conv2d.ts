@@ -40,6 +40,9 @@ export interface ConvGeometry {
 }
 
 const WG = 64;
+
+/** Multiply-adds ×2 of the convolution (its forward, input gradient and weight gradient each do this many). */
+const convFlops = (g: ConvGeometry): number => 2 * g.n * g.cout * g.ho * g.wo * g.cin * g.kh * g.kw;
 const C24 = 'conv2d/3x3 24→48 @64²';
 
 /**
@@ -167,7 +170,7 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry): Te
     return y;
   }
   const wt = prepWeights('conv2d', w, g, false);
-  launchDirect('conv2d', conv2dPlan(g), { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2] });
+  launchDirect('conv2d', conv2dPlan(g), { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2] }, convFlops(g));
   wt.dispose();
   return y;
 }
@@ -189,13 +192,14 @@ interface DirectDims {
 }
 
 /** One launch of fwd* or bwd_x: a thread per PX pixels of an output row × 8 output channels. */
-function launchDirect(op: string, k: { shader: string; entry: string; constants: Record<string, number> }, tensors: Record<string, Tensor>, n: number, d: DirectDims): void {
+function launchDirect(op: string, k: { shader: string; entry: string; constants: Record<string, number> }, tensors: Record<string, Tensor>, n: number, d: DirectDims, flops: number): void {
   const wblocks = Math.ceil(d.wo / k.constants.PX);
   launch(op, {
     shader: k.shader,
     entry: k.entry,
     constants: k.constants,
     tensors,
+    flops,
     uniforms: {
       n, cin: d.cin, h: d.h, w: d.w, cout: d.cout, ho: d.ho, wo: d.wo, cout8: round8(d.cout), pad_h: d.padH, pad_w: d.padW,
       wblocks, has_bias: d.hasBias ? 1 : 0, kh: d.kh, sh: d.sh, dh: d.dh,
@@ -220,9 +224,9 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   if (g.sh === 1 && g.sw === 1) {
     // Stride 1: the forward kernel on gy with flipped weights and padding d · (k − 1) − pad.
     const padW = g.dw * (g.kw - 1) - g.pad[2];
-    launchDirect(op, directKernel(g.wo, 1, g.kw, g.dw, px, padW), { x: gy, wt, bias: wt, out: gx }, g.n, { ...d, padH: g.dh * (g.kh - 1) - g.pad[0], padW });
+    launchDirect(op, directKernel(g.wo, 1, g.kw, g.dw, px, padW), { x: gy, wt, bias: wt, out: gx }, g.n, { ...d, padH: g.dh * (g.kh - 1) - g.pad[0], padW }, convFlops(g));
   } else {
-    launchDirect(op, { shader: 'conv2d', entry: 'bwd_x', constants: { KW: g.kw, SW: g.sw, DW: g.dw, PX: px } }, { gy, wt, bias: wt, out: gx }, g.n, d);
+    launchDirect(op, { shader: 'conv2d', entry: 'bwd_x', constants: { KW: g.kw, SW: g.sw, DW: g.dw, PX: px } }, { gy, wt, bias: wt, out: gx }, g.n, d, convFlops(g));
   }
   wt.dispose();
   return gx;
@@ -249,6 +253,7 @@ function gradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   launch(op, {
     shader: 'conv2d',
     entry: 'bwd_w',
+    flops: convFlops(g),
     // gy is read as vec4 (gy_v4) where rows allow
     constants: { KW: g.kw, SW: g.sw, DW: g.dw, GY4: g.wo % 4 === 0 ? 1 : 0 },
     tensors: { x, gy, out: target },

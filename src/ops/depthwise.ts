@@ -200,6 +200,9 @@ function rollingChunks(g: DwGeometry, rows: number): { chunks: number; steps: nu
   return { chunks, steps: Math.ceil(perClass / chunks) };
 }
 
+/** Multiply-adds ×2 of a depthwise convolution (forward, input and weight gradients alike). */
+const depthwiseFlops = (g: DwGeometry): number => 2 * g.n * g.c * g.oh * g.ow * g.k * g.k;
+
 /** Rolling stride-1 pass: out = x ⋆ w (+ bias), or with `flip` the correlation with w rotated 180°. */
 function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean): void {
   const bw = rollingWidth(g, tuning.rollingBw);
@@ -213,6 +216,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   launch(op, {
     shader: 'depthwise',
     entry: 'fwd_rolling',
+    flops: depthwiseFlops(g),
     constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? vec4Phase(g.pad) : 0 },
     tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: {
@@ -304,6 +308,7 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
   launch('depthwiseConv2d', {
     shader,
     entry,
+    flops: depthwiseFlops(g),
     constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: vec4Phase(g.pad), ...(h ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
     tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
@@ -335,6 +340,7 @@ export function depthwiseBackwardInput(g: DwGeometry, w: Tensor, gy: Tensor): Te
   launch('depthwiseConv2d backward (input)', {
     shader: 'depthwise',
     entry: 'bwd_x',
+    flops: depthwiseFlops(g),
     constants: { ...constants(g, bw, bh, wg), P: g.pad },
     tensors: { wt: w, gy, out: gx },
     uniforms: { planes, tiles, tiles_x: tilesX, rows: qHi(bh) - qLo + 1, bh, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow },
@@ -364,6 +370,7 @@ export function depthwiseBackwardWeight(g: DwGeometry, x: Tensor, gy: Tensor): T
   launch('depthwiseConv2d backward (weight)', {
     shader: 'depthwise',
     entry: s1 ? 'bwd_w_rolling' : 'bwd_w',
+    flops: depthwiseFlops(g),
     constants: constants(g, bw, 1, wg),
     tensors: { x, gy, out: part },
     uniforms,

@@ -184,6 +184,7 @@ export function gemm(args: GemmArgs): void {
     entry: pl.entry,
     constants: pl.constants,
     tensors,
+    flops: 2 * m * n * k * g.batches,
     uniforms: {
       m,
       n,

@@ -40,6 +40,8 @@ export function traceLaunches<R>(fn: () => R): { result: R; launches: LaunchReco
 export function launch(op: string, l: Launch): void {
   const bindings: Record<string, { buffer: GPUBuffer; offset: number; size: number }> = {};
   const max = runtime().limits.maxStorageBufferBindingSize;
+  let bytes = 0;
+  const counted = new Set<Tensor>();
   for (const [name, t] of Object.entries(l.tensors)) {
     if (t.byteLength > max) {
       throw new RangeError(
@@ -47,12 +49,14 @@ export function launch(op: string, l: Launch): void {
           `maxStorageBufferBindingSize of ${max} bytes`,
       );
     }
+    if (!counted.has(t)) bytes += t.byteLength;
+    counted.add(t);
     const b = t.binding(op) as { buffer: GPUBuffer; offset: number; size: number };
     bindings[name] = b;
     bindings[`${name}_v4`] = { ...b, size: Math.ceil(b.size / 16) * 16 };
   }
   traced?.push({ op, shader: l.shader, entry: l.entry ?? 'main', constants: { ...l.constants } });
-  runtime().dispatch({ ...l, bindings, label: op });
+  runtime().dispatch({ bytes, ...l, bindings, label: op });
 }
 
 /** Workgroups for `n` independent items at `perGroup` items per workgroup, split over x/y. */

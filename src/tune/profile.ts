@@ -21,6 +21,8 @@ export interface Profile {
   /** Wall time of the same work unprofiled (a neighbouring call or step), ms. */
   unprofiledMs: number;
   adapter: string;
+  /** The adapter's measured ceilings (src/tune/calibrate.ts), for % of roofline; null when not measured. */
+  roofline: { peakGflops: number; copyGBps: number } | null;
   dispatches: DispatchRecord[];
 }
 
@@ -31,10 +33,18 @@ export interface ProfileRow {
   /** Share of all dispatches' GPU time. */
   share: number;
   cpuMs: number;
+  /** Useful FLOPs of the dispatches that declare them (NaN when none does), and their GFLOP/s over the row's GPU time. */
+  flops: number;
+  gflops: number;
+  /** Bytes the dispatches move at least, and GB/s over the row's GPU time. */
+  bytes: number;
+  gbps: number;
+  /** Time at the roofline (max of FLOPs at peak and bytes at copy bandwidth) / GPU time; NaN without a roofline. */
+  roof: number;
 }
 
 /** Profiles `detector.scoreMaps(images)`: a first call compiles pipelines, a second is timed plain, a third profiled. */
-export async function profileInference(rt: Runtime, detector: Detector, images: readonly RgbaImage[]): Promise<Profile> {
+export async function profileInference(rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'] = null): Promise<Profile> {
   await detector.scoreMaps(images);
   let t = performance.now();
   await detector.scoreMaps(images);
@@ -52,7 +62,7 @@ export async function profileInference(rt: Runtime, detector: Detector, images: 
   rt.flush();
   const dispatches = await profiler.collect();
   const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}`;
-  return { workload, wallMs, unprofiledMs, adapter: adapterName(rt), dispatches };
+  return { workload, wallMs, unprofiledMs, adapter: adapterName(rt), roofline, dispatches };
 }
 
 const adapterName = (rt: Runtime) => `${rt.gpu.info.vendor} ${rt.gpu.info.architecture} ${rt.gpu.info.description}`.trim();
@@ -62,7 +72,7 @@ const adapterName = (rt: Runtime) => `${rt.gpu.info.vendor} ${rt.gpu.info.archit
  * steps: the first compiles the backward pipelines, the third is the unprofiled comparison): the
  * noisy views' backbone passes, each level's forward, the loss, the backward pass and Adam.
  */
-export async function profileTraining(rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig): Promise<Profile> {
+export async function profileTraining(rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig, roofline: Profile['roofline'] = null): Promise<Profile> {
   const images = e2eImages(cfg.size, trainImageCount(3 * cfg.batchSize, cfg), 'train');
   const profiler = new DispatchProfiler(rt.device);
   const step: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number } = { step: 1, profiler };
@@ -72,25 +82,42 @@ export async function profileTraining(rt: Runtime, backbone: Backbone, backboneI
   const dispatches = await profiler.collect();
   if (step.wallMs === undefined || step.nextMs === undefined) throw new Error('profile: the training run ended before its second and third steps');
   const workload = `one trainHlgfa step, batch ${cfg.batchSize} at S=${cfg.size} (noise '${cfg.noise}', p ${cfg.noiseProbability})`;
-  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterName(rt), dispatches };
+  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterName(rt), roofline, dispatches };
 }
 
-/** GPU and CPU-encode time summed by op, layer or kernel, largest GPU time first. */
-export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer' | 'kernel'): ProfileRow[] {
+const addKnown = (sum: number, v: number) => (Number.isFinite(v) ? (Number.isNaN(sum) ? v : sum + v) : sum);
+
+/**
+ * GPU and CPU-encode time summed by op, layer or kernel, largest GPU time first, with the useful
+ * GFLOP/s and minimum GB/s over the row's whole GPU time (dispatches that declare no FLOPs, such as
+ * weight layout passes, count in the time but not the work) and, given the adapter's roofline, the
+ * share of the time its work would take at the ceilings.
+ */
+export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer' | 'kernel', roofline: Profile['roofline'] = null): ProfileRow[] {
   const rows = new Map<string, ProfileRow>();
   let total = 0;
   for (const r of records) {
     const name = (by === 'layer' ? r.layer : r[by]) || '(outside layers)';
-    const row = rows.get(name) ?? { name, count: 0, gpuMs: 0, share: 0, cpuMs: 0 };
+    const row = rows.get(name) ?? { name, count: 0, gpuMs: 0, share: 0, cpuMs: 0, flops: NaN, gflops: NaN, bytes: NaN, gbps: NaN, roof: NaN };
     row.count++;
     if (Number.isFinite(r.gpuMs)) {
       row.gpuMs += r.gpuMs;
       total += r.gpuMs;
     }
     row.cpuMs += r.cpuMs;
+    row.flops = addKnown(row.flops, r.flops);
+    row.bytes = addKnown(row.bytes, r.bytes);
     rows.set(name, row);
   }
-  for (const row of rows.values()) row.share = total > 0 ? row.gpuMs / total : 0;
+  for (const row of rows.values()) {
+    row.share = total > 0 ? row.gpuMs / total : 0;
+    const seconds = row.gpuMs / 1e3;
+    if (seconds > 0) {
+      row.gflops = row.flops / seconds / 1e9;
+      row.gbps = row.bytes / seconds / 1e9;
+      if (roofline) row.roof = Math.max((row.flops || 0) / (roofline.peakGflops * 1e9), (row.bytes || 0) / (roofline.copyGBps * 1e9)) / seconds;
+    }
+  }
   return [...rows.values()].sort((a, b) => b.gpuMs - a.gpuMs || a.name.localeCompare(b.name));
 }
 
@@ -114,12 +141,16 @@ export function atDepth(records: readonly DispatchRecord[], depth: number): Disp
   return records.map((r) => ({ ...r, layer: r.layer.split('/').slice(0, depth).join('/') }));
 }
 
+const figure = (v: number, digits: number, width: number) => (Number.isFinite(v) ? v.toFixed(digits) : '—').padStart(width);
+
 function table(title: string, rows: readonly ProfileRow[], limit: number): string {
   const shown = rows.slice(0, limit);
   const w = Math.max(title.length, ...shown.map((r) => r.name.length));
-  const lines = [`${title.padEnd(w)}  ${'count'.padStart(5)}  ${'GPU ms'.padStart(8)}  ${'%'.padStart(5)}  ${'CPU enc ms'.padStart(10)}`];
+  const head = ['count'.padStart(5), 'GPU ms'.padStart(8), '%'.padStart(5), 'GFLOP/s'.padStart(8), 'GB/s'.padStart(7), '% roof'.padStart(6), 'CPU enc ms'.padStart(10)];
+  const lines = [`${title.padEnd(w)}  ${head.join('  ')}`];
   for (const r of shown) {
-    lines.push(`${r.name.padEnd(w)}  ${String(r.count).padStart(5)}  ${r.gpuMs.toFixed(2).padStart(8)}  ${(100 * r.share).toFixed(1).padStart(5)}  ${r.cpuMs.toFixed(2).padStart(10)}`);
+    const cells = [String(r.count).padStart(5), figure(r.gpuMs, 2, 8), figure(100 * r.share, 1, 5), figure(r.gflops, 2, 8), figure(r.gbps, 2, 7), figure(100 * r.roof, 1, 6), figure(r.cpuMs, 2, 10)];
+    lines.push(`${r.name.padEnd(w)}  ${cells.join('  ')}`);
   }
   if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (--json has all)`);
   return lines.join('\n');
@@ -134,13 +165,15 @@ export function formatProfile(p: Profile, limit = 15): string {
     `wall ${p.wallMs.toFixed(1)} ms profiled (${p.unprofiledMs.toFixed(1)} ms unprofiled); ${p.dispatches.length} dispatches: GPU ${t.gpuMs.toFixed(1)} ms, CPU encode ${t.cpuMs.toFixed(1)} ms` +
       (untimed ? ` (${untimed} without GPU timestamps)` : ''),
     '',
-    table('op', summarise(p.dispatches, 'op'), limit),
+    p.roofline ? `roofline: ${p.roofline.peakGflops.toFixed(1)} GFLOP/s, ${p.roofline.copyGBps.toFixed(1)} GB/s (GFLOP/s where the op declares its work; GB/s: the bytes its tensors hold, a lower bound on traffic)` : 'no roofline measured',
     '',
-    table('layer', summarise(atDepth(p.dispatches, 1), 'layer'), limit),
+    table('op', summarise(p.dispatches, 'op', p.roofline), limit),
     '',
-    table('layer (blocks)', summarise(p.dispatches, 'layer'), limit),
+    table('layer', summarise(atDepth(p.dispatches, 1), 'layer', p.roofline), limit),
     '',
-    table('kernel', summarise(p.dispatches, 'kernel'), limit),
+    table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit),
+    '',
+    table('kernel', summarise(p.dispatches, 'kernel', p.roofline), limit),
   ].join('\n');
 }
 

@@ -21,7 +21,9 @@ import { useGpu } from '../helpers.js';
 useGpu();
 const ROOT = join(import.meta.dirname, '..', '..');
 
-const record = (op: string, layer: string, gpuMs: number, cpuMs = 0.5): DispatchRecord => ({ op, kernel: `${op}.main`, layer, workgroups: [1, 1, 1], cpuMs, cpuStart: 0, gpuStart: 0, gpuMs });
+const record = (op: string, layer: string, gpuMs: number, cpuMs = 0.5, flops = NaN, bytes = NaN): DispatchRecord => ({
+  op, kernel: `${op}.main`, layer, workgroups: [1, 1, 1], flops, bytes, cpuMs, cpuStart: 0, gpuStart: 0, gpuMs,
+});
 
 describe('summaries and layers', () => {
   it('sum GPU and CPU time by op and layer, largest first, with shares of the timed total', () => {
@@ -34,6 +36,17 @@ describe('summaries and layers', () => {
     ]);
     expect(summarise(atDepth(rs, 1), 'layer').map((r) => [r.name, r.gpuMs])).toEqual([['backbone HR', 4], ['(outside layers)', 2], ['backbone LR', 2], ['x', 0]]);
     expect(totals(rs)).toEqual({ gpuMs: 8, cpuMs: 2.5, timed: 4 });
+  });
+
+  it('rate the useful work over the whole GPU time, and against the roofline', () => {
+    // A convolution (8 GFLOP, 1 GB in 1 s) and its weight-layout pass (no FLOPs, 1 GB in 1 s).
+    const rs = [record('conv2d', '', 1000, 0.5, 8e9, 1e9), record('conv2d', '', 1000, 0.5, NaN, 1e9), record('relu6', '', 500, 0.5, NaN, 2e9)];
+    const [conv, relu] = summarise(rs, 'op', { peakGflops: 16, copyGBps: 8 });
+    expect([conv.flops, conv.gflops, conv.bytes, conv.gbps]).toEqual([8e9, 4, 2e9, 1]);
+    expect(conv.roof).toBeCloseTo(0.25, 12); // 8 GFLOP at 16 GFLOP/s = 0.5 s of 2 s
+    expect([Number.isNaN(relu.gflops), relu.gbps]).toEqual([true, 4]);
+    expect(relu.roof).toBeCloseTo(0.5, 12); // 2 GB at 8 GB/s = 0.25 s of 0.5 s
+    expect(Number.isNaN(summarise(rs, 'op')[0].roof)).toBe(true); // no roofline, no share of it
   });
 
   it('profileLayer nests names, unwinds on throw, and records only while a profiler is attached', async () => {
@@ -78,6 +91,13 @@ describe('profiling an inference', () => {
       expect(t.gpuMs).toBeGreaterThan(0.3 * p.wallMs);
       const last = rs[rs.length - 1];
       expect(last.gpuStart + last.gpuMs).toBeLessThanOrEqual(p.wallMs * 1.02);
+      const byOp = Object.fromEntries(summarise(rs, 'op', { peakGflops: 100, copyGBps: 10 }).map((r) => [r.name, r]));
+      expect(byOp.conv2d.gflops).toBeGreaterThan(0.1);
+      expect(byOp.depthwiseConv2d.gflops).toBeGreaterThan(0.01);
+      expect(Number.isNaN(byOp.relu6.gflops)).toBe(true);
+      expect(byOp.relu6.gbps).toBeGreaterThan(0);
+      expect(byOp.conv2d.roof).toBeGreaterThan(0);
+      expect(byOp.conv2d.roof).toBeLessThan(1.5); // nothing runs much past a measured ceiling
       const ops = new Set(rs.map((r) => r.op));
       for (const op of ['conv2d', 'depthwiseConv2d', 'relu6', 'gaussianBlur', 'areaDownsample']) expect(ops).toContain(op);
       const layers = summarise(atDepth(rs, 1), 'layer').map((r) => r.name);
@@ -138,7 +158,8 @@ describe('hlgfa profile', () => {
       const json = join(dir, 'p.json');
       const r = hlgfa('--size', '64', '--top', '3', '--trace', trace, '--json', json);
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^op +count +GPU ms +% +CPU enc ms$/m);
+      expect(r.stdout).toMatch(/^op +count +GPU ms +% +GFLOP\/s +GB\/s +% roof +CPU enc ms$/m);
+      expect(r.stdout).toMatch(/^roofline: [\d.]+ GFLOP\/s, [\d.]+ GB\/s/m);
       expect(r.stdout).toMatch(/^layer +count/m);
       expect(r.stdout).toContain('more (--json has all)');
       expect(JSON.parse(readFileSync(trace, 'utf8')).traceEvents.length).toBeGreaterThan(100);

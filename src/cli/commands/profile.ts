@@ -3,6 +3,7 @@
 import { writeFileAtomic } from '../../io/node-fs.js';
 import { resolveConfig } from '../../models/hlgfa-config.js';
 import { chromeTrace, formatProfile, profileInference, profileTraining, type Profile } from '../../tune/profile.js';
+import { calibrate } from '../../tune/calibrate.js';
 import { e2eImages, freshDetector } from '../../tune/e2e.js';
 import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
@@ -16,7 +17,9 @@ export const help = `Usage: hlgfa profile [--train] [--model MODEL.safetensors |
 Runs Detector.scoreMaps on N synthetic images three times (pipelines compile on the first, the
 second is timed plain, the third profiled) and prints, per op, per layer (backbone views and their
 blocks, each HLGFA level, the anomaly map, the memory bank) and per kernel: dispatch count, GPU time
-from timestamp queries, its share, and the CPU time spent recording those dispatches. With --train,
+from timestamp queries, its share, GFLOP/s (where the op declares its work: matmul, convolutions),
+GB/s (the bytes of the bound tensors, a lower bound on traffic), % of the adapter's roofline
+(measured first, ~3 s), and the CPU time spent recording those dispatches. With --train,
 the same for one training step (the second of a three-step run; layers: the noisy views' backbone
 passes, each level, loss, backward, adam). Each dispatch runs in a pass of its own while profiled,
 so the GPU total is the sum of serialised kernels; the wall times of the profiled and an unprofiled
@@ -64,18 +67,21 @@ export async function run(argv: string[]): Promise<number> {
     console.error("hlgfa profile: this adapter has no 'timestamp-query' feature, so dispatches cannot be timed on the GPU");
     return 1;
   }
+  // The ceilings for % of roofline (a few seconds: the quick calibration `hlgfa bench --quick` uses).
+  const { peakGflops, copyGBps } = await calibrate(rt, { quick: true, timestamps: true });
+  const roofline = { peakGflops, copyGBps };
   let profile: Profile;
   if (train) {
     const bb = await openBackbone(backbonePath);
     try {
-      profile = await profileTraining(rt, bb.backbone, bb.id, checkpoint ? { ...checkpoint.config, batchSize: batch } : config);
+      profile = await profileTraining(rt, bb.backbone, bb.id, checkpoint ? { ...checkpoint.config, batchSize: batch } : config, roofline);
     } finally {
       bb.backbone.dispose();
     }
   } else {
     const detector = checkpoint ? (await openDetector(checkpoint, backbonePath)).detector : freshDetector(await openBackbone(backbonePath), config, e2eImages(config.size, 8, 'train'));
     try {
-      profile = await profileInference(rt, detector, e2eImages(detector.config.size, batch, 'test'));
+      profile = await profileInference(rt, detector, e2eImages(detector.config.size, batch, 'test'), roofline);
     } finally {
       detector.backbone.dispose();
       detector.dispose();

@@ -30,6 +30,7 @@ struct Params {
   kw: u32,         // wprep: kernel width
   has_bias: u32,
   flip: u32,       // wprep: swap channel roles and flip the taps (input gradient)
+  act: u32,        // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -80,7 +81,8 @@ fn store_px(nimg: u32, co0: u32, oh: u32, ow0: u32, acc0: array<vec4<f32>, PXMAX
     if (p.has_bias != 0u) { b = bias[co]; }
     let o = ((nimg * p.cout + co) * p.ho + oh) * p.wo + ow0;
     for (var j = 0u; j < np; j++) {
-      out[o + j] = select(acc1[j][c & 3u], acc0[j][c & 3u], c < 4u) + b;
+      let v = select(acc1[j][c & 3u], acc0[j][c & 3u], c < 4u) + b;
+      out[o + j] = select(v, clamp(v, 0.0, 6.0), p.act == 1u);
     }
   }
 }

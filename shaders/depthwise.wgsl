@@ -41,6 +41,7 @@ struct Params {
   pad: i32,      // zero padding (all but bwd_x, which uses P); fwd_rolling with FLIP: may be < 0
   has_bias: u32, // fwd*: add bias[c]
   bh: u32,       // = BH, a run-time bound (see store_block)
+  act: u32,      // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -138,6 +139,10 @@ fn accumulate_row(acc: ptr<function, array<f32, MAX_ACC>>, row: array<f32, MAX_S
   }
 }
 
+// The fused activation (p.act), applied to stored values after the bias.
+fn act(v: f32) -> f32 { return select(v, clamp(v, 0.0, 6.0), p.act == 1u); }
+fn act4(v: vec4<f32>) -> vec4<f32> { return select(v, clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)), p.act == 1u); }
+
 fn finish_block(plane: u32, at: BlockAt, acc: array<f32, MAX_ACC>) -> FwdBlock {
   var bv = 0.0;
   if (p.has_bias != 0u) { bv = bias[plane % p.c]; }
@@ -196,7 +201,7 @@ fn store_block4(blk: FwdBlock) {
       for (var q = 0u; q < BW / 4u; q++) {
         let xx = blk.ox0 + 4u * q;
         if (xx < p.ow) {
-          out_v4[(blk.base + y * p.ow + xx) / 4u] = vec4<f32>(v[4u * q], v[4u * q + 1u], v[4u * q + 2u], v[4u * q + 3u]) + blk.bv;
+          out_v4[(blk.base + y * p.ow + xx) / 4u] = act4(vec4<f32>(v[4u * q], v[4u * q + 1u], v[4u * q + 2u], v[4u * q + 3u]) + blk.bv);
         }
       }
     }
@@ -266,7 +271,7 @@ fn fwd_rolling(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (st + 1u >= K) { // slot K − 1 has all K filter rows
       let orow = ob + (oy_a + (st + 1u - K) * D) * p.ow;
       for (var b = 0u; b < BW; b++) {
-        if (ox0 + b < p.ow) { out[orow + ox0 + b] = acc[(K - 1u) * BW + b] + bv; }
+        if (ox0 + b < p.ow) { out[orow + ox0 + b] = act(acc[(K - 1u) * BW + b] + bv); }
       }
     }
     for (var kk = 1u; kk < K; kk++) {
@@ -298,7 +303,7 @@ fn store_block(base: u32, y0: u32, x0: u32, height: u32, width: u32, acc: array<
       let v = block_row(acc, r);
       for (var b = 0u; b < BW; b++) {
         let xx = x0 + b;
-        if (xx < width) { out[base + y * width + xx] = v[b] + bv; }
+        if (xx < width) { out[base + y * width + xx] = act(v[b] + bv); }
       }
     }
   }

@@ -76,7 +76,7 @@ fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
       var r = acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
       if (p.bias_mode == 2u) { r += vec4<f32>(bias[n0], bias[n0 + 1u], bias[n0 + 2u], bias[n0 + 3u]); }
-      c_v4[(out + m * p.n + n0) / 4u] = r;
+      c_v4[(out + m * p.n + n0) / 4u] = act4(r);
     }
   }
 }

@@ -32,6 +32,7 @@ struct Params {
   bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
   ln: u32,        // fwd_subgroup only: lanes along N per row block (a uniform, not an override, so one
                   // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
+  act: u32,       // 1: ReLU6 on what is stored (after the bias), fused instead of a pass of its own
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -58,6 +59,10 @@ fn range_of(z: u32) -> Range {
   return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
 }
 
+// The fused activation (p.act), applied to stored values after the bias.
+fn act(v: f32) -> f32 { return select(v, clamp(v, 0.0, 6.0), p.act == 1u); }
+fn act4(v: vec4<f32>) -> vec4<f32> { return select(v, clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)), p.act == 1u); }
+
 fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   if (m >= p.m) { return; }
   var r = v;
@@ -67,7 +72,7 @@ fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
     if (n0 + j < p.n) {
       var e = r[j];
       if (p.bias_mode == 2u) { e += bias[n0 + j]; }
-      c[o + j] = e;
+      c[o + j] = act(e);
     }
   }
 }
@@ -127,7 +132,7 @@ fn fwd_vec4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       var r = blk.acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
       if (p.bias_mode == 2u) { r += vec4<f32>(bias[blk.n0], bias[blk.n0 + 1u], bias[blk.n0 + 2u], bias[blk.n0 + 3u]); }
-      c_v4[(blk.out + m * p.n + blk.n0) / 4u] = r;
+      c_v4[(blk.out + m * p.n + blk.n0) / 4u] = act4(r);
     }
   }
 }
@@ -271,5 +276,5 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   for (var j = 0u; j < p.splits; j++) { s += parts[j * p.c_bs + i]; }
   if (p.bias_mode == 1u) { s += bias[i / p.n]; }
   if (p.bias_mode == 2u) { s += bias[i % p.n]; }
-  c[i] = s;
+  c[i] = act(s);
 }

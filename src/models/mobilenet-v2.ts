@@ -2,7 +2,7 @@
 // Weights come from safetensors: our converted TFLite model (8-bit, BN folded, TF "SAME" padding),
 // the nsfwjs TF.js conversion (BN folded, TF padding) or a torchvision state dict (BN folded here).
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
-import { add, relu, relu6 } from '../ops/elementwise.js';
+import { add, relu } from '../ops/elementwise.js';
 import { conv2d, type Padding4 } from '../ops/conv2d.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
 import { globalAvgPool } from '../ops/pool.js';
@@ -184,13 +184,9 @@ export class MobileNetV2 {
   private runLayer(l: ConvLayer, x: Tensor): Tensor {
     const [, , h, w] = x.shape;
     const padding = padFor(this.padding, l.k, l.stride, h, w);
-    const y = l.depthwise
-      ? depthwiseConv2d(x, l.weight, l.bias, { stride: l.stride, padding })
-      : conv2d(x, l.weight, l.bias, { stride: l.stride, padding });
-    if (!l.relu6) return y;
-    const r = relu6(y);
-    y.dispose();
-    return r;
+    // ReLU6 runs in the convolution's store (one pass fewer per layer; same values).
+    const opts = { stride: l.stride, padding, activation: l.relu6 ? ('relu6' as const) : ('none' as const) };
+    return l.depthwise ? depthwiseConv2d(x, l.weight, l.bias, opts) : conv2d(x, l.weight, l.bias, opts);
   }
 
   /**

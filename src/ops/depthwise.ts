@@ -4,7 +4,7 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
-import { copy } from './elementwise.js';
+import { copy, relu6 } from './elementwise.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
 import { assertRank, groups1d, launch, vec4Phase } from './util.js';
@@ -17,6 +17,8 @@ export interface DepthwiseOptions {
    */
   padding?: number | 'same' | readonly [number, number, number, number];
   dilation?: number;
+  /** 'relu6': ReLU6 fused into the output store (see conv2d's `activation`). */
+  activation?: 'none' | 'relu6';
 }
 
 export interface MultiScaleOptions {
@@ -204,7 +206,7 @@ function rollingChunks(g: DwGeometry, rows: number): { chunks: number; steps: nu
 const depthwiseFlops = (g: DwGeometry): number => 2 * g.n * g.c * g.oh * g.ow * g.k * g.k;
 
 /** Rolling stride-1 pass: out = x ⋆ w (+ bias), or with `flip` the correlation with w rotated 180°. */
-function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean): void {
+function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean, relu6Out = false): void {
   const bw = rollingWidth(g, tuning.rollingBw);
   const tilesX = Math.ceil(g.ow / bw);
   const { chunks, steps } = rollingChunks(g, g.oh);
@@ -221,7 +223,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
     tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: {
       planes, tiles, tiles_x: tilesX, chunks, steps, pad: g.pad, has_bias: bias ? 1 : 0,
-      c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow,
+      c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act: relu6Out ? 1 : 0,
     },
     workgroups: planeGrid(tiles, wg, planes),
   });
@@ -294,14 +296,14 @@ export function depthwisePlan(g: DwGeometry): { shader: string; entry: string; l
   };
 }
 
-export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, relu6Out = false): Tensor {
   const out = empty([g.n, g.c, g.oh, g.ow]);
   if (useRolling(g, g.oh)) {
-    launchRolling('depthwiseConv2d', g, x, w, bias, out, false);
+    launchRolling('depthwiseConv2d', g, x, w, bias, out, false, relu6Out);
     return out;
   }
   const planes = g.n * g.c;
-  const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow };
+  const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act: relu6Out ? 1 : 0 };
   const { bw, bh, tilesX, tiles, tpp, shareLanes: h } = forwardPlan(g);
   const { shader, entry } = depthwisePlan(g);
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
@@ -411,8 +413,11 @@ export function depthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null
   const op = 'depthwiseConv2d';
   const g = geometry(op, x.shape, w.shape, null, opts);
   if (bias) checkBias(op, bias, g.c);
-  const y = depthwiseForwardRaw(g, x, w, bias);
+  const activation = opts.activation ?? 'none';
+  if (activation !== 'none' && activation !== 'relu6') throw new Error(`${op}: activation "${String(activation)}" must be 'none' or 'relu6'`);
   const inputs = bias ? [x, w, bias] : [x, w];
+  if (activation === 'relu6' && needsGrad(...inputs)) return relu6(depthwiseConv2d(x, w, bias, { ...opts, activation: 'none' }));
+  const y = depthwiseForwardRaw(g, x, w, bias, activation === 'relu6');
   if (needsGrad(...inputs)) {
     record(op, inputs, y, (gy) => {
       const gx = x.requiresGrad ? depthwiseBackwardInput(g, w, gy) : null;

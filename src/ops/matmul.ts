@@ -74,6 +74,8 @@ export interface GemmArgs {
   bias?: Tensor | null;
   /** 1: bias[m] per row, 2: bias[n] per column. */
   biasMode?: 1 | 2;
+  /** ReLU6 applied to what is stored, after the bias (forward-only fusion; see conv2d's `activation`). */
+  relu6?: boolean;
   variant?: MatmulVariant | 'auto';
 }
 
@@ -200,6 +202,7 @@ export function gemm(args: GemmArgs): void {
       tb: transB ? 1 : 0,
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
+      act: splits === 1 && g.relu6 ? 1 : 0, // split-K: on the summed result only
       ...(pl.sg ? { ln: pl.sg.ln } : {}),
     },
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
@@ -209,7 +212,7 @@ export function gemm(args: GemmArgs): void {
       shader: 'matmul',
       entry: 'sum_splits',
       tensors: { parts: target, c: g.out, bias: g.bias ?? g.a },
-      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode },
+      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.relu6 ? 1 : 0 },
       workgroups: groups1d(m * n, 256),
     });
     target.dispose();

@@ -80,7 +80,7 @@ describe('profiling an inference', () => {
     try {
       const p = await profileInference(rt, det, e2eImages(size, 2, 'test'));
       const rs = p.dispatches;
-      expect(rs.length).toBeGreaterThan(150); // two backbone passes alone launch ~150 kernels
+      expect(rs.length).toBeGreaterThan(100); // two backbone passes alone launch ~100 kernels
       expect(rs.every((r) => Number.isFinite(r.gpuMs) && r.gpuMs >= 0 && r.cpuMs >= 0)).toBe(true);
       // One pass per dispatch, recorded in order: GPU spans follow each other (1 µs of clock slack).
       for (let i = 1; i < rs.length; i++) expect(rs[i].gpuStart).toBeGreaterThanOrEqual(rs[i - 1].gpuStart + rs[i - 1].gpuMs - 1e-3);
@@ -94,12 +94,13 @@ describe('profiling an inference', () => {
       const byOp = Object.fromEntries(summarise(rs, 'op', { peakGflops: 100, copyGBps: 10 }).map((r) => [r.name, r]));
       expect(byOp.conv2d.gflops).toBeGreaterThan(0.1);
       expect(byOp.depthwiseConv2d.gflops).toBeGreaterThan(0.01);
-      expect(Number.isNaN(byOp.relu6.gflops)).toBe(true);
-      expect(byOp.relu6.gbps).toBeGreaterThan(0);
+      expect(Number.isNaN(byOp.gaussianBlur.gflops)).toBe(true); // declares no FLOPs
+      expect(byOp.gaussianBlur.gbps).toBeGreaterThan(0);
+      expect(byOp.relu6).toBeUndefined(); // fused into the backbone's convolutions
       expect(byOp.conv2d.roof).toBeGreaterThan(0);
       expect(byOp.conv2d.roof).toBeLessThan(1.5); // nothing runs much past a measured ceiling
       const ops = new Set(rs.map((r) => r.op));
-      for (const op of ['conv2d', 'depthwiseConv2d', 'relu6', 'gaussianBlur', 'areaDownsample']) expect(ops).toContain(op);
+      for (const op of ['conv2d', 'depthwiseConv2d', 'gaussianBlur', 'areaDownsample']) expect(ops).toContain(op);
       const layers = summarise(atDepth(rs, 1), 'layer').map((r) => r.name);
       expect(layers).toEqual(expect.arrayContaining(['backbone HR', 'backbone LR', 'hlgfa level 0', 'hlgfa level 1', 'hlgfa level 2', 'anomaly map']));
       expect(rs.some((r) => r.layer === 'backbone HR/features.13')).toBe(true);

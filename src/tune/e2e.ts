@@ -12,7 +12,6 @@
 import '../ops/index.js';
 import { basename } from 'node:path';
 import { noiseAugmenter } from '../data/augment.js';
-import { generateSample, SYNTHETIC_DEFECTS, type SyntheticCategory } from '../data/synthetic.js';
 import type { Runtime } from '../gpu/runtime.js';
 import type { RgbaImage } from '../io/image.js';
 import { readFileOrThrow } from '../io/node-fs.js';
@@ -26,6 +25,7 @@ import { currentTuning } from '../ops/tuning.js';
 import { keep, zeros } from '../tensor/tensor.js';
 import { createRng, deriveSeed } from '../util/random.js';
 import { shaderCacheRuns } from './e2e-cache.js';
+import { E2E_CATEGORY, E2E_SEED, e2eImages, trainImageCount } from './workload.js';
 import { stats } from './harness.js';
 import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak, TrainingResult } from './schema.js';
 
@@ -51,8 +51,7 @@ export interface E2EOptions {
   log?: (line: string) => void;
 }
 
-export const E2E_CATEGORY: SyntheticCategory = 'fabric';
-export const E2E_SEED = 0;
+export { E2E_CATEGORY, E2E_SEED, e2eImages, trainImageCount };
 const STEPS_PER_EPOCH = 2;
 
 const now = () => performance.now();
@@ -68,14 +67,6 @@ export async function readBackbone(path: string): Promise<LoadedBackbone> {
   const bytes = readFileOrThrow(path, 'backbone weights');
   const backbone = loadBackbone(bytes, path);
   return { backbone, id: { architecture: backbone.architecture, source: backbone.metadata.source ?? basename(path), sha256: await sha256Hex(bytes) } };
-}
-
-/** `count` deterministic S×S images: test split, alternately good and defective (train: all good). */
-export function e2eImages(size: number, count: number, split: 'train' | 'test'): RgbaImage[] {
-  return Array.from({ length: count }, (_, i) => {
-    const defect = split === 'train' || i % 2 === 0 ? 'good' : SYNTHETIC_DEFECTS[(i >> 1) % SYNTHETIC_DEFECTS.length];
-    return generateSample({ category: E2E_CATEGORY, size, seed: E2E_SEED, split, defect, index: i }).image;
-  });
 }
 
 /** Channels of MobileNetV2 taps from the network's layout (no GPU work, so nothing is compiled). */
@@ -171,12 +162,6 @@ function phaseTiming(start: Mark, marks: readonly Mark[], batch: number): PhaseT
     time,
     imagesPerS: batch / ((time?.median ?? durations[0]) / 1e3),
   };
-}
-
-/** The smallest image count whose fit split (after the holdout) is exactly `fit` images. */
-export function trainImageCount(fit: number, cfg: HlgfaConfig): number {
-  for (let n = fit; n < 2 * fit + 10; n++) if (holdoutSplit(n, cfg).fit.length === fit) return n;
-  throw new Error(`e2e: no image count gives a fit split of ${fit} with holdout ${cfg.holdout}`);
 }
 
 /** trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks. */

@@ -11,7 +11,7 @@ import type { Backbone } from '../models/backbone.js';
 import type { BackboneIdentity, Detector } from '../models/detector.js';
 import type { HlgfaConfig } from '../models/hlgfa-config.js';
 import { trainHlgfa } from '../models/hlgfa-train.js';
-import { e2eImages, trainImageCount } from './e2e.js';
+import { e2eImages, trainImageCount } from './workload.js';
 
 export interface Profile {
   /** What was profiled ("Detector.scoreMaps, 1 image(s) at S=256"). */
@@ -143,7 +143,7 @@ export function atDepth(records: readonly DispatchRecord[], depth: number): Disp
 
 const figure = (v: number, digits: number, width: number) => (Number.isFinite(v) ? v.toFixed(digits) : '—').padStart(width);
 
-function table(title: string, rows: readonly ProfileRow[], limit: number): string {
+function table(title: string, rows: readonly ProfileRow[], limit: number, more: string): string {
   const shown = rows.slice(0, limit);
   const w = Math.max(title.length, ...shown.map((r) => r.name.length));
   const head = ['count'.padStart(5), 'GPU ms'.padStart(8), '%'.padStart(5), 'GFLOP/s'.padStart(8), 'GB/s'.padStart(7), '% roof'.padStart(6), 'CPU enc ms'.padStart(10)];
@@ -152,12 +152,12 @@ function table(title: string, rows: readonly ProfileRow[], limit: number): strin
     const cells = [String(r.count).padStart(5), figure(r.gpuMs, 2, 8), figure(100 * r.share, 1, 5), figure(r.gflops, 2, 8), figure(r.gbps, 2, 7), figure(100 * r.roof, 1, 6), figure(r.cpuMs, 2, 10)];
     lines.push(`${r.name.padEnd(w)}  ${cells.join('  ')}`);
   }
-  if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (--json has all)`);
+  if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (${more})`);
   return lines.join('\n');
 }
 
-/** The report `hlgfa profile` prints. */
-export function formatProfile(p: Profile, limit = 15): string {
+/** The report `hlgfa profile` prints; `more` says where the rows past `limit` are. */
+export function formatProfile(p: Profile, limit = 15, more = '--json has all'): string {
   const t = totals(p.dispatches);
   const untimed = p.dispatches.length - t.timed;
   return [
@@ -167,13 +167,13 @@ export function formatProfile(p: Profile, limit = 15): string {
     '',
     p.roofline ? `roofline: ${p.roofline.peakGflops.toFixed(1)} GFLOP/s, ${p.roofline.copyGBps.toFixed(1)} GB/s (GFLOP/s where the op declares its work; GB/s: the bytes its tensors hold, a lower bound on traffic)` : 'no roofline measured',
     '',
-    table('op', summarise(p.dispatches, 'op', p.roofline), limit),
+    table('op', summarise(p.dispatches, 'op', p.roofline), limit, more),
     '',
-    table('layer', summarise(atDepth(p.dispatches, 1), 'layer', p.roofline), limit),
+    table('layer', summarise(atDepth(p.dispatches, 1), 'layer', p.roofline), limit, more),
     '',
-    table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit),
+    table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit, more),
     '',
-    table('kernel', summarise(p.dispatches, 'kernel', p.roofline), limit),
+    table('kernel', summarise(p.dispatches, 'kernel', p.roofline), limit, more),
   ].join('\n');
 }
 

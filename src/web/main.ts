@@ -2,7 +2,9 @@
 // detection), driven from the DOM. Bundled by tools/build-web.mjs into dist/web/app.js. This file
 // holds the shared state (adapter, backbone, model) and wires the sections: training in
 // ui/train-panel.ts, detection in ui/detect-panel.ts, per-section messages in ui/notices.ts.
-import { initRuntime } from '../gpu/runtime.js';
+import { initRuntime, runtime } from '../gpu/runtime.js';
+import { chromeTrace, formatProfile, profileInference } from '../tune/profile.js';
+import { e2eImages } from '../tune/workload.js';
 import { NoAdapterError, type AdapterSummary } from '../gpu/device.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
@@ -28,6 +30,8 @@ const el = {
   modelStatus: byId('model-status'),
   ckptFile: byId<HTMLInputElement>('ckpt-file'),
   downloadBtn: byId<HTMLButtonElement>('download-btn'),
+  profileBtn: byId<HTMLButtonElement>('profile-btn'),
+  profileOut: byId('profile-out'),
   detectDrop: byId('detect-drop'),
   detectFiles: byId<HTMLInputElement>('detect-files'),
   detectNotices: byId('detect-notices'),
@@ -70,6 +74,7 @@ const detection = detectPanel({
 function refreshButtons(): void {
   training.refresh();
   el.downloadBtn.disabled = state.detector === null || training.busy();
+  el.profileBtn.disabled = state.detector === null || training.busy();
 }
 
 // ---- WebGPU and backbone ---------------------------------------------------------------------
@@ -169,6 +174,25 @@ async function downloadCheckpoint(): Promise<void> {
   download(bytes, state.modelName);
 }
 
+/** One inference with every dispatch timed (as `hlgfa profile`): the tables on the page, the trace as a download. */
+async function profileModel(): Promise<void> {
+  const det = state.detector;
+  if (!det) return;
+  const rt = runtime();
+  if (!rt.device.features.has('timestamp-query')) {
+    throw new Error("this browser's WebGPU adapter does not offer 'timestamp-query', so dispatches cannot be timed");
+  }
+  el.profileBtn.disabled = true;
+  try {
+    const p = await exclusive(() => profileInference(rt, det, e2eImages(det.config.size, 1, 'test')));
+    el.profileOut.textContent = formatProfile(p, 8, 'the downloaded trace has every dispatch');
+    el.profileOut.hidden = false;
+    download(new TextEncoder().encode(JSON.stringify(chromeTrace(p))), 'hlgfa-profile.trace.json', 'application/json');
+  } finally {
+    refreshButtons();
+  }
+}
+
 // ---- wiring ----------------------------------------------------------------------------------
 
 /** Runs `fn`, reporting a failure in the section box `box`. */
@@ -186,6 +210,7 @@ fileSource(null, el.backboneFile, (f) =>
   })(),
 );
 el.downloadBtn.addEventListener('click', reporting(el.modelNotices, 'Download', downloadCheckpoint));
+el.profileBtn.addEventListener('click', reporting(el.modelNotices, 'Profile', profileModel));
 // A file dropped outside a drop zone would otherwise replace the page (and lose its state).
 document.body.addEventListener('dragover', (e) => e.preventDefault());
 document.body.addEventListener('drop', (e) => e.preventDefault());

@@ -349,6 +349,21 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-btn')]);
     const ckPath = join(tmp, 'browser-model.safetensors');
     await download.saveAs(ckPath);
+
+    // Profiling the model: the tables on the page, the Chrome trace as a download.
+    const [traceDownload] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('#profile-btn')]);
+    expect(traceDownload.suggestedFilename()).toBe('hlgfa-profile.trace.json');
+    const tracePath = join(tmp, 'profile.trace.json');
+    await traceDownload.saveAs(tracePath);
+    const trace = JSON.parse(readFileSync(tracePath, 'utf8')) as { traceEvents: Array<{ ph: string; tid: number; dur?: number }> };
+    const gpuEvents = trace.traceEvents.filter((e) => e.ph === 'X' && e.tid === 1);
+    expect(gpuEvents.length).toBeGreaterThan(50);
+    expect(gpuEvents.every((e) => typeof e.dur === 'number' && e.dur >= 0)).toBe(true);
+    expect(await page.locator('#profile-out').isVisible()).toBe(true);
+    expect(await text('#profile-out')).toMatch(/dispatches: GPU [\d.]+ ms, CPU encode [\d.]+ ms/);
+    expect(await text('#profile-out')).toMatch(/^layer +count/m);
+    expect(await text('#profile-out')).toContain('more (the downloaded trace has every dispatch)');
+    await shot('10b-profiled');
     const ck = parseCheckpoint(new Uint8Array(readFileSync(ckPath)), ckPath);
     expect(ck.config.size).toBe(64);
     const det = detectorFromCheckpoint(ck, backbone, backboneId.sha256);

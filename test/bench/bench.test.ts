@@ -134,12 +134,18 @@ describe('hlgfa bench', () => {
     expect(list.stdout.trim().split('\n').every((l) => l.startsWith('adam/'))).toBe(true);
   });
 
-  it('refuses a --json path that is the backbone or a file of another kind, before any work', () => {
+  it('bench and tune refuse a --json path that is an input or a file of another kind, before any work', () => {
     const backbone = spawnSync(process.execPath, [cli, 'bench', '--json', DEFAULT_BACKBONE], { encoding: 'utf8' });
     expect([backbone.status, backbone.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining('is an input of this command')]);
     const notes = join(mkdtempSync(join(tmpdir(), 'hlgfa-bench-')), 'notes.txt');
     writeFileSync(notes, 'keep me');
     const other = spawnSync(process.execPath, [cli, 'bench', '--json', notes], { encoding: 'utf8' });
     expect([other.status, readFileSync(notes, 'utf8')]).toEqual([2, 'keep me']);
+    // tune's --json too, and it may not be the tuning cache it reads and writes.
+    const cache = join(mkdtempSync(join(tmpdir(), 'hlgfa-tune-')), 'tuning.json');
+    writeFileSync(cache, '{"version":1,"entries":[]}');
+    const tune = spawnSync(process.execPath, [cli, 'tune', '--dry-run', '--json', cache], { encoding: 'utf8', env: { ...process.env, HLGFA_TUNING_FILE: cache } });
+    expect([tune.status, tune.stderr.split('\n')[0]]).toEqual([2, expect.stringContaining('is an input of this command')]);
+    expect(readFileSync(cache, 'utf8')).toBe('{"version":1,"entries":[]}');
   });
 });

@@ -9,6 +9,8 @@ import { adapterKey, type AdapterIdentity, type FullTuning, type TunableFamily, 
 import { parseArgs, UsageError } from '../args.js';
 import { didYouMean } from '../../util/suggest.js';
 import { ExitError } from '../gpu-setup.js';
+import { checkOutput } from '../output-guard.js';
+import { DEFAULT_BACKBONE } from '../paths.js';
 import { TUNABLE_FAMILIES, mergeTuned, runTuning, type TuneMeasurements, type TuneResult } from '../../tune/tuner.js';
 import { columnFromEntry, comparisonTable, type TuneColumn } from '../../tune/table.js';
 import { benchRuntime } from './bench.js';
@@ -140,6 +142,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const browser = args.flags.has('browser');
   if (args.flags.has('compare') && !browser) throw new UsageError('--compare goes with --browser (it adds a Node run to the browser run)');
+  // Before any work: --json may not replace the backbone, the tuning cache or a file that is not JSON.
+  if (args.values.json !== undefined) checkOutput(args.values.json, 'json', { files: [DEFAULT_BACKBONE, tuningFilePath()] }, { option: '--json' });
   const dryRun = args.flags.has('dry-run');
   const opts = { quick: args.flags.has('quick'), families, timestamps: !args.flags.has('wall'), path: tuningFilePath() };
   const started = performance.now();

@@ -11,6 +11,8 @@ import { writeSyntheticDataset } from '../../data/synthetic-node.js';
 import * as train from './train.js';
 import * as evaluate from './eval.js';
 import * as detect from './detect.js';
+import { MIN_CALIBRATION_IMAGES } from '../../eval/calibration.js';
+import { DEFAULT_CONFIG } from '../../models/hlgfa-config.js';
 
 export const help = `Usage: hlgfa demo [--out DIR] [--category ${SYNTHETIC_CATEGORIES.join('|')}] [--epochs N] [--seed K]
 
@@ -38,7 +40,11 @@ export async function run(argv: string[]): Promise<number> {
   console.log('== 2/4 training');
   const model = join(out, 'model.safetensors');
   const common = ['--seed', String(seed)];
-  if ((await train.run(['--data', data, '--out', model, '--epochs', String(epochs), ...common])) !== 0) return 1;
+  // Enough held-out normals for a threshold whose false-positive rate means something (train would
+  // warn below MIN_CALIBRATION_IMAGES); the generated set is small, so the default 10 % is not.
+  const holdout = Math.max(DEFAULT_CONFIG.holdout, MIN_CALIBRATION_IMAGES / ds.train.length);
+  const config = JSON.stringify({ holdout });
+  if ((await train.run(['--data', data, '--out', model, '--epochs', String(epochs), '--config', config, ...common])) !== 0) return 1;
 
   console.log('== 3/4 evaluating');
   const metrics = join(out, 'metrics.json');

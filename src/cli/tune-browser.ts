@@ -10,7 +10,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { WEB_ROOT, WEIGHTS_ROOT, startServer, type RunningServer } from './commands/serve.js';
 import type { PageTuneOptions, PageTuneResult, TuningStoreStatus } from '../web/tune-hook.js';
 
-/** The flags the page tests use: new headless mode with WebGPU (../shared/WEBGPU-NOTES.md). */
+/** The flags the page tests use: new headless mode with WebGPU (docs/WEBGPU.md). */
 export const CHROMIUM_ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** For tuning also unquantised timestamp queries (Chromium rounds them to 100 µs otherwise). */
 export const TUNE_ARGS = [...CHROMIUM_ARGS, '--enable-webgpu-developer-features'];

@@ -1,5 +1,5 @@
 // HLGFA options. Every choice the paper leaves open is a named option; the default and why is
-// stated beside each (see ../shared/HLGFA.md for what the paper fixes).
+// stated beside each (see docs/METHOD.md for what the paper fixes).
 import { didYouMean } from '../util/suggest.js';
 
 export interface HlgfaConfig {

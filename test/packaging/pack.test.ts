@@ -36,6 +36,8 @@ describe('npm pack contents', () => {
       ...Object.values(ENTRY_FILES).map((f) => f.replace(/\.js$/, '.d.ts')),
       ...readdirSync(join(ROOT, 'shaders')).filter((f) => f.endsWith('.wgsl')).map((f) => `shaders/${f}`),
       ...readdirSync(join(ROOT, 'weights')).map((f) => `weights/${f}`),
+      // README points to them
+      'docs/METHOD.md', 'docs/WEBGPU.md',
     ];
     expect(required.filter((f) => !packed.files.includes(f))).toEqual([]);
     expect(required).toContain('weights/mobilenet_v2_imagenet.safetensors');
@@ -66,6 +68,7 @@ describe('npm pack contents', () => {
       /^shaders\/[\w-]+\.wgsl$/,
       /^weights\/[^/]+$/,
       /^(package\.json|README\.md|LICENSE|bin\/hlgfa\.js|tools\/setup-vulkan\.sh)$/,
+      /^docs\/[\w-]+\.md$/,
     ];
     expect(packed.files.filter((f) => !allowed.some((re) => re.test(f)))).toEqual([]);
     expect(packed.files.filter((f) => /\.map$|^(test|src|bench|examples|\.ci)\/|tsconfig|vitest/.test(f))).toEqual([]);

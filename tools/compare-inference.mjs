@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Side-by-side inference timing of built checkouts (each with `npm run build` done): for each round,
 // each checkout in turn runs Detector.scoreMaps on a fresh module at S = 256 in a process of its own
-// (two warm-up calls, then `reps` timed), so a noisy machine hits both alike; prints the medians and
-// the ratio of the first checkout's median to each other's.
+// (its e2e child: a first call, a warm-up, then `reps` timed), so a noisy machine hits both alike;
+// prints the medians and the ratio of the first checkout's median to each other's.
 //   node tools/compare-inference.mjs [--batches 1,8] [--reps 9] [--rounds 3] BEFORE_DIR AFTER_DIR …
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -23,35 +24,28 @@ if (roots.length < 2 || ![...batches, reps, rounds].every((n) => Number.isIntege
   process.exit(2);
 }
 
-// Runs in the child: times one checkout's scoreMaps.
-const CHILD = `
-const [root, batch, reps] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
-await import(root + '/dist/src/ops/index.js');
-const { initRuntime } = await import(root + '/dist/src/gpu/runtime.js');
-const { e2eImages, freshDetector, readBackbone } = await import(root + '/dist/src/tune/e2e.js');
-const { resolveConfig } = await import(root + '/dist/src/models/hlgfa-config.js');
-await initRuntime();
-const det = freshDetector(await readBackbone(root + '/weights/mobilenet_v2_imagenet.safetensors'), resolveConfig({}), e2eImages(256, 8, 'train'));
-const images = e2eImages(256, batch, 'test');
-for (let i = 0; i < 2; i++) await det.scoreMaps(images);
-const t = [];
-for (let i = 0; i < reps; i++) { const t0 = performance.now(); await det.scoreMaps(images); t.push(performance.now() - t0); }
-t.sort((a, b) => a - b);
-console.log(JSON.stringify(t[Math.floor(t.length / 2)]));
-process.exit(0);
-`;
+// Each checkout's own e2e child (the process `hlgfa bench --e2e` uses for its shader-cache runs):
+// a fresh runtime, a fresh module, Detector.scoreMaps timed over `reps` warm calls.
+function childScript(root) {
+  for (const rel of ['dist/src/tune/e2e-child.js', 'dist/bench/e2e-child.js']) if (existsSync(join(root, rel))) return join(root, rel);
+  console.error(`${root}: no compiled e2e child (dist/src/tune/e2e-child.js); run npm run build there`);
+  process.exit(1);
+}
+const scripts = roots.map(childScript);
 
 const medians = new Map(); // `${index} ${batch}` → medians of each round
 for (let round = 0; round < rounds; round++) {
   for (const batch of batches) {
     for (const [index, root] of roots.entries()) {
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD, root, String(batch), String(reps)], { encoding: 'utf8' });
-      if (r.status !== 0) {
+      const opts = { size: 256, batch, warmReps: reps, backbonePath: join(root, 'weights', 'mobilenet_v2_imagenet.safetensors'), tuning: {} };
+      const r = spawnSync(process.execPath, [scripts[index], JSON.stringify(opts)], { encoding: 'utf8' });
+      const line = r.stdout?.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      if (r.status !== 0 || !line) {
         console.error(`${root}: the timing run failed (exit ${r.status})\n${r.stderr}`);
         process.exit(1);
       }
       const key = `${index} ${batch}`;
-      medians.set(key, [...(medians.get(key) ?? []), Number(r.stdout.trim().split('\n').pop())]);
+      medians.set(key, [...(medians.get(key) ?? []), JSON.parse(line).inference.time.median]);
     }
   }
 }

@@ -11,6 +11,9 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** "vendor architecture description", the adapter's name in reports. */
+export const adapterLabel = (a: Pick<AdapterSummary, 'vendor' | 'architecture' | 'description'>): string => `${a.vendor} ${a.architecture} ${a.description}`.trim();
+
 export interface Gpu {
   readonly device: GPUDevice;
   readonly adapter: GPUAdapter;

@@ -154,6 +154,11 @@ export class Runtime {
     this.passTimer = timer;
   }
 
+  /** Whether a profiler is attached (launchers then also report what a dispatch moves). */
+  get profiling(): boolean {
+    return this.profiler !== null;
+  }
+
   /**
    * While `profiler` is set, every dispatch runs in a pass of its own with GPU timestamps and is
    * recorded with its op, layer and CPU encode time (`hlgfa profile`); `null` turns it off.
@@ -219,20 +224,16 @@ export class Runtime {
       return;
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
-    if (this.profiler) {
-      this.endPass();
-      const { writes, record } = this.profiler.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
-      const pass = this.getEncoder().beginComputePass({ timestampWrites: writes });
-      pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(x, y, z);
+    // Profiled: a pass of its own with timestamps around this one dispatch.
+    const timed = this.profiler?.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
+    if (timed) this.endPass();
+    const pass = timed ? this.getEncoder().beginComputePass({ timestampWrites: timed.writes }) : this.getPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    if (timed) {
       pass.end();
-      record.cpuMs = performance.now() - cpuStart;
-    } else {
-      const pass = this.getPass();
-      pass.setPipeline(k.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(x, y, z);
+      timed.record.cpuMs = performance.now() - cpuStart;
     }
     if (++this.dispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
   }

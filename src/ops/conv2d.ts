@@ -9,7 +9,7 @@ import { relu6 } from './elementwise.js';
 import { gemm, matmulPlan } from './matmul.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
-import { groups1d, launch, vec4Phase } from './util.js';
+import { fusesRelu6, groups1d, launch, vec4Phase, type Activation } from './util.js';
 
 export type Pair = number | readonly [number, number];
 /** Padding [top, bottom, left, right]. */
@@ -25,7 +25,7 @@ export interface Conv2dOptions {
    * MobileNetV2's layers do; a fifth of an inference's GPU time on lavapipe went to separate ReLU6
    * passes). With gradients it runs as conv2d then relu6: the same values, the usual backward.
    */
-  activation?: 'none' | 'relu6';
+  activation?: Activation;
 }
 
 export interface ConvGeometry {
@@ -300,10 +300,9 @@ function gradBias(gy: Tensor, g: ConvGeometry): Tensor {
  */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry('conv2d', x.shape, w.shape, bias ? bias.shape : null, opts);
-  const activation = opts.activation ?? 'none';
-  if (activation !== 'none' && activation !== 'relu6') throw new Error(`conv2d: activation "${String(activation)}" must be 'none' or 'relu6'`);
-  if (activation === 'relu6' && needsGrad(x, w, bias)) return relu6(conv2d(x, w, bias, { ...opts, activation: 'none' }));
-  const y = forward(x, w, bias, g, activation === 'relu6');
+  const fused = fusesRelu6('conv2d', opts.activation);
+  if (fused && needsGrad(x, w, bias)) return relu6(conv2d(x, w, bias, { ...opts, activation: 'none' }));
+  const y = forward(x, w, bias, g, fused);
   if (needsGrad(x, w, bias)) {
     const inputs = bias ? [x, w, bias] : [x, w];
     record('conv2d', inputs, y, (gy) => {

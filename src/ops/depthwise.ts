@@ -7,7 +7,7 @@ import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { copy, relu6 } from './elementwise.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
-import { assertRank, groups1d, launch, vec4Phase } from './util.js';
+import { assertRank, fusesRelu6, groups1d, launch, vec4Phase, type Activation } from './util.js';
 
 export interface DepthwiseOptions {
   stride?: number;
@@ -18,7 +18,7 @@ export interface DepthwiseOptions {
   padding?: number | 'same' | readonly [number, number, number, number];
   dilation?: number;
   /** 'relu6': ReLU6 fused into the output store (see conv2d's `activation`). */
-  activation?: 'none' | 'relu6';
+  activation?: Activation;
 }
 
 export interface MultiScaleOptions {
@@ -413,11 +413,10 @@ export function depthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null
   const op = 'depthwiseConv2d';
   const g = geometry(op, x.shape, w.shape, null, opts);
   if (bias) checkBias(op, bias, g.c);
-  const activation = opts.activation ?? 'none';
-  if (activation !== 'none' && activation !== 'relu6') throw new Error(`${op}: activation "${String(activation)}" must be 'none' or 'relu6'`);
+  const fused = fusesRelu6(op, opts.activation);
   const inputs = bias ? [x, w, bias] : [x, w];
-  if (activation === 'relu6' && needsGrad(...inputs)) return relu6(depthwiseConv2d(x, w, bias, { ...opts, activation: 'none' }));
-  const y = depthwiseForwardRaw(g, x, w, bias, activation === 'relu6');
+  if (fused && needsGrad(...inputs)) return relu6(depthwiseConv2d(x, w, bias, { ...opts, activation: 'none' }));
+  const y = depthwiseForwardRaw(g, x, w, bias, fused);
   if (needsGrad(...inputs)) {
     record(op, inputs, y, (gy) => {
       const gx = x.requiresGrad ? depthwiseBackwardInput(g, w, gy) : null;

@@ -38,10 +38,9 @@ export function traceLaunches<R>(fn: () => R): { result: R; launches: LaunchReco
 
 /** Records one dispatch; `op` names the caller in every error. */
 export function launch(op: string, l: Launch): void {
+  const rt = runtime();
   const bindings: Record<string, { buffer: GPUBuffer; offset: number; size: number }> = {};
-  const max = runtime().limits.maxStorageBufferBindingSize;
-  let bytes = 0;
-  const counted = new Set<Tensor>();
+  const max = rt.limits.maxStorageBufferBindingSize;
   for (const [name, t] of Object.entries(l.tensors)) {
     if (t.byteLength > max) {
       throw new RangeError(
@@ -49,14 +48,24 @@ export function launch(op: string, l: Launch): void {
           `maxStorageBufferBindingSize of ${max} bytes`,
       );
     }
-    if (!counted.has(t)) bytes += t.byteLength;
-    counted.add(t);
     const b = t.binding(op) as { buffer: GPUBuffer; offset: number; size: number };
     bindings[name] = b;
     bindings[`${name}_v4`] = { ...b, size: Math.ceil(b.size / 16) * 16 };
   }
   traced?.push({ op, shader: l.shader, entry: l.entry ?? 'main', constants: { ...l.constants } });
-  runtime().dispatch({ bytes, ...l, bindings, label: op });
+  // The minimum traffic (each bound tensor once) only matters to a profile.
+  const bytes = rt.profiling ? [...new Set(Object.values(l.tensors))].reduce((n, t) => n + t.byteLength, 0) : undefined;
+  rt.dispatch({ bytes, ...l, bindings, label: op });
+}
+
+/** An activation a convolution can apply in its output stores. */
+export type Activation = 'none' | 'relu6';
+
+/** Whether `op` clamps its stores to [0, 6] (ReLU6); throws naming the op on an unknown activation. */
+export function fusesRelu6(op: string, activation: Activation | undefined): boolean {
+  const a = activation ?? 'none';
+  if (a !== 'none' && a !== 'relu6') throw new Error(`${op}: activation "${String(a)}" must be 'none' or 'relu6'`);
+  return a === 'relu6';
 }
 
 /** Workgroups for `n` independent items at `perGroup` items per workgroup, split over x/y. */

@@ -4,6 +4,7 @@
 // upload), a freshly initialised detector, then HLGFA inference (src/tune/e2e.ts measureInference:
 // first call and warm calls). Prints one E2EChildResult as a JSON line on stdout; exit status 1 and
 // the error on stderr when anything fails.
+import { adapterLabel } from '../gpu/device.js';
 import { destroyRuntime, initRuntime } from '../gpu/runtime.js';
 import { resolveConfig } from '../models/hlgfa-config.js';
 import { applyTuning } from '../ops/tuning.js';
@@ -24,8 +25,7 @@ async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
   const det = freshDetector(bb, resolveConfig({ size: opts.size }), e2eImages(opts.size, opts.batch, 'train'));
   try {
     const inference = await measureInference(rt, det, images, opts.batch, { warmReps: opts.warmReps });
-    const a = rt.gpu.info;
-    return { adapter: `${a.vendor} ${a.architecture} ${a.description}`.trim(), initMs, loadMs, inference };
+    return { adapter: adapterLabel(rt.gpu.info), initMs, loadMs, inference };
   } finally {
     det.dispose();
     bb.backbone.dispose();

@@ -3,6 +3,7 @@
 // (src/gpu/profiler.ts), summed per op, per layer and per kernel, beside the CPU time spent
 // recording each dispatch; and the same as a Chrome trace (chrome://tracing, ui.perfetto.dev) with
 // a GPU track and a CPU-encode track.
+import { adapterLabel } from '../gpu/device.js';
 import { DispatchProfiler, type DispatchRecord } from '../gpu/profiler.js';
 import type { Runtime } from '../gpu/runtime.js';
 import { noiseAugmenter } from '../data/augment.js';
@@ -62,10 +63,9 @@ export async function profileInference(rt: Runtime, detector: Detector, images: 
   rt.flush();
   const dispatches = await profiler.collect();
   const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}`;
-  return { workload, wallMs, unprofiledMs, adapter: adapterName(rt), roofline, dispatches };
+  return { workload, wallMs, unprofiledMs, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
 }
 
-const adapterName = (rt: Runtime) => `${rt.gpu.info.vendor} ${rt.gpu.info.architecture} ${rt.gpu.info.description}`.trim();
 
 /**
  * Profiles the second step of a one-epoch `trainHlgfa` run on synthetic normal images (three
@@ -82,7 +82,7 @@ export async function profileTraining(rt: Runtime, backbone: Backbone, backboneI
   const dispatches = await profiler.collect();
   if (step.wallMs === undefined || step.nextMs === undefined) throw new Error('profile: the training run ended before its second and third steps');
   const workload = `one trainHlgfa step, batch ${cfg.batchSize} at S=${cfg.size} (noise '${cfg.noise}', p ${cfg.noiseProbability})`;
-  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterName(rt), roofline, dispatches };
+  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
 }
 
 const addKnown = (sum: number, v: number) => (Number.isFinite(v) ? (Number.isNaN(sum) ? v : sum + v) : sum);

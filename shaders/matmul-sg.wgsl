@@ -68,17 +68,31 @@ fn fma_rows(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f3
   }
 }
 
-// Stores rows m0..m0+G-1 (those < M) of a group, with the bias.
-fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>) {
-  for (var i = 0u; i < G; i++) {
-    let m = m0 + i;
-    if (m < p.m) {
-      var r = acc[i];
-      if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
-      if (p.bias_mode == 2u) { r += vec4<f32>(bias[n0], bias[n0 + 1u], bias[n0 + 2u], bias[n0 + 3u]); }
-      c_v4[(out + m * p.n + n0) / 4u] = act4(r);
-    }
+// Stores row m (when < M) of a group: v plus its bias rb.
+fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
+  if (m < p.m) { c_v4[(out + m * p.n + n0) / 4u] = act4(v + vec4<f32>(rb)); }
+}
+
+// Stores rows m0..m0+G-1 of a group; rb[i]: row i's bias. Written out with constant indices, and
+// the biases loaded before (see fwd_subgroup): a loop over acc[i], or a load in each row's branch,
+// makes lavapipe's compile (LLVM, at the first dispatch) several times slower.
+fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f32, 8>) {
+  store_row4(out, m0, n0, acc[0], rb[0]);
+  store_row4(out, m0 + 1u, n0, acc[1], rb[1]);
+  store_row4(out, m0 + 2u, n0, acc[2], rb[2]);
+  store_row4(out, m0 + 3u, n0, acc[3], rb[3]);
+  if (G == 8u) {
+    store_row4(out, m0 + 4u, n0, acc[4], rb[4]);
+    store_row4(out, m0 + 5u, n0, acc[5], rb[5]);
+    store_row4(out, m0 + 6u, n0, acc[6], rb[6]);
+    store_row4(out, m0 + 7u, n0, acc[7], rb[7]);
   }
+}
+
+// Row group g's biases (zeros when bias_mode is 0): lane l loads row l, every lane reads them all.
+fn row_bias(m0: u32, g: u32, l: u32) -> array<f32, 8> {
+  let v = lanes(vec4<f32>(select(0.0, bias[min(m0 + G * g + l, p.m - 1u)], p.bias_mode == 1u)));
+  return array<f32, 8>(v[0].x, v[1].x, v[2].x, v[3].x, v[4].x, v[5].x, v[6].x, v[7].x);
 }
 
 // vec4 index of what lane l (of G) loads for row group g at k = 0 (see rows).
@@ -120,9 +134,17 @@ fn fwd_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       if (RG > 3u) { fma_rows(&acc3, bm, a_v4[ra.w + kq * sa]); }
     }
   }
+  // The shuffles of row_bias need every lane: before the return.
+  var rb0 = row_bias(m0, 0u, l);
+  var rb1: array<f32, 8>;
+  var rb2: array<f32, 8>;
+  var rb3: array<f32, 8>;
+  if (RG > 1u) { rb1 = row_bias(m0, 1u, l); }
+  if (RG > 2u) { rb2 = row_bias(m0, 2u, l); }
+  if (RG > 3u) { rb3 = row_bias(m0, 3u, l); }
   if (n0 >= p.n) { return; }
-  store_rows(rg.out, m0, n0, acc0);
-  if (RG > 1u) { store_rows(rg.out, m0 + G, n0, acc1); }
-  if (RG > 2u) { store_rows(rg.out, m0 + 2u * G, n0, acc2); }
-  if (RG > 3u) { store_rows(rg.out, m0 + 3u * G, n0, acc3); }
+  store_rows(rg.out, m0, n0, acc0, rb0);
+  if (RG > 1u) { store_rows(rg.out, m0 + G, n0, acc1, rb1); }
+  if (RG > 2u) { store_rows(rg.out, m0 + 2u * G, n0, acc2, rb2); }
+  if (RG > 3u) { store_rows(rg.out, m0 + 3u * G, n0, acc3, rb3); }
 }

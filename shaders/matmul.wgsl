@@ -29,7 +29,7 @@ struct Params {
   ta: u32,       // A stored transposed ([K, M])
   tb: u32,       // B stored transposed ([N, K])
   reduce: u32,   // sum all batches into one C (split-K over the grid's z)
-  bias_mode: u32, // 0 none, 1 per row (bias[m]), 2 per column (bias[n])
+  bias_mode: u32, // 0 none, 1 per row (bias[m])
   ln: u32,        // fwd_subgroup only: lanes along N per row block (a uniform, not an override, so one
                   // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
   act: u32,       // 1: ReLU6 on what is stored (after the bias), fused instead of a pass of its own
@@ -69,11 +69,7 @@ fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
   let o = base + m * p.n + n0;
   for (var j = 0u; j < 4u; j++) {
-    if (n0 + j < p.n) {
-      var e = r[j];
-      if (p.bias_mode == 2u) { e += bias[n0 + j]; }
-      c[o + j] = act(e);
-    }
+    if (n0 + j < p.n) { c[o + j] = act(r[j]); }
   }
 }
 
@@ -131,7 +127,6 @@ fn fwd_vec4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     if (m < p.m) {
       var r = blk.acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
-      if (p.bias_mode == 2u) { r += vec4<f32>(bias[blk.n0], bias[blk.n0 + 1u], bias[blk.n0 + 2u], bias[blk.n0 + 3u]); }
       c_v4[(blk.out + m * p.n + blk.n0) / 4u] = act4(r);
     }
   }
@@ -275,6 +270,5 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   var s = 0.0;
   for (var j = 0u; j < p.splits; j++) { s += parts[j * p.c_bs + i]; }
   if (p.bias_mode == 1u) { s += bias[i / p.n]; }
-  if (p.bias_mode == 2u) { s += bias[i % p.n]; }
   c[i] = act(s);
 }

@@ -36,6 +36,8 @@ export interface ResourceSlot {
 export interface KernelInfo {
   shader: string;
   entry: string;
+  /** shader/entry/sorted override constants: one compiled pipeline. */
+  key: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   resources: ResourceSlot[];
@@ -163,7 +165,7 @@ export class KernelCache {
       compute: { module, entryPoint: entry, constants },
     });
     const wg = resolveWorkgroupSize(ep.workgroupSize as unknown, reflect, constants);
-    k = { shader, entry, pipeline, layout, resources, uniform, workgroupSize: wg };
+    k = { shader, entry, key, pipeline, layout, resources, uniform, workgroupSize: wg };
     this.kernels.set(key, k);
     return k;
   }

@@ -11,6 +11,13 @@ export interface DispatchRecord {
   op: string;
   /** shader.entry */
   kernel: string;
+  /** The pipeline: shader/entry/override constants (one compiled program). */
+  pipeline: string;
+  /**
+   * The first dispatch of its pipeline in this runtime: drivers that compile lazily (lavapipe's
+   * LLVM) compile it inside this dispatch, so its GPU time includes the compile.
+   */
+  firstUse: boolean;
   /** The layer stack when it was recorded, joined by "/" ("" outside any layer). */
   layer: string;
   workgroups: [number, number, number];
@@ -75,6 +82,7 @@ export class DispatchProfiler {
   begin(
     op: string,
     kernel: string,
+    pipeline: { key: string; firstUse: boolean },
     workgroups: [number, number, number],
     cpuStart: number,
     cost: { flops?: number; bytes?: number } = {},
@@ -87,7 +95,7 @@ export class DispatchProfiler {
     const set = this.sets.length - 1;
     const index = this.used;
     this.used += 2;
-    const record: DispatchRecord = { op, kernel, layer: layers.join('/'), workgroups, flops: cost.flops ?? NaN, bytes: cost.bytes ?? NaN, cpuMs: 0, cpuStart, gpuStart: NaN, gpuMs: NaN };
+    const record: DispatchRecord = { op, kernel, pipeline: pipeline.key, firstUse: pipeline.firstUse, layer: layers.join('/'), workgroups, flops: cost.flops ?? NaN, bytes: cost.bytes ?? NaN, cpuMs: 0, cpuStart, gpuStart: NaN, gpuMs: NaN };
     this.pending.push({ record, set, index });
     return { writes: { querySet: this.sets[set], beginningOfPassWriteIndex: index, endOfPassWriteIndex: index + 1 }, record };
   }

@@ -68,6 +68,8 @@ export class Runtime {
   private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
   private readonly placeholders = new WeakSet<GPUBuffer>();
+  /** Pipelines dispatched at least once (profiles mark the first dispatch, which may compile). */
+  private readonly dispatched = new WeakSet<GPUComputePipeline>();
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
@@ -100,6 +102,11 @@ export class Runtime {
       this.planning = null;
     }
     return report;
+  }
+
+  /** Whether a dry run is recording (its tensors have placeholder buffers). */
+  get dryRunning(): boolean {
+    return this.planning !== null;
   }
 
   /** Storage for a tensor: a pooled buffer, or a placeholder during a dry run. */
@@ -225,7 +232,9 @@ export class Runtime {
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
     // Profiled: a pass of its own with timestamps around this one dispatch.
-    const timed = this.profiler?.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
+    const firstUse = !this.dispatched.has(k.pipeline);
+    if (firstUse) this.dispatched.add(k.pipeline);
+    const timed = this.profiler?.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, { key: k.key, firstUse }, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
     if (timed) this.endPass();
     const pass = timed ? this.getEncoder().beginComputePass({ timestampWrites: timed.writes }) : this.getPass();
     pass.setPipeline(k.pipeline);

@@ -151,20 +151,25 @@ export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; co
   return { ...k, label: `direct px=${px}${k.entry === 'fwd_v4_sg' ? ' v4 sg' : k.entry === 'fwd_v4' ? ' v4' : ''}` };
 }
 
-/** Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps. */
+/**
+ * Weights as wt[c_in][kh][kw][c_out padded to 8]; `flip` swaps channel roles and flips the taps.
+ * Laid out once per weight contents (Tensor.derive): a model's fixed weights cost no pass per call.
+ */
 function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Tensor {
   const cIn = flip ? g.cout : g.cin;
   const cOut = flip ? g.cin : g.cout;
   const count = cIn * g.kh * g.kw * round8(cOut);
-  const wt = empty([count]);
-  launch(op, {
-    shader: 'conv2d',
-    entry: 'wprep',
-    tensors: { wsrc: w, out: wt },
-    uniforms: { cin: g.cin, cout: cOut, cout8: round8(cOut), count, kh: g.kh, kw: g.kw, flip: flip ? 1 : 0 },
-    workgroups: groups1d(count, 256),
+  return w.derive(`conv2d.wprep${flip ? ' flipped' : ''} ${shapeStr(w.shape)}`, () => {
+    const wt = empty([count]);
+    launch(op, {
+      shader: 'conv2d',
+      entry: 'wprep',
+      tensors: { wsrc: w, out: wt },
+      uniforms: { cin: g.cin, cout: cOut, cout8: round8(cOut), count, kh: g.kh, kw: g.kw, flip: flip ? 1 : 0 },
+      workgroups: groups1d(count, 256),
+    });
+    return wt;
   });
-  return wt;
 }
 
 function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, relu6Out: boolean): Tensor {
@@ -173,7 +178,7 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, rel
   const hw = g.h * g.w;
   if (is1x1(g)) {
     // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row)
-    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, biasMode: 1, relu6: relu6Out });
+    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out });
     return y;
   }
   const wt = prepWeights('conv2d', w, g, false);

@@ -35,9 +35,15 @@ export interface MultiScaleOptions {
  * rolling input gradient) read rows as vec4 where rows and blocks align; `subgroupWeights`: with
  * those, the blocked forward shares the filter by subgroup shuffles (fwd_v4_sg). The defaults
  * favour lavapipe, where loads per output decide (shaders/README.md); measured: bench/RESULTS.md.
+ * `rollingLanes`: fwd_rolling's workgroup size, one for every shape (each size is a pipeline to
+ * compile); 0 = one subgroup (the adapter's largest, at least 8). Its filter loads are uniform per
+ * workgroup, so small workgroups cost little and spread a plane over more of them: on lavapipe 8
+ * lanes beat the 8..64 sized to the plane (HLGFA inference's rolling passes 6.4 → 4.9 ms) and make
+ * 2 pipelines of 5.
  */
 export interface DepthwiseTuning {
   rolling: boolean;
+  rollingLanes: number;
   rollingBw: number;
   rollingRows: number;
   vec4Loads: boolean;
@@ -54,6 +60,7 @@ const block = allow.fields({ bw: [1, 64], bh: [1, 32] });
 
 export const depthwiseTuning = tunable<DepthwiseTuning>('depthwise', {
   rolling: { default: true, allowed: allow.bool, candidates: [true, false], cases: ROLLING_CASES, quick: true },
+  rollingLanes: { default: 0, allowed: allow.oneOf([0, 8, 16, 32, 64], '0 (one subgroup), 8, 16, 32 or 64'), candidates: [0, 16, 64], cases: ROLLING_CASES },
   rollingBw: { default: 8, allowed: allow.int(1, 64), candidates: [4, 8, 16], cases: ROLLING_CASES },
   rollingRows: { default: 32, allowed: allow.int(1, 4096), candidates: [16, 32, 64], cases: ROLLING_CASES },
   vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: ['depthwise/3x3 s2 96ch @64²', 'depthwise/3x3 s2 576ch @16²'], quick: true },
@@ -212,7 +219,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   const { chunks, steps } = rollingChunks(g, g.oh);
   const tiles = tilesX * g.dilation * chunks;
   const planes = g.n * g.c;
-  const wg = planeWorkgroup(tiles);
+  const wg = tuning.rollingLanes || Math.min(WG, Math.max(8, runtime().gpu.subgroups?.max ?? 8));
   // vec4 row windows when rows and strips are vec4-aligned (x_v4 is bound either way)
   const x4 = tuning.vec4Loads && g.w % 4 === 0 && bw % 4 === 0;
   launch(op, {

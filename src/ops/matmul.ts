@@ -71,9 +71,8 @@ export interface GemmArgs {
   bBatchStride: number;
   /** Sum all batches into a single [m, n] result. */
   reduce?: boolean;
+  /** bias[m] added to row m. */
   bias?: Tensor | null;
-  /** 1: bias[m] per row, 2: bias[n] per column. */
-  biasMode?: 1 | 2;
   /** ReLU6 applied to what is stored, after the bias (forward-only fusion; see conv2d's `activation`). */
   relu6?: boolean;
   variant?: MatmulVariant | 'auto';
@@ -155,7 +154,7 @@ export function matmulPlan(
 export function gemm(args: GemmArgs): void {
   let g = args;
   // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
-  if (!g.reduce && g.batches > 1 && g.bBatchStride === 0 && !g.transA && g.aBatchStride === g.m * g.k && g.biasMode !== 1) {
+  if (!g.reduce && g.batches > 1 && g.bBatchStride === 0 && !g.transA && g.aBatchStride === g.m * g.k && !g.bias) {
     g = { ...g, m: g.m * g.batches, batches: 1, aBatchStride: 0 };
   }
   const { m, n, k, transA, transB } = g;
@@ -177,7 +176,7 @@ export function gemm(args: GemmArgs): void {
     kChunk = Math.ceil(Math.ceil(k / want) / 4) * 4;
     splits = Math.ceil(k / kChunk);
   }
-  const biasMode = g.bias ? (g.biasMode ?? 1) : 0;
+  const biasMode = g.bias ? 1 : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
   // `bias` is bound even when unused (bias_mode 0): any read-only tensor will do.
   const tensors = { a: g.a, b: g.b, c: target, bias: g.bias && splits === 1 ? g.bias : g.a };

@@ -22,6 +22,10 @@ let nextId = 1;
 interface Storage {
   buffer: GPUBuffer;
   refs: number;
+  /** Bumped by every recorded write (see `Tensor.markWritten`): what `derivedTensor` caches check. */
+  version: number;
+  /** Tensors computed from this one alone, by key, with the version they were computed from. */
+  derived: Map<string, { version: number; tensor: Tensor }> | null;
 }
 
 export class Tensor {
@@ -54,30 +58,76 @@ export class Tensor {
     return this.store === null;
   }
 
-  /** The GPU buffer; `op` names the caller in the error raised for a disposed tensor. */
+  /**
+   * The GPU buffer, for a caller that may write it (a clear, an upload): counts as a write, so
+   * what was derived from the old contents is recomputed. `op` names the caller in the error raised
+   * for a disposed tensor.
+   */
   bufferFor(op: string): GPUBuffer {
+    const store = this.storage(op);
+    store.version++;
+    return store.buffer;
+  }
+
+  private storage(op: string): Storage {
     if (!this.store) throw new Error(`${op}: tensor #${this.id} ${shapeStr(this.shape)} was used after dispose()`);
-    return this.store.buffer;
+    return this.store;
+  }
+
+  /** How many writes were recorded into this tensor's buffer (by any of its views). */
+  get version(): number {
+    return this.storage('version').version;
+  }
+
+  /** Records that work now being recorded writes this tensor (launch() calls it for writable bindings). */
+  markWritten(): void {
+    this.storage('markWritten').version++;
+  }
+
+  /**
+   * A tensor computed from this one alone by `make` (a weight layout a kernel prefers), made once
+   * and reused until this tensor is written again (its `version` moves) or released. Returns a view
+   * the caller owns and disposes like any result; the cache keeps its own reference. `key` names
+   * the derivation and everything besides this tensor it depends on. Nothing is cached in a dry run.
+   */
+  derive(key: string, make: () => Tensor): Tensor {
+    const store = this.storage(key);
+    if (runtime().dryRunning) return make();
+    const version = store.version;
+    const hit = store.derived?.get(key);
+    if (hit && hit.version === version) return hit.tensor.reshape(hit.tensor.shape);
+    hit?.tensor.dispose();
+    store.derived?.delete(key);
+    const made = keep(make());
+    if (store.version !== version) throw new Error(`derive "${key}": making it wrote tensor #${this.id}`);
+    (store.derived ??= new Map()).set(key, { version, tensor: made });
+    return made.reshape(made.shape);
   }
 
   /** A view with another shape over the same buffer (no copy, not recorded by autograd). */
   reshape(shape: Shape): Tensor {
-    if (!this.store) throw new Error(`reshape: tensor #${this.id} ${shapeStr(this.shape)} was used after dispose()`);
+    this.storage('reshape');
     if (sizeOf(shape) !== this.size) {
       throw new Error(`reshape: cannot view ${shapeStr(this.shape)} (${this.size} elements) as ${shapeStr(shape)} (${sizeOf(shape)})`);
     }
-    return new Tensor(shape, this.dtype, this.store);
+    return new Tensor(shape, this.dtype, this.store!);
   }
 
+  /** The whole buffer as a binding; a writable binding's launcher calls `markWritten`. */
   binding(op: string): BufferBinding {
     // A binding must be a non-zero multiple of 4 bytes; 16 lets empty tensors bind as vec4 arrays.
-    return { buffer: this.bufferFor(op), offset: 0, size: Math.max(16, Math.ceil(this.byteLength / 4) * 4) };
+    return { buffer: this.storage(op).buffer, offset: 0, size: Math.max(16, Math.ceil(this.byteLength / 4) * 4) };
   }
 
   dispose(): void {
-    if (!this.store) return;
-    if (--this.store.refs === 0) runtime().releaseStorage(this.store.buffer);
+    const store = this.store;
+    if (!store) return;
     this.store = null;
+    if (--store.refs === 0) {
+      runtime().releaseStorage(store.buffer);
+      if (store.derived) for (const d of store.derived.values()) d.tensor.dispose();
+      store.derived = null;
+    }
     if (this.grad) {
       this.grad.dispose();
       this.grad = null;
@@ -87,7 +137,7 @@ export class Tensor {
   /** Copies the values to the CPU (submits pending work). */
   async read(): Promise<Float32Array> {
     if (this.dtype !== 'f32') throw new Error(`read: dtype ${this.dtype} readback is not supported yet`);
-    const bytes = await runtime().read(this.bufferFor('read'), 0, this.byteLength);
+    const bytes = await runtime().read(this.storage('read').buffer, 0, this.byteLength);
     return new Float32Array(bytes);
   }
 
@@ -186,7 +236,7 @@ function allocate(op: string, shape: Shape, dtype: DType, encoderWritten: boolea
   if (bytes > rt.limits.maxBufferSize) {
     throw new RangeError(`${op}: tensor ${shapeStr(shape)} needs ${bytes} bytes, over maxBufferSize (${rt.limits.maxBufferSize})`);
   }
-  return new Tensor(shape, dtype, { buffer: rt.acquireStorage(bytes, encoderWritten), refs: 0 });
+  return new Tensor(shape, dtype, { buffer: rt.acquireStorage(bytes, encoderWritten), refs: 0, version: 0, derived: null });
 }
 
 export function zeros(shape: Shape): Tensor {

@@ -21,6 +21,11 @@ export interface Profile {
   wallMs: number;
   /** Wall time of the same work unprofiled (a neighbouring call or step), ms. */
   unprofiledMs: number;
+  /**
+   * Whether the profiled call was the process's first (`--first`): the first dispatch of each
+   * pipeline (`firstUse`) then includes its compile on drivers that compile lazily.
+   */
+  firstCall: boolean;
   adapter: string;
   /** The adapter's measured ceilings (src/tune/calibrate.ts), for % of roofline; null when not measured. */
   roofline: { peakGflops: number; copyGBps: number } | null;
@@ -44,17 +49,26 @@ export interface ProfileRow {
   roof: number;
 }
 
-/** Profiles `detector.scoreMaps(images)`: a first call compiles pipelines, a second is timed plain, a third profiled. */
-export async function profileInference(rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'] = null): Promise<Profile> {
-  await detector.scoreMaps(images);
-  let t = performance.now();
-  await detector.scoreMaps(images);
-  const unprofiledMs = performance.now() - t;
+/**
+ * Profiles `detector.scoreMaps(images)`: a first call compiles pipelines, a second is timed plain, a
+ * third profiled. With `firstCall`, the first call is the profiled one and the second the plain one.
+ */
+export async function profileInference(
+  rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'] = null, opts: { firstCall?: boolean } = {},
+): Promise<Profile> {
+  const firstCall = opts.firstCall ?? false;
+  const timePlain = async () => {
+    const t = performance.now();
+    await detector.scoreMaps(images);
+    return performance.now() - t;
+  };
+  if (!firstCall) await detector.scoreMaps(images);
+  let unprofiledMs = firstCall ? NaN : await timePlain();
   const profiler = new DispatchProfiler(rt.device);
   rt.setProfiler(profiler);
   let wallMs: number;
   try {
-    t = performance.now();
+    const t = performance.now();
     await detector.scoreMaps(images);
     wallMs = performance.now() - t;
   } finally {
@@ -62,27 +76,30 @@ export async function profileInference(rt: Runtime, detector: Detector, images: 
   }
   rt.flush();
   const dispatches = await profiler.collect();
-  const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}`;
-  return { workload, wallMs, unprofiledMs, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
+  if (firstCall) unprofiledMs = await timePlain();
+  const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}${firstCall ? ', the first call' : ''}`;
+  return { workload, wallMs, unprofiledMs, firstCall, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
 }
-
 
 /**
  * Profiles the second step of a one-epoch `trainHlgfa` run on synthetic normal images (three
  * steps: the first compiles the backward pipelines, the third is the unprofiled comparison): the
  * noisy views' backbone passes, each level's forward, the loss, the backward pass and Adam.
  */
-export async function profileTraining(rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig, roofline: Profile['roofline'] = null): Promise<Profile> {
+export async function profileTraining(
+  rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig, roofline: Profile['roofline'] = null, opts: { firstCall?: boolean } = {},
+): Promise<Profile> {
+  const firstCall = opts.firstCall ?? false;
   const images = e2eImages(cfg.size, trainImageCount(3 * cfg.batchSize, cfg), 'train');
   const profiler = new DispatchProfiler(rt.device);
-  const step: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number } = { step: 1, profiler };
+  const step: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number } = { step: firstCall ? 0 : 1, profiler };
   const result = await trainHlgfa({ backbone, backboneId, config: { ...cfg, epochs: 1 }, images, augment: noiseAugmenter(), profileStep: step });
   result.detector.dispose();
   rt.flush();
   const dispatches = await profiler.collect();
   if (step.wallMs === undefined || step.nextMs === undefined) throw new Error('profile: the training run ended before its second and third steps');
-  const workload = `one trainHlgfa step, batch ${cfg.batchSize} at S=${cfg.size} (noise '${cfg.noise}', p ${cfg.noiseProbability})`;
-  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
+  const workload = `${firstCall ? 'the first' : 'one'} trainHlgfa step, batch ${cfg.batchSize} at S=${cfg.size} (noise '${cfg.noise}', p ${cfg.noiseProbability})`;
+  return { workload, wallMs: step.wallMs, unprofiledMs: step.nextMs, firstCall, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };
 }
 
 const addKnown = (sum: number, v: number) => (Number.isFinite(v) ? (Number.isNaN(sum) ? v : sum + v) : sum);
@@ -93,7 +110,7 @@ const addKnown = (sum: number, v: number) => (Number.isFinite(v) ? (Number.isNaN
  * weight layout passes, count in the time but not the work) and, given the adapter's roofline, the
  * share of the time its work would take at the ceilings.
  */
-export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer' | 'kernel', roofline: Profile['roofline'] = null): ProfileRow[] {
+export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer' | 'kernel' | 'pipeline', roofline: Profile['roofline'] = null): ProfileRow[] {
   const rows = new Map<string, ProfileRow>();
   let total = 0;
   for (const r of records) {
@@ -162,7 +179,7 @@ export function formatProfile(p: Profile, limit = 15, more = '--json has all'): 
   const untimed = p.dispatches.length - t.timed;
   return [
     `${p.adapter}: ${p.workload}`,
-    `wall ${p.wallMs.toFixed(1)} ms profiled (${p.unprofiledMs.toFixed(1)} ms unprofiled); ${p.dispatches.length} dispatches: GPU ${t.gpuMs.toFixed(1)} ms, CPU encode ${t.cpuMs.toFixed(1)} ms` +
+    `wall ${p.wallMs.toFixed(1)} ms profiled (${p.unprofiledMs.toFixed(1)} ms unprofiled${p.firstCall ? ', the next call' : ''}); ${p.dispatches.length} dispatches: GPU ${t.gpuMs.toFixed(1)} ms, CPU encode ${t.cpuMs.toFixed(1)} ms` +
       (untimed ? ` (${untimed} without GPU timestamps)` : ''),
     '',
     p.roofline ? `roofline: ${p.roofline.peakGflops.toFixed(1)} GFLOP/s, ${p.roofline.copyGBps.toFixed(1)} GB/s (GFLOP/s where the op declares its work; GB/s: the bytes its tensors hold, a lower bound on traffic)` : 'no roofline measured',
@@ -174,7 +191,31 @@ export function formatProfile(p: Profile, limit = 15, more = '--json has all'): 
     table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit, more),
     '',
     table('kernel', summarise(p.dispatches, 'kernel', p.roofline), limit, more),
+    ...(p.firstCall ? ['', firstUseTable(p, limit, more)] : []),
   ].join('\n');
+}
+
+/**
+ * The first dispatch of each pipeline in a first-call profile, slowest first, beside the same
+ * pipeline's median time in the rest of the call: the excess is its compile where the driver
+ * compiles lazily (lavapipe), ~0 where pipelines were compiled at creation or cached.
+ */
+function firstUseTable(p: Profile, limit: number, more: string): string {
+  const later = new Map<string, number[]>();
+  for (const r of p.dispatches) if (!r.firstUse && Number.isFinite(r.gpuMs)) later.set(r.pipeline, [...(later.get(r.pipeline) ?? []), r.gpuMs]);
+  const median = (v: number[] | undefined) => (v?.length ? [...v].sort((a, b) => a - b)[v.length >> 1] : NaN);
+  const rows = p.dispatches.filter((r) => r.firstUse).map((r) => ({ name: r.pipeline, ms: r.gpuMs, again: median(later.get(r.pipeline)) }));
+  rows.sort((a, b) => (Number.isFinite(b.ms) ? b.ms : -1) - (Number.isFinite(a.ms) ? a.ms : -1));
+  const total = rows.reduce((s, r) => s + (Number.isFinite(r.ms) ? r.ms : 0), 0);
+  const shown = rows.slice(0, limit);
+  const w = Math.max(8, ...shown.map((r) => r.name.length));
+  const lines = [
+    `${rows.length} pipelines dispatched for the first time: ${total.toFixed(0)} ms of GPU time in their first dispatches`,
+    `${'pipeline'.padEnd(w)}  ${'first ms'.padStart(9)}  ${'later ms'.padStart(9)}`,
+    ...shown.map((r) => `${r.name.padEnd(w)}  ${figure(r.ms, 1, 9)}  ${figure(r.again, 2, 9)}`),
+  ];
+  if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (${more})`);
+  return lines.join('\n');
 }
 
 interface TraceEvent {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { DEFAULT_BACKBONE } from '../../src/cli/paths.js';
 import { DispatchProfiler, profileLayer, type DispatchRecord } from '../../src/gpu/profiler.js';
-import { add } from '../../src/ops/index.js';
+import { add, matmul } from '../../src/ops/index.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
@@ -22,7 +22,7 @@ useGpu();
 const ROOT = join(import.meta.dirname, '..', '..');
 
 const record = (op: string, layer: string, gpuMs: number, cpuMs = 0.5, flops = NaN, bytes = NaN): DispatchRecord => ({
-  op, kernel: `${op}.main`, layer, workgroups: [1, 1, 1], flops, bytes, cpuMs, cpuStart: 0, gpuStart: 0, gpuMs,
+  op, kernel: `${op}.main`, pipeline: `${op}/main/`, firstUse: false, layer, workgroups: [1, 1, 1], flops, bytes, cpuMs, cpuStart: 0, gpuStart: 0, gpuMs,
 });
 
 describe('summaries and layers', () => {
@@ -81,6 +81,7 @@ describe('profiling an inference', () => {
       const p = await profileInference(rt, det, e2eImages(size, 2, 'test'));
       const rs = p.dispatches;
       expect(rs.length).toBeGreaterThan(100); // two backbone passes alone launch ~100 kernels
+      expect(rs.filter((r) => r.firstUse)).toEqual([]); // the unprofiled calls dispatched every pipeline
       expect(rs.every((r) => Number.isFinite(r.gpuMs) && r.gpuMs >= 0 && r.cpuMs >= 0)).toBe(true);
       // One pass per dispatch, recorded in order: GPU spans follow each other (1 µs of clock slack).
       for (let i = 1; i < rs.length; i++) expect(rs[i].gpuStart).toBeGreaterThanOrEqual(rs[i - 1].gpuStart + rs[i - 1].gpuMs - 1e-3);
@@ -124,6 +125,32 @@ describe('profiling an inference', () => {
       det.backbone.dispose();
       det.dispose();
     }
+  });
+});
+
+describe('first dispatches (hlgfa profile --first)', () => {
+  it("marks each pipeline's first dispatch in the process, and lists them beside their later ones", async () => {
+    const rt = runtime();
+    const a = tensor(Float32Array.from({ length: 36 }, (_, i) => i % 5), [6, 6]);
+    const profiler = new DispatchProfiler(rt.device);
+    rt.setProfiler(profiler);
+    const made = [a];
+    try {
+      // fwd_tiled runs nowhere else in this file's process: its first dispatch is here.
+      for (let i = 0; i < 3; i++) made.push(matmul(a, a, { variant: 'tiled' }));
+    } finally {
+      rt.setProfiler(null);
+    }
+    rt.flush();
+    const rs = (await profiler.collect()).filter((r) => r.kernel === 'matmul.fwd_tiled');
+    for (const t of made) t.dispose();
+    expect(rs.map((r) => r.firstUse)).toEqual([true, false, false]);
+    expect(new Set(rs.map((r) => r.pipeline))).toEqual(new Set(['matmul/fwd_tiled/']));
+    const p = { workload: 'test', wallMs: 10, unprofiledMs: 5, firstCall: true, adapter: 'x', roofline: null, dispatches: rs };
+    const text = formatProfile(p);
+    expect(text).toContain('1 pipelines dispatched for the first time');
+    expect(text).toMatch(/matmul\/fwd_tiled\/\s+[\d.]+\s+[\d.]+/); // first ms, then the later median
+    expect(formatProfile({ ...p, firstCall: false })).not.toContain('for the first time');
   });
 });
 

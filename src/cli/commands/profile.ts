@@ -12,7 +12,7 @@ import { checkOutput, checkWritable } from '../output-guard.js';
 import { DEFAULT_BACKBONE } from '../paths.js';
 import { parseConfigArgs } from './train.js';
 
-export const help = `Usage: hlgfa profile [--train] [--model MODEL.safetensors | --size S --config JSON] [--batch N] [--trace FILE] [--json FILE] [--top N]
+export const help = `Usage: hlgfa profile [--train] [--first] [--model MODEL.safetensors | --size S --config JSON] [--batch N] [--trace FILE] [--json FILE] [--top N]
 
 Runs Detector.scoreMaps on N synthetic images three times (pipelines compile on the first, the
 second is timed plain, the third profiled) and prints, per op, per layer (backbone views and their
@@ -27,6 +27,11 @@ call or step are printed beside it. Needs 'timestamp-query'.
 
   --train          profile a training step instead of an inference (--batch: the training batch,
                    default the config's 8)
+  --first          profile the first call (or training step) of the process instead of a warm one,
+                   and list each pipeline's first dispatch beside its later ones: where a driver
+                   compiles at first use (lavapipe), that is the cold-start cost per pipeline. With
+                   Mesa's shader cache off it is the empty-cache cost:
+                   MESA_SHADER_CACHE_DISABLE=true hlgfa profile --first
   --model FILE     a trained checkpoint (default: a freshly initialised module at the default
                    config, which runs the same kernels as a trained one)
   --backbone FILE  backbone weights (default: the shipped MobileNetV2)
@@ -39,7 +44,8 @@ call or step are printed beside it. Needs 'timestamp-query'.
   --force          replace an existing --trace/--json file that is not JSON`;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['model', 'backbone', 'size', 'config', 'batch', 'trace', 'json', 'top'], flags: ['force', 'train'] });
+  const args = parseArgs(argv, { values: ['model', 'backbone', 'size', 'config', 'batch', 'trace', 'json', 'top'], flags: ['force', 'train', 'first'] });
+  const firstCall = args.flags.has('first');
   const train = args.flags.has('train');
   const model = args.values.model;
   if (model !== undefined && (args.values.size !== undefined || args.values.config !== undefined)) {
@@ -74,14 +80,14 @@ export async function run(argv: string[]): Promise<number> {
   if (train) {
     const bb = await openBackbone(backbonePath);
     try {
-      profile = await profileTraining(rt, bb.backbone, bb.id, checkpoint ? { ...checkpoint.config, batchSize: batch } : config, roofline);
+      profile = await profileTraining(rt, bb.backbone, bb.id, checkpoint ? { ...checkpoint.config, batchSize: batch } : config, roofline, { firstCall });
     } finally {
       bb.backbone.dispose();
     }
   } else {
     const detector = checkpoint ? (await openDetector(checkpoint, backbonePath)).detector : freshDetector(await openBackbone(backbonePath), config, e2eImages(config.size, 8, 'train'));
     try {
-      profile = await profileInference(rt, detector, e2eImages(detector.config.size, batch, 'test'), roofline);
+      profile = await profileInference(rt, detector, e2eImages(detector.config.size, batch, 'test'), roofline, { firstCall });
     } finally {
       detector.backbone.dispose();
       detector.dispose();

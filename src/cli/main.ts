@@ -27,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: 'serve the browser page (train and detect with WebGPU in a browser) on 127.0.0.1', load: () => import('./commands/serve.js') },
   classify: { summary: 'ImageNet top-k labels for images (checks a backbone)', gpu: true, load: () => import('./commands/classify.js') },
   info: { summary: 'show the WebGPU adapter, features and limits', gpu: true, load: () => import('./commands/info.js') },
+  warm: { summary: "compile a model's pipelines once, so later processes start fast (driver shader cache)", gpu: true, load: () => import('./commands/warm.js') },
   bench: { summary: 'per-kernel microbenchmarks: roofline, validation, tfjs-webgpu peer', gpu: true, developer: true, load: () => import('./commands/bench.js') },
   profile: { summary: 'GPU and CPU time of one inference per op, layer and kernel; Chrome trace', developer: true, gpu: true, load: () => import('./commands/profile.js') },
   tune: { summary: 'measure kernel variants on this adapter and cache the fastest', gpu: true, developer: true, load: () => import('./commands/tune.js') },

@@ -124,8 +124,8 @@ describe('hlgfa (the built CLI)', () => {
     expect([r.code, r.err]).toEqual([0, '']);
     expect(r.out).toMatch(/^Usage: hlgfa <command>/);
     const listed = [...r.out.matchAll(/^ {2}(\w+) {2,}/gm)].map((m) => m[1]);
-    expect(listed).toEqual(['demo', 'train', 'eval', 'detect', 'serve', 'classify', 'info', 'bench', 'profile', 'tune']);
-    expect(r.out).toMatch(/ {2}info .*\n\nDeveloper tools:\n {2}bench /);
+    expect(listed).toEqual(['demo', 'train', 'eval', 'detect', 'serve', 'classify', 'info', 'warm', 'bench', 'profile', 'tune']);
+    expect(r.out).toMatch(/ {2}warm .*\n\nDeveloper tools:\n {2}bench /);
     expect(hlgfa('--help').out).toBe(r.out);
   });
 

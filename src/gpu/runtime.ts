@@ -25,6 +25,8 @@ export interface DispatchArgs {
   flops?: number;
   /** Bytes the dispatch must move at least (each bound tensor once): profiles' GB/s. */
   bytes?: number;
+  /** The pipeline, when the caller already looked it up (launch() does); else found from shader/entry/constants. */
+  kernel?: KernelInfo;
 }
 
 /**
@@ -195,7 +197,7 @@ export class Runtime {
 
   dispatch(args: DispatchArgs): void {
     const cpuStart = this.profiler ? performance.now() : 0;
-    const k = this.kernel(args.shader, args.entry, args.constants);
+    const k = args.kernel ?? this.kernel(args.shader, args.entry, args.constants);
     const entries: GPUBindGroupEntry[] = [];
     const planning = this.planning;
     for (const r of k.resources) {

@@ -53,13 +53,14 @@ export function launch(op: string, l: Launch): void {
     bindings[`${name}_v4`] = { ...b, size: Math.ceil(b.size / 16) * 16 };
   }
   // What the kernel writes has new contents: caches derived from it (Tensor.derive) are stale.
-  for (const r of rt.kernel(l.shader, l.entry, l.constants).resources) {
+  const kernel = rt.kernel(l.shader, l.entry, l.constants);
+  for (const r of kernel.resources) {
     if (r.kind === 'storage') l.tensors[r.name.endsWith('_v4') ? r.name.slice(0, -3) : r.name]?.markWritten();
   }
   traced?.push({ op, shader: l.shader, entry: l.entry ?? 'main', constants: { ...l.constants } });
   // The minimum traffic (each bound tensor once) only matters to a profile.
   const bytes = rt.profiling ? [...new Set(Object.values(l.tensors))].reduce((n, t) => n + t.byteLength, 0) : undefined;
-  rt.dispatch({ bytes, ...l, bindings, label: op });
+  rt.dispatch({ bytes, ...l, bindings, label: op, kernel });
 }
 
 /** An activation a convolution can apply in its output stores. */

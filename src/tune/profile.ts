@@ -202,7 +202,12 @@ export function formatProfile(p: Profile, limit = 15, more = '--json has all'): 
  */
 function firstUseTable(p: Profile, limit: number, more: string): string {
   const later = new Map<string, number[]>();
-  for (const r of p.dispatches) if (!r.firstUse && Number.isFinite(r.gpuMs)) later.set(r.pipeline, [...(later.get(r.pipeline) ?? []), r.gpuMs]);
+  for (const r of p.dispatches) {
+    if (r.firstUse || !Number.isFinite(r.gpuMs)) continue;
+    const times = later.get(r.pipeline);
+    if (times) times.push(r.gpuMs);
+    else later.set(r.pipeline, [r.gpuMs]);
+  }
   const median = (v: number[] | undefined) => (v?.length ? [...v].sort((a, b) => a - b)[v.length >> 1] : NaN);
   const rows = p.dispatches.filter((r) => r.firstUse).map((r) => ({ name: r.pipeline, ms: r.gpuMs, again: median(later.get(r.pipeline)) }));
   rows.sort((a, b) => (Number.isFinite(b.ms) ? b.ms : -1) - (Number.isFinite(a.ms) ? a.ms : -1));

@@ -70,7 +70,8 @@ export async function openPage(o: OpenPageOptions = {}): Promise<BrowserPage> {
       if (text.startsWith(PREFIX)) o.log?.(text.slice(PREFIX.length));
       else if (m.type() === 'error') errors.push(text);
     });
-    await page.goto(server.url);
+    // warm=0: the page's warm-up (a training run's kernels) would only delay the tuner's first case.
+    await page.goto(`${server.url}?warm=0`);
     await page.waitForFunction(() => window.hlgfaTune !== undefined);
     await pageStatus(page); // rejects when the page has no WebGPU adapter
     return { page, context, url: server.url, errors, close };

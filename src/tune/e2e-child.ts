@@ -9,7 +9,9 @@ import { destroyRuntime, initRuntime } from '../gpu/runtime.js';
 import { resolveConfig } from '../models/hlgfa-config.js';
 import { applyTuning } from '../ops/tuning.js';
 import type { E2EChildOptions } from './e2e-cache.js';
-import { e2eImages, freshDetector, measureInference, readBackbone } from './e2e.js';
+import { freshDetector } from '../models/fresh-detector.js';
+import { measureInference, readBackbone } from './e2e.js';
+import { e2eImages } from './workload.js';
 import type { E2EChildResult } from './schema.js';
 
 async function main(opts: E2EChildOptions): Promise<E2EChildResult> {

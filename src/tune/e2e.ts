@@ -16,14 +16,11 @@ import type { Runtime } from '../gpu/runtime.js';
 import type { RgbaImage } from '../io/image.js';
 import { readFileOrThrow } from '../io/node-fs.js';
 import { loadBackbone, type Backbone } from '../models/backbone.js';
-import { Detector, sha256Hex, type BackboneIdentity } from '../models/detector.js';
-import { createLevel } from '../models/hlgfa.js';
+import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
+import { freshDetector } from '../models/fresh-detector.js';
 import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../models/hlgfa-config.js';
-import { holdoutSplit, resolveInputNorm, trainHlgfa } from '../models/hlgfa-train.js';
-import { mobilenetV2Spec } from '../models/mobilenet-v2.js';
+import { holdoutSplit, trainHlgfa } from '../models/hlgfa-train.js';
 import { currentTuning } from '../ops/tuning.js';
-import { keep, zeros } from '../tensor/tensor.js';
-import { createRng, deriveSeed } from '../util/random.js';
 import { shaderCacheRuns } from './e2e-cache.js';
 import { E2E_CATEGORY, E2E_SEED, e2eImages, trainImageCount } from './workload.js';
 import { stats } from './harness.js';
@@ -67,32 +64,6 @@ export async function readBackbone(path: string): Promise<LoadedBackbone> {
   const bytes = readFileOrThrow(path, 'backbone weights');
   const backbone = loadBackbone(bytes, path);
   return { backbone, id: { architecture: backbone.architecture, source: backbone.metadata.source ?? basename(path), sha256: await sha256Hex(bytes) } };
-}
-
-/** Channels of MobileNetV2 taps from the network's layout (no GPU work, so nothing is compiled). */
-export function tapChannels(architecture: string, taps: readonly string[]): number[] {
-  if (architecture !== 'mobilenet_v2') throw new Error(`e2e: backbone architecture "${architecture}" is not supported (expected mobilenet_v2)`);
-  const spec = mobilenetV2Spec();
-  return taps.map((tap) => {
-    const name = tap.replace(/\.expand$/, '');
-    const block = spec.find((b) => b.name === name);
-    if (!block) throw new Error(`e2e: unknown MobileNetV2 tap "${tap}"`);
-    return (tap.endsWith('.expand') ? block.layers[0] : block.layers[block.layers.length - 1]).shape[0];
-  });
-}
-
-/**
- * A detector with a freshly initialised module (the seeds trainHlgfa uses) and a zero mean map, so
- * that scoring runs the same kernels as a trained checkpoint with config.mapNorm = 'mean'; inputNorm
- * is settled on `normals` as training would settle it.
- */
-export function freshDetector(bb: LoadedBackbone, requested: HlgfaConfig, normals: readonly RgbaImage[]): Detector {
-  const { config: cfg, exposure } = resolveInputNorm(requested, normals);
-  const levels = tapChannels(bb.backbone.architecture, cfg.taps).map((c, l) => createLevel(c, cfg, createRng(deriveSeed(cfg.seed, 100 + l))));
-  const meanMap = cfg.mapNorm === 'mean' ? keep(zeros([1, 1, cfg.size, cfg.size])) : null;
-  const detector = new Detector(bb.backbone, cfg, levels, bb.id, meanMap);
-  detector.exposure = exposure;
-  return detector;
 }
 
 /** Empties the pool's free lists and restarts its high-water marks; returns the live bytes. */

@@ -1,7 +1,8 @@
 // The browser page: the same engine as the CLI (WebGPU runtime, backbone, HLGFA training and
 // detection), driven from the DOM. Bundled by tools/build-web.mjs into dist/web/app.js. This file
 // holds the shared state (adapter, backbone, model) and wires the sections: training in
-// ui/train-panel.ts, detection in ui/detect-panel.ts, per-section messages in ui/notices.ts.
+// ui/train-panel.ts, detection in ui/detect-panel.ts, per-section messages in ui/notices.ts, the
+// kernels compiled while the user picks files in ui/warm-up.ts.
 import { initRuntime, runtime } from '../gpu/runtime.js';
 import { chromeTrace, formatProfile, profileInference } from '../tune/profile.js';
 import { e2eImages } from '../tune/workload.js';
@@ -14,6 +15,8 @@ import { byId, errorText, setStatus } from './ui/dom.js';
 import { notify } from './ui/notices.js';
 import { trainPanel } from './ui/train-panel.js';
 import { detectPanel } from './ui/detect-panel.js';
+import { warmUp } from './ui/warm-up.js';
+import { gpuQueue } from './ui/gpu-queue.js';
 import { installTestHook } from './test-hook.js';
 import { installTuneHook, useStoredTuning } from './tune-hook.js';
 
@@ -52,13 +55,7 @@ const state = {
   trainSeconds: undefined as number | undefined,
 };
 
-/** Runs GPU tasks one after another, never interleaved (each may await many readbacks). */
-let queue: Promise<unknown> = Promise.resolve();
-function exclusive<T>(task: () => Promise<T>): Promise<T> {
-  const next = queue.then(task);
-  queue = next.catch(() => undefined);
-  return next;
-}
+const { exclusive, idle } = gpuQueue();
 
 const training = trainPanel({
   exclusive,
@@ -227,6 +224,11 @@ const ready = (async () => {
   }
 })();
 ready.catch(() => undefined);
+if (new URLSearchParams(location.search).get('warm') !== '0') {
+  void ready.then(() =>
+    warmUp({ exclusive, idle, backbone: () => state.backbone, config: training.config, measure: training.measure }, byId('warm-status')),
+  );
+}
 gpuReady.catch(() => undefined);
 installTestHook({ ready, exclusive, backbone: () => state.backbone, images: () => ({ train: training.images, test: detection.images }) });
 installTuneHook({ gpuReady, exclusive });

@@ -14,7 +14,9 @@ import { add, matmul } from '../../src/ops/index.js';
 import { tensor } from '../../src/tensor/tensor.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
-import { e2eImages, freshDetector, readBackbone } from '../../src/tune/e2e.js';
+import { freshDetector } from '../../src/models/fresh-detector.js';
+import { readBackbone } from '../../src/tune/e2e.js';
+import { e2eImages } from '../../src/tune/workload.js';
 import { atDepth, chromeTrace, formatProfile, profileInference, profileTraining, summarise, totals } from '../../src/tune/profile.js';
 import { useGpu } from '../helpers.js';
 

@@ -132,7 +132,13 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     expect([await state('#estimate'), await text('#estimate')]).toEqual(['none', 'Add training images for an estimate of the training time.']);
     expect(await page.locator('#train-btn').isDisabled()).toBe(true);
     await shot('01-ready');
-  });
+    // Meanwhile the page compiles the kernels of a run at the form's configuration (src/web/ui/warm-up.ts).
+    expect(await text('#warm-status')).toMatch(new RegExp(`^(Preparing this adapter's kernels for S=${proposed} while you pick images \\([1-3]/3: |Kernels ready)`));
+    await expect.poll(() => state('#warm-status'), { timeout: 300_000 }).toBe('ok');
+    expect(await text('#warm-status')).toMatch(new RegExp(`^Kernels ready for S=${proposed} \\(\\d+ pipelines in \\d+\\.\\d s\\): the estimate, training and detection start without compiling\\.$`));
+    expect(Number(await page.locator('#warm-status').getAttribute('data-pipelines'))).toBeGreaterThan(30);
+    console.log(`page warm-up: ${await text('#warm-status')}`);
+  }, 330_000);
 
   it('forward parity: backbone features, refined features and anomaly map match Node', async () => {
     const opts = { size: 64, moduleSeed: 7, image: { category: 'fabric' as const, defect: 'crack' as const, size: 64 } };
@@ -268,10 +274,13 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
   }, 180_000);
 
   it('removes and clears training images, and the estimate follows the list and the settings', async () => {
+    const estimates = await recorder('#estimate');
     await page.setInputFiles('#train-files', trainPngs(6, 72, 'extra'));
     await expect.poll(() => page.locator('#train-count').getAttribute('data-count'), WAIT).toBe('6');
     const S = await page.inputValue('#cfg-size');
     const six = await estimateFor(`S=${S} epochs=10 batch=8 images=6`);
+    // The warm-up measured this S and batch already: no "Measuring this adapter…" in between.
+    expect((await estimates.read()).map((l) => l.split('|')[1])).not.toContain('measuring');
     expect(six.text).toMatch(new RegExp(`^Estimated training time ≈ \\d+:\\d\\d \\(caching features \\d+:\\d\\d, training \\d+:\\d\\d, calibrating \\d+:\\d\\d; measured here at S=${S}: backbone \\d+ ms and a training step \\d+ ms per image\\)`));
     await page.click('#train-list li[data-name="extra_1.png"] button.remove');
     expect(await page.locator('#train-list li').evaluateAll((ls) => ls.map((l) => (l as HTMLElement).dataset.name))).toEqual(['extra_0.png', 'extra_2.png', 'extra_3.png', 'extra_4.png', 'extra_5.png']);

@@ -1,11 +1,10 @@
 // `hlgfa warm`: compiles the pipelines a deployment will use, once, so that later processes find
 // them in the driver's on-disk shader cache instead of compiling at their first inference.
-import { noiseAugmenter } from '../../data/augment.js';
 import type { Runtime } from '../../gpu/runtime.js';
 import { resolveConfig } from '../../models/hlgfa-config.js';
-import { trainHlgfa } from '../../models/hlgfa-train.js';
-import { e2eImages, freshDetector } from '../../tune/e2e.js';
-import { trainImageCount } from '../../tune/workload.js';
+import { freshDetector } from '../../models/fresh-detector.js';
+import { warmRuns } from '../../tune/warm.js';
+import { e2eImages } from '../../tune/workload.js';
 import { intOption, parseArgs, UsageError } from '../args.js';
 import { cliRuntime } from '../gpu-setup.js';
 import { openBackbone, openDetector, readCheckpoint } from '../model-files.js';
@@ -69,19 +68,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const detector = checkpoint ? (await openDetector(checkpoint, backbonePath)).detector : freshDetector(bb, config, e2eImages(config.size, 8, 'train'));
     try {
-      for (const batch of batches) {
-        await timed(rt, `inference, batch ${batch} at S=${config.size}`, async () => void (await detector.scoreMaps(e2eImages(config.size, batch, 'test'))));
-      }
+      for (const w of warmRuns(bb, detector, { batches, trainBatch: args.flags.has('train') ? config.batchSize : undefined })) await timed(rt, w.what, w.run);
     } finally {
       if (checkpoint) detector.backbone.dispose();
       detector.dispose();
-    }
-    if (args.flags.has('train')) {
-      const images = e2eImages(config.size, trainImageCount(config.batchSize, config), 'train');
-      await timed(rt, `training step, batch ${config.batchSize} at S=${config.size}`, async () => {
-        const result = await trainHlgfa({ backbone: bb.backbone, backboneId: bb.id, config: { ...config, epochs: 1 }, images, augment: noiseAugmenter() });
-        result.detector.dispose();
-      });
     }
   } finally {
     bb.backbone.dispose();

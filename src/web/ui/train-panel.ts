@@ -12,6 +12,7 @@ import { byId, errorText, plural, removeButton, setStatus } from './dom.js';
 import { estimateTraining, isSoftwareAdapter, measureCosts, measuredBatch, proposedSize, type StepCosts, type TrainingEstimate } from './estimate.js';
 import { notify } from './notices.js';
 import { RunClock, clock } from './run-clock.js';
+import { e2eImages } from '../../tune/workload.js';
 
 export interface TrainPanelDeps {
   exclusive: <T>(task: () => Promise<T>) => Promise<T>;
@@ -116,7 +117,8 @@ export function trainPanel(d: TrainPanelDeps) {
     const key = costKey(cfg);
     let c = costs.get(key);
     if (!c) {
-      const sample = images[0].img; // any image: the work does not depend on the pixels
+      // Any image: the work does not depend on the pixels (the warm-up measures before there are any).
+      const sample = images[0]?.img ?? e2eImages(cfg.size, 1, 'train')[0];
       c = d.exclusive(() => measureCosts(bb.backbone, cfg, sample));
       const mine = c;
       costs.set(key, c);
@@ -298,6 +300,20 @@ export function trainPanel(d: TrainPanelDeps) {
     refresh,
     proposeFor,
     busy: () => running !== null,
+    /** The configuration in the form, or null while it is not valid. */
+    config(): HlgfaConfig | null {
+      try {
+        return readConfig();
+      } catch {
+        return null;
+      }
+    },
+    /**
+     * Measures this adapter for the configuration in the form now (the page's warm-up), so the
+     * estimate is shown at once when images are added; the measurement also compiles the backbone's
+     * and the module's forward and backward pipelines.
+     */
+    measure: (cfg: HlgfaConfig): Promise<StepCosts> => costsFor(cfg),
     /** The backbone changed: measurements made with the old one no longer apply. */
     backboneChanged(): void {
       costs = new Map();

@@ -31,6 +31,7 @@ struct Params {
   has_bias: u32,
   flip: u32,       // wprep: swap channel roles and flip the taps (input gradient)
   act: u32,        // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
+  lx: u32,         // im2col: log2 of the threads a workgroup puts along an output row
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -42,6 +43,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> wsrc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read> x_v4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> cols_v4: array<vec4<f32>>;
 
 // Horizontal kernel geometry is compiled in (the kw taps unroll over a register row segment);
 // the vertical one is uniform, so the kernel-row loop stays a loop and one pipeline serves them all.
@@ -347,6 +349,33 @@ fn wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     }
   }
   out[e] = v;
+}
+
+// The weight gradient as a GEMM (src/ops/conv2d.ts: gradWeight), its B operand: for image n and
+// tap (ci, r, c), the input pixels each output pixel reads through that tap, as one row of the
+// image's [cin·kh·KW, ho·wo] matrix; zero where the tap falls in the padding. Needs wo % 4 == 0.
+// A thread makes 4 pixels of an output row; a workgroup covers 2^lx such threads along a row
+// (lx: the smallest power of two reaching wo / 4, at most 64) times 64 / 2^lx rows of
+// one matrix row (wid.z), so lanes split by shift and mask, and the tap's coordinates are
+// workgroup-uniform (lavapipe divides per lane in a loop).
+@compute @workgroup_size(64)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let lx = p.lx;
+  let ow0 = ((wid.x << lx) + (lid & ((1u << lx) - 1u))) * 4u;
+  let oh = (wid.y << (6u - lx)) + (lid >> lx);
+  if (ow0 >= p.wo || oh >= p.ho) { return; }
+  let taps = p.kh * KW;
+  let img = wid.z / (p.cin * taps);
+  let t = wid.z % (p.cin * taps);
+  let ci = t / taps;
+  let c = t % KW;
+  let ih = i32(oh * p.sh + ((t / KW) % p.kh) * p.dh) - p.pad_h;
+  let row = (img * p.cin + ci) * p.h + u32(clamp(ih, 0, i32(p.h) - 1));
+  let rowok = ih >= 0 && ih < i32(p.h);
+  let iw0 = i32(ow0 * SW + c * DW) - p.pad_w;
+  var v: vec4<f32>;
+  for (var j = 0u; j < 4u; j++) { v[j] = load_x(row * p.w, rowok, iw0 + i32(j * SW)); }
+  cols_v4[(wid.z * p.ho * p.wo + oh * p.wo + ow0) / 4u] = v;
 }
 
 // out[i] = sum over s < splits of x[s * count + i]: the second pass of the weight gradient.

@@ -66,3 +66,26 @@ export function conv2dBackwardRef(
   });
   return { dx, dw, db };
 }
+
+/** x's patches as im2col lays them out: [N, Cin·kh·kw, Ho·Wo], zero where a tap meets the padding. */
+export function im2colRef(x: Float32Array, g: ConvGeometry): Float32Array {
+  const hw = g.ho * g.wo;
+  const out = new Float32Array(g.n * g.cin * g.kh * g.kw * hw);
+  let o = 0;
+  for (let n = 0; n < g.n; n++) {
+    for (let ci = 0; ci < g.cin; ci++) {
+      for (let r = 0; r < g.kh; r++) {
+        for (let c = 0; c < g.kw; c++) {
+          for (let oh = 0; oh < g.ho; oh++) {
+            for (let ow = 0; ow < g.wo; ow++, o++) {
+              const ih = oh * g.sh - g.pad[0] + r * g.dh;
+              const iw = ow * g.sw - g.pad[2] + c * g.dw;
+              if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) out[o] = x[((n * g.cin + ci) * g.h + ih) * g.w + iw];
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 // 2-D convolution (NCHW, zero padding, stride, dilation), forward and backward, all on the GPU.
 // 1x1 / stride 1 / no padding runs as a matmul per image (shaders/matmul.wgsl, no im2col copy);
-// everything else is a direct register-blocked convolution (shaders/conv2d.wgsl, conv2d-sg.wgsl).
+// everything else is a direct register-blocked convolution (shaders/conv2d.wgsl, conv2d-sg.wgsl),
+// but for the weight gradient, a matmul over the input's patches (im2col; see WEIGHT_GRADS).
 // CPU reference: src/ops/conv2d.ref.ts.
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
@@ -53,12 +54,25 @@ const convFlops = (g: ConvGeometry): number => 2 * g.n * g.cout * g.ho * g.wo * 
 const C24 = 'conv2d/3x3 24→48 @64²';
 
 /**
+ * How the weight gradient of a convolution other than 1×1 runs: 'im2col' lays each image's input
+ * patches out as a matrix (the im2col entry) and sums gy · patchesᵀ over the images with the
+ * matmul kernels (3-4× the direct kernel on lavapipe, whose 96 accumulators per thread spill);
+ * 'direct' is bwd_w, which needs no extra memory. im2col falls back to direct where it cannot run:
+ * output rows not a multiple of 4 wide, or a patch matrix over IM2COL_MAX_BYTES.
+ */
+export const WEIGHT_GRADS = ['im2col', 'direct'] as const;
+export type WeightGrad = (typeof WEIGHT_GRADS)[number];
+/** The largest patch matrix the weight gradient lays out (S=256, batch 8: the HLGFA level-0 conv's is 28 MB). */
+export const IM2COL_MAX_BYTES = 128 * 2 ** 20;
+
+/**
  * The direct kernels' knobs. `pixelsPerThread`: output pixels per thread along a row (override
  * PX, at most the shader's PXMAX). `vec4Loads`: fwd_v4, which reads input row segments as vec4
  * where rows and thread windows are vec4-aligned. `subgroupWeights`: with those, fwd_v4_sg
  * (shaders/conv2d-sg.wgsl) where the device has subgroups of at least 2·kw lanes.
  */
 export const conv2dTuning = tunable('conv2d', {
+  weightGrad: { default: 'im2col' as WeightGrad, allowed: allow.oneOf(WEIGHT_GRADS), candidates: WEIGHT_GRADS, cases: ['conv2d/backward 3x3 24→48 @64²', 'conv2d/backward 3x3 96→192 @16²'], quick: true },
   vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
   subgroupWeights: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
   pixelsPerThread: { default: 8, allowed: allow.int(1, 16), candidates: [2, 4, 8, 16], cases: [C24, 'conv2d/3x3 s2 3→32 @256²'], quick: true },
@@ -246,6 +260,35 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   return gx;
 }
 
+/** The weight gradient's kernel for a convolution other than 1×1 (see WEIGHT_GRADS). */
+export function weightGradPlan(g: ConvGeometry): WeightGrad {
+  if (conv2dTuning.values.weightGrad === 'direct' || g.wo % 4 !== 0) return 'direct';
+  const rows = g.n * g.cin * g.kh * g.kw;
+  const bytes = 4 * rows * g.ho * g.wo;
+  const { maxStorageBufferBindingSize, maxWorkgroupsPerDimension } = runtime().limits;
+  return bytes <= Math.min(IM2COL_MAX_BYTES, maxStorageBufferBindingSize) && Math.max(rows, g.ho) <= maxWorkgroupsPerDimension ? 'im2col' : 'direct';
+}
+
+/**
+ * x's patches as matrices [N, Cin·kh·kw, Ho·Wo]: row (ci, r, c) of image n holds, for every output
+ * pixel, the input value tap (r, c) of channel ci meets there (0 in the padding). Needs Wo % 4 == 0.
+ */
+export function im2col(x: Tensor, g: ConvGeometry): Tensor {
+  if (g.wo % 4 !== 0) throw new Error(`conv2d: im2col needs output rows a multiple of 4 wide, got ${g.wo}`);
+  const cols = empty([g.n, g.cin * g.kh * g.kw, g.ho * g.wo]);
+  if (cols.size === 0) return cols;
+  const lx = Math.min(6, Math.ceil(Math.log2(g.wo / 4))); // log2 of the threads a workgroup puts along a row
+  launch('conv2d backward', {
+    shader: 'conv2d',
+    entry: 'im2col',
+    constants: { KW: g.kw, SW: g.sw, DW: g.dw },
+    tensors: { x, cols },
+    uniforms: { cin: g.cin, h: g.h, w: g.w, ho: g.ho, wo: g.wo, kh: g.kh, sh: g.sh, dh: g.dh, pad_h: g.pad[0], pad_w: g.pad[2], lx },
+    workgroups: [Math.ceil(g.wo / 4 / 2 ** lx), Math.ceil(g.ho / 2 ** (6 - lx)), g.n * g.cin * g.kh * g.kw],
+  });
+  return cols;
+}
+
 /** Weight gradient [Cout, Cin, kh, kw]. */
 function gradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const op = 'conv2d backward';
@@ -254,6 +297,14 @@ function gradWeight(gy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   if (is1x1(g)) {
     // dW = sum over images of gy[n] [Cout, HW] · x[n]ᵀ [HW, Cin]
     gemm({ op, a: gy, b: x, out: gw, m: g.cout, n: g.cin, k: hw, transA: false, transB: true, batches: g.n, aBatchStride: g.cout * hw, bBatchStride: g.cin * hw, reduce: true });
+    return gw;
+  }
+  if (weightGradPlan(g) === 'im2col') {
+    const cols = im2col(x, g);
+    const taps = g.cin * g.kh * g.kw;
+    // dW [Cout, Cin·kh·kw] = sum over images of gy[n] [Cout, HW] · cols[n]ᵀ [HW, Cin·kh·kw]
+    gemm({ op, a: gy, b: cols, out: gw, m: g.cout, n: taps, k: hw, transA: false, transB: true, batches: g.n, aBatchStride: g.cout * hw, bBatchStride: taps * hw, reduce: true });
+    cols.dispose();
     return gw;
   }
   const count = gw.size;

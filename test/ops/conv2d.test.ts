@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { conv2d, conv2dPlan, convGeometry, type Conv2dOptions } from '../../src/ops/conv2d.js';
-import { conv2dBackwardRef, conv2dRef } from '../../src/ops/conv2d.ref.js';
+import { conv2d, conv2dPlan, convGeometry, im2col, weightGradPlan, IM2COL_MAX_BYTES, type Conv2dOptions } from '../../src/ops/conv2d.js';
+import { conv2dBackwardRef, conv2dRef, im2colRef } from '../../src/ops/conv2d.ref.js';
 import { applyTuning } from '../../src/ops/tuning.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { runtime } from '../../src/gpu/runtime.js';
@@ -111,9 +111,47 @@ describe('conv2d variants', () => {
       { shaders: ['conv2d', 'conv2d-sg'], extra: [{ conv2d: { pixelsPerThread: 3 } }] },
     );
     const sg = runtime().gpu.subgroups;
-    const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'wprep'].map((e) => `conv2d.${e}`);
+    const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'im2col', 'wprep'].map((e) => `conv2d.${e}`);
     expect(reached).toEqual(sg && sg.min >= 6 ? ['conv2d-sg.fwd_v4_sg', ...entries] : entries);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 17 } })).toThrow(/conv2d\.pixelsPerThread must be an integer in 1\.\.16, got 17/);
+  });
+});
+
+describe('conv2d im2col (the weight gradient\'s patch matrix)', () => {
+  it('matches the CPU reference: primes, stride, dilation, asymmetric padding, 1-pixel rows and kernels', async () => {
+    const icases: Case[] = [
+      { x: [3, 5, 7, 8], w: [1, 5, 3, 3], opts: { padding: 1 } },
+      { x: [1, 3, 11, 16], w: [1, 3, 2, 5], opts: { stride: [2, 2], padding: [1, 0, 2, 2] } },
+      { x: [2, 2, 9, 17], w: [1, 2, 3, 3], opts: { padding: 2, dilation: [2, 3], stride: [1, 2] } },
+      { x: [1, 7, 1, 4], w: [1, 7, 1, 1], opts: { padding: 0 } },
+      { x: [1, 1, 1, 2], w: [1, 1, 1, 3], opts: { padding: [0, 0, 2, 2] } },
+      { x: [1, 2, 3, 300], w: [1, 2, 3, 3], opts: { padding: [1, 1, 3, 3] }, note: 'rows wider than a workgroup' },
+    ];
+    for (const c of icases) {
+      const g = convGeometry('conv2d', c.x, c.w, null, c.opts);
+      expect(g.wo % 4, label(c)).toBe(0);
+      const xd = randn(numel(c.x), 31);
+      const x = tensor(xd, c.x);
+      const cols = im2col(x, g);
+      expect(cols.shape).toEqual([g.n, g.cin * g.kh * g.kw, g.ho * g.wo]);
+      expectClose(await cols.read(), im2colRef(xd, g), { atol: 0, rtol: 0 }, label(c));
+      for (const t of [x, cols]) t.dispose();
+    }
+    expect(() => im2col(tensor(randn(15, 1), [1, 1, 3, 5]), convGeometry('conv2d', [1, 1, 3, 5], [1, 1, 3, 3], null, { padding: 1 }))).toThrow(/im2col needs output rows a multiple of 4 wide, got 5/);
+  });
+
+  it('the weight gradient uses it where rows are a multiple of 4 wide and the matrix fits, else the direct kernel', () => {
+    const plan = (x: number[], w: number[], opts: Conv2dOptions = {}) => weightGradPlan(convGeometry('conv2d', x, w, null, opts));
+    expect(plan([8, 24, 64, 64], [48, 24, 3, 3], { padding: 1 })).toBe('im2col'); // 28 MB
+    expect(plan([2, 3, 5, 6], [4, 3, 3, 3], { padding: 1 })).toBe('direct'); // 6 wide
+    const side = 4 * Math.ceil(Math.sqrt(IM2COL_MAX_BYTES / (4 * 9 * 8)) / 4) + 4;
+    expect(plan([1, 8, side, side], [8, 8, 3, 3], { padding: 1 })).toBe('direct'); // over IM2COL_MAX_BYTES
+    applyTuning({ conv2d: { weightGrad: 'direct' } });
+    try {
+      expect(plan([8, 24, 64, 64], [48, 24, 3, 3], { padding: 1 })).toBe('direct');
+    } finally {
+      applyTuning({ conv2d: { weightGrad: 'im2col' } });
+    }
   });
 });
 

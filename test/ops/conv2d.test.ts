@@ -24,9 +24,11 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { x: [1, 1, 1, 1], w: [1, 1, 1, 1], note: '1x1 fast path, scalar matmul' },
+  { x: [1, 1, 1, 1], w: [1, 1, 1, 1], note: '1x1 with Cin % 4 != 0: direct kernel' },
+  { x: [2, 8, 3, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 matmul path, H·W % 4 != 0: scalar matmul' },
   { x: [2, 8, 8, 8], w: [12, 8, 1, 1], bias: true, note: '1x1 fast path, vec4 matmul' },
-  { x: [3, 5, 7, 11], w: [13, 5, 1, 1], bias: true, note: '1x1 fast path, odd sizes' },
+  { x: [3, 5, 7, 11], w: [13, 5, 1, 1], bias: true, note: '1x1 with Cin % 4 != 0, odd sizes: direct kernel' },
+  { x: [2, 30, 8, 8], w: [24, 30, 1, 1], bias: true, note: '1x1 as the HLGFA gate (Cin 30): direct kernel' },
   { x: [1, 3, 9, 9], w: [5, 3, 1, 1], opts: { stride: 2 }, note: '1x1 stride 2 (general path)' },
   { x: [2, 3, 8, 8], w: [8, 3, 3, 3], bias: true, opts: { padding: 1 } },
   { x: [1, 5, 13, 11], w: [13, 5, 3, 3], bias: true, opts: { padding: 1 } },
@@ -160,6 +162,7 @@ describe('conv2d gradients (x, w, bias)', () => {
     { x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, note: 'stride 1' },
     { x: [1, 2, 7, 8], w: [3, 2, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, note: 'stride 2' },
     { x: [2, 4, 3, 5], w: [5, 4, 1, 1], bias: true, note: '1x1 matmul path' },
+    { x: [2, 6, 3, 8], w: [5, 6, 1, 1], bias: true, note: '1x1 with Cin % 4 != 0: direct kernels, matmul weight gradient' },
     { x: [1, 4, 4, 4], w: [8, 4, 1, 1], bias: true, note: '1x1 vec4 matmul path' },
     { x: [1, 2, 8, 7], w: [3, 2, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'dilation' },
     { x: [1, 3, 6, 8], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, note: 'vec4 rows in forward and input gradient' },

@@ -1,6 +1,7 @@
 // 2-D convolution, NCHW, zero padding: forward (direct convolution with register blocking), input
 // gradient (the forward on flipped weights for stride 1, a gather kernel otherwise), weight gradient
-// (split over output rows, summed by bwd_w_sum), bias gradient, and wprep, which lays the
+// (im2col, the patch matrix a matmul multiplies gy with; or bwd_w, split over output rows and
+// summed by bwd_w_sum), bias gradient, and wprep, which lays the
 // weights out as wt[c_in][kh][kw][c_out] with c_out padded to 8 so kernels read them as vec4.
 //
 // A thread of fwd / bwd_x owns 8 output channels x PX consecutive pixels of one row; lavapipe

@@ -42,6 +42,7 @@ struct Params {
   has_bias: u32, // fwd*: add bias[c]
   bh: u32,       // = BH, a run-time bound (see store_block)
   act: u32,      // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
+  tpp_log2: u32, // fwd*: log2 of the lanes per plane, TPP (a power of two dividing WG)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -71,7 +72,6 @@ override BH: u32 = 1u;       // outputs per thread along H (bwd_x: a multiple of
 override BIAS_MASK: u32 = 0u; // ms_combine: bit 0/1/2 = b3/b5/b7 present
 override FLIP: u32 = 0u;      // fwd_rolling: use the filter rotated by 180° (stride-1 input gradient)
 override WG: u32 = 64u;
-override TPP: u32 = WG;      // fwd*: lanes per plane (a power of two dividing WG)
 override XPH: u32 = 0u;      // fwd_v4, X4: (−pad) mod 4, where a thread's input columns start in its vec4 window
 override X4: bool = false;   // fwd_rolling: read rows through x_window4 (else x_v4 is bound to any buffer)
 
@@ -103,12 +103,14 @@ fn fdiv(a: i32, b: i32) -> i32 {
 // Any stride: a thread owns a BH×BW output block and walks the input rows it covers. A plane's
 // blocks take TPP lanes of a workgroup, so WG / TPP planes share one when planes are small (a
 // 8×8 stride-2 output is two 8×4 blocks); with TPP = WG a workgroup is one plane and weights load
-// uniformly.
+// uniformly. TPP is a uniform (its log2: lanes split by shift and mask), not an override, so
+// layers that differ only in plane size share a pipeline (each one compiled costs ~0.15 s).
 
 // (plane, block) of an invocation of fwd*.
 fn forward_item(wid: vec3<u32>, lid: u32, nwg: vec3<u32>) -> vec2<u32> {
   let group = wid.y + wid.z * nwg.y;
-  return vec2<u32>(group * (WG / TPP) + lid / TPP, wid.x * TPP + lid % TPP);
+  let l = p.tpp_log2;
+  return vec2<u32>(group * (WG >> l) + (lid >> l), (wid.x << l) + (lid & ((1u << l) - 1u)));
 }
 
 // A thread's accumulated block, before the bias and the store.

@@ -318,9 +318,9 @@ export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: T
     shader,
     entry,
     flops: depthwiseFlops(g),
-    constants: { ...constants(g, bw, bh, WG), TPP: tpp, XPH: vec4Phase(g.pad), ...(h ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
+    constants: { ...constants(g, bw, bh, WG), XPH: vec4Phase(g.pad), ...(h ? { H: h, NQ: Math.ceil((g.k * g.k) / h) } : {}) },
     tensors: { x, wt: w, bias: bias ?? w, out },
-    uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh },
+    uniforms: { ...common, tiles, tiles_x: tilesX, rows, bh, tpp_log2: Math.log2(tpp) },
     workgroups: planeGrid(tiles, tpp, Math.ceil(planes / (WG / tpp))),
   });
   return out;

@@ -7,11 +7,15 @@ import { groups1d, launch, sameShape } from './util.js';
 
 const CASES = ['gate/24ch @64²', 'gate/backward 24ch @64²'];
 
-/** Threads per workgroup (power of two), items per thread, the vec4 entries. Measured: bench/RESULTS.md. */
+/**
+ * Threads per workgroup (power of two), items per thread, the vec4 entries. Measured: bench/RESULTS.md.
+ * unroll 2: fastest in `hlgfa tune` on lavapipe (2: 0.43-0.44 ms, 4: 0.54-0.71, 1: 0.48-0.61) and
+ * half the compile of 4 (0.11 s against 0.23-0.37 s at the first dispatch).
+ */
 export const gateTuning = tunable('gate', {
   vec4: { default: true, allowed: allow.bool, candidates: [true, false], cases: CASES, quick: true },
   wg: { default: 64, allowed: allow.pow2(1, 256), candidates: [64, 128, 256], cases: CASES },
-  unroll: { default: 4, allowed: allow.int(1, 16), candidates: [1, 2, 4], cases: CASES },
+  unroll: { default: 2, allowed: allow.int(1, 16), candidates: [1, 2, 4], cases: CASES },
 });
 
 function checkSame(op: string, ref: Tensor, others: Record<string, Tensor>): void {

@@ -95,8 +95,12 @@ function subgroupShape(m: number, n: number, k: number, transA: boolean, transB:
   const sg = runtime().gpu.subgroups;
   if (!sg || sg.min < 4 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
   const g = Math.min(matmulTuning.values.groupLanes || 8, sg.min >= 8 ? 8 : 4);
-  // rowGroups · g rows per thread (fewer when M is small); lanes along N: enough for N, at least a subgroup.
-  const rg = Math.min(matmulTuning.values.rowGroups, Math.ceil(m / g));
+  // rowGroups · g rows per thread (fewer when M is small, but not below 2 where rowGroups allows it:
+  // the only products with M <= g, the HLGFA detail convs, take hundredths of a millisecond either
+  // way, while an RG = 1 pipeline of their own costs 0.2-0.3 s of a cold start on lavapipe); lanes
+  // along N: enough for N, at least a subgroup.
+  const rowGroups = matmulTuning.values.rowGroups;
+  const rg = Math.min(rowGroups, Math.max(Math.min(rowGroups, 2), Math.ceil(m / g)));
   let ln = Math.max(8, sg.max);
   while (ln < 64 && ln * 4 < n) ln *= 2;
   return { g, rg, ln };

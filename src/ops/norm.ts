@@ -17,11 +17,13 @@ const FWD96 = 'modulate/96ch @16²';
  * two); shorter rows get one thread each, `narrowWg` rows per workgroup; the vec4 entries where
  * H*W is a multiple of 4. The defaults favour lavapipe, where a workgroup with barriers costs tens
  * of microseconds, so one thread per row wins up to rows of a few thousand elements; real GPUs want
- * the wide path much earlier (`hlgfa tune`).
+ * the wide path much earlier (`hlgfa tune`). narrowBelow 8192 ties 2048 on the bench cases (within
+ * 8 %, 64² rows) and keeps every HLGFA level at S <= 256 on the narrow kernels, so the wide ones
+ * (the slowest of an inference to compile, 0.25-0.45 s) are not created at all.
  */
 export const normTuning = tunable('norm', {
   vec4: { default: true, allowed: allow.bool, candidates: [true, false], cases: [FWD24, FWD96], quick: true },
-  narrowBelow: { default: 2048, allowed: allow.int(0, 2 ** 31), candidates: [0, 2048, 65536], cases: [FWD24, FWD96, 'modulate/backward 24ch @64²'], quick: true },
+  narrowBelow: { default: 8192, allowed: allow.int(0, 2 ** 31), candidates: [0, 2048, 8192, 65536], cases: [FWD24, FWD96, 'modulate/backward 24ch @64²'], quick: true },
   wg: { default: 32, allowed: allow.pow2(1, 256), candidates: [32, 64, 128, 256], cases: [FWD24, 'modulate/backward 24ch @64²'] },
   narrowWg: { default: 16, allowed: allow.int(1, 256), candidates: [8, 16, 32, 64], cases: [FWD96, 'modulate/backward 96ch @16²'] },
 });

@@ -3,6 +3,11 @@
 // `values`; the registry (./tuning.ts: records, validation, apply/reset) and the tuner
 // (src/tune/tuner.ts) only loop over these declarations, so a new knob is one entry here plus
 // the line of the family's plan() that reads it.
+//
+// How a default is chosen: the candidate `hlgfa tune` finds fastest on lavapipe (the adapter the
+// project is tested on; a tuned record replaces the defaults on any other); where candidates are
+// within 10 % of each other (this machine's noise), the one that creates fewer or smaller
+// pipelines, since each costs 0.1-0.5 s of a cold start there.
 
 /** An allowed-values rule: a predicate and how to say it in an error ("an integer in 1..16"). */
 export type Allowed = readonly [(v: unknown) => boolean, string];

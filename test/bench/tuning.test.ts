@@ -69,12 +69,22 @@ describe('tuning record', () => {
       reduce: { splitTarget: 16 },
     };
     expect(checkTuning(cached)).toEqual([]);
-    // The defaults did not change either; knobs declared since take their defaults.
-    const now = { ...cached, depthwise: { ...cached.depthwise, rollingLanes: 0 } };
+    // The defaults changed since in two knobs (gate.unroll 4 → 2, norm.narrowBelow 2048 → 8192: see
+    // their declarations); knobs declared since take their defaults.
+    const added = { depthwise: { rollingLanes: 0 }, conv2d: { weightGrad: 'im2col' } };
+    const now = {
+      ...cached,
+      gate: { ...cached.gate, unroll: 2 },
+      norm: { ...cached.norm, narrowBelow: 8192 },
+      depthwise: { ...cached.depthwise, ...added.depthwise },
+      conv2d: { ...cached.conv2d, ...added.conv2d },
+    };
     expect(currentTuning()).toEqual(now);
     const changed = structuredClone(cached) as TuningRecord;
     Object.assign(changed, { norm: { ...cached.norm, wg: 64 }, depthwise: { ...cached.depthwise, forward: { bw: 16, bh: 2 } } });
-    withTuning(changed, () => expect(currentTuning()).toEqual({ ...changed, depthwise: { ...changed.depthwise, rollingLanes: 0 } }));
+    withTuning(changed, () =>
+      expect(currentTuning()).toEqual({ ...changed, depthwise: { ...changed.depthwise, ...added.depthwise }, conv2d: { ...changed.conv2d, ...added.conv2d } }),
+    );
     expect(currentTuning()).toEqual(now);
   });
 

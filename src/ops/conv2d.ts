@@ -1,5 +1,5 @@
 // 2-D convolution (NCHW, zero padding, stride, dilation), forward and backward, all on the GPU.
-// 1x1 / stride 1 / no padding with Cin % 4 == 0 runs as a matmul per image (shaders/matmul.wgsl);
+// 1x1 / stride 1 / no padding with Cin and H·W multiples of 4 runs as a matmul per image (shaders/matmul.wgsl);
 // everything else is a direct register-blocked convolution (shaders/conv2d.wgsl, conv2d-sg.wgsl),
 // but for the weight gradient, a matmul over the input's patches (im2col; see WEIGHT_GRADS).
 // CPU reference: src/ops/conv2d.ref.ts.
@@ -128,11 +128,13 @@ export function convGeometry(op: string, xs: Shape, ws: Shape, bs: Shape | null,
 
 const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pad.every((v) => v === 0);
 /**
- * A 1×1 convolution's forward and input gradient run as matmuls over Cin only when Cin % 4 == 0:
- * otherwise the matmul falls to its scalar kernel (the HLGFA gate, Cin = 30: 1.6-2 GFLOP/s, and
- * ~0.5 s to compile), and the direct kernels, which take any channel count, are faster.
+ * A 1×1 convolution's forward and input gradient run as matmuls only where the matmul can load
+ * vec4s: Cin % 4 == 0 and H·W % 4 == 0. Otherwise it falls to its scalar kernel (1.6-4.5 GFLOP/s;
+ * the HLGFA gate, Cin = 30, also ~0.5 s to compile), and the direct kernels, which take any
+ * channel count and row width, are faster: gate 2 → 0.7 ms; MobileNetV2's 7×7 layers (S = 224)
+ * 1.4-2× (960→160: 3.3 → 2.2 ms, 320→1280: 9.4 → 4.7-5.9 ms on lavapipe).
  */
-const cinMatmul = (g: ConvGeometry) => is1x1(g) && g.cin % 4 === 0;
+const runsAsMatmul = (g: ConvGeometry) => is1x1(g) && g.cin % 4 === 0 && (g.h * g.w) % 4 === 0;
 const round8 = (v: number) => Math.ceil(v / 8) * 8;
 
 interface DirectKernel {
@@ -162,7 +164,7 @@ function directKernel(width: number, sw: number, kw: number, dw: number, px: num
 
 /** How the forward of a convolution runs: its kernel, constants and the bench's label. */
 export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; constants: Record<string, number>; label: string } {
-  if (cinMatmul(g)) {
+  if (runsAsMatmul(g)) {
     const mm = matmulPlan(g.cout, g.h * g.w, g.cin, false, false);
     return { shader: mm.shader, entry: mm.entry, constants: mm.constants, label: `1x1 as matmul ${mm.label}` };
   }
@@ -196,7 +198,7 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, rel
   const y = empty([g.n, g.cout, g.ho, g.wo]);
   if (y.size === 0) return y;
   const hw = g.h * g.w;
-  if (cinMatmul(g)) {
+  if (runsAsMatmul(g)) {
     // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row)
     gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out });
     return y;
@@ -247,7 +249,7 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const op = 'conv2d backward';
   const gx = empty([g.n, g.cin, g.h, g.w]);
   const hw = g.h * g.w;
-  if (cinMatmul(g)) {
+  if (runsAsMatmul(g)) {
     gemm({ op, a: w, b: gy, out: gx, m: g.cin, n: hw, k: g.cout, transA: true, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cout * hw });
     return gx;
   }

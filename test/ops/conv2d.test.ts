@@ -25,7 +25,8 @@ interface Case {
 
 const cases: Case[] = [
   { x: [1, 1, 1, 1], w: [1, 1, 1, 1], note: '1x1 with Cin % 4 != 0: direct kernel' },
-  { x: [2, 8, 3, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 matmul path, H·W % 4 != 0: scalar matmul' },
+  { x: [2, 8, 3, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 with H·W % 4 != 0: direct kernel' },
+  { x: [2, 8, 4, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 as matmul (Cin, H·W multiples of 4)' },
   { x: [2, 8, 8, 8], w: [12, 8, 1, 1], bias: true, note: '1x1 fast path, vec4 matmul' },
   { x: [3, 5, 7, 11], w: [13, 5, 1, 1], bias: true, note: '1x1 with Cin % 4 != 0, odd sizes: direct kernel' },
   { x: [2, 30, 8, 8], w: [24, 30, 1, 1], bias: true, note: '1x1 as the HLGFA gate (Cin 30): direct kernel' },
@@ -119,6 +120,15 @@ describe('conv2d variants', () => {
   });
 });
 
+describe('conv2d plans', () => {
+  it('runs a 1×1 convolution as a matmul only where the matmul loads vec4s (Cin and H·W multiples of 4)', () => {
+    const label = (x: number[], w: number[]) => conv2dPlan(convGeometry('conv2d', x, w, null, {})).label;
+    expect(label([1, 96, 16, 16], [576, 96, 1, 1])).toMatch(/^1x1 as matmul/);
+    expect(label([1, 30, 64, 64], [24, 30, 1, 1])).toMatch(/^direct/); // the HLGFA gate at level 0
+    expect(label([1, 960, 7, 7], [160, 960, 1, 1])).toMatch(/^direct/); // MobileNetV2 at S = 224
+  });
+});
+
 describe('conv2d im2col (the weight gradient\'s patch matrix)', () => {
   it('matches the CPU reference: primes, stride, dilation, asymmetric padding, 1-pixel rows and kernels', async () => {
     const icases: Case[] = [
@@ -161,7 +171,7 @@ describe('conv2d gradients (x, w, bias)', () => {
   const gcases: Case[] = [
     { x: [2, 3, 5, 6], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, note: 'stride 1' },
     { x: [1, 2, 7, 8], w: [3, 2, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, note: 'stride 2' },
-    { x: [2, 4, 3, 5], w: [5, 4, 1, 1], bias: true, note: '1x1 matmul path' },
+    { x: [2, 4, 3, 5], w: [5, 4, 1, 1], bias: true, note: '1x1 with H·W % 4 != 0: direct kernels, matmul weight gradient' },
     { x: [2, 6, 3, 8], w: [5, 6, 1, 1], bias: true, note: '1x1 with Cin % 4 != 0: direct kernels, matmul weight gradient' },
     { x: [1, 4, 4, 4], w: [8, 4, 1, 1], bias: true, note: '1x1 vec4 matmul path' },
     { x: [1, 2, 8, 7], w: [3, 2, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'dilation' },

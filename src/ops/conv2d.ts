@@ -66,12 +66,15 @@ export type WeightGrad = (typeof WEIGHT_GRADS)[number];
 export const IM2COL_MAX_BYTES = 128 * 2 ** 20;
 
 /**
+ * `tiled`: the forward as an implicit GEMM over 32×32 workgroup-memory tiles (shaders/conv2d-tiled.wgsl),
+ * for GPUs; off by default (slower on lavapipe, where barriers are dear).
  * The direct kernels' knobs. `pixelsPerThread`: output pixels per thread along a row (override
  * PX, at most the shader's PXMAX). `vec4Loads`: fwd_v4, which reads input row segments as vec4
  * where rows and thread windows are vec4-aligned. `subgroupWeights`: with those, fwd_v4_sg
  * (shaders/conv2d-sg.wgsl) where the device has subgroups of at least 2·kw lanes.
  */
 export const conv2dTuning = tunable('conv2d', {
+  tiled: { default: false, allowed: allow.bool, candidates: [false, true], cases: [C24, 'conv2d/3x3 96→192 @16²', 'conv2d/3x3 s2 3→32 @256²'] },
   weightGrad: { default: 'im2col' as WeightGrad, allowed: allow.oneOf(WEIGHT_GRADS), candidates: WEIGHT_GRADS, cases: ['conv2d/backward 3x3 24→48 @64²', 'conv2d/backward 3x3 96→192 @16²'], quick: true },
   vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
   subgroupWeights: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
@@ -168,6 +171,7 @@ export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; co
     const mm = matmulPlan(g.cout, g.h * g.w, g.cin, false, false);
     return { shader: mm.shader, entry: mm.entry, constants: mm.constants, label: `1x1 as matmul ${mm.label}` };
   }
+  if (conv2dTuning.values.tiled) return { shader: 'conv2d-tiled', entry: 'fwd_tiled', constants: { KW: g.kw, SW: g.sw, DW: g.dw }, label: 'tiled 32x32' };
   const px = conv2dTuning.values.pixelsPerThread;
   const k = directKernel(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
   return { ...k, label: `direct px=${px}${k.entry === 'fwd_v4_sg' ? ' v4 sg' : k.entry === 'fwd_v4' ? ' v4' : ''}` };
@@ -203,8 +207,21 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, rel
     gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out });
     return y;
   }
+  const plan = conv2dPlan(g);
+  if (plan.entry === 'fwd_tiled') {
+    launch('conv2d', {
+      shader: plan.shader,
+      entry: plan.entry,
+      constants: plan.constants,
+      tensors: { x, wsrc: w, bias: bias ?? w, out: y },
+      flops: convFlops(g),
+      uniforms: { cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], kh: g.kh, sh: g.sh, dh: g.dh, has_bias: bias ? 1 : 0, act: relu6Out ? 1 : 0 },
+      workgroups: [Math.ceil((g.ho * g.wo) / 32), Math.ceil(g.cout / 32), g.n],
+    });
+    return y;
+  }
   const wt = prepWeights('conv2d', w, g, false);
-  launchDirect('conv2d', conv2dPlan(g), { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2], relu6: relu6Out }, convFlops(g));
+  launchDirect('conv2d', plan, { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2], relu6: relu6Out }, convFlops(g));
   wt.dispose();
   return y;
 }

@@ -111,11 +111,11 @@ describe('conv2d variants', () => {
           return [`${p.shader}.${p.entry}`];
         },
       })),
-      { shaders: ['conv2d', 'conv2d-sg'], extra: [{ conv2d: { pixelsPerThread: 3 } }] },
+      { shaders: ['conv2d', 'conv2d-sg', 'conv2d-tiled'], extra: [{ conv2d: { pixelsPerThread: 3 } }] },
     );
     const sg = runtime().gpu.subgroups;
     const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'im2col', 'wprep'].map((e) => `conv2d.${e}`);
-    expect(reached).toEqual(sg && sg.min >= 6 ? ['conv2d-sg.fwd_v4_sg', ...entries] : entries);
+    expect(reached).toEqual(sg && sg.min >= 6 ? ['conv2d-sg.fwd_v4_sg', 'conv2d-tiled.fwd_tiled', ...entries] : ['conv2d-tiled.fwd_tiled', ...entries]);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 17 } })).toThrow(/conv2d\.pixelsPerThread must be an integer in 1\.\.16, got 17/);
   });
 });

@@ -54,6 +54,7 @@ export async function openDetectorForCommand(modelPath: string, backbonePath: st
   const checkpoint = readCheckpoint(modelPath);
   await cliRuntime();
   const loaded = await openDetector(checkpoint, backbonePath);
+  await loaded.detector.preparePipelines(); // in parallel, where the driver compiles at creation
   if (threshold !== undefined) loaded.detector.setThreshold(threshold);
   const warning = checkpoint.calibration && threshold === undefined ? calibrationWarning(checkpoint.calibration) : null;
   if (warning) console.error(`warning: ${modelPath}: ${warning}`);

@@ -45,6 +45,19 @@ export interface KernelInfo {
   workgroupSize: [number, number, number];
 }
 
+/** A pipeline to create: shader, entry point and override constants. */
+export interface KernelRequest {
+  shader: string;
+  entry: string;
+  constants: Record<string, number>;
+}
+
+/** A kernel without its pipeline, and how to create the pipeline. */
+interface Described {
+  info: Omit<KernelInfo, 'pipeline'>;
+  descriptor: GPUComputePipelineDescriptor;
+}
+
 interface ReflectedShader {
   reflect: WgslReflect;
   module: GPUShaderModule;
@@ -109,6 +122,8 @@ export function shaderConstant(shader: string, name: string): number {
 export class KernelCache {
   private readonly shaders = new Map<string, ReflectedShader>();
   private readonly kernels = new Map<string, KernelInfo>();
+  /** Reflection and layouts by key, pipeline or not (dry runs need no pipeline). */
+  private readonly described = new Map<string, Described>();
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -126,10 +141,63 @@ export class KernelCache {
   }
 
   get(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
-    const ckeys = Object.keys(constants).sort();
-    const key = `${shader}/${entry}/${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
-    let k = this.kernels.get(key);
-    if (k) return k;
+    const key = kernelKey(shader, entry, constants);
+    const cached = this.kernels.get(key);
+    if (cached) return cached;
+    const d = this.describe(key, shader, entry, constants);
+    const k: KernelInfo = { ...d.info, pipeline: this.device.createComputePipeline(d.descriptor) };
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /** Whether the pipeline for these constants exists already. */
+  has(shader: string, entry = 'main', constants: Record<string, number> = {}): boolean {
+    return this.kernels.has(kernelKey(shader, entry, constants));
+  }
+
+  /**
+   * Everything of a kernel but its pipeline (reflection, bind group layout): what a dry run needs
+   * to validate a dispatch. The pipeline is made by get() or prepare().
+   */
+  layoutOnly(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
+    const key = kernelKey(shader, entry, constants);
+    return this.kernels.get(key) ?? { ...this.describe(key, shader, entry, constants).info, pipeline: null as unknown as GPUComputePipeline };
+  }
+
+  /**
+   * Creates the pipelines of `requests` that do not exist yet, all at once with
+   * createComputePipelineAsync, so a driver that compiles at creation (NVIDIA, AMD, Chrome's
+   * GPU process) compiles them in parallel instead of one by one at their first dispatches.
+   * Resolves to the number created; a pipeline that fails is an error naming it.
+   */
+  async prepare(requests: Iterable<KernelRequest>): Promise<number> {
+    const todo = new Map<string, KernelRequest>();
+    for (const r of requests) {
+      const key = kernelKey(r.shader, r.entry, r.constants);
+      if (!this.kernels.has(key)) todo.set(key, r);
+    }
+    await Promise.all(
+      [...todo].map(async ([key, r]) => {
+        const d = this.describe(key, r.shader, r.entry, r.constants);
+        let pipeline: GPUComputePipeline;
+        try {
+          pipeline = await this.device.createComputePipelineAsync(d.descriptor);
+        } catch (e) {
+          throw new Error(`pipeline ${key}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        if (!this.kernels.has(key)) this.kernels.set(key, { ...d.info, pipeline });
+      }),
+    );
+    return todo.size;
+  }
+
+  private describe(key: string, shader: string, entry: string, constants: Record<string, number>): Described {
+    let d = this.described.get(key);
+    if (!d) this.described.set(key, (d = this.reflectKernel(key, shader, entry, constants)));
+    return d;
+  }
+
+  private reflectKernel(key: string, shader: string, entry: string, constants: Record<string, number>): Described {
     const { reflect, module } = this.shader(shader);
     const ep = reflect.entry.compute.find((e) => e.name === entry);
     if (!ep) throw new Error(`shader "${shader}" has no compute entry point "${entry}"`);
@@ -159,16 +227,20 @@ export class KernelCache {
         buffer: { type: r.kind },
       })),
     });
-    const pipeline = this.device.createComputePipeline({
+    const descriptor: GPUComputePipelineDescriptor = {
       label: key,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants },
-    });
-    const wg = resolveWorkgroupSize(ep.workgroupSize as unknown, reflect, constants);
-    k = { shader, entry, key, pipeline, layout, resources, uniform, workgroupSize: wg };
-    this.kernels.set(key, k);
-    return k;
+    };
+    const workgroupSize = resolveWorkgroupSize(ep.workgroupSize as unknown, reflect, constants);
+    return { info: { shader, entry, key, layout, resources, uniform, workgroupSize }, descriptor };
   }
+}
+
+/** shader/entry/sorted override constants: the cache key of one pipeline. */
+export function kernelKey(shader: string, entry: string, constants: Record<string, number>): string {
+  const ckeys = Object.keys(constants).sort();
+  return `${shader}/${entry}/${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
 }
 
 function resolveWorkgroupSize(

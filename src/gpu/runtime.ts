@@ -3,7 +3,7 @@
 // `flush()`, so a whole training step is a single submit with no await between dispatches.
 import { requestGpu, type Gpu, type RequestGpuOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
-import { KernelCache, packUniforms, type KernelInfo, type Uniforms } from './kernel.js';
+import { KernelCache, kernelKey, packUniforms, type KernelInfo, type KernelRequest, type Uniforms } from './kernel.js';
 import type { DispatchProfiler } from './profiler.js';
 
 export interface BufferBinding {
@@ -69,6 +69,8 @@ export class Runtime {
   private passTimer: PassTimer | null = null;
   private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
+  /** While preparePipelines' dry run runs: the kernels it asked for that have no pipeline yet. */
+  private collecting: Map<string, KernelRequest> | null = null;
   private readonly placeholders = new WeakSet<GPUBuffer>();
   /** Pipelines dispatched at least once (profiles mark the first dispatch, which may compile). */
   private readonly dispatched = new WeakSet<GPUComputePipeline>();
@@ -89,7 +91,8 @@ export class Runtime {
   /**
    * Runs `fn` (synchronous tensor work) without touching the device: tensors get placeholder
    * buffers, dispatches are validated against the device limits (binding sizes, workgroup counts)
-   * and then dropped, uploads and clears are skipped; pipelines are created as usual. The limit
+   * and then dropped, uploads and clears are skipped, and pipelines are not created (their
+   * layouts are all a dry run needs; see preparePipelines to create them). The limit
    * errors a real run would raise are thrown here, before any memory is spent — so callers can ask
    * "does this size and batch fit this adapter?" exactly. Tensors made inside must not escape.
    */
@@ -129,7 +132,31 @@ export class Runtime {
   }
 
   kernel(shader: string, entry = 'main', constants: Record<string, number> = {}): KernelInfo {
+    if (this.planning && !this.kernels.has(shader, entry, constants)) {
+      // A dry run dispatches nothing, so it needs layouts only: pipelines are left to the real run
+      // (or, for preparePipelines, noted and created together afterwards).
+      this.collecting?.set(kernelKey(shader, entry, constants), { shader, entry, constants });
+      return this.kernels.layoutOnly(shader, entry, constants);
+    }
     return this.kernels.get(shader, entry, constants);
+  }
+
+  /**
+   * Creates every pipeline `fn` (synchronous tensor work, as for dryRun) would dispatch, all at
+   * once with createComputePipelineAsync, without running anything: a dry run that notes the
+   * kernels it asks for. Drivers that compile at pipeline creation (NVIDIA, AMD, Chrome's GPU
+   * process) then compile them in parallel instead of one at a time at their first dispatches;
+   * lavapipe compiles at the first dispatch whatever is done here. Resolves to how many it created.
+   */
+  async preparePipelines(fn: () => void): Promise<number> {
+    const collecting = new Map<string, KernelRequest>();
+    this.collecting = collecting;
+    try {
+      this.dryRun(fn);
+    } finally {
+      this.collecting = null;
+    }
+    return this.kernels.prepare(collecting.values());
   }
 
   private getEncoder(): GPUCommandEncoder {

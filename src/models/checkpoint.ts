@@ -193,7 +193,8 @@ export function detectorFromCheckpoint(ck: ParsedCheckpoint, backbone: Backbone,
 
 /**
  * The app-facing entry point: a ready detector from checkpoint and backbone bytes (Node or
- * browser). Initialises the WebGPU runtime if needed. Then `await detector.score([rgba])`.
+ * browser). Initialises the WebGPU runtime if needed and creates the scoring pipelines in parallel
+ * (Detector.preparePipelines). Then `await detector.score([rgba])`.
  */
 export async function loadDetector(
   checkpoint: Uint8Array,
@@ -203,5 +204,7 @@ export async function loadDetector(
   await initRuntime();
   const ck = parseCheckpoint(checkpoint, names.checkpoint ?? 'checkpoint');
   const backbone = loadBackbone(backboneBytes, names.backbone ?? 'backbone');
-  return detectorFromCheckpoint(ck, backbone, await sha256Hex(backboneBytes));
+  const detector = detectorFromCheckpoint(ck, backbone, await sha256Hex(backboneBytes));
+  await detector.preparePipelines(); // in parallel, where the driver compiles at creation
+  return detector;
 }

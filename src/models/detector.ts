@@ -176,6 +176,23 @@ export class Detector {
   }
 
   /**
+   * Creates every pipeline scoring `batch` images at a time runs, in parallel and without running
+   * anything (Runtime.preparePipelines): on drivers that compile at creation the first score()
+   * then waits for none of them. loadDetector and the CLI's model loading call it; resolves to
+   * how many it created (0 when all exist).
+   */
+  preparePipelines(batch = 1): Promise<number> {
+    const S = this.config.size;
+    return runtime().preparePipelines(
+      () =>
+        void scope(() => {
+          const { fh, fl } = dualFeatures(this.backbone, empty([batch, 3, S, S]), this.config.taps);
+          return this.mapsFromFeatures(fh, fl);
+        }),
+    );
+  }
+
+  /**
    * Anomaly maps and image scores, without a verdict (used to calibrate the threshold). Any
    * non-finite value in a map is an error naming the image: a broken model or input never turns
    * into a score.

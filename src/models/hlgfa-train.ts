@@ -88,13 +88,9 @@ export function holdoutSplit(n: number, cfg: HlgfaConfig): { fit: number[]; hold
   return { hold: perm.slice(0, nHold).sort((a, b) => a - b), fit: perm.slice(nHold).sort((a, b) => a - b) };
 }
 
-/**
- * Why a training step at the config's size and batch cannot run on this device (a buffer over the
- * adapter's limits), with the batch and size that would fit; null when it fits. Decided by dry
- * runs of one step (backbone on both views, module forward and backward): no memory is spent.
- */
-export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string | null {
-  const step = (n: number, S: number) => () => {
+/** One training step's GPU work on n blank S×S images (backbone on both views, module forward and backward), for dry runs. */
+function stepWork(backbone: Backbone, cfg: HlgfaConfig, n: number, S: number): () => void {
+  return () => {
     const { fh, fl } = dualFeatures(backbone, empty([n, 3, S, S]), cfg.taps);
     if (cfg.baseline) return;
     const levels = fh.map((f) => {
@@ -110,6 +106,23 @@ export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string |
       for (const t of params) t.dispose();
     }
   };
+}
+
+/**
+ * Creates the pipelines of a training step at the config's size and batch together, in parallel
+ * where the driver compiles at creation (Runtime.preparePipelines); resolves to how many it made.
+ */
+export function prepareTrainingPipelines(backbone: Backbone, cfg: HlgfaConfig): Promise<number> {
+  return runtime().preparePipelines(() => void scope(stepWork(backbone, cfg, cfg.batchSize, cfg.size)));
+}
+
+/**
+ * Why a training step at the config's size and batch cannot run on this device (a buffer over the
+ * adapter's limits), with the batch and size that would fit; null when it fits. Decided by dry
+ * runs of one step (backbone on both views, module forward and backward): no memory is spent.
+ */
+export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string | null {
+  const step = (n: number, S: number) => stepWork(backbone, cfg, n, S);
   const S = cfg.size;
   const B = cfg.batchSize;
   const error = dryRunError(step(B, S));
@@ -154,6 +167,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   if (o.images.length === 0) throw new Error('train: no training images');
   const misfit = trainingFitError(o.backbone, cfg);
   if (misfit) throw new RangeError(misfit);
+  await prepareTrainingPipelines(o.backbone, cfg);
   const resized = o.images.map((img) => resizeRgba(img, S, S));
   const settled = resolveInputNorm(cfg, resized);
   cfg = settled.config;

@@ -146,6 +146,7 @@ async function setDetector(det: Detector, origin: string, fileName: string, seco
   setStatus(el.modelStatus, `Model ${origin}: S=${c.size}, ${det.levels.length} levels (${c.taps.join(', ')}), threshold ${det.threshold.toFixed(5)}`);
   el.modelStatus.dataset.threshold = String(det.threshold);
   refreshButtons();
+  await exclusive(() => det.preparePipelines()); // in parallel, before the first test image needs them
   await detection.modelChanged();
 }
 

@@ -1,5 +1,6 @@
-// `hlgfa warm`: runs each requested batch once (and a training step with --train), reporting the
-// pipelines each run compiled; a later batch size reuses the first's pipelines. Bad options exit 2
+// `hlgfa warm`: creates an inference's pipelines together, then runs each requested batch once (and
+// a training step with --train), reporting the pipelines each step created; a later batch size
+// reuses the first's pipelines. Bad options exit 2
 // before any GPU work.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,10 +14,16 @@ describe('hlgfa warm', () => {
     const r = hlgfa('--size', '64', '--batches', '1,3', '--train', '--batch', '2');
     expect([r.status, r.stderr]).toEqual([0, '']);
     const runs = [...r.stdout.matchAll(/^(.+): (\d+) ms, (\d+) new pipelines$/gm)].map((m) => ({ what: m[1], pipelines: Number(m[3]) }));
-    expect(runs.map((x) => x.what)).toEqual(['inference, batch 1 at S=64', 'inference, batch 3 at S=64', 'training step, batch 2 at S=64']);
+    expect(runs.map((x) => x.what)).toEqual([
+      'inference pipelines created together (createComputePipelineAsync)',
+      'inference, batch 1 at S=64',
+      'inference, batch 3 at S=64',
+      'training step, batch 2 at S=64',
+    ]);
     expect(runs[0].pipelines).toBeGreaterThan(20); // backbone, HLGFA module, anomaly map
-    expect(runs[1].pipelines).toBeLessThan(runs[0].pipelines); // the same kernels serve every batch
-    expect(runs[2].pipelines).toBeGreaterThan(0); // backward and Adam kernels
+    expect(runs[1].pipelines).toBe(0); // all created beforehand
+    expect(runs[2].pipelines).toBeLessThan(runs[0].pipelines); // the same kernels serve every batch
+    expect(runs[3].pipelines).toBeGreaterThan(0); // backward and Adam kernels
     const total = /^warm: (\d+) pipelines compiled/m.exec(r.stdout);
     expect(Number(total?.[1])).toBe(runs.reduce((s, x) => s + x.pipelines, 0));
   });

@@ -133,7 +133,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     expect(await page.locator('#train-btn').isDisabled()).toBe(true);
     await shot('01-ready');
     // Meanwhile the page compiles the kernels of a run at the form's configuration (src/web/ui/warm-up.ts).
-    expect(await text('#warm-status')).toMatch(new RegExp(`^(Preparing this adapter's kernels for S=${proposed} while you pick images \\([1-3]/3: |Kernels ready)`));
+    expect(await text('#warm-status')).toMatch(new RegExp(`^(Preparing this adapter's kernels for S=${proposed} while you pick images \\([1-4]/4: |Kernels ready)`));
     await expect.poll(() => state('#warm-status'), { timeout: 300_000 }).toBe('ok');
     expect(await text('#warm-status')).toMatch(new RegExp(`^Kernels ready for S=${proposed} \\(\\d+ pipelines in \\d+\\.\\d s\\): the estimate, training and detection start without compiling\\.$`));
     expect(Number(await page.locator('#warm-status').getAttribute('data-pipelines'))).toBeGreaterThan(30);

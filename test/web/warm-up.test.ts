@@ -67,18 +67,18 @@ describe("the page's warm-up", () => {
       });
     try {
       const warming = warmUp({ ...q, backbone: () => bb, config: () => config, measure }, status as unknown as HTMLElement);
-      expect(status.textContent).toMatch(/^Preparing this adapter's kernels for S=64 while you pick images \(1\/3: timing a training step for the estimate\)…$/);
+      expect(status.textContent).toMatch(/^Preparing this adapter's kernels for S=64 while you pick images \(1\/4: creating the pipelines together\)…$/);
       const user = q.exclusive(async () => void order.push('user task'));
       await Promise.all([warming, user]);
-      expect(order).toEqual(['warm: measure', 'user task']);
+      expect(order).toEqual(['user task']); // the measurement (step 2) never started
       expect(status.dataset.state).toBe('stopped');
-      expect(status.textContent).toMatch(/^Kernel preparation stopped after step 1 of 3 \(\d+ pipelines in \d+\.\d s\) to run your task first; the rest compile when first used\.$/);
+      expect(status.textContent).toMatch(/^Kernel preparation stopped after step 1 of 4 \(\d+ pipelines in \d+\.\d s\) to run your task first; the rest compile when first used\.$/);
       // A queue that is busy when the warm-up would start: it does not start at all.
       const blocker = q.exclusive(() => new Promise<void>((r) => setTimeout(r, 50)));
       const idleStatus = statusLine();
       await warmUp({ ...q, backbone: () => bb, config: () => config, measure }, idleStatus as unknown as HTMLElement);
       await blocker;
-      expect([idleStatus.textContent, order.length]).toEqual(['', 2]);
+      expect([idleStatus.textContent, order.length]).toEqual(['', 1]);
     } finally {
       bb.backbone.dispose();
     }

@@ -13,7 +13,8 @@ import { parseConfigArgs } from './train.js';
 
 export const help = `Usage: hlgfa warm [--model MODEL.safetensors | --size S --config JSON] [--batches N[,N…]] [--train [--batch B]]
 
-Runs one inference per batch size (and with --train one training step) on synthetic images, so every
+Creates an inference's pipelines together (in parallel where the driver compiles at creation), then
+runs one inference per batch size (and with --train one training step) on synthetic images, so every
 pipeline they use is compiled now. Drivers that keep compiled shaders on disk (Mesa: lavapipe, RADV,
 ANV in ~/.cache/mesa_shader_cache or MESA_SHADER_CACHE_DIR; NVIDIA's) then hand them to later
 processes: on lavapipe a process's first inference at S=256 takes ~7.5 s with an empty cache and
@@ -68,6 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const detector = checkpoint ? (await openDetector(checkpoint, backbonePath)).detector : freshDetector(bb, config, e2eImages(config.size, 8, 'train'));
     try {
+      // Where the driver compiles at creation, this compiles an inference's pipelines in parallel.
+      await timed(rt, 'inference pipelines created together (createComputePipelineAsync)', async () => void (await detector.preparePipelines(batches[0])));
       for (const w of warmRuns(bb, detector, { batches, trainBatch: args.flags.has('train') ? config.batchSize : undefined })) await timed(rt, w.what, w.run);
     } finally {
       if (checkpoint) detector.backbone.dispose();

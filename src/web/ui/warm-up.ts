@@ -8,6 +8,7 @@ import type { Backbone } from '../../models/backbone.js';
 import type { BackboneIdentity } from '../../models/detector.js';
 import { freshDetector } from '../../models/fresh-detector.js';
 import type { HlgfaConfig } from '../../models/hlgfa-config.js';
+import { prepareTrainingPipelines } from '../../models/hlgfa-train.js';
 import { warmRuns, type WarmRun } from '../../tune/warm.js';
 import { e2eImages } from '../../tune/workload.js';
 import { errorText, setStatus } from './dom.js';
@@ -33,6 +34,10 @@ export async function warmUp(d: WarmUpDeps, status: HTMLElement): Promise<void> 
   const S = cfg.size;
   const detector = freshDetector(bb, cfg, e2eImages(S, 1, 'train'));
   const steps: WarmRun[] = [
+    {
+      what: 'creating the pipelines together',
+      run: () => d.exclusive(async () => void (await detector.preparePipelines(), await prepareTrainingPipelines(bb.backbone, cfg))),
+    },
     { what: 'timing a training step for the estimate', run: async () => void (await d.measure(cfg)) },
     ...warmRuns(bb, detector, { batches: [1], trainBatch: cfg.batchSize }).map((w) => ({ ...w, run: () => d.exclusive(w.run) })),
   ];

@@ -224,7 +224,9 @@ export class KernelCache {
       entries: resources.map((r) => ({
         binding: r.binding,
         visibility: 4 /* GPUShaderStage.COMPUTE */,
-        buffer: { type: r.kind },
+        // The uniform's offset is given at setBindGroup, so one bind group serves every dispatch
+        // with the same buffers (Runtime.dispatch caches them).
+        buffer: { type: r.kind, hasDynamicOffset: r.kind === 'uniform' },
       })),
     });
     const descriptor: GPUComputePipelineDescriptor = {

@@ -135,8 +135,12 @@ export class BufferPool {
     });
   }
 
+  /** Called when buffers are destroyed (the runtime drops bind groups that may use them). */
+  onDestroy: (() => void) | null = null;
+
   /** Destroys all free buffers (e.g. after a large one-off job). */
   trim(): void {
+    if (this.free.size) this.onDestroy?.();
     for (const list of this.free.values()) {
       for (const b of list) {
         this.stats.allocatedBytes -= b.size;

@@ -52,6 +52,7 @@ override KW: u32 = 3u;
 override SW: u32 = 1u;
 override DW: u32 = 1u;
 override GY4: bool = false;    // bwd_w: read gy as vec4 (wo % 4 == 0)
+override COLS4: bool = false;  // im2col: read input rows as aligned vec4 pairs (SW == 1, w % 4 == 0)
 
 const PXMAX = 16u;
 override PX: u32 = 8u;         // fwd / bwd_x: output pixels per thread (<= PXMAX)
@@ -355,28 +356,51 @@ fn wprep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 // The weight gradient as a GEMM (src/ops/conv2d.ts: gradWeight), its B operand: for image n and
 // tap (ci, r, c), the input pixels each output pixel reads through that tap, as one row of the
 // image's [cin·kh·KW, ho·wo] matrix; zero where the tap falls in the padding. Needs wo % 4 == 0.
-// A thread makes 4 pixels of an output row; a workgroup covers 2^lx such threads along a row
-// (lx: the smallest power of two reaching wo / 4, at most 64) times 64 / 2^lx rows of
-// one matrix row (wid.z), so lanes split by shift and mask, and the tap's coordinates are
-// workgroup-uniform (lavapipe divides per lane in a loop).
+// A thread makes 4 pixels of IM2COL_ROWS output rows for all KW taps of one (n, ci, r) (wid.z):
+// lavapipe pays ~1 µs per workgroup, which one tap and one row per thread made most of the
+// pass. A workgroup puts 2^lx threads along a row (lx: the smallest power of two reaching wo / 4,
+// at most 64) and 64 / 2^lx along the rows, so lanes split by shift and mask, and every
+// coordinate but the pixel is workgroup-uniform (lavapipe divides per lane in a loop).
+const IM2COL_ROWS = 4u;
+
 @compute @workgroup_size(64)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let lx = p.lx;
   let ow0 = ((wid.x << lx) + (lid & ((1u << lx) - 1u))) * 4u;
-  let oh = (wid.y << (6u - lx)) + (lid >> lx);
-  if (ow0 >= p.wo || oh >= p.ho) { return; }
-  let taps = p.kh * KW;
-  let img = wid.z / (p.cin * taps);
-  let t = wid.z % (p.cin * taps);
-  let ci = t / taps;
-  let c = t % KW;
-  let ih = i32(oh * p.sh + ((t / KW) % p.kh) * p.dh) - p.pad_h;
-  let row = (img * p.cin + ci) * p.h + u32(clamp(ih, 0, i32(p.h) - 1));
-  let rowok = ih >= 0 && ih < i32(p.h);
-  let iw0 = i32(ow0 * SW + c * DW) - p.pad_w;
-  var v: vec4<f32>;
-  for (var j = 0u; j < 4u; j++) { v[j] = load_x(row * p.w, rowok, iw0 + i32(j * SW)); }
-  cols_v4[(wid.z * p.ho * p.wo + oh * p.wo + ow0) / 4u] = v;
+  let oh0 = ((wid.y << (6u - lx)) + (lid >> lx)) * IM2COL_ROWS;
+  if (ow0 >= p.wo || oh0 >= p.ho) { return; }
+  let img = wid.z / (p.cin * p.kh);
+  let t = wid.z % (p.cin * p.kh);
+  let ci = t / p.kh;
+  let r = t % p.kh;
+  let plane = (img * p.cin + ci) * p.h;
+  let hw = p.ho * p.wo;
+  for (var i = 0u; i < IM2COL_ROWS; i++) {
+    let oh = oh0 + i;
+    if (oh >= p.ho) { break; }
+    let ih = i32(oh * p.sh + r * p.dh) - p.pad_h;
+    let row = (plane + u32(clamp(ih, 0, i32(p.h) - 1))) * p.w;
+    let rowok = ih >= 0 && ih < i32(p.h);
+    for (var c = 0u; c < KW; c++) {
+      let iw0 = i32(ow0 * SW + c * DW) - p.pad_w;
+      var v: vec4<f32>;
+      if (COLS4) {
+        // Columns iw0..iw0+3 from the two aligned vec4s around them (two loads instead of four):
+        // the phase is the tap's, the same in every lane. Columns outside the row read as zeros.
+        let ph = ((c * DW) % 4u + 4u - u32(p.pad_w) % 4u) % 4u;
+        let a = iw0 - i32(ph);
+        let last = i32(p.w) - 4;
+        let v0 = x_v4[(row + u32(clamp(a, 0, last))) / 4u];
+        let v1 = x_v4[(row + u32(clamp(a + 4, 0, last))) / 4u];
+        v = select(select(select(v0, vec4<f32>(v0.yzw, v1.x), ph == 1u), vec4<f32>(v0.zw, v1.xy), ph == 2u), vec4<f32>(v0.w, v1.xyz), ph == 3u);
+        let iw = vec4<i32>(iw0) + vec4<i32>(0, 1, 2, 3);
+        v = select(vec4<f32>(0.0), v, (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(p.w))) & vec4<bool>(rowok));
+      } else {
+        for (var j = 0u; j < 4u; j++) { v[j] = load_x(row, rowok, iw0 + i32(j * SW)); }
+      }
+      cols_v4[((wid.z * KW + c) * hw + oh * p.wo + ow0) / 4u] = v;
+    }
+  }
 }
 
 // out[i] = sum over s < splits of x[s * count + i]: the second pass of the weight gradient.

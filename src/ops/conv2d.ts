@@ -288,10 +288,9 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
 /** The weight gradient's kernel for a convolution other than 1×1 (see WEIGHT_GRADS). */
 export function weightGradPlan(g: ConvGeometry): WeightGrad {
   if (conv2dTuning.values.weightGrad === 'direct' || g.wo % 4 !== 0) return 'direct';
-  const rows = g.n * g.cin * g.kh * g.kw;
-  const bytes = 4 * rows * g.ho * g.wo;
+  const bytes = 4 * g.n * g.cin * g.kh * g.kw * g.ho * g.wo;
   const { maxStorageBufferBindingSize, maxWorkgroupsPerDimension } = runtime().limits;
-  return bytes <= Math.min(IM2COL_MAX_BYTES, maxStorageBufferBindingSize) && Math.max(rows, g.ho) <= maxWorkgroupsPerDimension ? 'im2col' : 'direct';
+  return bytes <= Math.min(IM2COL_MAX_BYTES, maxStorageBufferBindingSize) && Math.max(g.n * g.cin * g.kh, g.ho) <= maxWorkgroupsPerDimension ? 'im2col' : 'direct';
 }
 
 /**
@@ -306,10 +305,11 @@ export function im2col(x: Tensor, g: ConvGeometry): Tensor {
   launch('conv2d backward', {
     shader: 'conv2d',
     entry: 'im2col',
-    constants: { KW: g.kw, SW: g.sw, DW: g.dw },
+    constants: { KW: g.kw, SW: g.sw, DW: g.dw, COLS4: g.sw === 1 && g.w % 4 === 0 ? 1 : 0 },
     tensors: { x, cols },
     uniforms: { cin: g.cin, h: g.h, w: g.w, ho: g.ho, wo: g.wo, kh: g.kh, sh: g.sh, dh: g.dh, pad_h: g.pad[0], pad_w: g.pad[2], lx },
-    workgroups: [Math.ceil(g.wo / 4 / 2 ** lx), Math.ceil(g.ho / 2 ** (6 - lx)), g.n * g.cin * g.kh * g.kw],
+    // (the shader's IM2COL_ROWS output rows per thread; wid.z: image, channel and kernel row)
+    workgroups: [Math.ceil(g.wo / 4 / 2 ** lx), Math.ceil(g.ho / (shaderConstant('conv2d', 'IM2COL_ROWS') * 2 ** (6 - lx))), g.n * g.cin * g.kh],
   });
   return cols;
 }

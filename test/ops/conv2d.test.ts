@@ -130,7 +130,7 @@ describe('conv2d plans', () => {
 });
 
 describe('conv2d im2col (the weight gradient\'s patch matrix)', () => {
-  it('matches the CPU reference: primes, stride, dilation, asymmetric padding, 1-pixel rows and kernels', async () => {
+  it('matches the CPU reference: primes, stride, dilation, asymmetric padding, 1-pixel rows and kernels, every vec4 phase', async () => {
     const icases: Case[] = [
       { x: [3, 5, 7, 8], w: [1, 5, 3, 3], opts: { padding: 1 } },
       { x: [1, 3, 11, 16], w: [1, 3, 2, 5], opts: { stride: [2, 2], padding: [1, 0, 2, 2] } },
@@ -138,6 +138,7 @@ describe('conv2d im2col (the weight gradient\'s patch matrix)', () => {
       { x: [1, 7, 1, 4], w: [1, 7, 1, 1], opts: { padding: 0 } },
       { x: [1, 1, 1, 2], w: [1, 1, 1, 3], opts: { padding: [0, 0, 2, 2] } },
       { x: [1, 2, 3, 300], w: [1, 2, 3, 3], opts: { padding: [1, 1, 3, 3] }, note: 'rows wider than a workgroup' },
+      { x: [1, 2, 6, 12], w: [1, 2, 3, 3], opts: { padding: 2, dilation: 2 }, note: 'vec4 row pairs, dilation' },
     ];
     for (const c of icases) {
       const g = convGeometry('conv2d', c.x, c.w, null, c.opts);

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { concat, concatRef, split } from '../../src/ops/concat.js';
-import { tensor } from '../../src/tensor/tensor.js';
+import { scope, tensor } from '../../src/tensor/tensor.js';
+import { backward, parameter } from '../../src/autograd/tape.js';
+import { sum } from '../../src/ops/index.js';
+import { traceLaunches } from '../../src/ops/util.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
 
 useGpu();
@@ -51,6 +54,29 @@ describe('concat / split', () => {
       inputs: [{ shape: [3, 5] }],
       gpu: ([a]) => concat([a, a], -1),
       ref: ([a]) => concatRef.concat([a, a], [[3, 5], [3, 5]], -1),
+    });
+  });
+
+  it('vec4 copies where every row, offset and length is a multiple of 4 (maps with H·W % 4 == 0), else scalar ones', async () => {
+    const entries = (fn: () => void) => [...new Set(traceLaunches(fn).launches.filter((l) => l.shader === 'concat').map((l) => l.entry))];
+    const a = parameter(tensor(randn(2 * 4 * 4, 1), [1, 2, 4, 4]));
+    const b = tensor(randn(3 * 4 * 4, 2), [1, 3, 4, 4]);
+    expect(entries(() => scope(() => backward(sum(split(concat([a, b], 1), [4, 1], 1)[0]))))).toEqual(['copy_block_v4', 'embed_v4']);
+    const c = tensor(randn(2 * 3 * 3, 3), [1, 2, 3, 3]);
+    expect(entries(() => scope(() => void concat([c, c], 1)))).toEqual(['copy_block']);
+    for (const t of [a, b, c]) t.dispose();
+    a.grad?.dispose();
+  });
+
+  it('split gradients on vec4 rows (embed_v4)', async () => {
+    const shape = [2, 6, 4];
+    await gradCheck({
+      inputs: [{ shape }],
+      gpu: ([x]) => concat(split(x, [1, 3, 2], 1).reverse(), 1),
+      ref: ([x]) => {
+        const parts = concatRef.split(x, shape, [1, 3, 2], 1);
+        return concatRef.concat(parts.reverse(), [[2, 2, 4], [2, 3, 4], [2, 1, 4]], 1);
+      },
     });
   });
 

@@ -1,6 +1,8 @@
 // The page's warm-up: while the user picks files, the pipelines a run will use are created (and
 // compiled by the driver; see tune/warm.ts) for the configuration in the form, so that the
-// estimate, the first training step and the first detection do not wait for them. It yields to
+// estimate, the first training step and the first detection do not wait for them. Steps: the
+// detection's and a training step's pipelines created together (in parallel where the driver
+// compiles at creation), the estimate's measurement, one detection, a one-step training run. It yields to
 // the user: a step starts only while no other GPU task is queued, and anything the user starts
 // ends it (their task then compiles whatever it needs). `?warm=0` in the page's address turns it off.
 import { runtime } from '../../gpu/runtime.js';
@@ -36,7 +38,11 @@ export async function warmUp(d: WarmUpDeps, status: HTMLElement): Promise<void> 
   const steps: WarmRun[] = [
     {
       what: 'creating the pipelines together',
-      run: () => d.exclusive(async () => void (await detector.preparePipelines(), await prepareTrainingPipelines(bb.backbone, cfg))),
+      run: () =>
+        d.exclusive(async () => {
+          await detector.preparePipelines();
+          await prepareTrainingPipelines(bb.backbone, cfg);
+        }),
     },
     { what: 'timing a training step for the estimate', run: async () => void (await d.measure(cfg)) },
     ...warmRuns(bb, detector, { batches: [1], trainBatch: cfg.batchSize }).map((w) => ({ ...w, run: () => d.exclusive(w.run) })),

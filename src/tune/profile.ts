@@ -47,6 +47,12 @@ export interface ProfileRow {
   gbps: number;
   /** Time at the roofline (max of FLOPs at peak and bytes at copy bandwidth) / GPU time; NaN without a roofline. */
   roof: number;
+  /**
+   * Workgroups dispatched, and GPU µs per workgroup: where that is a few µs, the launch of a
+   * workgroup, not its work, may be what costs (lavapipe: ~1 µs each).
+   */
+  workgroups: number;
+  usPerWorkgroup: number;
 }
 
 /**
@@ -115,8 +121,9 @@ export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer'
   let total = 0;
   for (const r of records) {
     const name = (by === 'layer' ? r.layer : r[by]) || '(outside layers)';
-    const row = rows.get(name) ?? { name, count: 0, gpuMs: 0, share: 0, cpuMs: 0, flops: NaN, gflops: NaN, bytes: NaN, gbps: NaN, roof: NaN };
+    const row = rows.get(name) ?? { name, count: 0, gpuMs: 0, share: 0, cpuMs: 0, flops: NaN, gflops: NaN, bytes: NaN, gbps: NaN, roof: NaN, workgroups: 0, usPerWorkgroup: NaN };
     row.count++;
+    row.workgroups += r.workgroups[0] * r.workgroups[1] * r.workgroups[2];
     if (Number.isFinite(r.gpuMs)) {
       row.gpuMs += r.gpuMs;
       total += r.gpuMs;
@@ -129,6 +136,7 @@ export function summarise(records: readonly DispatchRecord[], by: 'op' | 'layer'
   for (const row of rows.values()) {
     row.share = total > 0 ? row.gpuMs / total : 0;
     const seconds = row.gpuMs / 1e3;
+    if (row.workgroups > 0) row.usPerWorkgroup = (1e3 * row.gpuMs) / row.workgroups;
     if (seconds > 0) {
       row.gflops = row.flops / seconds / 1e9;
       row.gbps = row.bytes / seconds / 1e9;
@@ -163,10 +171,13 @@ const figure = (v: number, digits: number, width: number) => (Number.isFinite(v)
 function table(title: string, rows: readonly ProfileRow[], limit: number, more: string): string {
   const shown = rows.slice(0, limit);
   const w = Math.max(title.length, ...shown.map((r) => r.name.length));
-  const head = ['count'.padStart(5), 'GPU ms'.padStart(8), '%'.padStart(5), 'GFLOP/s'.padStart(8), 'GB/s'.padStart(7), '% roof'.padStart(6), 'CPU enc ms'.padStart(10)];
+  const head = ['count'.padStart(5), 'GPU ms'.padStart(8), '%'.padStart(5), 'GFLOP/s'.padStart(8), 'GB/s'.padStart(7), '% roof'.padStart(6), 'CPU enc ms'.padStart(10), 'workgroups'.padStart(10), 'µs/wg'.padStart(7)];
   const lines = [`${title.padEnd(w)}  ${head.join('  ')}`];
   for (const r of shown) {
-    const cells = [String(r.count).padStart(5), figure(r.gpuMs, 2, 8), figure(100 * r.share, 1, 5), figure(r.gflops, 2, 8), figure(r.gbps, 2, 7), figure(100 * r.roof, 1, 6), figure(r.cpuMs, 2, 10)];
+    const cells = [
+      String(r.count).padStart(5), figure(r.gpuMs, 2, 8), figure(100 * r.share, 1, 5), figure(r.gflops, 2, 8), figure(r.gbps, 2, 7),
+      figure(100 * r.roof, 1, 6), figure(r.cpuMs, 2, 10), String(r.workgroups).padStart(10), figure(r.usPerWorkgroup, 2, 7),
+    ];
     lines.push(`${r.name.padEnd(w)}  ${cells.join('  ')}`);
   }
   if (rows.length > shown.length) lines.push(`… ${rows.length - shown.length} more (${more})`);

@@ -40,6 +40,18 @@ describe('summaries and layers', () => {
     expect(totals(rs)).toEqual({ gpuMs: 8, cpuMs: 2.5, timed: 4 });
   });
 
+  it('count workgroups and the GPU time per workgroup (what launching them costs where it dominates)', () => {
+    const rs = [
+      { ...record('concat', '', 2), workgroups: [100, 1, 1] as [number, number, number] },
+      { ...record('concat', '', 1), workgroups: [50, 2, 3] as [number, number, number] },
+      { ...record('add', '', NaN), workgroups: [0, 1, 1] as [number, number, number] },
+    ];
+    expect(summarise(rs, 'op').map((r) => [r.name, r.workgroups, r.usPerWorkgroup])).toEqual([
+      ['concat', 400, 7.5],
+      ['add', 0, NaN],
+    ]);
+  });
+
   it('rate the useful work over the whole GPU time, and against the roofline', () => {
     // A convolution (8 GFLOP, 1 GB in 1 s) and its weight-layout pass (no FLOPs, 1 GB in 1 s).
     const rs = [record('conv2d', '', 1000, 0.5, 8e9, 1e9), record('conv2d', '', 1000, 0.5, NaN, 1e9), record('relu6', '', 500, 0.5, NaN, 2e9)];
@@ -188,7 +200,7 @@ describe('hlgfa profile', () => {
       const json = join(dir, 'p.json');
       const r = hlgfa('--size', '64', '--top', '3', '--trace', trace, '--json', json);
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^op +count +GPU ms +% +GFLOP\/s +GB\/s +% roof +CPU enc ms$/m);
+      expect(r.stdout).toMatch(/^op +count +GPU ms +% +GFLOP\/s +GB\/s +% roof +CPU enc ms +workgroups +µs\/wg$/m);
       expect(r.stdout).toMatch(/^roofline: [\d.]+ GFLOP\/s, [\d.]+ GB\/s/m);
       expect(r.stdout).toMatch(/^layer +count/m);
       expect(r.stdout).toContain('more (--json has all)');

@@ -21,11 +21,11 @@ blocks, each HLGFA level, the anomaly map, the memory bank) and per kernel: disp
 from timestamp queries, its share, GFLOP/s (where the op declares its work: matmul, convolutions),
 GB/s (the bytes of the bound tensors, a lower bound on traffic), % of the adapter's roofline
 (measured first, ~3 s), the CPU time spent recording those dispatches, and the workgroups
-launched with the GPU µs per workgroup (a few µs: launching, not working, may be the cost). With --train,
-the same for one training step (the second of a three-step run; layers: the noisy views' backbone
-passes, each level, loss, backward, adam). Each dispatch runs in a pass of its own while profiled,
-so the GPU total is the sum of serialised kernels; the wall times of the profiled and an unprofiled
-call or step are printed beside it. Needs 'timestamp-query'.
+launched with the GPU µs per workgroup (a few µs: launching, not working, may be the cost).
+With --train, the same for one training step (the second of a three-step run; layers: the noisy
+views' backbone passes, each level, loss, backward, adam). Each dispatch runs in a pass of its own
+while profiled, so the GPU total is the sum of serialised kernels; the wall times of the profiled
+and an unprofiled call or step are printed beside it. Needs 'timestamp-query'.
 
   --train          profile a training step instead of an inference (--batch: the training batch,
                    default the config's 8)

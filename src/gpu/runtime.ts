@@ -50,6 +50,9 @@ export interface DryRunReport {
   dispatches: number;
 }
 
+/** Bytes a binding covers: its size, else the rest of its buffer. */
+const bindingSize = (b: BufferBinding): number => b.size ?? b.buffer.size - (b.offset ?? 0);
+
 /** Dispatches above this count are submitted early, bounding how much one batch holds. */
 const MAX_DISPATCHES_PER_SUBMIT = 2048;
 const UNIFORM_CHUNK = 64 * 1024;
@@ -240,27 +243,25 @@ export class Runtime {
   dispatch(args: DispatchArgs): void {
     const cpuStart = this.profiler ? performance.now() : 0;
     const k = args.kernel ?? this.kernel(args.shader, args.entry, args.constants);
-    const entries: GPUBindGroupEntry[] = [];
     const planning = this.planning;
     // The bind group's key: the kernel and, per binding, buffer, offset and size. Inference and
     // training repeat the same dispatches on the same pooled buffers, so most are found here
-    // (createBindGroup costs ~16 µs each in dawn.node, a third of a dispatch's CPU time).
+    // (createBindGroup costs ~16 µs each in dawn.node, a third of a dispatch's CPU time); the
+    // entries are only built for a bind group not found.
     let key = k.key;
-    let uniformOffset = -1;
+    let uniform: { buffer: GPUBuffer; offset: number } | null = null;
     for (const r of k.resources) {
       if (r.kind === 'uniform') {
         if (planning) continue;
-        const size = k.uniform!.size;
-        const slot = this.uniformSlot(size);
+        const slot = this.uniformSlot(k.uniform!.size);
         packUniforms(k, args.uniforms ?? {}, slot.view, 0);
-        entries.push({ binding: r.binding, resource: { buffer: slot.buffer, offset: 0, size } });
         key += `|u${this.bufferId(slot.buffer)}`;
-        uniformOffset = slot.offset;
+        uniform = slot;
         continue;
       }
       const b = args.bindings[r.name];
       if (!b) throw new Error(`${k.shader}.${k.entry}: missing binding "${r.name}"`);
-      const size = b.size ?? b.buffer.size - (b.offset ?? 0);
+      const size = bindingSize(b);
       if (size > this.limits.maxStorageBufferBindingSize) {
         throw new RangeError(
           `${k.shader}.${k.entry}: binding "${r.name}" is ${size} bytes, over maxStorageBufferBindingSize ` +
@@ -269,8 +270,7 @@ export class Runtime {
       }
       if (planning) planning.largestBindingBytes = Math.max(planning.largestBindingBytes, size);
       else if (this.isPlaceholder(b.buffer)) throw new Error(`${k.shader}.${k.entry}: binding "${r.name}" is a tensor made in a dry run`);
-      entries.push({ binding: r.binding, resource: { buffer: b.buffer, offset: b.offset ?? 0, size } });
-      if (!planning) key += `|${this.bufferId(b.buffer)}:${b.offset ?? 0}:${size}`;
+      else key += `|${this.bufferId(b.buffer)}:${b.offset ?? 0}:${size}`;
     }
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
@@ -285,6 +285,11 @@ export class Runtime {
     let bindGroup = this.bindGroups.get(key);
     if (!bindGroup) {
       if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      const entries: GPUBindGroupEntry[] = k.resources.map((r) => {
+        if (r.kind === 'uniform') return { binding: r.binding, resource: { buffer: uniform!.buffer, offset: 0, size: k.uniform!.size } };
+        const b = args.bindings[r.name];
+        return { binding: r.binding, resource: { buffer: b.buffer, offset: b.offset ?? 0, size: bindingSize(b) } };
+      });
       bindGroup = this.device.createBindGroup({ layout: k.layout, entries });
       this.bindGroups.set(key, bindGroup);
       this.bindGroupsCreated++;
@@ -296,7 +301,7 @@ export class Runtime {
     if (timed) this.endPass();
     const pass = timed ? this.getEncoder().beginComputePass({ timestampWrites: timed.writes }) : this.getPass();
     pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup, uniformOffset >= 0 ? [uniformOffset] : []);
+    pass.setBindGroup(0, bindGroup, uniform ? [uniform.offset] : []);
     pass.dispatchWorkgroups(x, y, z);
     if (timed) {
       pass.end();

@@ -165,9 +165,14 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const S = cfg.size;
   const t0 = performance.now();
   if (o.images.length === 0) throw new Error('train: no training images');
-  const misfit = trainingFitError(o.backbone, cfg);
-  if (misfit) throw new RangeError(misfit);
-  await prepareTrainingPipelines(o.backbone, cfg);
+  // One dry run of a step both checks that it fits the adapter and creates its pipelines together;
+  // only when it does not fit are the dry runs that find what would fit made.
+  try {
+    await prepareTrainingPipelines(o.backbone, cfg);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new RangeError(trainingFitError(o.backbone, cfg) ?? e.message);
+  }
   const resized = o.images.map((img) => resizeRgba(img, S, S));
   const settled = resolveInputNorm(cfg, resized);
   cfg = settled.config;

@@ -1,5 +1,6 @@
 // Device acquisition for Node (dawn.node via the `webgpu` package) and the browser (navigator.gpu).
 // This is the only module that knows where it runs.
+import { throttleDawnTicks } from './dawn-ticks.js';
 
 export interface AdapterSummary {
   vendor: string;
@@ -68,12 +69,13 @@ export class NoAdapterError extends Error {
   }
 }
 
+const isNode = (): boolean => typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
 async function findGpu(explicit?: GPU): Promise<GPU> {
   if (explicit) return explicit;
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-  if (!isNode) {
+  if (!isNode()) {
     throw new NoAdapterError(
       'WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU enabled ' +
         '(Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu).',
@@ -149,6 +151,10 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
     if (typeof v === 'number' && Number.isFinite(v)) requiredLimits[name] = v;
   }
   const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const info = summarize(adapter);
+  // A CPU adapter runs kernels on the cores dawn.node's polling would spin on (see dawn-ticks.ts;
+  // in Node a GPU object is dawn.node's, whether found here or passed in, as the bench does).
+  if (isNode() && info.isFallbackAdapter) throttleDawnTicks();
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const errors: string[] = [];
   device.addEventListener('uncapturederror', (ev) => {
@@ -158,7 +164,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   return {
     device,
     adapter,
-    info: summarize(adapter),
+    info,
     hasTimestamps: device.features.has('timestamp-query'),
     hasF16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups') ? subgroupSizes(adapter) : null,

@@ -1,9 +1,11 @@
-// Size-bucketed GPU buffer pool. A released buffer becomes reusable for uploads only after the
-// queue has finished every submission that may still read or write it, so an upload into a recycled
-// buffer (queue.writeBuffer runs ahead of unsubmitted command encoders) can never race pending
-// kernels. Kernel outputs may also take a buffer released into the encoder still being recorded:
-// its earlier readers are recorded before it and WebGPU orders dispatches of one queue, so the
-// peak footprint of a long encoder (a whole forward pass) is its live set, not everything it made.
+// Size-bucketed GPU buffer pool. WebGPU runs a queue's work in the order it was issued: submitted
+// command buffers, then queue.writeBuffer calls, in call order; only a command encoder still being
+// recorded lies outside that order until it is submitted. So a released buffer is free for anyone
+// once every command that used it has been submitted — an upload into it then runs after them,
+// even while the GPU is still busy with them. Before that, only a kernel output (a buffer filled
+// by commands recorded later in the same encoder) may take it: an upload would run ahead of the
+// unsubmitted commands that still read it. So the footprint of a long recording (a forward pass,
+// submitted in batches as the runtime records it) is its live set, not everything it made.
 
 export type BufferKind = 'storage' | 'uniform' | 'readback';
 
@@ -27,7 +29,7 @@ export function bucketSize(bytes: number): number {
 export interface PoolStats {
   /** Bytes currently handed out (bucket sizes). */
   liveBytes: number;
-  /** Bytes released but waiting for the queue to finish with them. */
+  /** Bytes released into the command encoder being recorded (reusable by kernel outputs only). */
   pendingBytes: number;
   /** Bytes ready for reuse. */
   freeBytes: number;
@@ -47,10 +49,8 @@ interface Held {
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly live = new Map<GPUBuffer, Held>();
-  private pending = new Set<Held>();
   /** Released since the last submission, by bucket key: reusable by encoder-written buffers. */
   private unsubmitted = new Map<string, Held[]>();
-  private inFlight = 0;
   private stats: PoolStats = {
     liveBytes: 0,
     pendingBytes: 0,
@@ -81,7 +81,6 @@ export class BufferPool {
     const recent = encoderWritten ? this.unsubmitted.get(key)?.pop() : undefined;
     let buffer: GPUBuffer | undefined = recent?.buffer ?? this.free.get(key)?.pop();
     if (recent) {
-      this.pending.delete(recent);
       this.stats.pendingBytes -= size;
     } else if (buffer) {
       this.stats.freeBytes -= size;
@@ -98,41 +97,31 @@ export class BufferPool {
     return buffer;
   }
 
-  /** Hands a buffer back; it is recycled once the work submitted so far has completed. */
+  /** Hands a buffer back: kernel outputs may take it at once, anyone after the next submission. */
   release(buffer: GPUBuffer): void {
     const held = this.live.get(buffer);
     if (!held) throw new Error('BufferPool.release: buffer is not live in this pool (released twice?)');
     this.live.delete(buffer);
     this.stats.liveBytes -= held.size;
     this.stats.pendingBytes += held.size;
-    this.pending.add(held);
     const key = `${held.kind}:${held.size}`;
     let list = this.unsubmitted.get(key);
     if (!list) this.unsubmitted.set(key, (list = []));
     list.push(held);
   }
 
-  /**
-   * Called after each queue submission (and by `settle`): everything released until now is freed
-   * when the queue reports that all work submitted so far is done.
-   */
-  afterSubmit(queue: GPUQueue): Promise<void> {
-    const batch = this.pending;
-    this.pending = new Set();
-    this.unsubmitted.clear();
-    if (batch.size === 0 && this.inFlight === 0) return Promise.resolve();
-    this.inFlight++;
-    return queue.onSubmittedWorkDone().then(() => {
-      this.inFlight--;
-      for (const h of batch) {
+  /** Called after each queue submission: what was released before it is free for anyone (see above). */
+  afterSubmit(): void {
+    for (const [key, list] of this.unsubmitted) {
+      let free = this.free.get(key);
+      if (!free) this.free.set(key, (free = []));
+      for (const h of list) {
         this.stats.pendingBytes -= h.size;
         this.stats.freeBytes += h.size;
-        const key = `${h.kind}:${h.size}`;
-        let list = this.free.get(key);
-        if (!list) this.free.set(key, (list = []));
-        list.push(h.buffer);
+        free.push(h.buffer);
       }
-    });
+    }
+    this.unsubmitted.clear();
   }
 
   /** Called when buffers are destroyed (the runtime drops bind groups that may use them). */

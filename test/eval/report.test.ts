@@ -17,6 +17,36 @@ describe('topkMean', () => {
     expect(topkMean(m, 0.01)).toBe(9); // k is at least 1
     expect(topkMean(m, 1)).toBeCloseTo(36 / 10, 6);
   });
+
+  it('equals the mean of the k largest of a full sort, summed in the same order, on awkward maps', () => {
+    const bySort = (map: Float32Array, fraction: number) => {
+      const k = Math.max(1, Math.round(map.length * fraction));
+      const sorted = Float32Array.from(map).sort();
+      let s = 0;
+      for (let i = sorted.length - k; i < sorted.length; i++) s += sorted[i];
+      return s / k;
+    };
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const maps: Float32Array[] = [
+      Float32Array.from({ length: 65536 }, () => rand() * 10 - 3),
+      Float32Array.from({ length: 4099 }, () => Math.floor(rand() * 5)), // many ties
+      new Float32Array(1000).fill(2.5), // constant
+      Float32Array.from({ length: 3001 }, (_, i) => i), // sorted
+      Float32Array.from({ length: 3001 }, (_, i) => -i), // reversed
+      Float32Array.from({ length: 2, }, (_, i) => i),
+      Float32Array.from({ length: 999 }, (_, i) => (i % 2 ? Infinity : -Infinity)),
+    ];
+    for (const map of maps) {
+      for (const f of [0.001, 0.01, 0.05, 0.3, 0.5, 0.999, 1]) expect(topkMean(map, f)).toBe(bySort(map, f));
+    }
+  });
+
+  it('is NaN when the map holds NaN', () => {
+    const m = Float32Array.from([1, 2, NaN, 4, 5, 6, 7, 8, 9, 10]);
+    expect(topkMean(m, 0)).toBeNaN();
+    expect(topkMean(m, 0.3)).toBeNaN();
+  });
 });
 
 describe('evaluateDetections', () => {

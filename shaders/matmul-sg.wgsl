@@ -15,6 +15,12 @@
 // along N times 64 / LN row blocks, with LN at least the adapter's largest subgroup size (subgroups
 // are runs of consecutive local invocation indices). TA is an override: lavapipe runs both sides of
 // a branch, and the transposed A path has shuffles of its own.
+//
+// fwd_subgroup_ragged (AB = false) serves products whose B and C rows do not start on vec4
+// boundaries (N, or B's batch stride, not a multiple of 4: MobileNetV2's 7×7 layers at 224, where
+// H·W = 49): B is loaded and C stored as scalars, columns past N masked. A entry of its own, as C
+// is written through the scalar view there and the vec4 view in fwd_subgroup (two writable views
+// of one buffer may not be bound together).
 enable subgroups;
 
 // #include "matmul.wgsl"
@@ -22,6 +28,7 @@ enable subgroups;
 override RG: u32 = 2u;      // row groups per thread (1..4)
 override G: u32 = 8u;       // rows per group = lanes sharing them: 8, or 4 where subgroups can be 4 wide
 override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
+override AB: bool = true;   // B rows start on vec4 boundaries (false: scalar loads; needs !TB)
 
 // Lane i's value of v for i < G (entries past G are unused).
 fn lanes(v: vec4<f32>) -> array<vec4<f32>, 8> {
@@ -73,6 +80,18 @@ fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
   if (m < p.m) { c_v4[(out + m * p.n + n0) / 4u] = act4(v + vec4<f32>(rb)); }
 }
 
+// store_row4 for rows that may not start on a vec4 boundary: scalars, columns past N left alone
+// (n0 itself is below N: the caller returned before otherwise).
+fn store_row4_ragged(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
+  if (m >= p.m) { return; }
+  let r = act4(v + vec4<f32>(rb));
+  let o = out + m * p.n + n0;
+  c[o] = r.x;
+  if (n0 + 1u < p.n) { c[o + 1u] = r.y; }
+  if (n0 + 2u < p.n) { c[o + 2u] = r.z; }
+  if (n0 + 3u < p.n) { c[o + 3u] = r.w; }
+}
+
 // Stores rows m0..m0+G-1 of a group; rb[i]: row i's bias. Written out with constant indices, and
 // the biases loaded before (see fwd_subgroup): a loop over acc[i], or a load in each row's branch,
 // makes lavapipe's compile (LLVM, at the first dispatch) several times slower.
@@ -89,6 +108,19 @@ fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f3
   }
 }
 
+fn store_rows_ragged(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f32, 8>) {
+  store_row4_ragged(out, m0, n0, acc[0], rb[0]);
+  store_row4_ragged(out, m0 + 1u, n0, acc[1], rb[1]);
+  store_row4_ragged(out, m0 + 2u, n0, acc[2], rb[2]);
+  store_row4_ragged(out, m0 + 3u, n0, acc[3], rb[3]);
+  if (G == 8u) {
+    store_row4_ragged(out, m0 + 4u, n0, acc[4], rb[4]);
+    store_row4_ragged(out, m0 + 5u, n0, acc[5], rb[5]);
+    store_row4_ragged(out, m0 + 6u, n0, acc[6], rb[6]);
+    store_row4_ragged(out, m0 + 7u, n0, acc[7], rb[7]);
+  }
+}
+
 // Row group g's biases (zeros when bias_mode is 0): lane l loads row l, every lane reads them all.
 fn row_bias(m0: u32, g: u32, l: u32) -> array<f32, 8> {
   let v = lanes(vec4<f32>(select(0.0, bias[min(m0 + G * g + l, p.m - 1u)], p.bias_mode == 1u)));
@@ -102,49 +134,100 @@ fn a_origin(z: u32, m0: u32, g: u32, l: u32) -> u32 {
   return (z * p.a_bs + min(row + l, p.m - 1u) * p.lda) / 4u;
 }
 
+// The columns n0..n0+3 and first row m0 one invocation owns, and its lane within a row group.
+struct Owned { n0: u32, m0: u32, l: u32 }
+
+fn owned(wid: vec3<u32>, lid: u32, sl: u32) -> Owned {
+  return Owned((wid.x * p.ln + lid % p.ln) * 4u, (wid.y * (64u / p.ln) + lid / p.ln) * G * RG, sl % G);
+}
+
+// B's rows 4kq..4kq+3 at columns cols of batch origin z0, loaded as scalars (AB false).
+fn b_rows_scalar(z0: u32, kq: u32, cols: vec4<u32>) -> mat4x4<f32> {
+  let r0 = z0 + 4u * kq * p.ldb;
+  let r1 = r0 + p.ldb;
+  let r2 = r1 + p.ldb;
+  let r3 = r2 + p.ldb;
+  return mat4x4<f32>(
+    vec4<f32>(b[r0 + cols.x], b[r0 + cols.y], b[r0 + cols.z], b[r0 + cols.w]),
+    vec4<f32>(b[r1 + cols.x], b[r1 + cols.y], b[r1 + cols.z], b[r1 + cols.w]),
+    vec4<f32>(b[r2 + cols.x], b[r2 + cols.y], b[r2 + cols.z], b[r2 + cols.w]),
+    vec4<f32>(b[r3 + cols.x], b[r3 + cols.y], b[r3 + cols.z], b[r3 + cols.w]));
+}
+
+// The invocation's G·RG × 4 block over its batches and K range, into acc0..acc3 (one per row group).
+// No early return before the loop: every lane must take part in the broadcasts. Lanes past N or M
+// read clamped addresses and store nothing.
+fn accumulate(o: Owned, rg: Range, acc0: ptr<function, array<vec4<f32>, 8>>, acc1: ptr<function, array<vec4<f32>, 8>>,
+              acc2: ptr<function, array<vec4<f32>, 8>>, acc3: ptr<function, array<vec4<f32>, 8>>) {
+  let TB = p.tb != 0u;
+  let ldb4 = p.ldb / 4u;
+  let sa = select(1u, p.lda, TA); // vec4 index step per 4-deep k block
+  let sb = select(4u * ldb4, 1u, TB);
+  let cols = min(vec4<u32>(o.n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
+  for (var z = rg.zb; z < rg.ze; z++) {
+    let ra = vec4<u32>(a_origin(z, o.m0, 0u, o.l), a_origin(z, o.m0, 1u, o.l), a_origin(z, o.m0, 2u, o.l), a_origin(z, o.m0, 3u, o.l));
+    var rb: vec4<u32>;
+    for (var i = 0u; i < 4u; i++) {
+      rb[i] = select((z * p.b_bs + min(o.n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(o.n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
+    }
+    for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
+      var bm: mat4x4<f32>;
+      if (AB) {
+        bm = mat4x4<f32>(b_v4[rb.x + kq * sb], b_v4[rb.y + kq * sb], b_v4[rb.z + kq * sb], b_v4[rb.w + kq * sb]);
+        if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
+      } else {
+        bm = b_rows_scalar(z * p.b_bs, kq, cols);
+      }
+      fma_rows(acc0, bm, a_v4[ra.x + kq * sa]);
+      if (RG > 1u) { fma_rows(acc1, bm, a_v4[ra.y + kq * sa]); }
+      if (RG > 2u) { fma_rows(acc2, bm, a_v4[ra.z + kq * sa]); }
+      if (RG > 3u) { fma_rows(acc3, bm, a_v4[ra.w + kq * sa]); }
+    }
+  }
+}
+
+// Every row group's biases. The shuffles of row_bias need every lane: before any return.
+fn biases(o: Owned) -> array<array<f32, 8>, 4> {
+  var r: array<array<f32, 8>, 4>;
+  r[0] = row_bias(o.m0, 0u, o.l);
+  if (RG > 1u) { r[1] = row_bias(o.m0, 1u, o.l); }
+  if (RG > 2u) { r[2] = row_bias(o.m0, 2u, o.l); }
+  if (RG > 3u) { r[3] = row_bias(o.m0, 3u, o.l); }
+  return r;
+}
+
 @compute @workgroup_size(64)
 fn fwd_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
          @builtin(subgroup_invocation_id) sl: u32) {
-  // No early return before the loop: every lane must take part in the broadcasts. Lanes past N or
-  // M read clamped addresses and store nothing.
-  let n0 = (wid.x * p.ln + lid % p.ln) * 4u;
-  let m0 = (wid.y * (64u / p.ln) + lid / p.ln) * G * RG;
+  let o = owned(wid, lid, sl);
   let rg = range_of(wid.z);
-  let TB = p.tb != 0u;
-  let ldb4 = p.ldb / 4u;
-  let l = sl % G;
-  let sa = select(1u, p.lda, TA); // vec4 index step per 4-deep k block
-  let sb = select(4u * ldb4, 1u, TB);
   var acc0: array<vec4<f32>, 8>;
   var acc1: array<vec4<f32>, 8>;
   var acc2: array<vec4<f32>, 8>;
   var acc3: array<vec4<f32>, 8>;
-  for (var z = rg.zb; z < rg.ze; z++) {
-    let ra = vec4<u32>(a_origin(z, m0, 0u, l), a_origin(z, m0, 1u, l), a_origin(z, m0, 2u, l), a_origin(z, m0, 3u, l));
-    var rb: vec4<u32>;
-    for (var i = 0u; i < 4u; i++) {
-      rb[i] = select((z * p.b_bs + min(n0, p.n - 4u)) / 4u + i * ldb4, (z * p.b_bs + min(n0 + i, p.n - 1u) * p.ldb) / 4u, TB);
-    }
-    for (var kq = rg.kb / 4u; kq < rg.ke / 4u; kq++) {
-      var bm = mat4x4<f32>(b_v4[rb.x + kq * sb], b_v4[rb.y + kq * sb], b_v4[rb.z + kq * sb], b_v4[rb.w + kq * sb]);
-      if (TB) { bm = transpose(bm); } // bm[j]: k-step j over the 4 n
-      fma_rows(&acc0, bm, a_v4[ra.x + kq * sa]);
-      if (RG > 1u) { fma_rows(&acc1, bm, a_v4[ra.y + kq * sa]); }
-      if (RG > 2u) { fma_rows(&acc2, bm, a_v4[ra.z + kq * sa]); }
-      if (RG > 3u) { fma_rows(&acc3, bm, a_v4[ra.w + kq * sa]); }
-    }
-  }
-  // The shuffles of row_bias need every lane: before the return.
-  var rb0 = row_bias(m0, 0u, l);
-  var rb1: array<f32, 8>;
-  var rb2: array<f32, 8>;
-  var rb3: array<f32, 8>;
-  if (RG > 1u) { rb1 = row_bias(m0, 1u, l); }
-  if (RG > 2u) { rb2 = row_bias(m0, 2u, l); }
-  if (RG > 3u) { rb3 = row_bias(m0, 3u, l); }
-  if (n0 >= p.n) { return; }
-  store_rows(rg.out, m0, n0, acc0, rb0);
-  if (RG > 1u) { store_rows(rg.out, m0 + G, n0, acc1, rb1); }
-  if (RG > 2u) { store_rows(rg.out, m0 + 2u * G, n0, acc2, rb2); }
-  if (RG > 3u) { store_rows(rg.out, m0 + 3u * G, n0, acc3, rb3); }
+  accumulate(o, rg, &acc0, &acc1, &acc2, &acc3);
+  let rb = biases(o);
+  if (o.n0 >= p.n) { return; }
+  store_rows(rg.out, o.m0, o.n0, acc0, rb[0]);
+  if (RG > 1u) { store_rows(rg.out, o.m0 + G, o.n0, acc1, rb[1]); }
+  if (RG > 2u) { store_rows(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
+  if (RG > 3u) { store_rows(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
+}
+
+@compute @workgroup_size(64)
+fn fwd_subgroup_ragged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+         @builtin(subgroup_invocation_id) sl: u32) {
+  let o = owned(wid, lid, sl);
+  let rg = range_of(wid.z);
+  var acc0: array<vec4<f32>, 8>;
+  var acc1: array<vec4<f32>, 8>;
+  var acc2: array<vec4<f32>, 8>;
+  var acc3: array<vec4<f32>, 8>;
+  accumulate(o, rg, &acc0, &acc1, &acc2, &acc3);
+  let rb = biases(o);
+  if (o.n0 >= p.n) { return; }
+  store_rows_ragged(rg.out, o.m0, o.n0, acc0, rb[0]);
+  if (RG > 1u) { store_rows_ragged(rg.out, o.m0 + G, o.n0, acc1, rb[1]); }
+  if (RG > 2u) { store_rows_ragged(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
+  if (RG > 3u) { store_rows_ragged(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
 }

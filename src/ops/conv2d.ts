@@ -138,6 +138,14 @@ const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.s
  * 1.4-2× (960→160: 3.3 → 2.2 ms, 320→1280: 9.4 → 4.7-5.9 ms on lavapipe).
  */
 const runsAsMatmul = (g: ConvGeometry) => is1x1(g) && g.cin % 4 === 0 && (g.h * g.w) % 4 === 0;
+/** The forward's product: y[n] = W [Cout, Cin] · x[n] [Cin, H·W], one image's x after another. */
+const forwardProduct = (g: ConvGeometry) => matmulPlan(g.cout, g.h * g.w, g.cin, false, false, undefined, { a: 0, b: g.cin * g.h * g.w });
+/**
+ * The forward also runs as a matmul where H·W is not a multiple of 4 but the subgroup kernel takes
+ * the product with scalar B loads and stores (fwd_subgroup_ragged: MobileNetV2's 7×7 layers at 224).
+ */
+const forwardAsMatmul = (g: ConvGeometry) =>
+  runsAsMatmul(g) || (is1x1(g) && g.cin % 4 === 0 && forwardProduct(g).sg?.ragged === true);
 const round8 = (v: number) => Math.ceil(v / 8) * 8;
 
 interface DirectKernel {
@@ -167,8 +175,8 @@ function directKernel(width: number, sw: number, kw: number, dw: number, px: num
 
 /** How the forward of a convolution runs: its kernel, constants and the bench's label. */
 export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; constants: Record<string, number>; label: string } {
-  if (runsAsMatmul(g)) {
-    const mm = matmulPlan(g.cout, g.h * g.w, g.cin, false, false);
+  if (forwardAsMatmul(g)) {
+    const mm = forwardProduct(g);
     return { shader: mm.shader, entry: mm.entry, constants: mm.constants, label: `1x1 as matmul ${mm.label}` };
   }
   if (conv2dTuning.values.tiled) return { shader: 'conv2d-tiled', entry: 'fwd_tiled', constants: { KW: g.kw, SW: g.sw, DW: g.dw }, label: 'tiled 32x32' };
@@ -202,7 +210,7 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, rel
   const y = empty([g.n, g.cout, g.ho, g.wo]);
   if (y.size === 0) return y;
   const hw = g.h * g.w;
-  if (runsAsMatmul(g)) {
+  if (forwardAsMatmul(g)) {
     // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row)
     gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out });
     return y;

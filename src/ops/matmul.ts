@@ -88,12 +88,18 @@ export function vec4Aligned(m: number, n: number, k: number, transA: boolean, tr
 
 /**
  * The subgroup kernel's shape for this device and product, or null when it cannot run: no
- * 'subgroups' feature, subgroups narrower than 4 or wider than 64 lanes, or unaligned operands
- * (it loads and stores vec4 only: vec4Aligned plus N % 4 == 0).
+ * 'subgroups' feature, subgroups narrower than 4 or wider than 64 lanes, or A not loadable as vec4s
+ * (K % 4, M % 4 when transposed, A's batch stride). `ragged`: B's or C's rows do not start on vec4
+ * boundaries (N or B's batch stride not a multiple of 4), which fwd_subgroup_ragged handles with
+ * scalar B loads and C stores when B is not transposed.
  */
-function subgroupShape(m: number, n: number, k: number, transA: boolean, transB: boolean): { g: number; rg: number; ln: number } | null {
+function subgroupShape(
+  m: number, n: number, k: number, transA: boolean, transB: boolean, aStride: number, bStride: number,
+): { g: number; rg: number; ln: number; ragged: boolean } | null {
   const sg = runtime().gpu.subgroups;
-  if (!sg || sg.min < 4 || sg.max > 64 || !vec4Aligned(m, n, k, transA, transB) || n % 4 !== 0) return null;
+  if (!sg || sg.min < 4 || sg.max > 64 || k % 4 !== 0 || (transA && m % 4 !== 0) || aStride % 4 !== 0) return null;
+  const ragged = n % 4 !== 0 || bStride % 4 !== 0;
+  if (ragged && transB) return null;
   const g = Math.min(matmulTuning.values.groupLanes || 8, sg.min >= 8 ? 8 : 4);
   // rowGroups · g rows per thread (fewer when M is small, but not below 2 where rowGroups allows it:
   // the only products with M <= g, the HLGFA detail convs, take hundredths of a millisecond either
@@ -103,7 +109,7 @@ function subgroupShape(m: number, n: number, k: number, transA: boolean, transB:
   const rg = Math.min(rowGroups, Math.max(Math.min(rowGroups, 2), Math.ceil(m / g)));
   let ln = Math.max(8, sg.max);
   while (ln < 64 && ln * 4 < n) ln *= 2;
-  return { g, rg, ln };
+  return { g, rg, ln, ragged };
 }
 
 /**
@@ -112,15 +118,22 @@ function subgroupShape(m: number, n: number, k: number, transA: boolean, transB:
  */
 export function resolveMatmulVariant(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, stridesAligned = true,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES,
 ): MatmulVariant {
-  return matmulPlan(m, n, k, transA, transB, requested, stridesAligned).variant;
+  return matmulPlan(m, n, k, transA, transB, requested, strides).variant;
 }
+
+/** Elements between consecutive batches of A and of B (0: one matrix, or a broadcast one). */
+export interface BatchStrides {
+  a: number;
+  b: number;
+}
+const NO_STRIDES: BatchStrides = { a: 0, b: 0 };
 
 export interface MatmulPlan {
   variant: MatmulVariant;
-  /** fwd_subgroup's shape when the variant is 'subgroup'. */
-  sg: { g: number; rg: number; ln: number } | null;
+  /** fwd_subgroup's shape when the variant is 'subgroup' (ragged: fwd_subgroup_ragged). */
+  sg: { g: number; rg: number; ln: number; ragged: boolean } | null;
   shader: 'matmul' | 'matmul-sg';
   entry: string;
   constants: Record<string, number>;
@@ -133,10 +146,10 @@ export interface MatmulPlan {
 /** How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile. */
 export function matmulPlan(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, stridesAligned = true,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES,
 ): MatmulPlan {
-  const aligned = vec4Aligned(m, n, k, transA, transB) && stridesAligned;
-  const sg = aligned && (requested === 'auto' || requested === 'subgroup') ? subgroupShape(m, n, k, transA, transB) : null;
+  const aligned = vec4Aligned(m, n, k, transA, transB) && strides.a % 4 === 0 && strides.b % 4 === 0;
+  const sg = requested === 'auto' || requested === 'subgroup' ? subgroupShape(m, n, k, transA, transB, strides.a, strides.b) : null;
   const variant: MatmulVariant = sg
     ? 'subgroup'
     : requested === 'auto' || requested === 'subgroup'
@@ -148,8 +161,8 @@ export function matmulPlan(
     variant,
     sg,
     shader: sg ? 'matmul-sg' : 'matmul',
-    entry: `fwd_${variant}${store4 ? '_st4' : ''}`,
-    constants: sg ? { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0 } : {},
+    entry: sg?.ragged ? 'fwd_subgroup_ragged' : `fwd_${variant}${store4 ? '_st4' : ''}`,
+    constants: sg ? { G: sg.g, RG: sg.rg, TA: transA ? 1 : 0, ...(sg.ragged ? { AB: 0 } : {}) } : {},
     tile: sg ? [sg.g * sg.rg * (64 / sg.ln), 4 * sg.ln] : variant === 'rows' ? [8, 256] : [TILE, TILE],
     label: requested === 'auto' ? `auto→${variant}` : variant,
   };
@@ -169,8 +182,7 @@ export function gemm(args: GemmArgs): void {
     runtime().clear(g.out.bufferFor(g.op));
     return;
   }
-  const stridesAligned = g.aBatchStride % 4 === 0 && g.bBatchStride % 4 === 0;
-  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, stridesAligned);
+  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride });
   const [tm, tn] = pl.tile;
   const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;

@@ -25,7 +25,8 @@ interface Case {
 
 const cases: Case[] = [
   { x: [1, 1, 1, 1], w: [1, 1, 1, 1], note: '1x1 with Cin % 4 != 0: direct kernel' },
-  { x: [2, 8, 3, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 with H·W % 4 != 0: direct kernel' },
+  { x: [2, 8, 3, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 with H·W % 4 != 0: ragged subgroup matmul (direct kernel without subgroups)' },
+  { x: [3, 16, 7, 7], w: [20, 16, 1, 1], bias: true, note: '1x1 at 7×7 (MobileNetV2 at 224): ragged subgroup matmul' },
   { x: [2, 8, 4, 5], w: [6, 8, 1, 1], bias: true, note: '1x1 as matmul (Cin, H·W multiples of 4)' },
   { x: [2, 8, 8, 8], w: [12, 8, 1, 1], bias: true, note: '1x1 fast path, vec4 matmul' },
   { x: [3, 5, 7, 11], w: [13, 5, 1, 1], bias: true, note: '1x1 with Cin % 4 != 0, odd sizes: direct kernel' },
@@ -121,11 +122,14 @@ describe('conv2d variants', () => {
 });
 
 describe('conv2d plans', () => {
-  it('runs a 1×1 convolution as a matmul only where the matmul loads vec4s (Cin and H·W multiples of 4)', () => {
-    const label = (x: number[], w: number[]) => conv2dPlan(convGeometry('conv2d', x, w, null, {})).label;
-    expect(label([1, 96, 16, 16], [576, 96, 1, 1])).toMatch(/^1x1 as matmul/);
-    expect(label([1, 30, 64, 64], [24, 30, 1, 1])).toMatch(/^direct/); // the HLGFA gate at level 0
-    expect(label([1, 960, 7, 7], [160, 960, 1, 1])).toMatch(/^direct/); // MobileNetV2 at S = 224
+  it('runs a 1×1 convolution as a matmul where the matmul loads A as vec4s (Cin % 4 == 0) and B as vec4s or, in the subgroup kernel, scalars', () => {
+    const plan = (x: number[], w: number[]) => conv2dPlan(convGeometry('conv2d', x, w, null, {}));
+    const sg = runtime().gpu.subgroups;
+    const usable = sg !== null && sg.min >= 4 && sg.max <= 64;
+    expect(plan([1, 96, 16, 16], [576, 96, 1, 1]).label).toMatch(/^1x1 as matmul/);
+    expect(plan([1, 30, 64, 64], [24, 30, 1, 1]).label).toMatch(/^direct/); // the HLGFA gate at level 0
+    // MobileNetV2 at S = 224: H·W = 49
+    expect(plan([1, 960, 7, 7], [160, 960, 1, 1]).entry).toMatch(usable ? /^fwd_subgroup_ragged$/ : /^fwd/);
   });
 });
 

@@ -31,6 +31,7 @@ const plain: Array<[number, number, number]> = [
   [5, 2048, 3], // small output, long K: split-K
   [8, 1024, 4],
   [100, 36, 20], // subgroup kernel: several row blocks per workgroup, partial ones
+  [37, 20, 49], // ragged N (subgroup kernel, scalar B and C)
 ];
 
 const cases: Case[] = [];
@@ -82,9 +83,13 @@ describe('matmul forward', () => {
     const usable = sg !== null && sg.min >= 8 && sg.max <= 64;
     expect(resolveMatmulVariant(64, 64, 64, false, false, 'auto')).toBe(usable ? 'subgroup' : 'vec4');
     expect(resolveMatmulVariant(36, 20, 40, true, true, 'auto')).toBe(usable ? 'subgroup' : 'vec4');
-    expect(resolveMatmulVariant(33, 31, 37, false, false, 'auto')).toBe('scalar');
-    expect(resolveMatmulVariant(8, 6, 8, false, true, 'subgroup')).toBe('vec4'); // N % 4 != 0: vec4 stores impossible
-    expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', false)).toBe('scalar'); // unaligned batch strides
+    expect(resolveMatmulVariant(33, 31, 37, false, false, 'auto')).toBe('scalar'); // K % 4 != 0
+    // N % 4 != 0: the subgroup kernel's ragged entry (scalar B loads and C stores), unless B is transposed
+    expect(resolveMatmulVariant(33, 37, 32, false, false, 'auto')).toBe(usable ? 'subgroup' : 'scalar');
+    expect(matmulPlan(33, 37, 32, false, false, 'auto').entry).toBe(usable ? 'fwd_subgroup_ragged' : 'fwd_scalar');
+    expect(resolveMatmulVariant(8, 6, 8, false, true, 'subgroup')).toBe('vec4'); // vec4 loads, scalar stores
+    expect(resolveMatmulVariant(8, 8, 8, false, false, 'subgroup', { a: 2, b: 0 })).toBe('scalar'); // unaligned A batch stride
+    expect(matmulPlan(8, 8, 8, false, false, 'subgroup', { a: 0, b: 6 }).entry).toBe(usable ? 'fwd_subgroup_ragged' : 'fwd_scalar');
   });
 
   it('every kernel variant (each candidate of every matmul knob, row groups and lanes of the subgroup kernel) matches the reference, and runs as planned', async () => {
@@ -93,6 +98,7 @@ describe('matmul forward', () => {
     // (transposed A too), split-K.
     const products: Array<[number, number, number, boolean, boolean]> = [
       [64, 64, 64, false, false], [8, 8, 6, false, true], [13, 17, 19, false, false], [100, 36, 20, true, false], [100, 36, 20, false, false], [5, 2048, 3, false, false],
+      [37, 20, 49, false, false], [36, 12, 7, true, false], [3, 8, 1, false, false], // ragged N: fwd_subgroup_ragged
     ];
     const runs = products.map(([m, k, n, transA, transB]) => ({
       name: `${m}x${k}x${n}${transA ? ' transA' : ''}${transB ? ' transB' : ''}`,
@@ -113,7 +119,7 @@ describe('matmul forward', () => {
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
     const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
-    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', ...entries] : entries);
+    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
   });
 
   it('empty inner dimension gives zeros', async () => {

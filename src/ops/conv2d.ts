@@ -131,11 +131,11 @@ export function convGeometry(op: string, xs: Shape, ws: Shape, bs: Shape | null,
 
 const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.pad.every((v) => v === 0);
 /**
- * A 1×1 convolution's forward and input gradient run as matmuls only where the matmul can load
- * vec4s: Cin % 4 == 0 and H·W % 4 == 0. Otherwise it falls to its scalar kernel (1.6-4.5 GFLOP/s;
+ * A 1×1 convolution's forward and input gradient run as matmuls where the matmul can load vec4s:
+ * Cin % 4 == 0 and H·W % 4 == 0. Otherwise the matmul falls to its scalar kernel (1.6-4.5 GFLOP/s;
  * the HLGFA gate, Cin = 30, also ~0.5 s to compile), and the direct kernels, which take any
- * channel count and row width, are faster: gate 2 → 0.7 ms; MobileNetV2's 7×7 layers (S = 224)
- * 1.4-2× (960→160: 3.3 → 2.2 ms, 320→1280: 9.4 → 4.7-5.9 ms on lavapipe).
+ * channel count and row width, are faster: gate 2 → 0.7 ms on lavapipe. (The forward with
+ * Cin % 4 == 0 has the subgroup kernel's ragged entry as well: forwardAsMatmul.)
  */
 const runsAsMatmul = (g: ConvGeometry) => is1x1(g) && g.cin % 4 === 0 && (g.h * g.w) % 4 === 0;
 /** The forward's product: y[n] = W [Cout, Cin] · x[n] [Cin, H·W], one image's x after another. */

@@ -55,20 +55,30 @@ describe('dawn tick throttling', () => {
       return throttled(cb, ...a);
     };
     try {
-      const n = 768; // ~0.9 GFLOP: tens to hundreds of ms on lavapipe
+      const n = 512;
       const a = tensor(randn(n * n, 1), [n, n]);
       const b = tensor(randn(n * n, 2), [n, n]);
-      await runtime().sync();
-      ticks = 0;
-      const t0 = performance.now();
-      const c = scope(() => matmul(matmul(a, b), b));
-      await c.read();
-      const ms = performance.now() - t0;
-      for (const t of [a, b, c]) t.dispose();
-      // A busy loop ticks 50-100 times a millisecond here; throttled: the first millisecond's spin
-      // plus about one a millisecond.
-      expect(ms).toBeGreaterThan(10);
-      expect(ticks / ms).toBeLessThan(10);
+      // A wait of at least 30 ms however fast this machine's CPU adapter is: more products until then.
+      let ms = 0;
+      for (let products = 2; ms < 30 && products <= 512; products *= 4) {
+        await runtime().sync();
+        ticks = 0;
+        const t0 = performance.now();
+        const c = scope(() => {
+          let y = matmul(a, b);
+          for (let i = 1; i < products; i++) y = matmul(y, b);
+          return y;
+        });
+        await c.read();
+        ms = performance.now() - t0;
+        c.dispose();
+      }
+      a.dispose();
+      b.dispose();
+      // Measured here: a busy loop ticks 20-70 times a millisecond; throttled about once (0.2-1.1),
+      // the first millisecond's spin included.
+      expect(ms).toBeGreaterThanOrEqual(30);
+      expect(ticks / ms).toBeLessThan(5);
     } finally {
       g.setImmediate = throttled;
     }

@@ -55,9 +55,10 @@ const bindingSize = (b: BufferBinding): number => b.size ?? b.buffer.size - (b.o
 
 /**
  * Recorded dispatches are submitted in batches of this many, so the GPU starts on the first ones
- * while the CPU records the rest (lavapipe, S=256 batch-1 inference: 89 → 78–81 ms at 8–32, all
- * alike within the noise; tfjs-webgpu batches 15). Released buffers stay reusable across the
- * batches (pool.ts), so the footprint is unchanged.
+ * while the CPU records the rest (lavapipe, S=256, alternated in one process: batch 1 53.4 ms at
+ * 16 against 55.7 with one submit per readback and 54.0 / 60.5 at 32 / 8; batch 8 315 against 351
+ * ms; tfjs-webgpu batches 15). Released buffers stay reusable across the batches (pool.ts), so the
+ * footprint is unchanged.
  */
 const DISPATCHES_PER_SUBMIT = 16;
 /** Uniform bytes per buffer: one holds a submission's (16 dispatches × 256-byte slots) and more. */

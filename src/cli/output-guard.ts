@@ -3,7 +3,7 @@
 // case-insensitive file system cannot sneak one past), none may lie inside a folder it reads images
 // from, and an existing file is only replaced when it is of the kind being written (a checkpoint
 // by a checkpoint, a PNG by a PNG…) unless the user says --force. The location must be writable.
-import { closeSync, existsSync, mkdirSync, openSync, readSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errnoText } from '../io/node-fs.js';
 import { CHECKPOINT_FORMAT } from '../models/detector.js';
@@ -146,17 +146,20 @@ export function checkOutput(path: string, kind: OutputKind, inputs: Inputs, opts
 }
 
 /**
- * Checks up front that files can be created in `path`'s folder (creating the folder if needed), so
- * a long run does not fail at its first write. Throws naming the path and the reason.
+ * Checks up front that files can be created in `path`'s folder, so a long run does not fail at its
+ * first write. Creates nothing: a missing folder is judged by the nearest folder above it that
+ * exists (where it would be created), and the writers create it when the first output is written,
+ * so a run that fails before that (a bad model) leaves no empty folder behind. Throws naming the
+ * path and the reason.
  */
 export function checkWritable(path: string, option: string): void {
   const dir = dirname(resolve(path));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new Error(`${option} ${path}: cannot create the folder ${dir} (${errnoText(e)})`);
+  let existing = dir;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  if (!statSync(existing).isDirectory()) {
+    throw new Error(`${option} ${path}: cannot create the folder ${dir} (ENOTDIR: ${existing} is a file)`);
   }
-  const probe = join(dir, `.${basename(path)}.${process.pid}.probe`);
+  const probe = join(existing, `.${basename(path)}.${process.pid}.probe`);
   try {
     const fd = openSync(probe, 'w');
     try {
@@ -165,7 +168,7 @@ export function checkWritable(path: string, option: string): void {
       closeSync(fd);
     }
   } catch (e) {
-    throw new Error(`${option} ${path}: cannot write in ${dir} (${errnoText(e)})`);
+    throw new Error(`${option} ${path}: cannot write in ${existing} (${errnoText(e)})`);
   } finally {
     rmSync(probe, { force: true });
   }

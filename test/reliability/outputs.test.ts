@@ -108,6 +108,19 @@ describe('writes', () => {
     check(r.err).not.toMatch(/artificially reduced|epoch/);
   });
 
+  it('a run that fails before its first write leaves no new folder behind; a good one creates it', () => {
+    const bad = join(fx.dir, 'garbage.safetensors');
+    writeFileSync(bad, Buffer.alloc(1000, 7));
+    const fresh = join(fx.dir, 'new-out', 'nested');
+    const r = hlgfa('detect --out NEWDIR with a corrupt model', 'detect', '--model', bad, '--backbone', fx.backbone, '--out', fresh, fx.goodPng);
+    check(r.code, r.err).toBe(1);
+    check(r.err).toMatch(/garbage\.safetensors/);
+    check(existsSync(join(fx.dir, 'new-out'))).toBe(false);
+    const ok = hlgfa('detect --out NEWDIR', 'detect', '--model', fx.model, '--backbone', fx.backbone, '--out', fresh, fx.goodPng);
+    check(ok.code, ok.err).toBe(0);
+    check(readdirSync(fresh).filter((f) => f.endsWith('_overlay.png')).length).toBe(1);
+  });
+
   it('a full disk gives ENOSPC with the path and leaves no temp file', (ctx) => {
     const mnt = join(fx.dir, 'small');
     mkdirSync(mnt);

@@ -35,18 +35,27 @@ export function checkImage(img: RgbaImage, what = 'image'): void {
 
 /**
  * Planar float RGB [3, H, W] from RGBA, with per-channel (pixel*scale - mean) / std applied.
- * `scale` maps 0..255 to the range the mean/std are expressed in.
+ * `scale` maps 0..255 to the range the mean/std are expressed in. Written into `out` at `offset`
+ * when given (a batch's upload buffer), else into a new array.
  */
-export function rgbaToPlanar(img: RgbaImage, mean: readonly number[], std: readonly number[], scale = 1): Float32Array {
+export function rgbaToPlanar(
+  img: RgbaImage, mean: readonly number[], std: readonly number[], scale = 1, out?: Float32Array, offset = 0,
+): Float32Array {
   checkImage(img);
   const n = img.width * img.height;
-  const out = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) {
-    const m = mean[c];
-    const s = 1 / std[c];
-    for (let i = 0; i < n; i++) out[c * n + i] = (img.data[4 * i + c] * scale - m) * s;
+  const dst = out ?? new Float32Array(3 * n);
+  if (dst.length < offset + 3 * n) throw new RangeError(`rgbaToPlanar: ${dst.length} floats cannot take ${3 * n} at offset ${offset}`);
+  const px = img.data;
+  const [m0, m1, m2] = mean;
+  const s0 = 1 / std[0], s1 = 1 / std[1], s2 = 1 / std[2];
+  const r = offset, g = offset + n, b = offset + 2 * n;
+  // One pass over the pixels, filling the three planes.
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    dst[r + i] = (px[j] * scale - m0) * s0;
+    dst[g + i] = (px[j + 1] * scale - m1) * s1;
+    dst[b + i] = (px[j + 2] * scale - m2) * s2;
   }
-  return out;
+  return dst;
 }
 
 /**

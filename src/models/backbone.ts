@@ -100,7 +100,7 @@ export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing,
     checkImage(img, images.length > 1 ? `image ${i}` : 'image');
     const resized = img.width === size && img.height === size ? img : resizeRgba(img, size, size);
     const r = exposure ? standardizeExposure(resized, exposure) : resized;
-    data.set(rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255), i * plane);
+    rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255, data, i * plane);
   });
   return tensor(data, [images.length, 3, size, size]);
 }

@@ -5,7 +5,7 @@
 // reads 1, index n reads n - 2) - this is scipy.ndimage's 'mirror', not scipy's 'reflect'. When
 // the radius exceeds the image the reflection is applied repeatedly (period 2n - 2; a size-1 axis
 // reads its single pixel), where PyTorch's reflect padding would refuse.
-import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
+import { Tensor, constant, empty, shapeStr, tensor } from '../tensor/tensor.js';
 import { assertRank, groups1d, launch } from './util.js';
 import { allow, tunable } from './tunable.js';
 
@@ -65,7 +65,7 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   const [n, c, h, w] = x.shape;
   const y = empty(x.shape);
   if (x.size === 0) return y;
-  const weights = tensor(Float32Array.from(gaussianKernel1d(sigma, radius)));
+  const weights = constant(`blur.gaussian sigma ${sigma} radius ${radius}`, () => tensor(Float32Array.from(gaussianKernel1d(sigma, radius))));
   const tmp = empty(x.shape);
   const per = pl.per;
   const planes = n * c;

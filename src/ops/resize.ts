@@ -4,7 +4,7 @@
 // sizes divisible by the factor). Forward and backward. Kernels: shaders/resize.wgsl. CPU
 // references at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
-import { Tensor, empty, shapeStr, tensor } from '../tensor/tensor.js';
+import { Tensor, constant, empty, shapeStr, tensor } from '../tensor/tensor.js';
 import { assertRank, groups1d, launch } from './util.js';
 
 const WG = 64;
@@ -64,44 +64,50 @@ export function bilinearTaps(inSize: number, outSize: number, alignCorners: bool
   return t;
 }
 
-/** The GPU table described at the top of shaders/resize.wgsl (u32 words; weights as f32 bits). */
-function bilinearTable(h: AxisTaps, w: AxisTaps, inH: number, inW: number): { table: Tensor; twOff: number; rhOff: number; rwOff: number } {
-  const oh = h.i0.length;
-  const ow = w.i0.length;
-  const rows = oh + ow + inH + inW;
-  const words = new Uint32Array(rows * 4);
-  const floats = new Float32Array(words.buffer);
-  const putTaps = (t: AxisTaps, row0: number) => {
-    for (let o = 0; o < t.i0.length; o++) {
-      const k = (row0 + o) * 4;
-      words[k] = t.i0[o];
-      words[k + 1] = t.i1[o];
-      floats[k + 2] = t.l0[o];
-      floats[k + 3] = t.l1[o];
-    }
-  };
-  // Outputs reading input i form a contiguous range because i0 and i1 are non-decreasing.
-  const putRanges = (t: AxisTaps, inSize: number, row0: number) => {
-    const lo = new Int32Array(inSize).fill(-1);
-    const hi = new Int32Array(inSize).fill(-1);
-    for (let o = 0; o < t.i0.length; o++) {
-      for (const i of [t.i0[o], t.i1[o]]) {
-        if (lo[i] < 0) lo[i] = o;
-        hi[i] = o + 1;
+/**
+ * The GPU table described at the top of shaders/resize.wgsl (u32 words; weights as f32 bits), made
+ * once per size pair and reused (see `constant`). Rows: the H taps, the W taps (from `twOff`), then
+ * per input row (`rhOff`) and column (`rwOff`) the range of outputs that read it.
+ */
+function bilinearTable(inH: number, inW: number, outH: number, outW: number, align: boolean): { table: Tensor; twOff: number; rhOff: number; rwOff: number } {
+  const table = constant(`resize.bilinear ${inH}x${inW} -> ${outH}x${outW} align ${align}`, () => {
+    const h = bilinearTaps(inH, outH, align);
+    const w = bilinearTaps(inW, outW, align);
+    const words = new Uint32Array((outH + outW + inH + inW) * 4);
+    const floats = new Float32Array(words.buffer);
+    const putTaps = (t: AxisTaps, row0: number) => {
+      for (let o = 0; o < t.i0.length; o++) {
+        const k = (row0 + o) * 4;
+        words[k] = t.i0[o];
+        words[k + 1] = t.i1[o];
+        floats[k + 2] = t.l0[o];
+        floats[k + 3] = t.l1[o];
       }
-    }
-    for (let i = 0; i < inSize; i++) {
-      const k = (row0 + i) * 4;
-      words[k] = Math.max(lo[i], 0);
-      words[k + 1] = Math.max(hi[i], 0);
-    }
-  };
-  putTaps(h, 0);
-  putTaps(w, oh);
-  putRanges(h, inH, oh + ow);
-  putRanges(w, inW, oh + ow + inH);
-  // The bytes travel unchanged: `tensor()` uploads a Float32Array as is.
-  return { table: tensor(floats, [rows, 4]), twOff: oh, rhOff: oh + ow, rwOff: oh + ow + inH };
+    };
+    // Outputs reading input i form a contiguous range because i0 and i1 are non-decreasing.
+    const putRanges = (t: AxisTaps, inSize: number, row0: number) => {
+      const lo = new Int32Array(inSize).fill(-1);
+      const hi = new Int32Array(inSize).fill(-1);
+      for (let o = 0; o < t.i0.length; o++) {
+        for (const i of [t.i0[o], t.i1[o]]) {
+          if (lo[i] < 0) lo[i] = o;
+          hi[i] = o + 1;
+        }
+      }
+      for (let i = 0; i < inSize; i++) {
+        const k = (row0 + i) * 4;
+        words[k] = Math.max(lo[i], 0);
+        words[k + 1] = Math.max(hi[i], 0);
+      }
+    };
+    putTaps(h, 0);
+    putTaps(w, outH);
+    putRanges(h, inH, outH + outW);
+    putRanges(w, inW, outH + outW + inH);
+    // The bytes travel unchanged: `tensor()` uploads a Float32Array as is.
+    return tensor(floats, [words.length / 4, 4]);
+  });
+  return { table, twOff: outH, rhOff: outH + outW, rwOff: outH + outW + inH };
 }
 
 function checkSize(op: string, x: Tensor, size: readonly number[]): void {
@@ -130,7 +136,7 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
   const y = empty([n, c, outH, outW]);
   const planes = n * c;
   if (planes > 0) {
-    const { table, twOff } = bilinearTable(bilinearTaps(inH, outH, align), bilinearTaps(inW, outW, align), inH, inW);
+    const { table, twOff } = bilinearTable(inH, inW, outH, outW, align);
     const factor = upsampleFactor(inW, outW, align);
     if (factor) {
       // Integer upsampling along W: each thread turns one vec4 of input into 4F outputs.
@@ -161,7 +167,7 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
     record(op, [x], y, (gy) => {
       const gx = empty(x.shape);
       if (planes === 0) return [gx];
-      const { table, twOff, rhOff, rwOff } = bilinearTable(bilinearTaps(inH, outH, align), bilinearTaps(inW, outW, align), inH, inW);
+      const { table, twOff, rhOff, rwOff } = bilinearTable(inH, inW, outH, outW, align);
       // gx = Wh^T gy Ww as two gathers: along W into tmp [N, C, outH, W], then along H.
       const tmp = empty([n, c, outH, inW]);
       const dims = { in_h: inH, in_w: inW, out_h: outH, out_w: outW, tw_off: twOff, rh_off: rhOff, rw_off: rwOff };

@@ -260,3 +260,33 @@ export function tensor(data: ArrayLike<number>, shape: Shape = [data.length]): T
 export function full(shape: Shape, value: number): Tensor {
   return tensor(new Float32Array(sizeOf(shape)).fill(value), shape);
 }
+
+/** Constant tensors by runtime, then key, oldest first (see `constant`). */
+const constants = new WeakMap<object, Map<string, Tensor>>();
+/** Past this many constants per runtime the oldest is released (an inference uses a handful). */
+const MAX_CONSTANTS = 64;
+
+/**
+ * A tensor of fixed contents (a lookup table, filter taps) that `make` uploads once per runtime and
+ * later calls reuse: per-call tables cost an upload and their CPU construction at every call.
+ * `key` names everything the contents depend on. Returns a view the caller owns and disposes like
+ * any result; the cache keeps its own reference. Kernels must only read it. Nothing is cached in a
+ * dry run.
+ */
+export function constant(key: string, make: () => Tensor): Tensor {
+  const rt = runtime();
+  if (rt.dryRunning) return make();
+  let cache = constants.get(rt);
+  if (!cache) constants.set(rt, (cache = new Map()));
+  let t = cache.get(key);
+  if (!t) {
+    if (cache.size >= MAX_CONSTANTS) {
+      const [oldest, old] = cache.entries().next().value!;
+      cache.delete(oldest);
+      old.dispose();
+    }
+    t = keep(make());
+    cache.set(key, t);
+  }
+  return t.reshape(t.shape);
+}

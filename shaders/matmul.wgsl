@@ -34,6 +34,8 @@ struct Params {
   ln: u32,        // fwd_subgroup only: lanes along N per row block (a uniform, not an override, so one
                   // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
   act: u32,       // 1: ReLU6 on what is stored (after the bias), fused instead of a pass of its own
+  add_mode: u32,  // 1: addend[i] added to what is stored at C[i] (after the bias, before the ReLU6): a
+                  // residual connection fused into its convolution (fwd_subgroup: the ADD override)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -45,6 +47,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read> parts: array<f32>;
 @group(0) @binding(7) var<storage, read_write> c: array<f32>;
 @group(0) @binding(8) var<storage, read_write> c_v4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> addend: array<f32>;
+@group(0) @binding(10) var<storage, read> addend_v4: array<vec4<f32>>;
 
 // Transposes, bias and the reduction are uniforms, not overrides: they only pick strides and
 // register renames, so one pipeline per entry point serves every call (lavapipe compiles slowly).
@@ -70,7 +74,11 @@ fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
   let o = base + m * p.n + n0;
   for (var j = 0u; j < 4u; j++) {
-    if (n0 + j < p.n) { c[o + j] = act(r[j]); }
+    if (n0 + j < p.n) {
+      var v = r[j];
+      if (p.add_mode == 1u) { v += addend[o + j]; }
+      c[o + j] = act(v);
+    }
   }
 }
 
@@ -128,7 +136,9 @@ fn fwd_vec4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     if (m < p.m) {
       var r = blk.acc[i];
       if (p.bias_mode == 1u) { r += vec4<f32>(bias[m]); }
-      c_v4[(blk.out + m * p.n + blk.n0) / 4u] = act4(r);
+      let o = (blk.out + m * p.n + blk.n0) / 4u;
+      if (p.add_mode == 1u) { r += addend_v4[o]; }
+      c_v4[o] = act4(r);
     }
   }
 }
@@ -262,7 +272,7 @@ fn fwd_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
   for (var i = 0u; i < 4u; i++) { store_row(rg.out, mt + lid.y * 4u + i, nt + lid.x * 4u, acc[i]); }
 }
 
-// c[i] = sum over s < splits of parts[s * c_bs + i] (+ bias): the second pass of split-K.
+// c[i] = sum over s < splits of parts[s * c_bs + i] (+ bias, + addend): the second pass of split-K.
 @compute @workgroup_size(256)
 fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -271,5 +281,6 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   var s = 0.0;
   for (var j = 0u; j < p.splits; j++) { s += parts[j * p.c_bs + i]; }
   if (p.bias_mode == 1u) { s += bias[i / p.n]; }
+  if (p.add_mode == 1u) { s += addend[i]; }
   c[i] = act(s);
 }

@@ -1,7 +1,7 @@
 // MobileNetV2 (Sandler et al. 2018) as a frozen feature extractor, torchvision module names.
 // Weights come from safetensors: our converted TFLite model (8-bit, BN folded, TF "SAME" padding),
 // the nsfwjs TF.js conversion (BN folded, TF padding) or a torchvision state dict (BN folded here).
-import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
+import { Tensor, keep, scope, shapeStr, tensor } from '../tensor/tensor.js';
 import { add, relu } from '../ops/elementwise.js';
 import { conv2d, type Padding4 } from '../ops/conv2d.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
@@ -181,12 +181,14 @@ export class MobileNetV2 {
     return out;
   }
 
-  private runLayer(l: ConvLayer, x: Tensor): Tensor {
+  /** One layer; `residual` (a residual block's input, given to its project conv) is added to the output. */
+  private runLayer(l: ConvLayer, x: Tensor, residual?: Tensor): Tensor {
     const [, , h, w] = x.shape;
     const padding = padFor(this.padding, l.k, l.stride, h, w);
-    // ReLU6 runs in the convolution's store (one pass fewer per layer; same values).
+    // ReLU6 and the residual add run in the convolution's stores (a pass fewer each; same values).
     const opts = { stride: l.stride, padding, activation: l.relu6 ? ('relu6' as const) : ('none' as const) };
-    return l.depthwise ? depthwiseConv2d(x, l.weight, l.bias, opts) : conv2d(x, l.weight, l.bias, opts);
+    if (l.depthwise && residual) throw new Error(`MobileNetV2: a residual on a depthwise layer (${shapeStr(l.weight.shape)})`);
+    return l.depthwise ? depthwiseConv2d(x, l.weight, l.bias, opts) : conv2d(x, l.weight, l.bias, { ...opts, residual });
   }
 
   /**
@@ -219,14 +221,13 @@ export class MobileNetV2 {
           let h = cur;
           const next = profileLayer(b.name, () => {
             b.layers.forEach((l, i) => {
-              const y = this.runLayer(l, h);
+              const y = this.runLayer(l, h, b.residual && i === b.layers.length - 1 ? cur : undefined);
               if (h !== cur) release(h);
               h = y;
               if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) tap(`${b.name}.expand`, h);
             });
-            return b.residual ? add(h, cur) : h;
+            return h;
           });
-          if (b.residual) release(h);
           release(cur);
           cur = next;
           if (want.has(b.name)) tap(b.name, cur);

@@ -6,7 +6,7 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
-import { relu6 } from './elementwise.js';
+import { add, relu6 } from './elementwise.js';
 import { gemm, matmulPlan } from './matmul.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
@@ -27,6 +27,13 @@ export interface Conv2dOptions {
    * passes). With gradients it runs as conv2d then relu6: the same values, the usual backward.
    */
   activation?: Activation;
+  /**
+   * Added to the output (shape [N, Cout, Ho, Wo]) before the activation: y = act(conv + bias +
+   * residual), a residual connection. Fused into the output stores where the convolution runs as a
+   * matmul (MobileNetV2's project convs: a pass fewer per block); elsewhere, and with gradients, it
+   * runs as conv2d then add.
+   */
+  residual?: Tensor;
 }
 
 export interface ConvGeometry {
@@ -206,15 +213,16 @@ function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Ten
   });
 }
 
-function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, relu6Out: boolean): Tensor {
+function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, relu6Out: boolean, residual: Tensor | null = null): Tensor {
   const y = empty([g.n, g.cout, g.ho, g.wo]);
   if (y.size === 0) return y;
   const hw = g.h * g.w;
   if (forwardAsMatmul(g)) {
-    // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row)
-    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out });
+    // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row, + residual)
+    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out, addend: residual });
     return y;
   }
+  if (residual) throw new Error('conv2d: a fused residual needs the matmul route'); // conv2d() adds it otherwise
   const plan = conv2dPlan(g);
   if (plan.entry === 'fwd_tiled') {
     launch('conv2d', {
@@ -390,8 +398,26 @@ function gradBias(gy: Tensor, g: ConvGeometry): Tensor {
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry('conv2d', x.shape, w.shape, bias ? bias.shape : null, opts);
   const fused = fusesRelu6('conv2d', opts.activation);
+  const residual = opts.residual ?? null;
+  if (residual) {
+    const want = [g.n, g.cout, g.ho, g.wo];
+    if (!want.every((d, i) => residual.shape[i] === d) || residual.shape.length !== 4) {
+      throw new Error(`conv2d: residual has shape ${shapeStr(residual.shape)}, expected the output's ${shapeStr(want)}`);
+    }
+    if (needsGrad(x, w, bias, residual) || !forwardAsMatmul(g)) {
+      // Unfused: the same values, and each op's own backward.
+      const taped = needsGrad(x, w, bias, residual);
+      const z = conv2d(x, w, bias, { ...opts, activation: 'none', residual: undefined });
+      const y = add(z, residual);
+      if (!taped) z.dispose();
+      if (!fused) return y;
+      const r = relu6(y);
+      if (!taped) y.dispose();
+      return r;
+    }
+  }
   if (fused && needsGrad(x, w, bias)) return relu6(conv2d(x, w, bias, { ...opts, activation: 'none' }));
-  const y = forward(x, w, bias, g, fused);
+  const y = forward(x, w, bias, g, fused, residual);
   if (needsGrad(x, w, bias)) {
     const inputs = bias ? [x, w, bias] : [x, w];
     record('conv2d', inputs, y, (gy) => {

@@ -73,8 +73,13 @@ export interface GemmArgs {
   reduce?: boolean;
   /** bias[m] added to row m. */
   bias?: Tensor | null;
-  /** ReLU6 applied to what is stored, after the bias (forward-only fusion; see conv2d's `activation`). */
+  /** ReLU6 applied to what is stored, after the bias and addend (forward-only fusion; see conv2d's `activation`). */
   relu6?: boolean;
+  /**
+   * Added to C element by element (a tensor of C's size and layout) after the bias, before the
+   * ReLU6: a residual connection fused into its convolution (forward-only; see conv2d's `residual`).
+   */
+  addend?: Tensor | null;
   variant?: MatmulVariant | 'auto';
 }
 
@@ -171,6 +176,9 @@ export function matmulPlan(
 export function gemm(args: GemmArgs): void {
   let g = args;
   // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
+  if (g.addend && g.addend.size !== g.out.size) {
+    throw new Error(`${g.op}: addend ${shapeStr(g.addend.shape)} does not match the output ${shapeStr(g.out.shape)}`);
+  }
   if (!g.reduce && g.batches > 1 && g.bBatchStride === 0 && !g.transA && g.aBatchStride === g.m * g.k && !g.bias) {
     g = { ...g, m: g.m * g.batches, batches: 1, aBatchStride: 0 };
   }
@@ -178,7 +186,7 @@ export function gemm(args: GemmArgs): void {
   if (m === 0 || n === 0) return;
   const reduce = g.reduce === true || g.batches === 1;
   if (k === 0 || g.batches === 0) {
-    if (g.bias) throw new Error(`${g.op}: bias with an empty inner dimension is not supported`);
+    if (g.bias || g.addend) throw new Error(`${g.op}: a bias or addend with an empty inner dimension is not supported`);
     runtime().clear(g.out.bufferFor(g.op));
     return;
   }
@@ -194,12 +202,14 @@ export function gemm(args: GemmArgs): void {
   }
   const biasMode = g.bias ? 1 : 0;
   const target = splits > 1 ? empty([splits * m * n]) : g.out;
-  // `bias` is bound even when unused (bias_mode 0): any read-only tensor will do.
-  const tensors = { a: g.a, b: g.b, c: target, bias: g.bias && splits === 1 ? g.bias : g.a };
+  // With split-K the bias, addend and activation go to the summed result (sum_splits).
+  const addend = splits === 1 ? g.addend ?? null : null;
+  // `bias` and `addend` are bound even when unused (bias_mode / add_mode 0): any read-only tensor will do.
+  const tensors = { a: g.a, b: g.b, c: target, bias: g.bias && splits === 1 ? g.bias : g.a, addend: addend ?? g.a };
   launch(g.op, {
     shader: pl.shader,
     entry: pl.entry,
-    constants: pl.constants,
+    constants: pl.sg && addend ? { ...pl.constants, ADD: 1 } : pl.constants,
     tensors,
     flops: 2 * m * n * k * g.batches,
     uniforms: {
@@ -218,6 +228,7 @@ export function gemm(args: GemmArgs): void {
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
       act: splits === 1 && g.relu6 ? 1 : 0, // split-K: on the summed result only
+      add_mode: addend ? 1 : 0,
       ...(pl.sg ? { ln: pl.sg.ln } : {}),
     },
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
@@ -226,8 +237,8 @@ export function gemm(args: GemmArgs): void {
     launch(g.op, {
       shader: 'matmul',
       entry: 'sum_splits',
-      tensors: { parts: target, c: g.out, bias: g.bias ?? g.a },
-      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.relu6 ? 1 : 0 },
+      tensors: { parts: target, c: g.out, bias: g.bias ?? g.a, addend: g.addend ?? g.a },
+      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.relu6 ? 1 : 0, add_mode: g.addend ? 1 : 0 },
       workgroups: groups1d(m * n, 256),
     });
     target.dispose();

@@ -1,7 +1,8 @@
 // ReLU6 fused into the output stores of conv2d (direct kernels, the 1×1 matmul path, split-K) and
 // depthwiseConv2d (rolling, blocked, vec4, subgroup): every kernel variant of the conv2d, matmul
 // and depthwise families against min(max(reference, 0), 6), with no separate activation pass; and
-// with gradients, the unfused path (same values, the ReLU6-masked gradients).
+// with gradients, the unfused path (same values, the ReLU6-masked gradients). And a residual added
+// in the same stores (conv2d's `residual`: MobileNetV2's project convs).
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
@@ -98,6 +99,65 @@ describe('conv2d with activation relu6', () => {
     const w3 = tensor(new Float32Array(9), [1, 1, 3, 3]);
     expect(() => depthwiseConv2d(x, w3, null, { padding: 1, activation: 'tanh' as 'relu6' })).toThrow(/depthwiseConv2d: activation "tanh" must be 'none' or 'relu6'/);
     for (const t of [x, w, w3]) t.dispose();
+  });
+});
+
+describe('conv2d with a residual', () => {
+  // y = act(conv + bias + residual): fused into the store where the convolution runs as a matmul
+  // (vec4 and ragged subgroup entries, split-K's sum_splits), conv then add elsewhere.
+  const cases: Array<ConvCase & { fused: boolean }> = [
+    { x: [2, 8, 8, 8], w: [12, 8, 1, 1], note: '1×1: matmul', fused: true },
+    { x: [1, 16, 7, 7], w: [24, 16, 1, 1], note: '1×1 at 7×7: ragged N', fused: true },
+    { x: [1, 600, 2, 2], w: [4, 600, 1, 1], note: '1×1, split-K: added to the summed result', fused: true },
+    { x: [3, 5, 7, 11], w: [13, 5, 1, 1], note: '1×1 with Cin % 4 != 0: direct, then add', fused: false },
+    { x: [1, 3, 6, 12], w: [5, 3, 3, 3], opts: { padding: 1 }, note: '3×3: direct, then add', fused: false },
+  ];
+  for (const activation of ['none', 'relu6'] as const) {
+    it(`matches conv + bias + residual${activation === 'relu6' ? ', clamped' : ''}; one pass where it runs as a matmul`, async () => {
+      for (const c of cases) {
+        const [xd, wd, bd] = [spread(numel(c.x), 51), spread(numel(c.w), 52), spread(c.w[0], 53)];
+        const ref = conv2dRef(xd, c.x, wd, c.w, bd, c.opts);
+        const rd = spread(numel(ref.shape), 54);
+        const [x, w, b, r] = [tensor(xd, c.x), tensor(wd, c.w), tensor(bd, [c.w[0]]), tensor(rd, ref.shape)];
+        const { result: y, launches } = traceLaunches(() => conv2d(x, w, b, { ...c.opts, activation, residual: r }));
+        const passes = launches.filter((l) => ACTIVATION_PASS.test(`${l.shader}.${l.entry}`)).length;
+        expect(passes, c.note).toBe(c.fused ? 0 : activation === 'relu6' ? 2 : 1);
+        const sum = ref.data.map((v, i) => v + rd[i]);
+        expectClose(await y.read(), activation === 'relu6' ? clamp6(sum) : sum, tol(c.w[1] * c.w[2] * c.w[3]), c.note);
+        for (const t of [x, w, b, r, y]) t.dispose();
+      }
+    });
+  }
+
+  it('with gradients, runs unfused: the residual gets gy, x and w the convolution\'s gradients', async () => {
+    const c = cases[0];
+    const [xd, wd, bd] = [spread(numel(c.x), 61), spread(numel(c.w), 62), spread(c.w[0], 63)];
+    const ref = conv2dRef(xd, c.x, wd, c.w, bd);
+    const rd = spread(numel(ref.shape), 64);
+    const [x, w, b, r] = [parameter(tensor(xd, c.x)), parameter(tensor(wd, c.w)), parameter(tensor(bd, [c.w[0]])), parameter(tensor(rd, ref.shape))];
+    const gy = randn(numel(ref.shape), 65);
+    const y = scope(() => {
+      const y = conv2d(x, w, b, { activation: 'relu6', residual: r });
+      backward(sum(mul(y, tensor(gy, ref.shape))));
+      return y;
+    });
+    const pre = ref.data.map((v, i) => v + rd[i]);
+    const masked = Float64Array.from(gy, (g, i) => (pre[i] > 0 && pre[i] < 6 ? g : 0));
+    const g = conv2dBackwardRef(xd, c.x, wd, c.w, masked);
+    expectClose(await y.read(), clamp6(pre), tol(8), 'forward');
+    expectClose(await r.grad!.read(), masked, { atol: 0, rtol: 0 }, 'd residual');
+    expectClose(await x.grad!.read(), g.dx, tol(12), 'dx');
+    expectClose(await w.grad!.read(), g.dw, tol(numel(ref.shape)), 'dW');
+    expectClose(await b.grad!.read(), g.db, tol(numel(ref.shape)), 'db');
+    for (const t of [x, w, b, r, y]) t.dispose();
+  });
+
+  it('rejects a residual of another shape than the output', () => {
+    const x = tensor(new Float32Array(16), [1, 4, 2, 2]);
+    const w = tensor(new Float32Array(8), [2, 4, 1, 1]);
+    const r = tensor(new Float32Array(8), [1, 2, 4, 1]);
+    expect(() => conv2d(x, w, null, { residual: r })).toThrow(/conv2d: residual has shape \[1, 2, 4, 1\], expected the output's \[1, 2, 2, 2\]/);
+    for (const t of [x, w, r]) t.dispose();
   });
 });
 

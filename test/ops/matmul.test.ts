@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { MATMUL_VARIANTS, matmul, matmulPlan, matmulRef, resolveMatmulVariant, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
+import { MATMUL_VARIANTS, gemm, matmul, matmulPlan, matmulRef, resolveMatmulVariant, setMatmulVariant, type MatmulVariant } from '../../src/ops/matmul.js';
 import { runtime } from '../../src/gpu/runtime.js';
-import { tensor } from '../../src/tensor/tensor.js';
+import { empty, tensor } from '../../src/tensor/tensor.js';
 import { expectClose, gradCheck, numel, randn, sweepVariants, useGpu } from '../helpers.js';
 
 useGpu();
@@ -120,6 +120,48 @@ describe('matmul forward', () => {
     const sg = runtime().gpu.subgroups;
     const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
     expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
+  });
+
+  it('every kernel variant adds a bias, an addend and a ReLU6 in its stores (split-K in sum_splits) as the reference does', async () => {
+    // C = relu6(A·B + bias[m] + addend): the fused epilogue of a residual 1×1 convolution. Values
+    // scaled so that both clamps are reached. Batched (B's batch stride: conv2d's layout), ragged N,
+    // split-K ([5, 2048, 3]), Bᵀ with N % 4 != 0 (vec4 loads, scalar stores), odd sizes.
+    const products: Array<[number, number, number, number, boolean]> = [
+      [64, 64, 64, 1, false], [13, 17, 19, 1, false], [24, 16, 36, 2, false], [37, 20, 49, 2, false], [3, 8, 1, 1, false],
+      [5, 2048, 3, 1, false], [1, 4, 4, 3, false], [8, 8, 6, 2, true],
+    ];
+    const runs = products.map(([m, k, n, batches, transB]) => ({
+      name: `${m}x${k}x${n} ×${batches}${transB ? ' transB' : ''} + bias + addend, relu6`,
+      record: () => {
+        const [ad, bd] = [randn(m * k, m + 3 * k), randn(batches * k * n, k + n)];
+        const [biasd, addd] = [randn(m, 7).map((v) => 3 * v), randn(batches * m * n, 11).map((v) => 4 * v)];
+        const [a, b, bias, addend] = [tensor(ad, [m, k]), tensor(bd, transB ? [batches, n, k] : [batches, k, n]), tensor(biasd, [m]), tensor(addd, [batches, m, n])];
+        const out = empty([batches, m, n]);
+        gemm({ op: 'test', a, b, out, m, n, k, transA: false, transB, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend, relu6: true });
+        return async () => {
+          const want = new Float64Array(batches * m * n);
+          for (let z = 0; z < batches; z++) {
+            const prod = matmulRef(ad, [m, k], bd.slice(z * k * n, (z + 1) * k * n), transB ? [n, k] : [k, n], { transB }).data;
+            for (let i = 0; i < m * n; i++) want[z * m * n + i] = Math.min(Math.max(prod[i] + biasd[Math.floor(i / n)] + addd[z * m * n + i], 0), 6);
+          }
+          expectClose(await out.read(), want, tolFor(k), 'relu6(A·B + bias + addend)');
+          for (const t of [a, b, bias, addend, out]) t.dispose();
+        };
+      },
+      planned: () => {
+        const pl = matmulPlan(m, n, k, false, transB, undefined, { a: 0, b: k * n });
+        return [`${pl.shader}.${pl.entry}`];
+      },
+    }));
+    const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
+    const sg = runtime().gpu.subgroups;
+    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
+    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
+    const a = tensor(randn(8, 1), [2, 4]);
+    expect(() => gemm({ op: 'test', a, b: a, out: a, m: 2, n: 2, k: 4, transA: false, transB: true, batches: 1, aBatchStride: 0, bBatchStride: 0, addend: tensor([1, 2, 3]) })).toThrow(
+      /test: addend \[3\] does not match the output \[2, 4\]/,
+    );
+    a.dispose();
   });
 
   it('empty inner dimension gives zeros', async () => {

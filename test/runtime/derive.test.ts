@@ -1,16 +1,17 @@
 // Tensor.derive: what a kernel derives from a weight (conv2d's wt layout) is made once and reused
 // until the weight is written — by a kernel (Adam), an upload, a clear, through any view — or
 // released. A stale layout would silently give wrong outputs, so every way of writing is checked
-// against the CPU reference, and the cache's memory must come back with the weight.
-import { describe, expect, it } from 'vitest';
+// against the CPU reference, and the cache's memory must come back with the weight. And `constant`:
+// fixed tables (resize taps, blur weights) made once per runtime, bounded.
+import { describe, expect, it, vi } from 'vitest';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { Adam } from '../../src/nn/adam.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { conv2dRef } from '../../src/ops/conv2d.ref.js';
-import { sum } from '../../src/ops/index.js';
+import { gaussianBlur, resizeBilinear, sum } from '../../src/ops/index.js';
 import { traceLaunches } from '../../src/ops/util.js';
-import { empty, scope, tensor, type Tensor } from '../../src/tensor/tensor.js';
+import { constant, empty, scope, tensor, type Tensor } from '../../src/tensor/tensor.js';
 import { expectClose, randn, useGpu } from '../helpers.js';
 
 useGpu();
@@ -102,5 +103,64 @@ describe('Tensor.derive (conv2d weight layouts)', () => {
     rt.dryRun(() => scope(() => conv2d(empty(X_SHAPE), w2, null, { padding: 1 })));
     expect(await convAndCheck(tensor(randn(2 * 5 * 11 * 13, 12), X_SHAPE), w2, 'after a dry run')).toBe(1);
     w2.dispose();
+  });
+});
+
+describe('constant (lookup tables, filter taps)', () => {
+  it('is made once per key and shared by every call; a view per call, disposable; bounded', async () => {
+    let made = 0;
+    const make = (v: number) => () => {
+      made++;
+      return tensor([v, v + 1, v + 2]);
+    };
+    const a = constant('test.table 1', make(1));
+    const b = constant('test.table 1', make(1));
+    expect(made).toBe(1);
+    expect(a.binding('test').buffer).toBe(b.binding('test').buffer);
+    a.dispose();
+    b.dispose();
+    // The cache keeps its own reference: the contents survive the callers' views.
+    const c = constant('test.table 1', make(1));
+    expect([...(await c.read())]).toEqual([1, 2, 3]);
+    c.dispose();
+    expect(made).toBe(1);
+    // Many keys: the oldest are released, so memory stays bounded.
+    const live = runtime().stats().liveBytes;
+    for (let i = 0; i < 300; i++) constant(`test.many ${i}`, make(i)).dispose();
+    expect(made).toBe(301);
+    expect(runtime().stats().liveBytes - live).toBeLessThanOrEqual(64 * 256);
+    const first = constant('test.many 0', make(0));
+    expect(made).toBe(302); // evicted, made again
+    expect([...(await first.read())]).toEqual([0, 1, 2]);
+    first.dispose();
+  });
+
+  it('is not cached in a dry run', () => {
+    let made = 0;
+    runtime().dryRun(() => {
+      constant('test.dry', () => (made++, tensor([1]))).dispose();
+      constant('test.dry', () => (made++, tensor([1]))).dispose();
+    });
+    expect(made).toBe(2);
+  });
+
+  it('resize and blur reuse their tables: no upload after the first call', async () => {
+    const x = tensor(randn(2 * 3 * 8 * 8, 9), [2, 3, 8, 8]);
+    const run = () => scope(() => {
+      resizeBilinear(x, [16, 16], { alignCorners: false });
+      resizeBilinear(x, [8, 20], { alignCorners: true });
+      gaussianBlur(x, 1.5);
+    });
+    const writes = vi.spyOn(runtime(), 'write');
+    try {
+      run();
+      expect(writes).toHaveBeenCalledTimes(3);
+      run();
+      expect(writes).toHaveBeenCalledTimes(3);
+    } finally {
+      writes.mockRestore();
+    }
+    await runtime().sync();
+    x.dispose();
   });
 });

@@ -1,7 +1,9 @@
 // Concatenation and splitting along any axis (channels, axis 1, being the common case), forward
-// and backward: the gradient of concat is a split of gy and vice versa. Kernels:
+// and backward: the gradient of concat is a split of gy and vice versa. Parts of up to
+// MAX_COPY_ROWS rows (a batch's channel concat) are the queue's buffer copies, others the kernels of
 // shaders/concat.wgsl (strided block copies). CPU references at the bottom.
 import { needsGrad, record } from '../autograd/tape.js';
+import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { groups1d, launch } from './util.js';
 
@@ -44,9 +46,27 @@ function launchRows(op: string, entry: 'copy_block' | 'embed', src: Tensor, dst:
   launch(op, { shader: 'concat', entry: v4 ? `${entry}_v4` : entry, constants: { VEC }, tensors: { src, dst }, uniforms: { ...scaled, count, blocks }, workgroups: groups1d(count, WG) });
 }
 
+/**
+ * Up to this many rows per part are copied by the queue's buffer copies (copyBufferToBuffer: a
+ * memcpy each, and no pipeline: the copy kernel cost 0.33 s of a cold start on lavapipe); more
+ * (a split along H or W) take the kernel. A channel concat has one row per image.
+ */
+const MAX_COPY_ROWS = 16;
+
 /** dst[o, dstOff + r] = src[o, srcOff + r] for o < outer, r < len. */
 function copyBlock(op: string, src: Tensor, dst: Tensor, outer: number, len: number, srcRow: number, srcOff: number, dstRow: number, dstOff: number): void {
-  launchRows(op, 'copy_block', src, dst, outer, len, { len, src_row: srcRow, src_off: srcOff, dst_row: dstRow, dst_off: dstOff });
+  if (outer === 0 || len === 0) return;
+  if (outer > MAX_COPY_ROWS) {
+    launchRows(op, 'copy_block', src, dst, outer, len, { len, src_row: srcRow, src_off: srcOff, dst_row: dstRow, dst_off: dstOff });
+    return;
+  }
+  const rt = runtime();
+  const from = src.binding(op).buffer;
+  const to = dst.bufferFor(op);
+  // Rows that follow each other on both sides are one copy.
+  const rows = srcRow === len && dstRow === len ? 1 : outer;
+  const bytes = 4 * len * (rows === 1 ? outer : 1);
+  for (let o = 0; o < rows; o++) rt.copy(from, 4 * (o * srcRow + srcOff), to, 4 * (o * dstRow + dstOff), bytes);
 }
 
 /** dst (outer rows of dstRow) = zeros with src (outer rows of len) placed at column dstOff. */

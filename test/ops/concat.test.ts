@@ -23,6 +23,9 @@ describe('concat / split', () => {
     [[[2, 0, 3], [2, 5, 3], [2, 0, 3]], 1], // empty parts
     [[[1], [1031]], 0],
     [[[7, 1], [7, 1]], 1],
+    // More than 16 rows per part: the copy kernels (scalar, then vec4 rows)
+    [[[3, 6, 7, 5], [3, 6, 2, 5]], 2],
+    [[[20, 4, 4], [20, 8, 4]], 1],
   ];
   for (const [shapes, axis] of cases) {
     it(`${JSON.stringify(shapes)} along axis ${axis}`, async () => {
@@ -57,14 +60,19 @@ describe('concat / split', () => {
     });
   });
 
-  it('vec4 copies where every row, offset and length is a multiple of 4 (maps with H·W % 4 == 0), else scalar ones', async () => {
+  it('buffer copies for parts of up to 16 rows (no kernel); else vec4 copies where every row, offset and length is a multiple of 4, else scalar ones', async () => {
     const entries = (fn: () => void) => [...new Set(traceLaunches(fn).launches.filter((l) => l.shader === 'concat').map((l) => l.entry))];
     const a = parameter(tensor(randn(2 * 4 * 4, 1), [1, 2, 4, 4]));
     const b = tensor(randn(3 * 4 * 4, 2), [1, 3, 4, 4]);
-    expect(entries(() => scope(() => backward(sum(split(concat([a, b], 1), [4, 1], 1)[0]))))).toEqual(['copy_block_v4', 'embed_v4']);
+    // Channel concat and split of one image: copies; the split's gradient (embed) is a kernel.
+    expect(entries(() => scope(() => backward(sum(split(concat([a, b], 1), [4, 1], 1)[0]))))).toEqual(['embed_v4']);
     const c = tensor(randn(2 * 3 * 3, 3), [1, 2, 3, 3]);
-    expect(entries(() => scope(() => void concat([c, c], 1)))).toEqual(['copy_block']);
-    for (const t of [a, b, c]) t.dispose();
+    expect(entries(() => scope(() => void concat([c, c], 1)))).toEqual([]);
+    const rows = tensor(randn(17 * 8, 4), [17, 2, 4]);
+    expect(entries(() => scope(() => void concat([rows, rows], 1)))).toEqual(['copy_block_v4']);
+    const odd = tensor(randn(17 * 3, 5), [17, 3]);
+    expect(entries(() => scope(() => void split(odd, [1, 2], 1)))).toEqual(['copy_block']);
+    for (const t of [a, b, c, rows, odd]) t.dispose();
     a.grad?.dispose();
   });
 

@@ -29,9 +29,7 @@ override RG: u32 = 2u;      // row groups per thread (1..4)
 override G: u32 = 8u;       // rows per group = lanes sharing them: 8, or 4 where subgroups can be 4 wide
 override TA: bool = false;  // A stored [K, M] (needs M % 4 == 0)
 override AB: bool = true;   // B rows start on vec4 boundaries (false: scalar loads; needs !TB)
-override ADD: bool = false; // addend (same layout as C) added before the activation: a fused residual.
-                            // An override, not p.add_mode: the plain pipeline pays neither the loads
-                            // nor their compile (lavapipe: 16 more gathers, +0.35 s of LLVM)
+override ADD: bool = false; // addend added with TA (see adds)
 
 // Lane i's value of v for i < G (entries past G are unused).
 fn lanes(v: vec4<f32>) -> array<vec4<f32>, 8> {
@@ -78,7 +76,14 @@ fn fma_rows(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f3
   }
 }
 
-// Stores row m (when < M) of a group: v plus its bias rb (and, with ADD, the addend). The addend,
+// Whether this invocation adds the addend (same layout as C) before the activation: a residual
+// fused into its convolution. p.add_mode where A is not transposed: the pipeline inference uses
+// serves products with and without one (a second pipeline cost 0.76 s of a cold start on
+// lavapipe, the loads 0.35 s more compile in this one, and the untaken uniform branch no measurable
+// time); the ADD override elsewhere, so that the backward's TA pipelines compile no loads.
+fn adds() -> bool { return ADD || (!TA && p.add_mode == 1u); }
+
+// Stores row m (when < M) of a group: v plus its bias rb (and, where adds(), the addend). The addend,
 // one value per element, cannot be shared by shuffles like the biases; loaded in the row's branch
 // the ADD pipeline compiled in 0.80-0.84 s on lavapipe, loaded before the branches 0.94-0.95 s
 // (plain: 0.48 s; one 1×1 conv in a fresh process with Mesa's cache off).
@@ -86,7 +91,7 @@ fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
   if (m < p.m) {
     let i = (out + m * p.n + n0) / 4u;
     var r = v + vec4<f32>(rb);
-    if (ADD) { r += addend_v4[i]; }
+    if (adds()) { r += addend_v4[i]; }
     c_v4[i] = act4(r);
   }
 }
@@ -97,7 +102,7 @@ fn store_row4_ragged(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
   if (m >= p.m) { return; }
   let o = out + m * p.n + n0;
   var s = v + vec4<f32>(rb);
-  if (ADD) {
+  if (adds()) {
     let l = out + m * p.n + p.n - 1u; // columns past N read the row's last
     s += vec4<f32>(addend[o], addend[min(o + 1u, l)], addend[min(o + 2u, l)], addend[min(o + 3u, l)]);
   }

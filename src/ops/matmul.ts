@@ -209,7 +209,8 @@ export function gemm(args: GemmArgs): void {
   launch(g.op, {
     shader: pl.shader,
     entry: pl.entry,
-    constants: pl.sg && addend ? { ...pl.constants, ADD: 1 } : pl.constants,
+    // The subgroup kernel adds by p.add_mode unless A is transposed (see adds() in matmul-sg.wgsl).
+    constants: pl.sg && addend && transA ? { ...pl.constants, ADD: 1 } : pl.constants,
     tensors,
     flops: 2 * m * n * k * g.batches,
     uniforms: {

@@ -125,23 +125,26 @@ describe('matmul forward', () => {
   it('every kernel variant adds a bias, an addend and a ReLU6 in its stores (split-K in sum_splits) as the reference does', async () => {
     // C = relu6(A·B + bias[m] + addend): the fused epilogue of a residual 1×1 convolution. Values
     // scaled so that both clamps are reached. Batched (B's batch stride: conv2d's layout), ragged N,
-    // split-K ([5, 2048, 3]), Bᵀ with N % 4 != 0 (vec4 loads, scalar stores), odd sizes.
-    const products: Array<[number, number, number, number, boolean]> = [
-      [64, 64, 64, 1, false], [13, 17, 19, 1, false], [24, 16, 36, 2, false], [37, 20, 49, 2, false], [3, 8, 1, 1, false],
-      [5, 2048, 3, 1, false], [1, 4, 4, 3, false], [8, 8, 6, 2, true],
+    // split-K ([5, 2048, 3]), Bᵀ with N % 4 != 0 (vec4 loads, scalar stores), Aᵀ (the subgroup
+    // kernel's ADD override; plain and ragged N), odd sizes.
+    const products: Array<[number, number, number, number, boolean, boolean]> = [
+      [64, 64, 64, 1, false, false], [13, 17, 19, 1, false, false], [24, 16, 36, 2, false, false], [37, 20, 49, 2, false, false],
+      [3, 8, 1, 1, false, false], [5, 2048, 3, 1, false, false], [1, 4, 4, 3, false, false], [8, 8, 6, 2, false, true],
+      [36, 12, 20, 2, true, false], [36, 12, 7, 1, true, false],
     ];
-    const runs = products.map(([m, k, n, batches, transB]) => ({
-      name: `${m}x${k}x${n} ×${batches}${transB ? ' transB' : ''} + bias + addend, relu6`,
+    const runs = products.map(([m, k, n, batches, transA, transB]) => ({
+      name: `${m}x${k}x${n} ×${batches}${transA ? ' transA' : ''}${transB ? ' transB' : ''} + bias + addend, relu6`,
       record: () => {
         const [ad, bd] = [randn(m * k, m + 3 * k), randn(batches * k * n, k + n)];
         const [biasd, addd] = [randn(m, 7).map((v) => 3 * v), randn(batches * m * n, 11).map((v) => 4 * v)];
-        const [a, b, bias, addend] = [tensor(ad, [m, k]), tensor(bd, transB ? [batches, n, k] : [batches, k, n]), tensor(biasd, [m]), tensor(addd, [batches, m, n])];
+        const a = tensor(ad, transA ? [k, m] : [m, k]);
+        const [b, bias, addend] = [tensor(bd, transB ? [batches, n, k] : [batches, k, n]), tensor(biasd, [m]), tensor(addd, [batches, m, n])];
         const out = empty([batches, m, n]);
-        gemm({ op: 'test', a, b, out, m, n, k, transA: false, transB, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend, relu6: true });
+        gemm({ op: 'test', a, b, out, m, n, k, transA, transB, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend, relu6: true });
         return async () => {
           const want = new Float64Array(batches * m * n);
           for (let z = 0; z < batches; z++) {
-            const prod = matmulRef(ad, [m, k], bd.slice(z * k * n, (z + 1) * k * n), transB ? [n, k] : [k, n], { transB }).data;
+            const prod = matmulRef(ad, a.shape, bd.slice(z * k * n, (z + 1) * k * n), transB ? [n, k] : [k, n], { transA, transB }).data;
             for (let i = 0; i < m * n; i++) want[z * m * n + i] = Math.min(Math.max(prod[i] + biasd[Math.floor(i / n)] + addd[z * m * n + i], 0), 6);
           }
           expectClose(await out.read(), want, tolFor(k), 'relu6(A·B + bias + addend)');
@@ -149,7 +152,7 @@ describe('matmul forward', () => {
         };
       },
       planned: () => {
-        const pl = matmulPlan(m, n, k, false, transB, undefined, { a: 0, b: k * n });
+        const pl = matmulPlan(m, n, k, transA, transB, undefined, { a: 0, b: k * n });
         return [`${pl.shader}.${pl.entry}`];
       },
     }));

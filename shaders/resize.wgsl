@@ -20,7 +20,7 @@ struct Params {
   tw_off: u32,
   rh_off: u32,
   rw_off: u32,
-  factor: u32,     // area: block edge
+  factor: u32,     // area: block edge; bilinear_fwd_up4: the upsampling factor
   inv_area: f32,   // area: 1 / factor^2
 }
 
@@ -113,6 +113,40 @@ fn bilinear_fwd_up(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   for (var g = 0u; g < F; g++) {
     out_v4[o4 + g] = vec4<f32>(upf_value(v, 4u * g), upf_value(v, 4u * g + 1u), upf_value(v, 4u * g + 2u), upf_value(v, 4u * g + 3u));
   }
+}
+
+// bilinear_fwd_up for F a multiple of 4, given as p.factor: one pipeline serves F = 4, 8, 16 (the
+// anomaly maps of every level; three pipelines cost 0.23 s of a cold start on lavapipe). Input column
+// 4k + q's F outputs are F / 4 whole vec4s, all from the window v[q..q+2]: the four columns are
+// written out (constant indices into v) and the loop over a column's vec4s runs F / 4 times.
+fn up4_column(o4: u32, f: u32, a: f32, b: f32, c: f32) {
+  for (var j = 0u; j < f / 4u; j++) {
+    let d = (2.0 * (f32(4u * j) + vec4<f32>(0.0, 1.0, 2.0, 3.0)) + 1.0) / f32(2u * f) - 0.5;
+    out_v4[o4 + j] = select(b * (1.0 - d) + c * d, a * (-d) + b * (1.0 + d), d < vec4<f32>(0.0));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bilinear_fwd_up4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(wid, lid, nwg);
+  if (t >= p.count) { return; }         // count = planes * out_h * in_w / 4
+  let w4 = p.in_w / 4u;
+  let k = t % w4;
+  let row = t / w4;                     // plane * out_h + oh
+  let oh = row % p.out_h;
+  let plane_base = (row - oh) / p.out_h * p.in_h * p.in_w;
+  let th = tab[oh];
+  let a = upf_window(plane_base + th.x * p.in_w, k);
+  let b = upf_window(plane_base + th.y * p.in_w, k);
+  var v: array<f32, 6>;
+  for (var i = 0u; i < 6u; i++) { v[i] = bitcast<f32>(th.z) * a[i] + bitcast<f32>(th.w) * b[i]; }
+  let f = p.factor;
+  let o4 = (row * p.out_w) / 4u + f * k;
+  up4_column(o4, f, v[0], v[1], v[2]);
+  up4_column(o4 + f / 4u, f, v[1], v[2], v[3]);
+  up4_column(o4 + f / 2u, f, v[2], v[3], v[4]);
+  up4_column(o4 + 3u * f / 4u, f, v[3], v[4], v[5]);
 }
 
 // The backward gx = Wh^T gy Ww runs as two gathers, each input index summing the outputs that

@@ -139,14 +139,16 @@ export function resizeBilinear(x: Tensor, size: readonly [number, number] | read
     const { table, twOff } = bilinearTable(inH, inW, outH, outW, align);
     const factor = upsampleFactor(inW, outW, align);
     if (factor) {
-      // Integer upsampling along W: each thread turns one vec4 of input into 4F outputs.
+      // Integer upsampling along W: each thread turns one vec4 of input into 4F outputs; F a
+      // multiple of 4 as a uniform (one pipeline), others (F = 2: HLGFA's Up) as a constant.
       const count = (planes * outH * inW) / 4;
+      const by4 = factor % 4 === 0;
       launch(op, {
         shader: 'resize',
-        entry: 'bilinear_fwd_up',
-        constants: { F: factor },
+        entry: by4 ? 'bilinear_fwd_up4' : 'bilinear_fwd_up',
+        constants: by4 ? {} : { F: factor },
         tensors: { x, tab: table, out: y },
-        uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW },
+        uniforms: { count, in_h: inH, in_w: inW, out_h: outH, out_w: outW, factor },
         workgroups: groups1d(count, WG),
       });
     } else {

@@ -4,6 +4,7 @@ import { areaDownsample, resizeBilinear, resizeRef } from '../../src/ops/resize.
 import { mul, sum } from '../../src/ops/index.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { scope, tensor } from '../../src/tensor/tensor.js';
+import { traceLaunches } from '../../src/ops/util.js';
 import { expectClose, gradCheck, numel, randn, useGpu } from '../helpers.js';
 
 useGpu();
@@ -27,6 +28,7 @@ const CASES: Array<[number[], [number, number]]> = [
   [[1, 1, 1, 4], [1, 64]], // W x16, H = 1
   [[1, 3, 16, 16], [64, 64]], // 4x
   [[1, 1, 3, 12], [5, 24]], // W x2, H non-integer
+  [[2, 3, 6, 8], [11, 64]], // W x8 (bilinear_fwd_up4: the factor a uniform), H non-integer
 ];
 
 describe('resizeBilinear', () => {
@@ -49,6 +51,19 @@ describe('resizeBilinear', () => {
       });
     }
   }
+
+  it('integer W factors: multiples of 4 share one pipeline (the factor a uniform), others a constant each', () => {
+    const x = tensor(randn(2 * 8, 3), [1, 2, 1, 8]);
+    const kernel = (w: number) => {
+      const { result, launches } = traceLaunches(() => resizeBilinear(x, [1, w], { alignCorners: false }));
+      result.dispose();
+      return `${launches[0].entry} ${JSON.stringify(launches[0].constants)}`;
+    };
+    expect([16, 24, 32, 64, 128].map(kernel)).toEqual([
+      'bilinear_fwd_up {"F":2}', 'bilinear_fwd_up {"F":3}', 'bilinear_fwd_up4 {}', 'bilinear_fwd_up4 {}', 'bilinear_fwd_up4 {}',
+    ]);
+    x.dispose();
+  });
 
   it('known values', async () => {
     const x = tensor([0, 2, 4, 6], [1, 1, 2, 2]);

@@ -79,6 +79,7 @@ export class Runtime {
   private submitted = 0;
   private destroyed = false;
   private passTimer: PassTimer | null = null;
+  private submitsBatched = true;
   private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
   /** While preparePipelines' dry run runs: the kernels it asked for that have no pipeline yet. */
@@ -208,6 +209,16 @@ export class Runtime {
     this.passTimer = timer;
   }
 
+  /**
+   * Benchmark-only (src/tune/harness.ts): `false` submits recorded work only at flush(), read() and
+   * sync(), not every DISPATCHES_PER_SUBMIT dispatches, so that a timed sample is one submission:
+   * lavapipe's idle gap before each later submission fell inside the first timed pass after it
+   * (tiny kernels read 10-30 % slower). `true` (the default) restores batching.
+   */
+  setSubmitBatching(on: boolean): void {
+    this.submitsBatched = on;
+  }
+
   /** Whether a profiler is attached (launchers then also report what a dispatch moves). */
   get profiling(): boolean {
     return this.profiler !== null;
@@ -314,7 +325,7 @@ export class Runtime {
       pass.end();
       timed.record.cpuMs = performance.now() - cpuStart;
     }
-    if (++this.dispatches >= DISPATCHES_PER_SUBMIT) this.flush();
+    if (++this.dispatches >= DISPATCHES_PER_SUBMIT && this.submitsBatched) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {

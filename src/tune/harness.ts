@@ -152,6 +152,7 @@ export class Timer {
     const ranges: Array<[number, number]> = [];
     const t0 = performance.now();
     if (timer) rt.setPassTimer(timer);
+    rt.setSubmitBatching(false);
     try {
       for (let r = 0; r < reps; r++) {
         scope(() => {
@@ -172,6 +173,7 @@ export class Timer {
       await rt.sync();
     } finally {
       if (timer) rt.setPassTimer(null);
+      rt.setSubmitBatching(true);
     }
     const wall = performance.now() - t0;
     // No timer, or passes that found the query set full: no GPU time for this sample.

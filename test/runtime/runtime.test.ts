@@ -85,6 +85,32 @@ describe('buffer pool', () => {
     expect(rt.pool.getStats().liveBytes).toBe(before.liveBytes);
   });
 
+  it('without submit batching (timed bench samples), a long recording is one submission at sync', async () => {
+    const rt = runtime();
+    await rt.sync();
+    const chain = async () => {
+      const before = rt.stats().submits;
+      let x = tensor(Float32Array.from({ length: 64 }, (_, i) => i));
+      for (let step = 0; step < 100; step++) {
+        const y = affine(x, 1, 1);
+        x.dispose();
+        x = y;
+      }
+      const recorded = rt.stats().submits - before;
+      const got = await x.read();
+      x.dispose();
+      expect(got[63]).toBe(163);
+      return recorded;
+    };
+    rt.setSubmitBatching(false);
+    try {
+      expect(await chain()).toBe(0);
+    } finally {
+      rt.setSubmitBatching(true);
+    }
+    expect(await chain()).toBeGreaterThanOrEqual(4);
+  });
+
   it('splits huge 1-D dispatches over two grid dimensions', () => {
     expect(grid1d(10)).toEqual([10, 1]);
     const [x, y] = grid1d(200_000);

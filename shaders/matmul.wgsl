@@ -35,7 +35,7 @@ struct Params {
                   // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
   act: u32,       // 1: ReLU6 on what is stored (after the bias), fused instead of a pass of its own
   add_mode: u32,  // 1: addend[i] added to what is stored at C[i] (after the bias, before the ReLU6): a
-                  // residual connection fused into its convolution (fwd_subgroup: the ADD override)
+                  // residual connection fused into its convolution (fwd_subgroup: see adds())
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -175,10 +175,10 @@ export function matmulPlan(
 
 export function gemm(args: GemmArgs): void {
   let g = args;
-  // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
   if (g.addend && g.addend.size !== g.out.size) {
     throw new Error(`${g.op}: addend ${shapeStr(g.addend.shape)} does not match the output ${shapeStr(g.out.shape)}`);
   }
+  // A shared B (bBatchStride 0) against contiguous row-major A matrices is one taller product.
   if (!g.reduce && g.batches > 1 && g.bBatchStride === 0 && !g.transA && g.aBatchStride === g.m * g.k && !g.bias) {
     g = { ...g, m: g.m * g.batches, batches: 1, aBatchStride: 0 };
   }

@@ -31,10 +31,12 @@ export interface E2EOptions {
   size?: number;
   /** Inference batch sizes (default [1, 8]). */
   batches?: readonly number[];
-  /** Timed warm calls per inference batch size (default 5, quick 3). */
+  /** Timed warm calls per inference batch size, at least (default 5, quick 3); see timedMs. */
   warmReps?: number;
-  /** Untimed calls between the first call and the timed ones (default 1). */
+  /** Untimed calls between the first call and the timed ones (default 5, quick 1). */
   warmupCalls?: number;
+  /** Timed calls continue past warmReps until this much time was timed, at most 100 (default 2000 ms, quick 0). */
+  timedMs?: number;
   /** Training batch size (default DEFAULT_CONFIG.batchSize). */
   trainBatch?: number;
   /** Training steps, two per epoch (default 6, quick 4): the fit split is 2 × trainBatch images. */
@@ -79,13 +81,17 @@ function poolPeak(rt: Runtime, residentBytes: number): PoolPeak {
   return { residentBytes, peakLiveBytes: s.peakLiveBytes, peakAllocatedBytes: s.peakAllocatedBytes };
 }
 
-/** Times `Detector.scoreMaps` on `batch` images: first call, `warmupCalls` untimed, `warmReps` timed. */
+/**
+ * Times `Detector.scoreMaps` on `batch` images: first call, `warmupCalls` untimed, then at least
+ * `warmReps` timed and more until `timedMs` of them (at most 100). Warm-up: the bind-group cache
+ * fills over the first ~10 calls (the pooled buffers a call gets cycle while earlier work is queued).
+ */
 export async function measureInference(
   rt: Runtime,
   det: Detector,
   images: readonly RgbaImage[],
   batch: number,
-  o: { warmReps: number; warmupCalls?: number },
+  o: { warmReps: number; warmupCalls?: number; timedMs?: number },
 ): Promise<InferenceResult> {
   const warmupCalls = o.warmupCalls ?? 1;
   const residentBytes = await poolStart(rt);
@@ -102,7 +108,11 @@ export async function measureInference(
   const pipelinesCompiled = rt.kernels.size - pipelines;
   for (let i = 0; i < warmupCalls; i++) await call();
   const times: number[] = [];
-  for (let i = 0; i < Math.max(1, o.warmReps); i++) times.push(await call());
+  let timed = 0;
+  while (times.length < Math.max(1, o.warmReps) || (timed < (o.timedMs ?? 0) && times.length < 100)) {
+    times.push(await call());
+    timed += times[times.length - 1];
+  }
   const time = stats(times, 1);
   return {
     batch,
@@ -199,7 +209,8 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
   const size = opts.size ?? DEFAULT_CONFIG.size;
   const batches = opts.batches ?? [1, 8];
   const warmReps = opts.warmReps ?? (quick ? 3 : 5);
-  const warmupCalls = opts.warmupCalls ?? 1;
+  const warmupCalls = opts.warmupCalls ?? (quick ? 1 : 5);
+  const timedMs = opts.timedMs ?? (quick ? 0 : 2000);
   const trainBatch = opts.trainBatch ?? DEFAULT_CONFIG.batchSize;
   const trainSteps = opts.trainSteps ?? (quick ? 4 : 6);
   const backbonePath = opts.backbonePath;
@@ -214,8 +225,8 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
     const inference: InferenceResult[] = [];
     try {
       for (const batch of batches) {
-        log(`e2e: inference S=${size} batch ${batch} (first call, ${warmupCalls} warm-up, ${warmReps} timed)…`);
-        const r = await measureInference(rt, det, inferImages, batch, { warmReps, warmupCalls });
+        log(`e2e: inference S=${size} batch ${batch} (first call, ${warmupCalls} warm-up, ≥ ${warmReps} timed${timedMs ? ` over ≥ ${timedMs} ms` : ''})…`);
+        const r = await measureInference(rt, det, inferImages, batch, { warmReps, warmupCalls, timedMs });
         log(`  first ${r.firstMs.toFixed(0)} ms (${r.pipelinesCompiled} new pipelines), warm ${r.time.median.toFixed(0)} ms → ${r.imagesPerS.toFixed(2)} images/s, peak pool ${mib(r.pool.peakLiveBytes)} live`);
         inference.push(r);
       }

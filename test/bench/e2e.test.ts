@@ -66,7 +66,7 @@ describe('e2e section (tiny settings)', () => {
   it('measures inference at two batch sizes and training, with pool peaks', async () => {
     const lines: string[] = [];
     const e: E2EReport = await runE2E(runtime(), {
-      size: S, batches: [1, 2], warmReps: 1, trainBatch: 2, trainSteps: 2, shaderCache: false, backbonePath: DEFAULT_BACKBONE, log: (l) => lines.push(l),
+      size: S, batches: [1, 2], warmReps: 1, warmupCalls: 1, timedMs: 0, trainBatch: 2, trainSteps: 2, shaderCache: false, backbonePath: DEFAULT_BACKBONE, log: (l) => lines.push(l),
     });
     expect(e.size).toBe(S);
     expect(e.taps).toEqual(resolveConfig().taps);

@@ -117,7 +117,21 @@ describe('areaDownsample', () => {
     [[1, 1, 5, 3], 1],
     [[3, 5, 66, 130], 2],
     [[1, 1, 64, 64], 8],
+    // Factor 2 on rows of a multiple of 8 (area2_fwd_v4): odd planes, one vec4 per thread, two rows
+    [[3, 5, 6, 8], 2],
+    [[2, 3, 2, 40], 2],
+    [[1, 3, 256, 256], 2],
   ];
+  it('factor 2 with rows of a multiple of 8 runs 4 outputs per thread (area2_fwd_v4), others one', () => {
+    const entry = (shape: number[], f: number) => {
+      const x = tensor(new Float32Array(numel(shape)), shape);
+      const { result, launches } = traceLaunches(() => areaDownsample(x, f));
+      result.dispose();
+      x.dispose();
+      return launches[0].entry;
+    };
+    expect([entry([1, 1, 2, 8], 2), entry([1, 1, 2, 12], 2), entry([1, 1, 4, 8], 4)]).toEqual(['area2_fwd_v4', 'area_fwd', 'area_fwd']);
+  });
   for (const [shape, f] of cases) {
     it(`${JSON.stringify(shape)} by ${f}`, async () => {
       const data = randn(numel(shape), numel(shape) + f);

@@ -439,7 +439,9 @@ function resampleAxis(src: Float32Array, w: number, h: number, n: number, horizo
 /**
  * Mean of the largest max(1, round(fraction·n)) values; fraction 0 is the maximum. NaN anywhere
  * gives NaN. The k largest are found by selection (O(n): a full sort cost ~5 ms per 256² map, on
- * every inference's critical path) and summed in ascending order, as a full sort would.
+ * every inference's critical path) among the candidates at or above a threshold taken from a
+ * sample (about 2k values, so one comparison per value instead of a copy and a selection over all:
+ * 0.85 → 0.35 ms per 256² map at 1 %), and summed in ascending order, as a full sort would.
  */
 export function topkMean(map: Float32Array, fraction: number): number {
   const n = map.length;
@@ -449,20 +451,49 @@ export function topkMean(map: Float32Array, fraction: number): number {
     for (const v of map) m = Math.max(m, v);
     return m;
   }
-  for (const v of map) if (Number.isNaN(v)) return NaN;
-  const values = Float32Array.from(map);
-  if (k < n) selectLargest(values, n - k);
-  const top = values.subarray(Math.max(0, n - k)).sort();
+  const values = topCandidates(map, k);
+  if (!values) return NaN;
+  const count = values.length;
+  if (k < count) selectLargest(values, count - k);
+  const top = values.subarray(Math.max(0, count - k)).sort();
   let s = 0;
   for (const v of top) s += v;
   return s / k;
 }
 
+/** Scratch for topCandidates (a map's worth of floats, reused: no allocation per image). */
+let scratch = new Float32Array(0);
+
 /**
- * Reorders `a` (no NaN) so that a[i] <= a[j] for every i < at <= j: Hoare partitions around a
- * median of three, narrowing to the side that holds `at`; a full sort past 2·log2(n) rounds keeps
- * the worst case at n log n.
+ * The values of `map` at or above a threshold that at least k of them reach, so the k largest are
+ * among them (all of them when the sampled threshold is reached by fewer); null when one is NaN.
+ * A view of a shared scratch buffer, valid until the next call.
  */
+function topCandidates(map: Float32Array, k: number): Float32Array | null {
+  const n = map.length;
+  if (scratch.length < n) scratch = new Float32Array(n);
+  const step = Math.max(1, Math.floor(n / 4096));
+  let t = -Infinity;
+  if (2 * k < n) {
+    const sample = new Float32Array(Math.ceil(n / step));
+    for (let i = 0, j = 0; i < n; i += step, j++) sample[j] = map[i];
+    sample.sort(); // NaN last: a NaN threshold takes no value, and the full pass below finds the NaN
+    t = sample[Math.max(0, sample.length - 1 - Math.ceil((2 * k) / step))];
+  }
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    const v = map[i];
+    if (v >= t) scratch[count++] = v;
+    else if (v !== v) return null;
+  }
+  if (count < k) {
+    for (let i = 0; i < n; i++) if (Number.isNaN(map[i])) return null;
+    scratch.set(map);
+    count = n;
+  }
+  return scratch.subarray(0, count);
+}
+
 function selectLargest(a: Float32Array, at: number): void {
   let lo = 0;
   let hi = a.length - 1;

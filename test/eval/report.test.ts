@@ -36,6 +36,10 @@ describe('topkMean', () => {
       Float32Array.from({ length: 3001 }, (_, i) => -i), // reversed
       Float32Array.from({ length: 2, }, (_, i) => i),
       Float32Array.from({ length: 999 }, (_, i) => (i % 2 ? Infinity : -Infinity)),
+      // The sampled threshold misled: the largest values only where the sample does not look (every
+      // 16th of 65536 is sampled), or only where it does (fewer than k reach its threshold).
+      Float32Array.from({ length: 65536 }, (_, i) => (i % 16 === 7 ? 50 + rand() : rand())),
+      Float32Array.from({ length: 65536 }, (_, i) => (i % 16 === 0 ? 50 + rand() : rand())),
     ];
     for (const map of maps) {
       for (const f of [0.001, 0.01, 0.05, 0.3, 0.5, 0.999, 1]) expect(topkMean(map, f)).toBe(bySort(map, f));

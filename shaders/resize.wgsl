@@ -94,14 +94,14 @@ fn upf_value(v: array<f32, 6>, e: u32) -> f32 {
   return select(v[1u + q] * (1.0 - d) + v[2u + q] * d, v[q] * (-d) + v[1u + q] * (1.0 + d), d < 0.0);
 }
 
-@compute @workgroup_size(WG)
-fn bilinear_fwd_up(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-                @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = flat_id(wid, lid, nwg);
-  if (t >= p.count) { return; }         // count = planes * out_h * in_w / 4
+// Thread t's block (count = planes * out_h * in_w / 4): output row `row` (plane * out_h + oh), input
+// columns 4k..4k+3, and v: the two input rows under it interpolated vertically (see upf_value).
+struct UpBlock { row: u32, k: u32, v: array<f32, 6> }
+
+fn up_block(t: u32) -> UpBlock {
   let w4 = p.in_w / 4u;
   let k = t % w4;
-  let row = t / w4;                     // plane * out_h + oh
+  let row = t / w4;
   let oh = row % p.out_h;
   let plane_base = (row - oh) / p.out_h * p.in_h * p.in_w;
   let th = tab[oh];
@@ -109,7 +109,17 @@ fn bilinear_fwd_up(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   let b = upf_window(plane_base + th.y * p.in_w, k);
   var v: array<f32, 6>;
   for (var i = 0u; i < 6u; i++) { v[i] = bitcast<f32>(th.z) * a[i] + bitcast<f32>(th.w) * b[i]; }
-  let o4 = (row * p.out_w) / 4u + F * k;
+  return UpBlock(row, k, v);
+}
+
+@compute @workgroup_size(WG)
+fn bilinear_fwd_up(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(wid, lid, nwg);
+  if (t >= p.count) { return; }
+  let u = up_block(t);
+  let v = u.v;
+  let o4 = (u.row * p.out_w) / 4u + F * u.k;
   for (var g = 0u; g < F; g++) {
     out_v4[o4 + g] = vec4<f32>(upf_value(v, 4u * g), upf_value(v, 4u * g + 1u), upf_value(v, 4u * g + 2u), upf_value(v, 4u * g + 3u));
   }
@@ -130,19 +140,11 @@ fn up4_column(o4: u32, f: u32, a: f32, b: f32, c: f32) {
 fn bilinear_fwd_up4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = flat_id(wid, lid, nwg);
-  if (t >= p.count) { return; }         // count = planes * out_h * in_w / 4
-  let w4 = p.in_w / 4u;
-  let k = t % w4;
-  let row = t / w4;                     // plane * out_h + oh
-  let oh = row % p.out_h;
-  let plane_base = (row - oh) / p.out_h * p.in_h * p.in_w;
-  let th = tab[oh];
-  let a = upf_window(plane_base + th.x * p.in_w, k);
-  let b = upf_window(plane_base + th.y * p.in_w, k);
-  var v: array<f32, 6>;
-  for (var i = 0u; i < 6u; i++) { v[i] = bitcast<f32>(th.z) * a[i] + bitcast<f32>(th.w) * b[i]; }
+  if (t >= p.count) { return; }
+  let u = up_block(t);
+  let v = u.v;
   let f = p.factor;
-  let o4 = (row * p.out_w) / 4u + f * k;
+  let o4 = (u.row * p.out_w) / 4u + f * u.k;
   up4_column(o4, f, v[0], v[1], v[2]);
   up4_column(o4 + f / 4u, f, v[1], v[2], v[3]);
   up4_column(o4 + f / 2u, f, v[2], v[3], v[4]);

@@ -70,8 +70,10 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   const per = pl.per;
   const planes = n * c;
   const common = { width: w, height: h, radius, taps: 2 * radius + 1 };
-  // Rows (x → tmp), then columns (tmp → y): `per` outputs per thread along the pass's direction.
-  const passes = [['fwd_h', x, tmp, w, h], ['fwd_v', tmp, y, h, w]] as const;
+  // Rows (x → tmp), then columns (tmp → y): `per` outputs per thread along the pass's direction;
+  // the columns 4 at a time (fwd_v4, vec4 loads) where rows are a multiple of 4 wide.
+  const v4 = w % 4 === 0;
+  const passes = [['fwd_h', x, tmp, w, h], [v4 ? 'fwd_v4' : 'fwd_v', tmp, y, h, v4 ? w / 4 : w]] as const;
   for (const [entry, src, dst, along, across] of passes) {
     const blocks = Math.ceil(along / per);
     const count = planes * across * blocks;

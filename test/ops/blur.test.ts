@@ -21,6 +21,11 @@ describe('gaussianBlur', () => {
     [[1, 2, 64, 67], 4, undefined], // 33 taps
     [[1, 1, 130, 9], 0.8, undefined],
     [[1, 1, 7, 13], 2, 0], // radius 0: identity
+    // Rows a multiple of 4 wide: the vertical pass 4 columns at a time (fwd_v4)
+    [[2, 3, 17, 28], 1.5, undefined],
+    [[1, 2, 64, 64], 4, undefined], // 33 taps
+    [[1, 1, 5, 4], 2, undefined], // radius 8 > height: repeated reflection
+    [[3, 1, 9, 8], 1, 0],
   ];
   for (const [shape, sigma, radius] of cases) {
     for (const span of [1, 2] as const) {
@@ -36,22 +41,26 @@ describe('gaussianBlur', () => {
     }
   }
 
-  it('every kernel variant (each candidate of the span knob) matches the reference, with the planned SPAN', async () => {
-    const shape = [1, 2, 19, 29];
-    const data = randn(numel(shape), 4);
-    const reached = await sweepVariants('blur', [{
-      name: JSON.stringify(shape),
-      record: () => {
-        const { result: y, launches } = traceLaunches(() => gaussianBlur(tensor(data, shape), 1.5));
-        for (const l of launches) expect(l.constants).toEqual(blurPlan().constants);
-        return async () => {
-          expectClose(await y.read(), gaussianBlurRef(data, shape, 1.5), TOL, 'blur');
-          y.dispose();
-        };
-      },
-      planned: () => ['blur.fwd_h', 'blur.fwd_v'],
-    }]);
-    expect(reached).toEqual(['blur.fwd_h', 'blur.fwd_v']);
+  it('every kernel variant (each candidate of the span knob) matches the reference, with the planned SPAN and vertical entry', async () => {
+    const runs = [[1, 2, 19, 29], [1, 2, 19, 24]].map((shape) => {
+      const data = randn(numel(shape), 4);
+      const vertical = shape[3] % 4 === 0 ? 'blur.fwd_v4' : 'blur.fwd_v';
+      return {
+        name: JSON.stringify(shape),
+        record: () => {
+          const { result: y, launches } = traceLaunches(() => gaussianBlur(tensor(data, shape), 1.5));
+          for (const l of launches) expect(l.constants).toEqual(blurPlan().constants);
+          expect(launches.map((l) => `${l.shader}.${l.entry}`)).toEqual(['blur.fwd_h', vertical]);
+          return async () => {
+            expectClose(await y.read(), gaussianBlurRef(data, shape, 1.5), TOL, 'blur');
+            y.dispose();
+          };
+        },
+        planned: () => ['blur.fwd_h', vertical],
+      };
+    });
+    const reached = await sweepVariants('blur', runs);
+    expect(reached).toEqual(['blur.fwd_h', 'blur.fwd_v', 'blur.fwd_v4']);
   });
 
   it('default kernel size is 2 * floor(4 sigma + 0.5) + 1 and weights sum to 1', () => {

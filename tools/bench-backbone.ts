@@ -2,13 +2,14 @@
 // up to features.18 = Keras `out_relu`) against @tensorflow/tfjs-backend-webgpu running the same
 // nsfwjs layers model to `out_relu`, on the SAME GPUDevice in the same process.
 //
-// Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--json FILE]
-//                                    [--profile] [--no-peer]
-// Each case: one first call (pipeline compilation included: Mesa's disk cache makes it vary between
-// runs of the process), one more warm-up, then `runs` timed calls; median and min in ms, images/s
-// from the median. Every timed call starts from an input already on the GPU and ends when the
-// output has been read back to the CPU. --profile adds a per-layer breakdown of our forward
-// (each dispatch followed by a device sync, so the sum exceeds the pipelined forward).
+// Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--warmup 5]
+//                                    [--json FILE] [--profile] [--no-peer]
+// Each case, both engines alike: one first call (pipeline compilation included: Mesa's disk cache
+// makes it vary between runs of the process), `warmup` more untimed calls (our bind-group cache
+// fills over the first few), then `runs` timed calls; median and min in ms, images/s from the
+// median. Every timed call starts from an input already on the GPU and ends when the output has
+// been read back to the CPU. --profile adds a per-layer breakdown of our forward (each layer, with
+// its fused ReLU6 and residual add, followed by a device sync, so the sum exceeds the pipelined forward).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/node-fs.js';
@@ -20,7 +21,6 @@ import { WeightReader } from '../src/models/weights.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
 import { conv2d } from '../src/ops/conv2d.js';
 import { depthwiseConv2d } from '../src/ops/depthwise.js';
-import { add, relu6 } from '../src/ops/elementwise.js';
 import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
 import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from './convert/tfjs-weights.js';
 
@@ -50,11 +50,11 @@ function seededInput(n: number): Float32Array {
   });
 }
 
-async function timeCase(engine: Row['engine'], size: number, batch: number, runs: number, call: () => Promise<void>): Promise<Row> {
+async function timeCase(engine: Row['engine'], size: number, batch: number, runs: number, warmup: number, call: () => Promise<void>): Promise<Row> {
   let t = performance.now();
   await call();
   const firstMs = performance.now() - t;
-  await call();
+  for (let i = 0; i < warmup; i++) await call();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     t = performance.now();
@@ -88,23 +88,15 @@ async function profile(net: MobileNetV2, size: number, batch: number): Promise<A
           const [, c, hh, ww] = h.shape;
           const padding = padFor(net.padding, l.k, l.stride, hh, ww);
           const kind = l.depthwise ? `depthwise ${l.k}×${l.k}/${l.stride}` : l.k === 1 ? (i === 0 && b.layers.length === 3 ? 'expand 1×1' : 'project 1×1') : `conv ${l.k}×${l.k}/${l.stride}`;
-          const what = `${kind} ${c}→${l.weight.shape[0]} @${hh}×${ww}`;
+          // As MobileNetV2.features runs it: ReLU6 and the residual add in the conv's stores.
+          const residual = b.residual && i === b.layers.length - 1 ? cur : undefined;
+          const what = `${kind} ${c}→${l.weight.shape[0]} @${hh}×${ww}${l.relu6 ? ' +relu6' : ''}${residual ? ' +residual' : ''}`;
+          const opts = { stride: l.stride, padding, activation: l.relu6 ? ('relu6' as const) : ('none' as const) };
           const prev = h;
           h = await timed(`${b.name}[${i}]`, what, () =>
-            l.depthwise ? depthwiseConv2d(prev, l.weight, l.bias, { stride: l.stride, padding }) : conv2d(prev, l.weight, l.bias, { stride: l.stride, padding }),
+            l.depthwise ? depthwiseConv2d(prev, l.weight, l.bias, opts) : conv2d(prev, l.weight, l.bias, { ...opts, residual }),
           );
-          if (l.relu6) {
-            const pre = h;
-            h = await timed(`${b.name}[${i}].relu6`, 'relu6', () => relu6(pre));
-            pre.dispose();
-          }
           if (prev !== x && prev !== cur) prev.dispose();
-        }
-        if (b.residual) {
-          const y = h;
-          const res = cur;
-          h = await timed(`${b.name}.add`, 'residual add', () => add(y, res));
-          y.dispose();
         }
         if (cur !== x) cur.dispose();
         cur = h;
@@ -119,11 +111,12 @@ async function profile(net: MobileNetV2, size: number, batch: number): Promise<A
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { sizes: { type: 'string' }, batches: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' }, profile: { type: 'boolean' }, 'no-peer': { type: 'boolean' } },
+    options: { sizes: { type: 'string' }, batches: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, json: { type: 'string' }, profile: { type: 'boolean' }, 'no-peer': { type: 'boolean' } },
   });
   const sizes = (values.sizes ?? '224,256').split(',').map(Number);
   const batches = (values.batches ?? '1,8').split(',').map(Number);
   const runs = Math.max(5, Number(values.runs ?? 5));
+  const warmup = Math.max(1, Number(values.warmup ?? 5));
   const rt = await initRuntime();
   const info = rt.gpu.info;
   console.log(`adapter: ${info.vendor} ${info.architecture} ${info.description}; node ${process.version}`);
@@ -139,7 +132,7 @@ async function main(): Promise<number> {
     for (const batch of batches) {
       const x = tensor(seededInput(batch * 3 * size * size), [batch, 3, size, size]);
       rows.push(
-        await timeCase('ours', size, batch, runs, async () => {
+        await timeCase('ours', size, batch, runs, warmup, async () => {
           const { 'features.18': y } = backbone.features(x, ['features.18']);
           await y.read();
           y.dispose();
@@ -181,7 +174,7 @@ async function main(): Promise<number> {
         const data = seededInput(batch * 3 * size * size);
         const x = tf.tidy(() => tf.tensor4d(data, [batch, 3, size, size]).transpose([0, 2, 3, 1]));
         rows.push(
-          await timeCase('tfjs-webgpu', size, batch, runs, async () => {
+          await timeCase('tfjs-webgpu', size, batch, runs, warmup, async () => {
             const y = sub.predict(x) as import('@tensorflow/tfjs').Tensor;
             await y.data();
             y.dispose();
@@ -194,7 +187,7 @@ async function main(): Promise<number> {
     }
   }
 
-  console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} runs`);
+  console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} runs after ${warmup} warm-up calls`);
   console.log(`peer: ${peerNote}`);
   console.log('size  batch |   ours first   median   img/s |   tfjs first   median   img/s | ours/peer time');
   const table: Array<Record<string, unknown>> = [];

@@ -13,6 +13,8 @@ struct Params {
   radius: u32,
   taps: u32,   // 2 * radius + 1
   blocks: u32, // ceil(length of the filtered axis / (4 * SPAN))
+  scale: f32,  // stored: value * scale + shift (1 and 0 but in the last pass: an affine fused in)
+  shift: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -76,12 +78,14 @@ fn blur_line(l: Line) {
     a0 += wk * w0;
     if (SPAN == 2u) { a1 += wk * w1; }
   }
+  let b0 = a0 * p.scale + p.shift;
+  let b1 = a1 * p.scale + p.shift;
   for (var j = 0; j < 4; j++) {
-    if (l.first + j < l.n) { out[l.base + u32(l.first + j) * l.stride] = a0[j]; }
+    if (l.first + j < l.n) { out[l.base + u32(l.first + j) * l.stride] = b0[j]; }
   }
   if (SPAN == 2u) {
     for (var j = 0; j < 4; j++) {
-      if (l.first + 4 + j < l.n) { out[l.base + u32(l.first + 4 + j) * l.stride] = a1[j]; }
+      if (l.first + 4 + j < l.n) { out[l.base + u32(l.first + 4 + j) * l.stride] = b1[j]; }
     }
   }
 }
@@ -122,7 +126,7 @@ fn push4(w0: ptr<function, mat4x4<f32>>, w1: ptr<function, mat4x4<f32>>, v: vec4
 }
 
 fn store4(base4: u32, w4: u32, row: i32, n: i32, v: vec4<f32>) {
-  if (row < n) { out_v4[base4 + u32(row) * w4] = v; }
+  if (row < n) { out_v4[base4 + u32(row) * w4] = v * p.scale + p.shift; }
 }
 
 @compute @workgroup_size(WG)

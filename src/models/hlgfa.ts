@@ -159,12 +159,17 @@ export function reliabilityWeight(ps: LevelParams[], fhs: Tensor[], size: number
  * no ranking (AUROC, AUPRO) and no verdict (the threshold is calibrated on the same maps).
  */
 export function anomalyMap(fhats: Tensor[], fhs: Tensor[], size: number, blurSigma: number, weight: Tensor | null): Tensor {
+  // mean_l Up(1 − cos_l) = 1 − Σ_l Up(cos_l) / L: bilinear weights sum to 1, so the constant passes
+  // through the upsampling, and through the blur (normalised weights, mirrored borders), whose
+  // stores apply the affine map: one pass over the map instead of L + 1.
   let acc: Tensor | null = null;
   fhats.forEach((f, l) => {
-    const up = resizeBilinear(discrepancy(f, fhs[l]), [size, size], { alignCorners: false });
+    const up = resizeBilinear(cosineSimilarity(f, fhs[l]), [size, size], { alignCorners: false });
     acc = acc ? add(acc, up) : up;
   });
-  let map = affine(acc!, 1 / fhats.length, 0);
+  const scale = -1 / fhats.length;
+  if (blurSigma > 0 && !weight) return gaussianBlur(acc!, blurSigma, { scale, shift: 1 });
+  let map = affine(acc!, scale, 1);
   if (weight) map = mul(map, weight);
   return blurSigma > 0 ? gaussianBlur(map, blurSigma) : map;
 }

@@ -26,6 +26,9 @@ export interface BlurOptions {
   radius?: number;
   /** Outputs per thread: 4 * span (shader override `SPAN`). For tuning; default 2 (faster on lavapipe). */
   span?: 1 | 2;
+  /** The result times `scale` plus `shift`, in the last pass's stores (an affine map fused in; default 1, 0). */
+  scale?: number;
+  shift?: number;
 }
 
 export function defaultBlurRadius(sigma: number): number {
@@ -60,6 +63,9 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
     throw new Error(`${op}: radius ${radius} must be an integer >= 0`);
   }
   const span = opts.span ?? blurTuning.values.span;
+  const scale = opts.scale ?? 1;
+  const shift = opts.shift ?? 0;
+  if (!Number.isFinite(scale) || !Number.isFinite(shift)) throw new Error(`${op}: scale ${scale} and shift ${shift} must be finite numbers`);
   if (span !== 1 && span !== 2) throw new Error(`${op}: span ${String(span)} must be 1 or 2`);
   const pl = blurPlan(span);
   const [n, c, h, w] = x.shape;
@@ -73,8 +79,8 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
   // Rows (x → tmp), then columns (tmp → y): `per` outputs per thread along the pass's direction;
   // the columns 4 at a time (fwd_v4, vec4 loads) where rows are a multiple of 4 wide.
   const v4 = w % 4 === 0;
-  const passes = [['fwd_h', x, tmp, w, h], [v4 ? 'fwd_v4' : 'fwd_v', tmp, y, h, v4 ? w / 4 : w]] as const;
-  for (const [entry, src, dst, along, across] of passes) {
+  const passes = [['fwd_h', x, tmp, w, h, false], [v4 ? 'fwd_v4' : 'fwd_v', tmp, y, h, v4 ? w / 4 : w, true]] as const;
+  for (const [entry, src, dst, along, across, last] of passes) {
     const blocks = Math.ceil(along / per);
     const count = planes * across * blocks;
     launch(op, {
@@ -82,7 +88,7 @@ export function gaussianBlur(x: Tensor, sigma: number, opts: BlurOptions = {}): 
       entry,
       constants: pl.constants,
       tensors: { x: src, wt: weights, out: dst },
-      uniforms: { ...common, count, blocks },
+      uniforms: { ...common, count, blocks, scale: last ? scale : 1, shift: last ? shift : 0 },
       workgroups: groups1d(count, WG),
     });
   }

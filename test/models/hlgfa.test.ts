@@ -2,14 +2,15 @@
 // exactly, and a checkpoint round trip scores images identically.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { useGpu } from '../helpers.js';
+import { expectClose, numel, randn, useGpu } from '../helpers.js';
 import { loadBackbone } from '../../src/models/backbone.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 import { dualFeatures, sha256Hex, viewTensor } from '../../src/models/detector.js';
 import { detectorFromCheckpoint, parseCheckpoint } from '../../src/models/checkpoint.js';
 import { resizeRgba } from '../../src/io/image.js';
-import { mul, resizeBilinear, sub } from '../../src/ops/index.js';
-import { scope } from '../../src/tensor/tensor.js';
+import { add, affine, cosineSimilarity, gaussianBlur, mul, resizeBilinear, sub } from '../../src/ops/index.js';
+import { scope, tensor } from '../../src/tensor/tensor.js';
+import { anomalyMap } from '../../src/models/hlgfa.js';
 import { holdoutSplit, mapStatistics, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
 import { generateDataset } from '../../src/data/synthetic.js';
 import { runtime } from '../../src/gpu/runtime.js';
@@ -36,6 +37,28 @@ async function setup() {
   const backboneId = { architecture: 'mobilenet_v2', source: 'test', sha256: await sha256Hex(WEIGHTS) };
   return { backbone, backboneId };
 }
+
+describe('anomalyMap', () => {
+  it('equals the mean over levels of Up(1 − cos), weighted, blurred: the affine folded into the blur changes nothing', async () => {
+    const shapes = [[2, 8, 16, 16], [2, 12, 8, 8], [2, 16, 4, 4]];
+    const fhats = shapes.map((s, i) => tensor(randn(numel(s), 10 + i), s));
+    const fhs = shapes.map((s, i) => tensor(randn(numel(s), 20 + i), s));
+    const weight = tensor(randn(2 * 32 * 32, 30).map((v) => 1 + 0.3 * v), [2, 1, 32, 32]);
+    const plain = (w: typeof weight | null, sigma: number) => {
+      const ups = fhats.map((f, l) => resizeBilinear(affine(cosineSimilarity(f, fhs[l]), -1, 1), [32, 32], { alignCorners: false }));
+      let map = affine(ups.reduce((a, b) => add(a, b)), 1 / 3, 0);
+      if (w) map = mul(map, w);
+      return sigma > 0 ? gaussianBlur(map, sigma) : map;
+    };
+    for (const [w, sigma] of [[null, 4], [null, 0], [weight, 4], [weight, 0]] as const) {
+      const [got, want] = scope(() => [anomalyMap(fhats, fhs, 32, sigma, w), plain(w, sigma)]);
+      expectClose(await got.read(), await want.read(), { atol: 2e-6, rtol: 1e-5 }, `weight ${w ? 'on' : 'off'}, sigma ${sigma}`);
+      got.dispose();
+      want.dispose();
+    }
+    for (const t of [...fhats, ...fhs, weight]) t.dispose();
+  });
+});
 
 describe('HLGFA training', () => {
   const config = resolveConfig({ size: 64, epochs: 3, batchSize: 4, lr: 3e-3, seed: 5, holdout: 0.2 });

@@ -63,6 +63,18 @@ describe('gaussianBlur', () => {
     expect(reached).toEqual(['blur.fwd_h', 'blur.fwd_v', 'blur.fwd_v4']);
   });
 
+  it('applies scale and shift in the last pass (both vertical entries); rejects non-finite ones', async () => {
+    for (const shape of [[2, 1, 9, 12], [1, 2, 7, 11]]) {
+      const data = randn(numel(shape), 6);
+      const x = tensor(data, shape);
+      const y = gaussianBlur(x, 1.5, { scale: -1 / 3, shift: 1 });
+      const ref = gaussianBlurRef(data, shape, 1.5).map((v) => v * (-1 / 3) + 1);
+      expectClose(await y.read(), ref, TOL, `scale and shift ${JSON.stringify(shape)}`);
+      expect(() => gaussianBlur(x, 1, { shift: NaN })).toThrow(/gaussianBlur: scale 1 and shift NaN must be finite numbers/);
+      for (const t of [x, y]) t.dispose();
+    }
+  });
+
   it('default kernel size is 2 * floor(4 sigma + 0.5) + 1 and weights sum to 1', () => {
     expect(defaultBlurRadius(4)).toBe(16);
     expect(gaussianKernel1d(4, defaultBlurRadius(4)).length).toBe(33);

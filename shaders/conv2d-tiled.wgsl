@@ -62,7 +62,7 @@ fn fwd_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       let px = px0 + lid.x * 4u + j;
       if (px < hw) {
         let v = acc[i][j] + b;
-        out[base + px] = select(v, clamp(v, 0.0, 6.0), p.act == 1u);
+        out[base + px] = activate(v, p.act);
       }
     }
   }

@@ -31,7 +31,7 @@ struct Params {
   kw: u32,         // wprep: kernel width
   has_bias: u32,
   flip: u32,       // wprep: swap channel roles and flip the taps (input gradient)
-  act: u32,        // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
+  act: u32,        // fwd*: the stored output goes through activate() (after the bias): 1 ReLU6, 2 ReLU
   lx: u32,         // im2col: log2 of the threads a workgroup puts along an output row
 }
 
@@ -45,6 +45,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read> x_v4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> cols_v4: array<vec4<f32>>;
+
+// #include "_activation.wgsl"
 
 // Horizontal kernel geometry is compiled in (the kw taps unroll over a register row segment);
 // the vertical one is uniform, so the kernel-row loop stays a loop and one pipeline serves them all.
@@ -86,7 +88,7 @@ fn store_px(nimg: u32, co0: u32, oh: u32, ow0: u32, acc0: array<vec4<f32>, PXMAX
     let o = ((nimg * p.cout + co) * p.ho + oh) * p.wo + ow0;
     for (var j = 0u; j < np; j++) {
       let v = select(acc1[j][c & 3u], acc0[j][c & 3u], c < 4u) + b;
-      out[o + j] = select(v, clamp(v, 0.0, 6.0), p.act == 1u);
+      out[o + j] = activate(v, p.act);
     }
   }
 }

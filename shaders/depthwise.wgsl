@@ -41,7 +41,7 @@ struct Params {
   pad: i32,      // zero padding (all but bwd_x, which uses P); fwd_rolling with FLIP: may be < 0
   has_bias: u32, // fwd*: add bias[c]
   bh: u32,       // = BH, a run-time bound (see store_block)
-  act: u32,      // fwd*: 1 = ReLU6 on the stored output (after the bias), fused
+  act: u32,      // fwd*: the stored output goes through activate() (after the bias): 1 ReLU6, 2 ReLU
   tpp_log2: u32, // fwd*: log2 of the lanes per plane, TPP (a power of two dividing WG)
 }
 
@@ -141,9 +141,11 @@ fn accumulate_row(acc: ptr<function, array<f32, MAX_ACC>>, row: array<f32, MAX_S
   }
 }
 
+// #include "_activation.wgsl"
+
 // The fused activation (p.act), applied to stored values after the bias.
-fn act(v: f32) -> f32 { return select(v, clamp(v, 0.0, 6.0), p.act == 1u); }
-fn act4(v: vec4<f32>) -> vec4<f32> { return select(v, clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)), p.act == 1u); }
+fn act(v: f32) -> f32 { return activate(v, p.act); }
+fn act4(v: vec4<f32>) -> vec4<f32> { return activate4(v, p.act); }
 
 fn finish_block(plane: u32, at: BlockAt, acc: array<f32, MAX_ACC>) -> FwdBlock {
   var bv = 0.0;

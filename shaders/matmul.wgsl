@@ -33,7 +33,7 @@ struct Params {
   bias_mode: u32, // 0 none, 1 per row (bias[m])
   ln: u32,        // fwd_subgroup only: lanes along N per row block (a uniform, not an override, so one
                   // pipeline serves every N: lavapipe compiles fwd_subgroup slowly)
-  act: u32,       // 1: ReLU6 on what is stored (after the bias), fused instead of a pass of its own
+  act: u32,       // what is stored goes through activate() (after the bias and addend): 1 ReLU6, 2 ReLU
   add_mode: u32,  // 1: addend[i] added to what is stored at C[i] (after the bias, before the ReLU6): a
                   // residual connection fused into its convolution (fwd_subgroup: see adds())
 }
@@ -64,9 +64,11 @@ fn range_of(z: u32) -> Range {
   return Range(z, z + 1u, 0u, p.k, z * p.c_bs);
 }
 
+// #include "_activation.wgsl"
+
 // The fused activation (p.act), applied to stored values after the bias.
-fn act(v: f32) -> f32 { return select(v, clamp(v, 0.0, 6.0), p.act == 1u); }
-fn act4(v: vec4<f32>) -> vec4<f32> { return select(v, clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)), p.act == 1u); }
+fn act(v: f32) -> f32 { return activate(v, p.act); }
+fn act4(v: vec4<f32>) -> vec4<f32> { return activate4(v, p.act); }
 
 fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   if (m >= p.m) { return; }

@@ -11,7 +11,7 @@ import type { Rng } from '../util/random.js';
 import { convParams } from '../nn/init.js';
 import {
   add, affine, concat, conv2d, cosineSimilarity, depthwiseConv2d, div, gatedResidual, gaussianBlur,
-  mean, modulate, instanceNorm, mul, multiScaleDepthwise, relu, resizeBilinear, split, sub,
+  mean, modulate, instanceNorm, mul, multiScaleDepthwise, resizeBilinear, split, sub,
 } from '../ops/index.js';
 import type { HlgfaConfig } from './hlgfa-config.js';
 
@@ -88,7 +88,7 @@ export function levelShapes(channels: number, cfg: Pick<HlgfaConfig, 'detailRedu
 /** The structure prior S (also used by the reliability weight). */
 export function structurePrior(p: LevelParams, fh: Tensor): Tensor {
   const ms = multiScaleDepthwise(fh, [p.dw3.w, p.dw5.w, p.dw7.w], [p.dw3.b, p.dw5.b, p.dw7.b]);
-  return relu(conv2d(ms, p.structure.w, p.structure.b));
+  return conv2d(ms, p.structure.w, p.structure.b, { activation: 'relu' });
 }
 
 /** Refines LR features `fl` (half the size of `fh`) into F̂ with the same shape as `fh`. */

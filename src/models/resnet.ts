@@ -5,8 +5,9 @@
 // small or width-multiplied variants all load; named architectures are checked against the file.
 import { SafeTensorsError } from '../io/safetensors.js';
 import { Tensor, keep, scope, tensor } from '../tensor/tensor.js';
-import { add, relu } from '../ops/elementwise.js';
+import { add } from '../ops/elementwise.js';
 import { conv2d } from '../ops/conv2d.js';
+import type { Activation } from '../ops/util.js';
 import { globalAvgPool, maxPool2d } from '../ops/pool.js';
 import { matmul } from '../ops/matmul.js';
 import { noGrad } from '../autograd/tape.js';
@@ -169,8 +170,9 @@ export class ResNet {
     return ['conv1', 'layer1', 'layer2', 'layer3', 'layer4', ...(this.fc ? ['logits'] : [])];
   }
 
-  private static run(l: ConvLayer, x: Tensor): Tensor {
-    return conv2d(x, l.weight, l.bias, { stride: l.stride, padding: l.pad });
+  /** One conv (BN folded); the activation and a residual run in its stores where they can (see conv2d). */
+  private static run(l: ConvLayer, x: Tensor, activation: Activation = 'none', residual?: Tensor): Tensor {
+    return conv2d(x, l.weight, l.bias, { stride: l.stride, padding: l.pad, activation, residual });
   }
 
   /**
@@ -190,18 +192,19 @@ export class ResNet {
       scope(() => {
         const out: Record<string, Tensor> = {};
         const done = () => Object.keys(out).length === want.size;
-        let cur = relu(ResNet.run(this.stem, x));
+        let cur = ResNet.run(this.stem, x, 'relu');
         if (want.has('conv1')) out.conv1 = cur;
         if (done()) return out;
         cur = maxPool2d(cur, { kernel: 3, stride: 2, padding: 1 });
         for (let s = 0; s < this.stages.length; s++) {
           for (const b of this.stages[s]) {
+            // relu(conv(h) + identity) at the block's last conv; relu after the others.
+            const identity = b.downsample ? ResNet.run(b.downsample, cur) : cur;
             let h = cur;
             b.convs.forEach((c, i) => {
-              h = ResNet.run(c, h);
-              if (i < b.convs.length - 1) h = relu(h);
+              h = ResNet.run(c, h, 'relu', i === b.convs.length - 1 ? identity : undefined);
             });
-            cur = relu(add(h, b.downsample ? ResNet.run(b.downsample, cur) : cur));
+            cur = h;
           }
           if (want.has(`layer${s + 1}`)) out[`layer${s + 1}`] = cur;
           if (done()) return out;

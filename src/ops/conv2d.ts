@@ -6,11 +6,11 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
-import { add, relu6 } from './elementwise.js';
+import { activate, add } from './elementwise.js';
 import { gemm, matmulPlan } from './matmul.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
-import { fusesRelu6, groups1d, launch, vec4Phase, type Activation } from './util.js';
+import { activationCode, groups1d, launch, vec4Phase, type Activation, type ActivationCode } from './util.js';
 
 export type Pair = number | readonly [number, number];
 /** Padding [top, bottom, left, right]. */
@@ -22,9 +22,10 @@ export interface Conv2dOptions {
   padding?: Pair | Padding4;
   dilation?: Pair;
   /**
-   * 'relu6' clamps the output to [0, 6] in the kernel's store instead of a pass of its own (what
-   * MobileNetV2's layers do; a fifth of an inference's GPU time on lavapipe went to separate ReLU6
-   * passes). With gradients it runs as conv2d then relu6: the same values, the usual backward.
+   * 'relu6' clamps the output to [0, 6], 'relu' at 0, in the kernel's store instead of a pass of its
+   * own (MobileNetV2's layers, HLGFA's structure prior; a fifth of an inference's GPU time on
+   * lavapipe went to separate ReLU6 passes). With gradients it runs as conv2d then the activation:
+   * the same values, the usual backward.
    */
   activation?: Activation;
   /**
@@ -213,13 +214,13 @@ function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Ten
   });
 }
 
-function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, relu6Out: boolean, residual: Tensor | null = null): Tensor {
+function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: ActivationCode, residual: Tensor | null = null): Tensor {
   const y = empty([g.n, g.cout, g.ho, g.wo]);
   if (y.size === 0) return y;
   const hw = g.h * g.w;
   if (forwardAsMatmul(g)) {
     // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row, + residual)
-    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, relu6: relu6Out, addend: residual });
+    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, act, addend: residual });
     return y;
   }
   if (residual) throw new Error('conv2d: a fused residual needs the matmul route'); // conv2d() adds it otherwise
@@ -231,13 +232,13 @@ function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, rel
       constants: plan.constants,
       tensors: { x, wsrc: w, bias: bias ?? w, out: y },
       flops: convFlops(g),
-      uniforms: { cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], kh: g.kh, sh: g.sh, dh: g.dh, has_bias: bias ? 1 : 0, act: relu6Out ? 1 : 0 },
+      uniforms: { cin: g.cin, h: g.h, w: g.w, cout: g.cout, ho: g.ho, wo: g.wo, pad_h: g.pad[0], pad_w: g.pad[2], kh: g.kh, sh: g.sh, dh: g.dh, has_bias: bias ? 1 : 0, act },
       workgroups: [Math.ceil((g.ho * g.wo) / 32), Math.ceil(g.cout / 32), g.n],
     });
     return y;
   }
   const wt = prepWeights('conv2d', w, g, false);
-  launchDirect('conv2d', plan, { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2], relu6: relu6Out }, convFlops(g));
+  launchDirect('conv2d', plan, { x, wt, bias: bias ?? wt, out: y }, g.n, { ...g, hasBias: !!bias, padH: g.pad[0], padW: g.pad[2], act }, convFlops(g));
   wt.dispose();
   return y;
 }
@@ -256,8 +257,8 @@ interface DirectDims {
   sh: number;
   dh: number;
   hasBias: boolean;
-  /** Clamp the stored output to [0, 6] (forward only). */
-  relu6?: boolean;
+  /** The activation of the stored output (forward only). */
+  act?: ActivationCode;
 }
 
 /** One launch of fwd* or bwd_x: a thread per PX pixels of an output row × 8 output channels. */
@@ -271,7 +272,7 @@ function launchDirect(op: string, k: { shader: string; entry: string; constants:
     flops,
     uniforms: {
       n, cin: d.cin, h: d.h, w: d.w, cout: d.cout, ho: d.ho, wo: d.wo, cout8: round8(d.cout), pad_h: d.padH, pad_w: d.padW,
-      wblocks, has_bias: d.hasBias ? 1 : 0, kh: d.kh, sh: d.sh, dh: d.dh, act: d.relu6 ? 1 : 0,
+      wblocks, has_bias: d.hasBias ? 1 : 0, kh: d.kh, sh: d.sh, dh: d.dh, act: d.act ?? 0,
     },
     workgroups: [Math.ceil((wblocks * d.ho) / WG), round8(d.cout) / 8, n],
   });
@@ -397,7 +398,7 @@ function gradBias(gy: Tensor, g: ConvGeometry): Tensor {
  */
 export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
   const g = convGeometry('conv2d', x.shape, w.shape, bias ? bias.shape : null, opts);
-  const fused = fusesRelu6('conv2d', opts.activation);
+  const act = activationCode('conv2d', opts.activation);
   const residual = opts.residual ?? null;
   if (residual) {
     const want = [g.n, g.cout, g.ho, g.wo];
@@ -410,14 +411,14 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: C
       const z = conv2d(x, w, bias, { ...opts, activation: 'none', residual: undefined });
       const y = add(z, residual);
       if (!taped) z.dispose();
-      if (!fused) return y;
-      const r = relu6(y);
+      if (!act) return y;
+      const r = activate(y, act);
       if (!taped) y.dispose();
       return r;
     }
   }
-  if (fused && needsGrad(x, w, bias)) return relu6(conv2d(x, w, bias, { ...opts, activation: 'none' }));
-  const y = forward(x, w, bias, g, fused, residual);
+  if (act && needsGrad(x, w, bias)) return activate(conv2d(x, w, bias, { ...opts, activation: 'none' }), act);
+  const y = forward(x, w, bias, g, act, residual);
   if (needsGrad(x, w, bias)) {
     const inputs = bias ? [x, w, bias] : [x, w];
     record('conv2d', inputs, y, (gy) => {

@@ -4,10 +4,10 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
-import { copy, relu6 } from './elementwise.js';
+import { activate, copy } from './elementwise.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
-import { assertRank, fusesRelu6, groups1d, launch, vec4Phase, type Activation } from './util.js';
+import { activationCode, assertRank, groups1d, launch, vec4Phase, type Activation, type ActivationCode } from './util.js';
 
 export interface DepthwiseOptions {
   stride?: number;
@@ -17,7 +17,7 @@ export interface DepthwiseOptions {
    */
   padding?: number | 'same' | readonly [number, number, number, number];
   dilation?: number;
-  /** 'relu6': ReLU6 fused into the output store (see conv2d's `activation`). */
+  /** 'relu6' or 'relu', fused into the output store (see conv2d's `activation`). */
   activation?: Activation;
 }
 
@@ -213,7 +213,7 @@ function rollingChunks(g: DwGeometry, rows: number): { chunks: number; steps: nu
 const depthwiseFlops = (g: DwGeometry): number => 2 * g.n * g.c * g.oh * g.ow * g.k * g.k;
 
 /** Rolling stride-1 pass: out = x ⋆ w (+ bias), or with `flip` the correlation with w rotated 180°. */
-function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean, relu6Out = false): void {
+function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean, act: ActivationCode = 0): void {
   const bw = rollingWidth(g, tuning.rollingBw);
   const tilesX = Math.ceil(g.ow / bw);
   const { chunks, steps } = rollingChunks(g, g.oh);
@@ -230,7 +230,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
     tensors: { x, wt: w, bias: bias ?? w, out },
     uniforms: {
       planes, tiles, tiles_x: tilesX, chunks, steps, pad: g.pad, has_bias: bias ? 1 : 0,
-      c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act: relu6Out ? 1 : 0,
+      c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act,
     },
     workgroups: planeGrid(tiles, wg, planes),
   });
@@ -303,14 +303,14 @@ export function depthwisePlan(g: DwGeometry): { shader: string; entry: string; l
   };
 }
 
-export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, relu6Out = false): Tensor {
+export function depthwiseForwardRaw(g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, act: ActivationCode = 0): Tensor {
   const out = empty([g.n, g.c, g.oh, g.ow]);
   if (useRolling(g, g.oh)) {
-    launchRolling('depthwiseConv2d', g, x, w, bias, out, false, relu6Out);
+    launchRolling('depthwiseConv2d', g, x, w, bias, out, false, act);
     return out;
   }
   const planes = g.n * g.c;
-  const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act: relu6Out ? 1 : 0 };
+  const common = { planes, pad: g.pad, has_bias: bias ? 1 : 0, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, act };
   const { bw, bh, tilesX, tiles, tpp, shareLanes: h } = forwardPlan(g);
   const { shader, entry } = depthwisePlan(g);
   const rows = (bh - 1) * g.stride + (g.k - 1) * g.dilation + 1;
@@ -420,10 +420,10 @@ export function depthwiseConv2d(x: Tensor, w: Tensor, bias: Tensor | null = null
   const op = 'depthwiseConv2d';
   const g = geometry(op, x.shape, w.shape, null, opts);
   if (bias) checkBias(op, bias, g.c);
-  const fused = fusesRelu6(op, opts.activation);
+  const act = activationCode(op, opts.activation);
   const inputs = bias ? [x, w, bias] : [x, w];
-  if (fused && needsGrad(...inputs)) return relu6(depthwiseConv2d(x, w, bias, { ...opts, activation: 'none' }));
-  const y = depthwiseForwardRaw(g, x, w, bias, fused);
+  if (act && needsGrad(...inputs)) return activate(depthwiseConv2d(x, w, bias, { ...opts, activation: 'none' }), act);
+  const y = depthwiseForwardRaw(g, x, w, bias, act);
   if (needsGrad(...inputs)) {
     record(op, inputs, y, (gy) => {
       const gx = x.requiresGrad ? depthwiseBackwardInput(g, w, gy) : null;

@@ -4,7 +4,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
 import { ELEMENTWISE_WG as WG, expandRaw } from './broadcast.js';
 import { sumToShape } from './reduce.js';
-import { broadcastShapes, broadcastStrides, groups1d, launch, pad8, sameShape } from './util.js';
+import { broadcastShapes, broadcastStrides, groups1d, launch, pad8, sameShape, type ActivationCode } from './util.js';
 
 const UNARY = { relu: 0, relu6: 1, sigmoid: 2, copy: 3, affine: 4 } as const;
 type UnaryName = keyof typeof UNARY;
@@ -48,6 +48,11 @@ export function relu6(x: Tensor): Tensor {
   const y = unary('relu6', x);
   if (needsGrad(x)) record('relu6', [x], y, (gy) => [unaryBackward('relu6', x, gy)]);
   return y;
+}
+
+/** A convolution's activation as a pass of its own (with gradients: the unfused path). */
+export function activate(x: Tensor, code: ActivationCode): Tensor {
+  return code === 1 ? relu6(x) : code === 2 ? relu(x) : x;
 }
 
 export function sigmoid(x: Tensor): Tensor {

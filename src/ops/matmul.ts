@@ -4,7 +4,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr } from '../tensor/tensor.js';
 import { allow, tunable } from './tunable.js';
-import { groups1d, launch } from './util.js';
+import { groups1d, launch, type ActivationCode } from './util.js';
 
 /**
  * Kernel variants (entry points fwd_<variant> of shaders/matmul.wgsl, and fwd_subgroup of
@@ -73,8 +73,8 @@ export interface GemmArgs {
   reduce?: boolean;
   /** bias[m] added to row m. */
   bias?: Tensor | null;
-  /** ReLU6 applied to what is stored, after the bias and addend (forward-only fusion; see conv2d's `activation`). */
-  relu6?: boolean;
+  /** The activation applied to what is stored, after the bias and addend (forward-only fusion; see conv2d's `activation`). */
+  act?: ActivationCode;
   /**
    * Added to C element by element (a tensor of C's size and layout) after the bias, before the
    * ReLU6: a residual connection fused into its convolution (forward-only; see conv2d's `residual`).
@@ -228,7 +228,7 @@ export function gemm(args: GemmArgs): void {
       tb: transB ? 1 : 0,
       reduce: reduce ? 1 : 0,
       bias_mode: splits === 1 ? biasMode : 0,
-      act: splits === 1 && g.relu6 ? 1 : 0, // split-K: on the summed result only
+      act: splits === 1 ? g.act ?? 0 : 0, // split-K: on the summed result only
       add_mode: addend ? 1 : 0,
       ...(pl.sg ? { ln: pl.sg.ln } : {}),
     },
@@ -239,7 +239,7 @@ export function gemm(args: GemmArgs): void {
       shader: 'matmul',
       entry: 'sum_splits',
       tensors: { parts: target, c: g.out, bias: g.bias ?? g.a, addend: g.addend ?? g.a },
-      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.relu6 ? 1 : 0, add_mode: g.addend ? 1 : 0 },
+      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.act ?? 0, add_mode: g.addend ? 1 : 0 },
       workgroups: groups1d(m * n, 256),
     });
     target.dispose();

@@ -64,13 +64,17 @@ export function launch(op: string, l: Launch): void {
 }
 
 /** An activation a convolution can apply in its output stores. */
-export type Activation = 'none' | 'relu6';
+export type Activation = 'none' | 'relu6' | 'relu';
 
-/** Whether `op` clamps its stores to [0, 6] (ReLU6); throws naming the op on an unknown activation. */
-export function fusesRelu6(op: string, activation: Activation | undefined): boolean {
+/** The kernels' `act` uniform per activation (shaders/_activation.wgsl). */
+const ACTIVATION_CODES: Record<Activation, 0 | 1 | 2> = { none: 0, relu6: 1, relu: 2 };
+export type ActivationCode = 0 | 1 | 2;
+
+/** The `act` uniform for `activation` (0: none); throws naming the op on an unknown activation. */
+export function activationCode(op: string, activation: Activation | undefined): ActivationCode {
   const a = activation ?? 'none';
-  if (a !== 'none' && a !== 'relu6') throw new Error(`${op}: activation "${String(a)}" must be 'none' or 'relu6'`);
-  return a === 'relu6';
+  if (!Object.hasOwn(ACTIVATION_CODES, a)) throw new Error(`${op}: activation "${String(a)}" must be 'none', 'relu6' or 'relu'`);
+  return ACTIVATION_CODES[a];
 }
 
 /** Workgroups for `n` independent items at `perGroup` items per workgroup, split over x/y. */

@@ -1,7 +1,7 @@
-// ReLU6 fused into the output stores of conv2d (direct kernels, the 1×1 matmul path, split-K) and
+// ReLU6 and ReLU fused into the output stores of conv2d (direct kernels, the 1×1 matmul path, split-K) and
 // depthwiseConv2d (rolling, blocked, vec4, subgroup): every kernel variant of the conv2d, matmul
-// and depthwise families against min(max(reference, 0), 6), with no separate activation pass; and
-// with gradients, the unfused path (same values, the ReLU6-masked gradients). And a residual added
+// and depthwise families against the clamped reference, with no separate activation pass; and
+// with gradients, the unfused path (same values, the masked gradients). And a residual added
 // in the same stores (conv2d's `residual`: MobileNetV2's project convs).
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
@@ -19,6 +19,7 @@ import { expectClose, numel, randn, sweepVariants, useGpu } from '../helpers.js'
 useGpu();
 
 const clamp6 = (v: ArrayLike<number>) => Float64Array.from(v, (x) => Math.min(Math.max(x, 0), 6));
+const ACTIVATIONS = { relu6: clamp6, relu: (v: ArrayLike<number>) => Float64Array.from(v, (x) => Math.max(x, 0)) } as const;
 /** Values spread over about [-10, 10], so that both clamps are hit. */
 const spread = (n: number, seed: number) => randn(n, seed).map((v) => 3 * v);
 const tol = (terms: number) => ({ atol: 2e-6 * Math.sqrt(terms) * 9 + 1e-5, rtol: 1e-5 });
@@ -40,24 +41,24 @@ const convCases: ConvCase[] = [
   { x: [2, 3, 16, 24], w: [32, 3, 3, 3], opts: { stride: 2, padding: [0, 1, 0, 1] }, note: 'the stem' },
 ];
 
-describe('conv2d with activation relu6', () => {
-  const run = (c: ConvCase) => () => {
+describe('conv2d with activation relu6 or relu', () => {
+  const run = (c: ConvCase, activation: keyof typeof ACTIVATIONS) => () => {
     const [xd, wd, bd] = [spread(numel(c.x), 31), spread(numel(c.w), 32), spread(c.w[0], 33)];
     const [x, w, b] = [tensor(xd, c.x), tensor(wd, c.w), tensor(bd, [c.w[0]])];
-    const y = conv2d(x, w, b, { ...c.opts, activation: 'relu6' });
+    const y = conv2d(x, w, b, { ...c.opts, activation });
     return async () => {
       const ref = conv2dRef(xd, c.x, wd, c.w, bd, c.opts);
       expect(y.shape).toEqual(ref.shape);
-      expectClose(await y.read(), clamp6(ref.data), tol(c.w[1] * c.w[2] * c.w[3]), c.note);
+      expectClose(await y.read(), ACTIVATIONS[activation](ref.data), tol(c.w[1] * c.w[2] * c.w[3]), `${activation}: ${c.note}`);
       for (const t of [x, w, b, y]) t.dispose();
     };
   };
 
-  it('every conv2d and matmul variant clamps in its store, with no activation pass', async () => {
+  it.each(['relu6', 'relu'] as const)('every conv2d and matmul variant applies %s in its store, with no activation pass', async (activation) => {
     const runs = convCases.map((c) => ({
       name: c.note,
       record: () => {
-        const { result, launches } = traceLaunches(run(c));
+        const { result, launches } = traceLaunches(run(c, activation));
         expect(launches.filter((l) => ACTIVATION_PASS.test(`${l.shader}.${l.entry}`)).map((l) => l.entry), c.note).toEqual([]);
         return result;
       },
@@ -72,20 +73,21 @@ describe('conv2d with activation relu6', () => {
     expect(reached).toContain('matmul.sum_splits');
   });
 
-  it('with gradients, runs unfused: the same values and ReLU6-masked gradients', async () => {
+  it.each(['relu6', 'relu'] as const)('with gradients, %s runs unfused: the same values and masked gradients', async (activation) => {
     const c = convCases[4];
     const [xd, wd, bd] = [spread(numel(c.x), 41), spread(numel(c.w), 42), spread(c.w[0], 43)];
     const [x, w, b] = [parameter(tensor(xd, c.x)), parameter(tensor(wd, c.w)), parameter(tensor(bd, [c.w[0]]))];
     const ref = conv2dRef(xd, c.x, wd, c.w, bd, c.opts);
     const gy = randn(numel(ref.shape), 44);
     const y = scope(() => {
-      const y = conv2d(x, w, b, { activation: 'relu6' });
+      const y = conv2d(x, w, b, { activation });
       backward(sum(mul(y, tensor(gy, ref.shape))));
       return y;
     });
-    const masked = Float64Array.from(gy, (g, i) => (ref.data[i] > 0 && ref.data[i] < 6 ? g : 0));
+    const hi = activation === 'relu6' ? 6 : Infinity;
+    const masked = Float64Array.from(gy, (g, i) => (ref.data[i] > 0 && ref.data[i] < hi ? g : 0));
     const g = conv2dBackwardRef(xd, c.x, wd, c.w, masked, c.opts);
-    expectClose(await y.read(), clamp6(ref.data), tol(36), 'forward');
+    expectClose(await y.read(), ACTIVATIONS[activation](ref.data), tol(36), 'forward');
     expectClose(await x.grad!.read(), g.dx, tol(27), 'dx');
     expectClose(await w.grad!.read(), g.dw, tol(numel(ref.shape)), 'dW');
     expectClose(await b.grad!.read(), g.db, tol(numel(ref.shape)), 'db');
@@ -95,9 +97,9 @@ describe('conv2d with activation relu6', () => {
   it('rejects an unknown activation', () => {
     const x = tensor(new Float32Array(4), [1, 1, 2, 2]);
     const w = tensor(new Float32Array(1), [1, 1, 1, 1]);
-    expect(() => conv2d(x, w, null, { activation: 'gelu' as 'relu6' })).toThrow(/conv2d: activation "gelu" must be 'none' or 'relu6'/);
+    expect(() => conv2d(x, w, null, { activation: 'gelu' as 'relu6' })).toThrow(/conv2d: activation "gelu" must be 'none', 'relu6' or 'relu'/);
     const w3 = tensor(new Float32Array(9), [1, 1, 3, 3]);
-    expect(() => depthwiseConv2d(x, w3, null, { padding: 1, activation: 'tanh' as 'relu6' })).toThrow(/depthwiseConv2d: activation "tanh" must be 'none' or 'relu6'/);
+    expect(() => depthwiseConv2d(x, w3, null, { padding: 1, activation: 'tanh' as 'relu6' })).toThrow(/depthwiseConv2d: activation "tanh" must be 'none', 'relu6' or 'relu'/);
     for (const t of [x, w, w3]) t.dispose();
   });
 });
@@ -161,7 +163,7 @@ describe('conv2d with a residual', () => {
   });
 });
 
-describe('depthwiseConv2d with activation relu6', () => {
+describe('depthwiseConv2d with activation relu6 or relu', () => {
   const cases: Array<[number[], number, DepthwiseOptions]> = [
     [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows
     [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked, odd rows
@@ -170,17 +172,17 @@ describe('depthwiseConv2d with activation relu6', () => {
     [[1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }], // vec4 windows, shared filter
   ];
 
-  it('every depthwise variant clamps in its store, with no activation pass', async () => {
+  it.each(['relu6', 'relu'] as const)('every depthwise variant applies %s in its store, with no activation pass', async (activation) => {
     const runs = cases.map(([shape, k, opts]) => ({
       name: `${JSON.stringify(shape)} k${k} ${JSON.stringify(opts)}`,
       record: () => {
         const c = shape[1];
         const [xd, wd, bd] = [spread(numel(shape), 51), spread(c * k * k, 52), spread(c, 53)];
         const [x, w, b] = [tensor(xd, shape), tensor(wd, [c, 1, k, k]), tensor(bd, [c])];
-        const { result: y, launches } = traceLaunches(() => depthwiseConv2d(x, w, b, { ...opts, activation: 'relu6' }));
+        const { result: y, launches } = traceLaunches(() => depthwiseConv2d(x, w, b, { ...opts, activation }));
         expect(launches.filter((l) => ACTIVATION_PASS.test(`${l.shader}.${l.entry}`))).toEqual([]);
         return async () => {
-          expectClose(await y.read(), clamp6(depthwiseRef(xd, shape, wd, k, bd, opts)), tol(k * k), 'forward');
+          expectClose(await y.read(), ACTIVATIONS[activation](depthwiseRef(xd, shape, wd, k, bd, opts)), tol(k * k), `${activation}: forward`);
           for (const t of [x, w, b, y]) t.dispose();
         };
       },

@@ -140,7 +140,7 @@ describe('matmul forward', () => {
         const a = tensor(ad, transA ? [k, m] : [m, k]);
         const [b, bias, addend] = [tensor(bd, transB ? [batches, n, k] : [batches, k, n]), tensor(biasd, [m]), tensor(addd, [batches, m, n])];
         const out = empty([batches, m, n]);
-        gemm({ op: 'test', a, b, out, m, n, k, transA, transB, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend, relu6: true });
+        gemm({ op: 'test', a, b, out, m, n, k, transA, transB, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend, act: 1 });
         return async () => {
           const want = new Float64Array(batches * m * n);
           for (let z = 0; z < batches; z++) {

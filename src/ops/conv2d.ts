@@ -10,7 +10,7 @@ import { activate, add } from './elementwise.js';
 import { gemm, matmulPlan } from './matmul.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
-import { activationCode, groups1d, launch, vec4Phase, type Activation, type ActivationCode } from './util.js';
+import { activationCode, groups1d, launch, sameShape, vec4Phase, type Activation, type ActivationCode } from './util.js';
 
 export type Pair = number | readonly [number, number];
 /** Padding [top, bottom, left, right]. */
@@ -402,12 +402,12 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: C
   const residual = opts.residual ?? null;
   if (residual) {
     const want = [g.n, g.cout, g.ho, g.wo];
-    if (!want.every((d, i) => residual.shape[i] === d) || residual.shape.length !== 4) {
+    if (!sameShape(residual.shape, want)) {
       throw new Error(`conv2d: residual has shape ${shapeStr(residual.shape)}, expected the output's ${shapeStr(want)}`);
     }
-    if (needsGrad(x, w, bias, residual) || !forwardAsMatmul(g)) {
+    const taped = needsGrad(x, w, bias, residual);
+    if (taped || !forwardAsMatmul(g)) {
       // Unfused: the same values, and each op's own backward.
-      const taped = needsGrad(x, w, bias, residual);
       const z = conv2d(x, w, bias, { ...opts, activation: 'none', residual: undefined });
       const y = add(z, residual);
       if (!taped) z.dispose();

@@ -77,7 +77,7 @@ export interface GemmArgs {
   act?: ActivationCode;
   /**
    * Added to C element by element (a tensor of C's size and layout) after the bias, before the
-   * ReLU6: a residual connection fused into its convolution (forward-only; see conv2d's `residual`).
+   * activation: a residual connection fused into its convolution (forward-only; see conv2d's `residual`).
    */
   addend?: Tensor | null;
   variant?: MatmulVariant | 'auto';

@@ -79,20 +79,15 @@ fn fma_rows(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f3
 // Whether this invocation adds the addend (same layout as C) before the activation: a residual
 // fused into its convolution. p.add_mode where A is not transposed: the pipeline inference uses
 // serves products with and without one (a second pipeline cost 0.76 s of a cold start on
-// lavapipe, the loads 0.35 s more compile in this one, and the untaken uniform branch no measurable
-// time); the ADD override elsewhere, so that the backward's TA pipelines compile no loads.
+// lavapipe, and the untaken uniform branch no measurable time); the ADD override elsewhere.
 fn adds() -> bool { return ADD || (!TA && p.add_mode == 1u); }
 
-// Stores row m (when < M) of a group: v plus its bias rb (and, where adds(), the addend). The addend,
-// one value per element, cannot be shared by shuffles like the biases; loaded in the row's branch
-// the ADD pipeline compiled in 0.80-0.84 s on lavapipe, loaded before the branches 0.94-0.95 s
-// (plain: 0.48 s; one 1×1 conv in a fresh process with Mesa's cache off).
+// Stores row m (when < M) of a group: v plus its bias rb, through the activation unless adds(), in
+// which case add_rows finishes it.
 fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
   if (m < p.m) {
-    let i = (out + m * p.n + n0) / 4u;
-    var r = v + vec4<f32>(rb);
-    if (adds()) { r += addend_v4[i]; }
-    c_v4[i] = act4(r);
+    let r = v + vec4<f32>(rb);
+    c_v4[(out + m * p.n + n0) / 4u] = select(act4(r), r, adds());
   }
 }
 
@@ -101,16 +96,35 @@ fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
 fn store_row4_ragged(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
   if (m >= p.m) { return; }
   let o = out + m * p.n + n0;
-  var s = v + vec4<f32>(rb);
-  if (adds()) {
-    let l = out + m * p.n + p.n - 1u; // columns past N read the row's last
-    s += vec4<f32>(addend[o], addend[min(o + 1u, l)], addend[min(o + 2u, l)], addend[min(o + 3u, l)]);
-  }
-  let r = act4(s);
+  let s = v + vec4<f32>(rb);
+  let r = select(act4(s), s, adds());
   c[o] = r.x;
   if (n0 + 1u < p.n) { c[o + 1u] = r.y; }
   if (n0 + 2u < p.n) { c[o + 2u] = r.z; }
   if (n0 + 3u < p.n) { c[o + 3u] = r.w; }
+}
+
+// Where adds(): the addend into the G·RG rows from m0 this invocation stored, then the activation.
+// A loop after the stores rather than a load in each of the G·RG unrolled ones: lavapipe compiles
+// the pipeline (LLVM, at its first dispatch) in 0.52-0.55 s so, in 0.88-0.92 s with the loads in
+// the stores (one 1×1 conv in a fresh process, Mesa's cache off), and the rows read back here were
+// written by this invocation a moment before (no slower at batch 1, bench/RESULTS.md).
+fn add_rows(out: u32, m0: u32, n0: u32) {
+  if (!adds()) { return; }
+  for (var m = m0; m < min(m0 + G * RG, p.m); m++) {
+    let i = (out + m * p.n + n0) / 4u;
+    c_v4[i] = act4(c_v4[i] + addend_v4[i]);
+  }
+}
+
+fn add_rows_ragged(out: u32, m0: u32, n0: u32) {
+  if (!adds()) { return; }
+  for (var m = m0; m < min(m0 + G * RG, p.m); m++) {
+    for (var j = n0; j < min(n0 + 4u, p.n); j++) {
+      let i = out + m * p.n + j;
+      c[i] = act(c[i] + addend[i]);
+    }
+  }
 }
 
 // Stores rows m0..m0+G-1 of a group; rb[i]: row i's bias. Written out with constant indices, and
@@ -233,6 +247,7 @@ fn fwd_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (RG > 1u) { store_rows(rg.out, o.m0 + G, o.n0, acc1, rb[1]); }
   if (RG > 2u) { store_rows(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
   if (RG > 3u) { store_rows(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
+  add_rows(rg.out, o.m0, o.n0);
 }
 
 @compute @workgroup_size(64)
@@ -251,4 +266,5 @@ fn fwd_subgroup_ragged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
   if (RG > 1u) { store_rows_ragged(rg.out, o.m0 + G, o.n0, acc1, rb[1]); }
   if (RG > 2u) { store_rows_ragged(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
   if (RG > 3u) { store_rows_ragged(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
+  add_rows_ragged(rg.out, o.m0, o.n0);
 }

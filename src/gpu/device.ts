@@ -12,6 +12,12 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** A software (CPU) adapter: SwiftShader, lavapipe/llvmpipe, WARP, or one flagged as fallback. */
+export function isSoftwareAdapter(a: Pick<AdapterSummary, 'vendor' | 'architecture' | 'description' | 'isFallbackAdapter'>): boolean {
+  if (a.isFallbackAdapter) return true;
+  return /swiftshader|llvmpipe|lavapipe|software|warp|microsoft basic render/i.test(`${a.vendor} ${a.architecture} ${a.description}`);
+}
+
 /** "vendor architecture description", the adapter's name in reports. */
 export const adapterLabel = (a: Pick<AdapterSummary, 'vendor' | 'architecture' | 'description'>): string => `${a.vendor} ${a.architecture} ${a.description}`.trim();
 

@@ -1,7 +1,7 @@
 // The runtime: one device, its buffer pool, its kernels, and the command batch being recorded.
 // Ops record dispatches into one encoder, submitted every few dispatches (the GPU starts while the
 // CPU records on), at a readback and at an explicit `flush()`; there is no await between dispatches.
-import { requestGpu, type Gpu, type RequestGpuOptions } from './device.js';
+import { isSoftwareAdapter, requestGpu, type AdapterSummary, type Gpu, type RequestGpuOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { KernelCache, kernelKey, packUniforms, type KernelInfo, type KernelRequest, type Uniforms } from './kernel.js';
 import type { DispatchProfiler } from './profiler.js';
@@ -54,16 +54,22 @@ export interface DryRunReport {
 const bindingSize = (b: BufferBinding): number => b.size ?? b.buffer.size - (b.offset ?? 0);
 
 /**
- * Recorded dispatches are submitted in batches of this many, so the GPU starts on the first ones
- * while the CPU records the rest (lavapipe, S=256, alternated in one process: batch 1 53.4 ms at
- * 16 against 55.7 with one submit per readback and 54.0 / 60.5 at 32 / 8; batch 8 315 against 351
- * ms; tfjs-webgpu batches 15). Released buffers stay reusable across the batches (pool.ts), so the
- * footprint is unchanged.
+ * How many recorded dispatches the runtime submits at a time on `adapter`. On a GPU few (16;
+ * tfjs-webgpu batches 15), so that it starts on the first ones while the CPU records the rest.
+ * On a software adapter, whose "GPU" is the CPU's own cores, recording beside it takes the cores
+ * it computes on, and each submission costs lavapipe an idle gap: there a recording goes whole at
+ * its read-back (an inference is 136 dispatches, a training step 339), or every 1024 to bound what
+ * a long one holds. lavapipe, S=256, alternated in one process: batch 1 48.6/52.0/55.2 ms at 16
+ * against 47.3/50.1/52.2 at 1024, batch 8 and training steps within the noise (bench/RESULTS.md).
+ * Released buffers stay reusable across the batches (pool.ts), so the footprint is unchanged.
  */
-const DISPATCHES_PER_SUBMIT = 16;
-/** Uniform bytes per buffer: one holds a submission's (16 dispatches × 256-byte slots) and more. */
+export function dispatchesPerSubmit(adapter: AdapterSummary): number {
+  return isSoftwareAdapter(adapter) ? 1024 : 16;
+}
+
+/** Uniform bytes per buffer (64 dispatches × 256-byte slots); a longer submission takes several. */
 const UNIFORM_CHUNK = 16 * 1024;
-/** Bind groups kept for reuse; past this the cache starts over (an inference has ~170 dispatches). */
+/** Bind groups kept for reuse; past this the cache starts over (an inference has ~140 dispatches). */
 const MAX_BIND_GROUPS = 8192;
 
 export class Runtime {
@@ -80,6 +86,8 @@ export class Runtime {
   private destroyed = false;
   private passTimer: PassTimer | null = null;
   private submitsBatched = true;
+  /** Dispatches recorded before the runtime submits them (see `dispatchesPerSubmit`). */
+  readonly dispatchesPerSubmit: number;
   private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
   /** While preparePipelines' dry run runs: the kernels it asked for that have no pipeline yet. */
@@ -102,6 +110,7 @@ export class Runtime {
       maxWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     };
     this.uniformAlign = l.minUniformBufferOffsetAlignment;
+    this.dispatchesPerSubmit = dispatchesPerSubmit(gpu.info);
     this.pool = new BufferPool(gpu.device, l.maxBufferSize);
     this.pool.onDestroy = () => this.bindGroups.clear();
     this.kernels = new KernelCache(gpu.device);
@@ -211,7 +220,7 @@ export class Runtime {
 
   /**
    * Benchmark-only (src/tune/harness.ts): `false` submits recorded work only at flush(), read() and
-   * sync(), not every DISPATCHES_PER_SUBMIT dispatches, so that a timed sample is one submission:
+   * sync(), not every `dispatchesPerSubmit` dispatches, so that a timed sample is one submission:
    * lavapipe's idle gap before each later submission fell inside the first timed pass after it
    * (tiny kernels read 10-30 % slower). `true` (the default) restores batching.
    */
@@ -325,7 +334,7 @@ export class Runtime {
       pass.end();
       timed.record.cpuMs = performance.now() - cpuStart;
     }
-    if (++this.dispatches >= DISPATCHES_PER_SUBMIT && this.submitsBatched) this.flush();
+    if (++this.dispatches >= this.dispatchesPerSubmit && this.submitsBatched) this.flush();
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {

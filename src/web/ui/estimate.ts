@@ -11,7 +11,7 @@
 // step. b = 4 rather than 2: the slope is a difference of two timings, and on a busy machine a
 // difference over one image was noise (estimates 0.5-1.9× the run), over three it holds.
 // `estimateTraining` mirrors the loops of trainHlgfa (src/models/hlgfa-train.ts).
-import type { AdapterSummary } from '../../gpu/device.js';
+import { isSoftwareAdapter, type AdapterSummary } from '../../gpu/device.js';
 import type { RgbaImage } from '../../io/image.js';
 import { backward, noGrad, zeroGrad } from '../../autograd/tape.js';
 import { full, scope, zeros, type Tensor } from '../../tensor/tensor.js';
@@ -93,11 +93,6 @@ export function costFrom(t1: number, tb: number, b: number): Cost {
 /** The second batch size measureCosts times for a run at batch `batchSize`. */
 export const measuredBatch = (batchSize: number): number => Math.min(batchSize, 4);
 
-/** A software (CPU) adapter: SwiftShader, lavapipe/llvmpipe, WARP, or one flagged as fallback. */
-export function isSoftwareAdapter(a: Pick<AdapterSummary, 'vendor' | 'architecture' | 'description' | 'isFallbackAdapter'>): boolean {
-  if (a.isFallbackAdapter) return true;
-  return /swiftshader|llvmpipe|lavapipe|software|warp|microsoft basic render/i.test(`${a.vendor} ${a.architecture} ${a.description}`);
-}
 
 /**
  * The S the page proposes: 256 (the method's size) on a GPU; 128 on a software adapter, where a

@@ -1,7 +1,7 @@
 // Section 2 of the page: the training images (add, remove, clear), the configuration with the S
 // proposed for this adapter, the training-time estimate before a run, and the run itself with a
 // progress bar and ETA for every phase, cancellation and its feedback.
-import type { AdapterSummary } from '../../gpu/device.js';
+import { isSoftwareAdapter, type AdapterSummary } from '../../gpu/device.js';
 import type { Backbone } from '../../models/backbone.js';
 import type { BackboneIdentity, Detector } from '../../models/detector.js';
 import { resolveConfig, type HlgfaConfig } from '../../models/hlgfa-config.js';
@@ -9,7 +9,7 @@ import { trainHlgfa } from '../../models/hlgfa-train.js';
 import { noiseAugmenter } from '../../data/augment.js';
 import { decodeFiles, type NamedImage } from '../decode.js';
 import { byId, errorText, plural, removeButton, setStatus } from './dom.js';
-import { estimateTraining, isSoftwareAdapter, measureCosts, measuredBatch, proposedSize, type StepCosts, type TrainingEstimate } from './estimate.js';
+import { estimateTraining, measureCosts, measuredBatch, proposedSize, type StepCosts, type TrainingEstimate } from './estimate.js';
 import { notify } from './notices.js';
 import { RunClock, clock } from './run-clock.js';
 import { e2eImages } from '../../tune/workload.js';

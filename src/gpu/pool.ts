@@ -44,6 +44,8 @@ interface Held {
   buffer: GPUBuffer;
   kind: BufferKind;
   size: number;
+  /** Which handing-out this is (see `leaseOf`). */
+  lease: number;
 }
 
 export class BufferPool {
@@ -51,6 +53,7 @@ export class BufferPool {
   private readonly live = new Map<GPUBuffer, Held>();
   /** Released since the last submission, by bucket key: reusable by encoder-written buffers. */
   private unsubmitted = new Map<string, Held[]>();
+  private leases = 0;
   private stats: PoolStats = {
     liveBytes: 0,
     pendingBytes: 0,
@@ -91,7 +94,7 @@ export class BufferPool {
       this.stats.allocatedBytes += size;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
     }
-    this.live.set(buffer, { buffer, kind, size });
+    this.live.set(buffer, { buffer, kind, size, lease: ++this.leases });
     this.stats.liveBytes += size;
     this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
     return buffer;
@@ -108,6 +111,33 @@ export class BufferPool {
     let list = this.unsubmitted.get(key);
     if (!list) this.unsubmitted.set(key, (list = []));
     list.push(held);
+  }
+
+  /**
+   * A number that changes whenever the buffer is handed out again: a holder that noted it can tell
+   * whether the buffer is still the one it knew (recorded replays, src/gpu/capture.ts). undefined
+   * while the buffer is not handed out.
+   */
+  leaseOf(buffer: GPUBuffer): number | undefined {
+    return this.live.get(buffer)?.lease;
+  }
+
+  /**
+   * Hands out a released buffer again, by identity (a recording keeps the buffers its commands
+   * used). Only a buffer released before the last submission: recorded work no longer holds it.
+   * Returns false when the buffer is not free in this pool.
+   */
+  claim(buffer: GPUBuffer, kind: BufferKind = 'storage'): boolean {
+    const key = `${kind}:${buffer.size}`;
+    const list = this.free.get(key);
+    const i = list ? list.indexOf(buffer) : -1;
+    if (i < 0) return false;
+    list!.splice(i, 1);
+    this.stats.freeBytes -= buffer.size;
+    this.live.set(buffer, { buffer, kind, size: buffer.size, lease: ++this.leases });
+    this.stats.liveBytes += buffer.size;
+    this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
+    return true;
   }
 
   /** Called after each queue submission: what was released before it is free for anyone (see above). */

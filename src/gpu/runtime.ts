@@ -5,6 +5,7 @@ import { isSoftwareAdapter, requestGpu, type AdapterSummary, type Gpu, type Requ
 import { BufferPool, type PoolStats } from './pool.js';
 import { KernelCache, kernelKey, packUniforms, type KernelInfo, type KernelRequest, type Uniforms } from './kernel.js';
 import type { DispatchProfiler } from './profiler.js';
+import { CommandLog, finishRecording, type Recording, type RecordingHost } from './capture.js';
 
 export interface BufferBinding {
   buffer: GPUBuffer;
@@ -90,6 +91,8 @@ export class Runtime {
   readonly dispatchesPerSubmit: number;
   private profiler: DispatchProfiler | null = null;
   private planning: DryRunReport | null = null;
+  /** While `record` runs: the commands issued, for replays. */
+  private recordingLog: CommandLog | null = null;
   /** While preparePipelines' dry run runs: the kernels it asked for that have no pipeline yet. */
   private collecting: Map<string, KernelRequest> | null = null;
   private readonly placeholders = new WeakSet<GPUBuffer>();
@@ -135,6 +138,47 @@ export class Runtime {
       this.planning = null;
     }
     return report;
+  }
+
+  /**
+   * Runs `fn` (synchronous tensor work, as for dryRun) for real and returns, with its result, a
+   * Recording of the commands it issued (src/gpu/capture.ts): `recording.replay()` issues them
+   * again without running `fn`'s JavaScript, while `recording.valid()`. What `fn` issued is
+   * submitted before this returns. Not inside a dry run, a recording, or while profiling.
+   */
+  record<T>(fn: () => T): { result: T; recording: Recording } {
+    if (this.recordingLog || this.planning || this.profiler || this.passTimer) {
+      throw new Error('record: not inside a dry run or another recording, nor while profiling');
+    }
+    this.flush();
+    const log = new CommandLog();
+    this.recordingLog = log;
+    let result: T;
+    try {
+      result = fn();
+      this.flush();
+    } catch (e) {
+      this.recordingLog = null;
+      for (const b of log.uniforms) this.pool.release(b);
+      throw e;
+    }
+    this.recordingLog = null;
+    const host: RecordingHost = { device: this.device, pool: this.pool, flush: () => this.flush(), noteSubmit: () => void this.submitted++ };
+    return { result, recording: finishRecording(host, log) };
+  }
+
+  /** Whether `record` is running (see guardRecording). */
+  get recording(): boolean {
+    return this.recordingLog !== null;
+  }
+
+  /**
+   * While `record` runs: the recording's replays are valid only while `check()` holds — for work
+   * whose commands depend on more than the buffers they bind (Tensor.derive: a cached tensor is
+   * current only while its source is not written).
+   */
+  guardRecording(check: () => boolean): void {
+    this.recordingLog?.guards.push(check);
   }
 
   /** Whether a dry run is recording (its tensors have placeholder buffers). */
@@ -327,9 +371,15 @@ export class Runtime {
     const timed = this.profiler?.begin(args.label ?? k.shader, `${k.shader}.${k.entry}`, { key: k.key, firstUse }, [x, y, z], cpuStart, { flops: args.flops, bytes: args.bytes });
     if (timed) this.endPass();
     const pass = timed ? this.getEncoder().beginComputePass({ timestampWrites: timed.writes }) : this.getPass();
+    const offsets = uniform ? [uniform.offset] : [];
     pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup, uniform ? [uniform.offset] : []);
+    pass.setBindGroup(0, bindGroup, offsets);
     pass.dispatchWorkgroups(x, y, z);
+    const log = this.recordingLog;
+    if (log) {
+      for (const r of k.resources) if (r.kind !== 'uniform') log.bound.add(args.bindings[r.name].buffer);
+      log.commands.push({ kind: 'dispatch', pipeline: k.pipeline, bindGroup, offsets, x, y, z });
+    }
     if (timed) {
       pass.end();
       timed.record.cpuMs = performance.now() - cpuStart;
@@ -341,12 +391,14 @@ export class Runtime {
     if (this.planning) return;
     this.endPass();
     this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.recordingLog?.commands.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
   }
 
   clear(buffer: GPUBuffer, offset = 0, bytes?: number): void {
     if (this.planning) return;
     this.endPass();
     this.getEncoder().clearBuffer(buffer, offset, bytes);
+    this.recordingLog?.commands.push({ kind: 'clear', buffer, offset, bytes });
   }
 
   /** Uploads immediately on the queue timeline; only safe on buffers no recorded work uses. */
@@ -354,6 +406,8 @@ export class Runtime {
     this.assertAlive();
     if (this.planning) return;
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+    // A replay uploads the same bytes at the same point (the caller may reuse its array).
+    this.recordingLog?.commands.push({ kind: 'write', buffer, offset, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
   }
 
   /** Submits everything recorded so far. Returns at once; the GPU runs it in the background. */
@@ -365,8 +419,13 @@ export class Runtime {
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.submitted++;
+      this.recordingLog?.commands.push({ kind: 'submit' });
     }
-    for (const c of this.uniformChunks) this.pool.release(c.buffer);
+    // A recording keeps its uniform chunks: its replays read the same bytes.
+    for (const c of this.uniformChunks) {
+      if (this.recordingLog) this.recordingLog.uniforms.push(c.buffer);
+      else this.pool.release(c.buffer);
+    }
     this.uniformChunks = [];
     this.encoder = null;
     this.dispatches = 0;
@@ -376,6 +435,7 @@ export class Runtime {
   /** Copies `bytes` from a buffer into CPU memory, submitting pending work first. */
   async read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
     if (this.planning || this.isPlaceholder(buffer)) throw new Error('read: nothing can be read back in or from a dry run');
+    if (this.recordingLog) throw new Error('read: nothing can be read back while recording (Runtime.record)');
     const padded = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(padded, 'readback');
     this.copy(buffer, offset, staging, 0, padded);

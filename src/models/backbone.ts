@@ -94,6 +94,11 @@ export interface Exposure {
  * alias when shrinking by a large factor.
  */
 export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing, size = pre.size, exposure: Exposure | null = null): Tensor {
+  return tensor(imagesToPlanar(images, pre, size, exposure), [images.length, 3, size, size]);
+}
+
+/** The values of `imagesToTensor`'s tensor, on the CPU. */
+export function imagesToPlanar(images: readonly RgbaImage[], pre: Preprocessing, size = pre.size, exposure: Exposure | null = null): Float32Array {
   const plane = 3 * size * size;
   const data = new Float32Array(images.length * plane);
   images.forEach((img, i) => {
@@ -102,7 +107,7 @@ export function imagesToTensor(images: readonly RgbaImage[], pre: Preprocessing,
     const r = exposure ? standardizeExposure(resized, exposure) : resized;
     rgbaToPlanar(r, pre.mean, pre.std, pre.scale / 255, data, i * plane);
   });
-  return tensor(data, [images.length, 3, size, size]);
+  return data;
 }
 
 /** One image → [1, 3, size, size] (see `imagesToTensor`). */

@@ -67,6 +67,11 @@ export function defaultTuning(): FullTuning {
   return Object.fromEntries(families().map(([f, t]) => [f, defaultsOf(t)])) as unknown as FullTuning;
 }
 
+/** The knobs in force now as a string, equal exactly when they are (what work recorded under them depends on). */
+export function tuningFingerprint(): string {
+  return JSON.stringify(families().map(([, t]) => t.values));
+}
+
 /** The knobs in force now. */
 export function currentTuning(): FullTuning {
   return Object.fromEntries(families().map(([f, t]) => [f, structuredClone(t.values)])) as unknown as FullTuning;

@@ -92,16 +92,21 @@ export class Tensor {
    */
   derive(key: string, make: () => Tensor): Tensor {
     const store = this.storage(key);
-    if (runtime().dryRunning) return make();
+    const rt = runtime();
+    if (rt.dryRunning) return make();
     const version = store.version;
-    const hit = store.derived?.get(key);
-    if (hit && hit.version === version) return hit.tensor.reshape(hit.tensor.shape);
-    hit?.tensor.dispose();
-    store.derived?.delete(key);
-    const made = keep(make());
-    if (store.version !== version) throw new Error(`derive "${key}": making it wrote tensor #${this.id}`);
-    (store.derived ??= new Map()).set(key, { version, tensor: made });
-    return made.reshape(made.shape);
+    let entry = store.derived?.get(key);
+    if (!entry || entry.version !== version) {
+      entry?.tensor.dispose();
+      store.derived?.delete(key);
+      const made = keep(make());
+      if (store.version !== version) throw new Error(`derive "${key}": making it wrote tensor #${this.id}`);
+      (store.derived ??= new Map()).set(key, (entry = { version, tensor: made }));
+    }
+    // A replay of recorded work that read the cached tensor is right only while it is current.
+    const current = entry;
+    if (rt.recording) rt.guardRecording(() => store.refs > 0 && store.derived?.get(key) === current && store.version === version);
+    return current.tensor.reshape(current.tensor.shape);
   }
 
   /** A view with another shape over the same buffer (no copy, not recorded by autograd). */

@@ -58,11 +58,22 @@ export interface ProfileRow {
 /**
  * Profiles `detector.scoreMaps(images)`: a first call compiles pipelines, a second is timed plain, a
  * third profiled. With `firstCall`, the first call is the profiled one and the second the plain one.
+ * Every call runs the ops (Detector.replay off): the profile is of the work they issue, and its
+ * unprofiled comparison must be the same work.
  */
 export async function profileInference(
   rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'] = null, opts: { firstCall?: boolean } = {},
 ): Promise<Profile> {
-  const firstCall = opts.firstCall ?? false;
+  const replay = detector.replay;
+  detector.replay = false;
+  try {
+    return await profileCalls(rt, detector, images, roofline, opts.firstCall ?? false);
+  } finally {
+    detector.replay = replay;
+  }
+}
+
+async function profileCalls(rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'], firstCall: boolean): Promise<Profile> {
   const timePlain = async () => {
     const t = performance.now();
     await detector.scoreMaps(images);

@@ -57,14 +57,14 @@ const spread = (t: TimeStats | null) => (t && t.samples > 1 ? `${ms(t.p10)}–${
 
 /** The end-to-end section: inference, training, pool peaks, cold / warm shader cache. */
 export function formatE2E(e: E2EReport): string {
-  const head = ['what', 'batch', 'first ms', 'new pipelines', 'warm ms', 'p10–p90', 'images/s', 'ms/image', 'peak live MiB', 'peak alloc MiB', 'resident MiB'];
+  const head = ['what', 'batch', 'first ms', 'new pipelines', 'warm ms', 'p10–p90', 'images/s', 'ms/image', 'main thread ms', 'peak live MiB', 'peak alloc MiB', 'resident MiB'];
   const pool = (p: PoolPeak | null) => (p ? [mib(p.peakLiveBytes), mib(p.peakAllocatedBytes), mib(p.residentBytes)] : ['', '', '']);
-  const line = (what: string, batch: number, first: number, pipes: number, t: TimeStats | null, ips: number, p: PoolPeak | null) => [
-    what, String(batch), ms(first), String(pipes), t ? ms(t.median) : '', spread(t), num(ips), ms(1e3 / ips), ...pool(p),
+  const line = (what: string, batch: number, first: number, pipes: number, t: TimeStats | null, ips: number, p: PoolPeak | null, main?: number) => [
+    what, String(batch), ms(first), String(pipes), t ? ms(t.median) : '', spread(t), num(ips), ms(1e3 / ips), main === undefined ? '' : ms(main), ...pool(p),
   ];
   const tr = e.training;
   const rows = [
-    ...e.inference.map((i) => line('inference', i.batch, i.firstMs, i.pipelinesCompiled, i.time, i.imagesPerS, i.pool)),
+    ...e.inference.map((i) => line(i.replay === false ? 'inference, no replay' : 'inference', i.batch, i.firstMs, i.pipelinesCompiled, i.time, i.imagesPerS, i.pool, i.mainThreadMs)),
     line('training step', tr.step.batch, tr.step.firstMs, tr.step.pipelinesCompiled, tr.step.time, tr.step.imagesPerS, tr.stepsPool),
     line('feature caching', tr.features.batch, tr.features.firstMs, tr.features.pipelinesCompiled, tr.features.time, tr.features.imagesPerS, null),
   ];
@@ -74,7 +74,8 @@ export function formatE2E(e: E2EReport): string {
     `training: ${tr.fitImages} fit images, ${tr.epochs} epochs × ${tr.steps / tr.epochs} steps, ${tr.totalS.toFixed(1)} s in all (feature caching, steps, mean map, threshold); ` +
       `loss ${tr.loss.first.toFixed(4)} → ${tr.loss.last.toFixed(4)}${tr.loss.finite ? '' : ' NOT FINITE'}; whole run peak live ${mib(tr.pool.peakLiveBytes)} MiB, allocated ${mib(tr.pool.peakAllocatedBytes)} MiB`,
     'first: the first call in this process (pipeline creation, first allocations); warm: later calls (after a warm-up);',
-    'inference = Detector.score (preprocess, upload, backbone HR+LR, module, map, readback, score); training step = one',
+    'inference = Detector.score (preprocess, upload, backbone HR+LR, module, map, readback, score), its recorded GPU work replayed',
+    'after the second call (no replay: every call runs the ops afresh); main thread: its busy ms per call; training step = one',
     'trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback);',
     'feature caching = the clean HR+LR backbone features cached before the first epoch; pool MiB: BufferPool high-water marks.',
   ];

@@ -174,6 +174,10 @@ export interface InferenceResult {
   /** time.median / batch. */
   msPerImage: number;
   pool: PoolPeak;
+  /** Whether the detector replayed its recorded work (Detector.replay); absent in older reports: true. */
+  replay?: boolean;
+  /** Main-thread busy ms per timed call (Node's event-loop utilisation): the CPU cost of preparing and issuing it. */
+  mainThreadMs?: number;
 }
 
 export interface TrainingResult {

@@ -74,8 +74,11 @@ describe('e2e section (tiny settings)', () => {
     expect(e.shaderCache).toBeNull();
     expect(e.images).toMatchObject({ source: 'synthetic', inference: 2, training: 4 });
 
-    expect(e.inference.map((i) => i.batch)).toEqual([1, 2]);
+    // Each batch size replayed, then the smallest without replay (what replaying saves).
+    expect(e.inference.map((i) => [i.batch, i.replay])).toEqual([[1, true], [2, true], [1, false]]);
     for (const i of e.inference) {
+      expect(i.mainThreadMs).toBeGreaterThan(0);
+      expect(i.mainThreadMs).toBeLessThan(i.time.median * 1.5);
       expectTimes(i, i.batch);
       expect(i.msPerImage * i.batch).toBeCloseTo(i.time.median, 6);
       expect(i.warmupCalls).toBe(1);
@@ -103,6 +106,7 @@ describe('e2e section (tiny settings)', () => {
     const text = formatE2E(JSON.parse(JSON.stringify(e)) as E2EReport);
     expect(text).toMatch(/^end to end — HLGFA S=64/);
     expect(text.split('\n').filter((l) => /^inference\s+[12]\s/.test(l))).toHaveLength(2);
+    expect(text).toMatch(/^inference, no replay\s+1\s/m);
     expect(text).toMatch(/^training step\s+2\s/m);
     // Pool lines stay balanced: nothing the section allocated is left live.
     await runtime().sync();

@@ -46,7 +46,7 @@ describe('the main entry', () => {
     for (const name of [
       'loadDetector', 'Detector', 'trainHlgfa', 'resolveConfig', 'DEFAULT_CONFIG', 'ConfigError', 'loadBackbone', 'sha256Hex',
       'noiseAugmenter', 'heatmapOverlay', 'calibrateThreshold', 'initRuntime', 'destroyRuntime', 'NoAdapterError', 'tensor',
-      'scope', 'backward', 'parameter', 'conv2d', 'matmul', 'parseSafetensors', 'serializeSafetensors', 'Adam',
+      'scope', 'backward', 'parameter', 'conv2d', 'matmul', 'parseSafetensors', 'serializeSafetensors', 'Adam', 'ReplayCache', 'RecordedForward',
     ]) expect(main[name], name).toBeDefined();
     expect(Object.keys(main).filter((n) => INTERNAL.test(n))).toEqual([]);
     // Node-only names are in ./node only.

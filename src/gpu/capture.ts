@@ -1,0 +1,149 @@
+// Recorded replay: the commands a piece of tensor work issued (dispatches with their pipelines,
+// bind groups and uniform offsets, copies, clears, uploads and the submissions between them),
+// kept so that the same work can be issued again without running the ops' JavaScript — shape
+// checks, plans, tensor bookkeeping, bind group lookups — which is most of a call's CPU time on a
+// fast GPU and competes with the kernels on a software one. WebGPU has no reusable compute command
+// buffers, so a replay encodes the kept commands afresh: three calls per dispatch.
+//
+// What makes it safe: a recording owns every buffer its commands use that the pool would
+// otherwise hand to someone else (intermediates released during the recording, the uniform
+// chunks), so nothing but a replay writes them; the buffers it does not own (weights, inputs,
+// kept caches) are checked before each replay to be the same handing-out of the pool (its lease),
+// and caches the recorded work read (Tensor.derive) add guards that their source was not written
+// since. A recording that fails a check is not replayed: the caller runs the work afresh.
+import type { BufferPool } from './pool.js';
+
+export type Command =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; offsets: number[]; x: number; y: number; z: number }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
+  | { kind: 'clear'; buffer: GPUBuffer; offset: number; bytes?: number }
+  | { kind: 'write'; buffer: GPUBuffer; offset: number; data: Uint8Array }
+  | { kind: 'submit' };
+
+/** What the runtime notes while recording (Runtime.record). */
+export class CommandLog {
+  readonly commands: Command[] = [];
+  /** The buffers the recorded dispatches bind (their bind groups do not tell). */
+  readonly bound = new Set<GPUBuffer>();
+  /** Uniform chunks the recorded dispatches read: kept, so a replay finds the same bytes. */
+  readonly uniforms: GPUBuffer[] = [];
+  /** Conditions the recorded work depends on besides its buffers (see `Runtime.guardRecording`). */
+  readonly guards: Array<() => boolean> = [];
+
+  /** Every buffer a command reads or writes (uniform chunks aside). */
+  buffers(): Set<GPUBuffer> {
+    const out = new Set<GPUBuffer>(this.bound);
+    for (const c of this.commands) {
+      if (c.kind === 'copy') {
+        out.add(c.src);
+        out.add(c.dst);
+      } else if (c.kind === 'clear' || c.kind === 'write') {
+        out.add(c.buffer);
+      }
+    }
+    return out;
+  }
+}
+
+/** The parts of the runtime a recording uses. */
+export interface RecordingHost {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  /** Submits what the runtime has recorded so far (a replay's commands come after it). */
+  flush(): void;
+  /** Counts a submission (runtime stats). */
+  noteSubmit(): void;
+}
+
+export class Recording {
+  private disposed = false;
+
+  /**
+   * `owned`: buffers the recording holds (released to the pool by dispose, with the uniform
+   * chunks); `external`: buffers it does not own, with the lease they had when recorded.
+   */
+  constructor(
+    private readonly host: RecordingHost,
+    private readonly log: CommandLog,
+    private readonly owned: GPUBuffer[],
+    private readonly external: Map<GPUBuffer, number>,
+  ) {}
+
+  get dispatches(): number {
+    return this.log.commands.reduce((n, c) => n + (c.kind === 'dispatch' ? 1 : 0), 0);
+  }
+
+  /** Whether a replay would do what recording did: every buffer it does not own unchanged in hand, every guard true. */
+  valid(): boolean {
+    if (this.disposed) return false;
+    for (const [buffer, lease] of this.external) if (this.host.pool.leaseOf(buffer) !== lease) return false;
+    return this.log.guards.every((g) => g());
+  }
+
+  /** Issues the recorded commands again, in the recorded order and submissions. Check `valid()` first. */
+  replay(): void {
+    if (this.disposed) throw new Error('replay: the recording was disposed');
+    const { device } = this.host;
+    this.host.flush();
+    let encoder: GPUCommandEncoder | null = null;
+    let pass: GPUComputePassEncoder | null = null;
+    const endPass = () => {
+      pass?.end();
+      pass = null;
+    };
+    for (const c of this.log.commands) {
+      if (c.kind === 'write') {
+        device.queue.writeBuffer(c.buffer, c.offset, c.data.buffer, c.data.byteOffset, c.data.byteLength);
+        continue;
+      }
+      if (c.kind === 'submit') {
+        endPass();
+        if (encoder) device.queue.submit([encoder.finish()]);
+        this.host.noteSubmit();
+        encoder = null;
+        continue;
+      }
+      encoder ??= device.createCommandEncoder();
+      if (c.kind === 'dispatch') {
+        pass ??= encoder.beginComputePass();
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(0, c.bindGroup, c.offsets);
+        pass.dispatchWorkgroups(c.x, c.y, c.z);
+      } else {
+        endPass();
+        if (c.kind === 'copy') encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.bytes);
+        else encoder.clearBuffer(c.buffer, c.offset, c.bytes);
+      }
+    }
+    endPass();
+    if (encoder) {
+      device.queue.submit([encoder.finish()]);
+      this.host.noteSubmit();
+    }
+  }
+
+  /** Hands the owned buffers back to the pool; the recording cannot be replayed after. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const b of this.owned) this.host.pool.release(b);
+    for (const b of this.log.uniforms) this.host.pool.release(b);
+  }
+}
+
+/**
+ * The recording of `log`, ended by a submission: the buffers its commands use that the pool holds
+ * free are claimed (the recording owns them), the others must be handed out and are noted with
+ * their leases.
+ */
+export function finishRecording(host: RecordingHost, log: CommandLog): Recording {
+  const owned: GPUBuffer[] = [];
+  const external = new Map<GPUBuffer, number>();
+  for (const b of log.buffers()) {
+    const lease = host.pool.leaseOf(b);
+    if (lease !== undefined) external.set(b, lease);
+    else if (host.pool.claim(b)) owned.push(b);
+    else throw new Error('record: a recorded command uses a buffer the pool does not know (destroyed, or from elsewhere)');
+  }
+  return new Recording(host, log, owned, external);
+}

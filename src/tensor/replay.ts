@@ -1,0 +1,118 @@
+// Forward passes replayed instead of re-run: a tensor function of one input, recorded once for an
+// input shape (Runtime.record) and then issued again on new input values by writing them into the
+// recorded input and replaying the commands — the ops' JavaScript does not run again. Inference
+// repeats the same dispatches on the same shapes, so this is what a call's CPU time comes down to
+// (dispatches encoded from a list) when nothing changed; anything that did change (a weight tensor
+// replaced, a cached layout gone stale, the caller's key) makes the work run afresh.
+import type { Recording } from '../gpu/capture.js';
+import { runtime } from '../gpu/runtime.js';
+import { keep, scope, shapeStr, sizeOf, tensor, type Shape, type Tensor } from './tensor.js';
+
+export class RecordedForward {
+  private constructor(
+    private readonly input: Tensor,
+    private readonly output: Tensor,
+    private readonly recording: Recording,
+  ) {}
+
+  /**
+   * Runs `fn` on `data` (a tensor of `shape`) and records it. Returns the output (a view the
+   * caller disposes) and the recording, which holds the input, the output and every
+   * intermediate buffer until disposed.
+   */
+  static record(shape: Shape, data: Float32Array, fn: (x: Tensor) => Tensor): { output: Tensor; recorded: RecordedForward } {
+    const input = keep(tensor(data, shape));
+    try {
+      const { result, recording } = runtime().record(() => keep(scope(() => fn(input))));
+      return { output: result.reshape(result.shape), recorded: new RecordedForward(input, result, recording) };
+    } catch (e) {
+      input.dispose();
+      throw e;
+    }
+  }
+
+  get inputShape(): Shape {
+    return this.input.shape;
+  }
+
+  get dispatches(): number {
+    return this.recording.dispatches;
+  }
+
+  /**
+   * `fn` of the recording on new values of its input's shape, by replay: the output as a view
+   * the caller disposes. Its values are those of this replay until the next one is issued, so
+   * read it before running the recording again. null when the recording no longer holds (see
+   * Recording.valid): run `fn` afresh.
+   */
+  run(data: Float32Array): Tensor | null {
+    if (data.length !== this.input.size) {
+      throw new Error(`replay: ${data.length} input values for a recording of ${shapeStr(this.input.shape)} (${sizeOf(this.input.shape)} expected)`);
+    }
+    if (this.input.disposed || !this.recording.valid()) return null;
+    runtime().write(this.input.bufferFor('replay'), 0, data);
+    this.recording.replay();
+    this.output.markWritten();
+    return this.output.reshape(this.output.shape);
+  }
+
+  dispose(): void {
+    this.recording.dispose();
+    this.input.dispose();
+    this.output.dispose();
+  }
+}
+
+/**
+ * Recorded forward passes by key (everything the pass depends on besides its input values and
+ * its tensors' contents: the caller's shapes, options and state). A key's first call runs
+ * plainly (filling caches the recording should not contain), its second is recorded, later
+ * ones replay; at most `capacity` keys are kept, the least recently used released first.
+ */
+export class ReplayCache {
+  private readonly recorded = new Map<string, RecordedForward>();
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly capacity = 2) {}
+
+  run(key: string, shape: Shape, data: Float32Array, fn: (x: Tensor) => Tensor): Tensor {
+    const rt = runtime();
+    const plain = () => scope(() => fn(tensor(data, shape)));
+    if (rt.dryRunning || rt.recording || rt.profiling) return plain();
+    const hit = this.recorded.get(key);
+    if (hit) {
+      this.recorded.delete(key);
+      const out = hit.run(data);
+      if (out) {
+        this.recorded.set(key, hit); // most recently used last
+        return out;
+      }
+      hit.dispose();
+    }
+    if (!this.seen.has(key)) {
+      if (this.seen.size >= 64) this.seen.clear();
+      this.seen.add(key);
+      return plain();
+    }
+    const { output, recorded } = RecordedForward.record(shape, data, fn);
+    while (this.recorded.size >= this.capacity) {
+      const [oldest, r] = this.recorded.entries().next().value!;
+      this.recorded.delete(oldest);
+      r.dispose();
+    }
+    this.recorded.set(key, recorded);
+    return output;
+  }
+
+  /** How many recordings are held. */
+  get size(): number {
+    return this.recorded.size;
+  }
+
+  /** Releases every recording (their buffers go back to the pool). */
+  clear(): void {
+    for (const r of this.recorded.values()) r.dispose();
+    this.recorded.clear();
+    this.seen.clear();
+  }
+}

@@ -8,7 +8,8 @@
 // makes it vary between runs of the process), `warmup` more untimed calls (our bind-group cache
 // fills over the first few), then `runs` timed calls; median and min in ms, images/s from the
 // median. Every timed call starts from an input already on the GPU and ends when the output has
-// been read back to the CPU. --profile adds a per-layer breakdown of our forward (each layer, with
+// been read back to the CPU. Ours is timed twice: running the ops each call, and replaying the
+// forward recorded once (RecordedForward: its input is uploaded from the CPU each call). --profile adds a per-layer breakdown of our forward (each layer, with
 // its fused ReLU6 and residual add, followed by a device sync, so the sum exceeds the pipelined forward).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -19,6 +20,7 @@ import { loadBackbone } from '../src/models/backbone.js';
 import { MobileNetV2, padFor } from '../src/models/mobilenet-v2.js';
 import { WeightReader } from '../src/models/weights.js';
 import { tensor, type Tensor } from '../src/tensor/tensor.js';
+import { RecordedForward } from '../src/tensor/replay.js';
 import { conv2d } from '../src/ops/conv2d.js';
 import { depthwiseConv2d } from '../src/ops/depthwise.js';
 import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
@@ -27,7 +29,7 @@ import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from './convert
 const MODEL = fileURLToPath(new URL('../../node_modules/nsfwjs/dist/models/mobilenet_v2/model.min.js', import.meta.url));
 
 interface Row {
-  engine: 'ours' | 'tfjs-webgpu';
+  engine: 'ours' | 'ours, replayed' | 'tfjs-webgpu';
   size: number;
   batch: number;
   firstMs: number;
@@ -111,8 +113,12 @@ async function profile(net: MobileNetV2, size: number, batch: number): Promise<A
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { sizes: { type: 'string' }, batches: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, json: { type: 'string' }, profile: { type: 'boolean' }, 'no-peer': { type: 'boolean' } },
+    options: { sizes: { type: 'string' }, batches: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' }, json: { type: 'string' }, profile: { type: 'boolean' }, 'no-peer': { type: 'boolean' }, help: { type: 'boolean' } },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const sizes = (values.sizes ?? '224,256').split(',').map(Number);
   const batches = (values.batches ?? '1,8').split(',').map(Number);
   const runs = Math.max(5, Number(values.runs ?? 5));
@@ -139,6 +145,19 @@ async function main(): Promise<number> {
         }),
       );
       x.dispose();
+      console.log(fmt(rows[rows.length - 1]));
+      const data = seededInput(batch * 3 * size * size);
+      const { output, recorded } = RecordedForward.record([batch, 3, size, size], data, (input) => backbone.features(input, ['features.18'])['features.18']);
+      output.dispose();
+      rows.push(
+        await timeCase('ours, replayed', size, batch, runs, warmup, async () => {
+          const y = recorded.run(data);
+          if (!y) throw new Error('bench-backbone: the recorded forward no longer holds');
+          await y.read();
+          y.dispose();
+        }),
+      );
+      recorded.dispose();
       console.log(fmt(rows[rows.length - 1]));
     }
   }
@@ -189,17 +208,19 @@ async function main(): Promise<number> {
 
   console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} runs after ${warmup} warm-up calls`);
   console.log(`peer: ${peerNote}`);
-  console.log('size  batch |   ours first   median   img/s |   tfjs first   median   img/s | ours/peer time');
+  console.log('size  batch |   ours first   median   img/s | replayed median   img/s |   tfjs first   median   img/s | ours/peer time | replayed/peer');
   const table: Array<Record<string, unknown>> = [];
   for (const size of sizes) {
     for (const batch of batches) {
-      const o = rows.find((r) => r.engine === 'ours' && r.size === size && r.batch === batch)!;
-      const p = rows.find((r) => r.engine === 'tfjs-webgpu' && r.size === size && r.batch === batch);
+      const find = (engine: Row['engine']) => rows.find((r) => r.engine === engine && r.size === size && r.batch === batch);
+      const [o, rp, p] = [find('ours')!, find('ours, replayed')!, find('tfjs-webgpu')];
       const ratio = p ? o.medianMs / p.medianMs : null;
-      table.push({ size, batch, ours: o, peer: p ?? null, ratio });
+      const replayedRatio = p ? rp.medianMs / p.medianMs : null;
+      table.push({ size, batch, ours: o, replayed: rp, peer: p ?? null, ratio, replayedRatio });
       const cell = (r?: Row) => (r ? `${r.firstMs.toFixed(0).padStart(8)} ${r.medianMs.toFixed(1).padStart(8)} ${r.imagesPerS.toFixed(2).padStart(7)}` : '       —        —       —');
+      const times = (q: number | null) => (q === null ? '—' : `${q.toFixed(2)} (${(1 / q).toFixed(2)}× ${q < 1 ? 'faster' : 'slower'})`);
       console.log(
-        `${String(size).padEnd(5)} ${String(batch).padStart(5)} | ${cell(o)} | ${cell(p)} | ${ratio === null ? '—' : `${ratio.toFixed(2)} (${(1 / ratio).toFixed(2)}× ${ratio < 1 ? 'faster' : 'slower'})`}`,
+        `${String(size).padEnd(5)} ${String(batch).padStart(5)} | ${cell(o)} | ${rp.medianMs.toFixed(1).padStart(15)} ${rp.imagesPerS.toFixed(2).padStart(7)} | ${cell(p)} | ${times(ratio)} | ${times(replayedRatio)}`,
       );
     }
   }
@@ -214,7 +235,7 @@ async function main(): Promise<number> {
     console.log(`\nPer-layer profile, ours, ${size}×${size} batch ${batch} (sync after each op; total ${total.toFixed(0)} ms)`);
     const byKind = new Map<string, number>();
     for (const l of layers) {
-      const kind = l.what.replace(/ \d+→\d+ @\d+×\d+$/, '');
+      const kind = l.what.replace(/ \d+→\d+ @\d+×\d+/, '');
       byKind.set(kind, (byKind.get(kind) ?? 0) + l.ms);
     }
     for (const [k, ms] of [...byKind].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(1).padStart(5)} %`);
@@ -233,11 +254,17 @@ async function main(): Promise<number> {
   return 0;
 }
 
+const USAGE = `Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--warmup 5]
+                                   [--json FILE] [--profile] [--no-peer]
+Our MobileNetV2 forward (running the ops, and replayed) against tfjs-webgpu on the same GPUDevice:
+first call, --warmup untimed calls, then the median of --runs timed ones (input on the GPU, output
+read back). --profile adds a per-layer breakdown of ours; --json writes the table.`;
+
 // dawn.node instances must outlive every device made from them (see WEBGPU-NOTES).
 const keepAlive: unknown[] = [];
 
 function fmt(r: Row): string {
-  return `${r.engine.padEnd(12)} ${r.size}×${r.size} b${r.batch}: first ${r.firstMs.toFixed(0)} ms, median ${r.medianMs.toFixed(1)} ms, ${r.imagesPerS.toFixed(2)} img/s`;
+  return `${r.engine.padEnd(14)} ${r.size}×${r.size} b${r.batch}: first ${r.firstMs.toFixed(0)} ms, median ${r.medianMs.toFixed(1)} ms, ${r.imagesPerS.toFixed(2)} img/s`;
 }
 
 main()

@@ -39,7 +39,18 @@ export class WeightReader {
       const [scale, zero] = q;
       for (let i = 0; i < v.length; i++) v[i] = (v[i] - zero) * scale;
     }
+    this.requireFinite(name, v);
     return v;
+  }
+
+  /**
+   * Refuses a non-finite weight: the ReLU6 and ReLU after most layers turn a NaN into 0 on some
+   * drivers (lavapipe's max), so a corrupt backbone would give finite, meaningless scores.
+   */
+  private requireFinite(what: string, v: Float32Array): void {
+    for (let i = 0; i < v.length; i++) {
+      if (!Number.isFinite(v[i])) throw new SafeTensorsError(this.file.source, `tensor "${what}" holds ${v[i]} at element ${i}; weights must be finite`);
+    }
   }
 
   /**
@@ -61,6 +72,9 @@ export class WeightReader {
       for (let i = 0; i < per; i++) weight[o * per + i] *= k;
       bias[o] = (bias[o] - mu[o]) * k + beta[o];
     }
+    // A negative running variance (or one that underflows against eps) folds into a non-finite weight.
+    this.requireFinite(`${conv}.weight folded with ${bn}`, weight);
+    this.requireFinite(`${conv}.bias folded with ${bn}`, bias);
     return { weight, bias };
   }
 }

@@ -57,6 +57,11 @@ describe('Detector replay', () => {
       await expectReplayMatches(det, batches[0], 'after the mean map was replaced');
 
       await withTuning({ matmul: { rowGroups: 1 } }, () => expectReplayMatches(det, batches[0], 'other matmul knobs'));
+
+      // Fail closed: statistics turned NaN in place reach a replayed map, and no score is given.
+      for (let i = 0; i < 3; i++) await det.scoreMaps(batches[0]);
+      runtime().write(det.meanMap!.bufferFor('test'), 0, new Float32Array(S * S).fill(Number.NaN));
+      await expect(det.scoreMaps(batches[0])).rejects.toThrow(/image 0: the anomaly map holds NaN at pixel \(\d+, \d+\)/);
     } finally {
       det.dispose();
       bb.backbone.dispose();

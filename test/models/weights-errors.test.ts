@@ -76,6 +76,17 @@ describe('corrupt copies of the shipped MobileNetV2 file', () => {
     expectLoadError(garbled, 'garbled.safetensors', /header is not valid UTF-8 JSON/);
   });
 
+  it('a weight that holds NaN or infinity (flipped bits in the data section)', () => {
+    const n = Number(new DataView(MOBILENET.buffer, MOBILENET.byteOffset).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(MOBILENET.subarray(8, 8 + n))) as Header;
+    const [name, entry] = Object.entries(header).find(([k, e]) => k.startsWith('features.') && (e as Entry).dtype === 'F32') as [string, Entry];
+    for (const [bits, what] of [[0x7fc00000, 'NaN'], [0xff800000, '-Infinity']] as const) {
+      const bytes = Uint8Array.from(MOBILENET);
+      new DataView(bytes.buffer).setUint32(8 + n + entry.data_offsets[0] + 12, bits, true);
+      expectLoadError(bytes, 'flipped.safetensors', new RegExp(`tensor "${name.replace(/[.]/g, '\\.')}" holds ${what} at element 3; weights must be finite`));
+    }
+  });
+
   it('a float weight stored as an integer dtype, and an unsupported dtype string', () => {
     const i32 = editHeader(MOBILENET, (h) => ((h['classifier.1.bias'] as Entry).dtype = 'I32'));
     expectLoadError(i32, 'i32.safetensors', /tensor "classifier\.1\.bias" has dtype I32; weights must be F32, F16, BF16 or F64/);
@@ -144,6 +155,18 @@ describe('broken small ResNet files', () => {
       with_((t) => (t['conv1.weight'] = { dtype: 'I64', shape: w.shape, data: Array.from(w.data, (v) => Math.round(v * 10)) })),
       'int-weights.safetensors',
       /tensor "conv1\.weight" has dtype I64; weights must be F32, F16, BF16 or F64/,
+    );
+    // Non-finite weights, stored or from folding a batch norm: a ReLU would turn a NaN into 0 and
+    // the scores into finite nonsense.
+    const nan = Float32Array.from(w.data);
+    nan[5] = Number.NaN;
+    expectLoadError(with_((t) => (t['conv1.weight'] = { dtype: 'F32', shape: w.shape, data: nan })), 'nan.safetensors', /tensor "conv1\.weight" holds NaN at element 5; weights must be finite/);
+    const v = base['layer1.0.bn1.running_var'];
+    const negative = Float32Array.from(v.data, (x, i) => (i === 2 ? -1 : x));
+    expectLoadError(
+      with_((t) => (t['layer1.0.bn1.running_var'] = { dtype: 'F32', shape: v.shape, data: negative })),
+      'negative-var.safetensors',
+      /tensor "layer1\.0\.conv1\.weight folded with layer1\.0\.bn1" holds NaN at element \d+; weights must be finite/,
     );
     expectLoadError(with_((t) => delete t['layer3.0.bn2.running_var']), 'no-var.safetensors', /missing tensor "layer3\.0\.bn2\.running_var" \(batch norm of layer3\.0\.conv2\)/);
     expectLoadError(with_((t) => delete t['layer2.0.downsample.0.weight']), 'no-down.safetensors', /missing tensor "layer2\.0\.downsample\.0\.weight" \(block layer2\.0 maps 8 → 16 channels at stride 2\)/);

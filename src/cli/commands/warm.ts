@@ -17,8 +17,8 @@ Creates an inference's pipelines together (in parallel where the driver compiles
 runs one inference per batch size (and with --train one training step) on synthetic images, so every
 pipeline they use is compiled now. Drivers that keep compiled shaders on disk (Mesa: lavapipe, RADV,
 ANV in ~/.cache/mesa_shader_cache or MESA_SHADER_CACHE_DIR; NVIDIA's) then hand them to later
-processes: on lavapipe a process's first inference at S=256 takes ~7.5 s with an empty cache and
-~0.8 s with a warm one. Run it after installing or upgrading hlgfa or the driver, e.g. in the build
+processes: on lavapipe a process's first inference at S=256 takes ~3.5 s with an empty cache and
+~0.5 s with a warm one. Run it after installing or upgrading hlgfa or the driver, e.g. in the build
 step of a container image, with the model, size and batch sizes the service will use. Prints each
 run's time and how many pipelines it compiled.
 

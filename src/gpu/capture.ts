@@ -10,7 +10,9 @@
 // chunks), so nothing but a replay writes them; the buffers it does not own (weights, inputs,
 // kept caches) are checked before each replay to be the same handing-out of the pool (its lease),
 // and caches the recorded work read (Tensor.derive) add guards that their source was not written
-// since. A recording that fails a check is not replayed: the caller runs the work afresh.
+// since. A recording that fails a check is not replayed: the caller runs the work afresh. One that
+// read a buffer filled before it began which was released during it (a cache evicted mid-way) can
+// never be replayed: that content is gone.
 import type { BufferPool } from './pool.js';
 
 export type Command =
@@ -23,25 +25,23 @@ export type Command =
 /** What the runtime notes while recording (Runtime.record). */
 export class CommandLog {
   readonly commands: Command[] = [];
-  /** The buffers the recorded dispatches bind (their bind groups do not tell). */
-  readonly bound = new Set<GPUBuffer>();
+  /** Every buffer the commands use (uniform chunks aside), with its lease when first used. */
+  readonly firstLease = new Map<GPUBuffer, number>();
   /** Uniform chunks the recorded dispatches read: kept, so a replay finds the same bytes. */
   readonly uniforms: GPUBuffer[] = [];
   /** Conditions the recorded work depends on besides its buffers (see `Runtime.guardRecording`). */
   readonly guards: Array<() => boolean> = [];
+  /** What each replay also does on the CPU (see `Runtime.onReplay`). */
+  readonly hooks: Array<() => void> = [];
 
-  /** Every buffer a command reads or writes (uniform chunks aside). */
-  buffers(): Set<GPUBuffer> {
-    const out = new Set<GPUBuffer>(this.bound);
-    for (const c of this.commands) {
-      if (c.kind === 'copy') {
-        out.add(c.src);
-        out.add(c.dst);
-      } else if (c.kind === 'clear' || c.kind === 'write') {
-        out.add(c.buffer);
-      }
-    }
-    return out;
+  constructor(
+    /** The pool's last lease when recording began: larger ones were handed out during it. */
+    readonly startLease: number,
+  ) {}
+
+  /** Notes a buffer a command uses, with its lease now (-1: not handed out). */
+  use(buffer: GPUBuffer, lease: number | undefined): void {
+    if (!this.firstLease.has(buffer)) this.firstLease.set(buffer, lease ?? -1);
   }
 }
 
@@ -67,6 +67,8 @@ export class Recording {
     private readonly log: CommandLog,
     private readonly owned: GPUBuffer[],
     private readonly external: Map<GPUBuffer, number>,
+    /** Why it can never be replayed (see finishRecording), or null. */
+    readonly unreplayable: string | null = null,
   ) {}
 
   get dispatches(): number {
@@ -75,7 +77,7 @@ export class Recording {
 
   /** Whether a replay would do what recording did: every buffer it does not own unchanged in hand, every guard true. */
   valid(): boolean {
-    if (this.disposed) return false;
+    if (this.disposed || this.unreplayable) return false;
     for (const [buffer, lease] of this.external) if (this.host.pool.leaseOf(buffer) !== lease) return false;
     return this.log.guards.every((g) => g());
   }
@@ -120,6 +122,7 @@ export class Recording {
       device.queue.submit([encoder.finish()]);
       this.host.noteSubmit();
     }
+    for (const hook of this.log.hooks) hook();
   }
 
   /** Hands the owned buffers back to the pool; the recording cannot be replayed after. */
@@ -132,18 +135,30 @@ export class Recording {
 }
 
 /**
- * The recording of `log`, ended by a submission: the buffers its commands use that the pool holds
- * free are claimed (the recording owns them), the others must be handed out and are noted with
- * their leases.
+ * The recording of `log`, ended by a submission. Each buffer its commands used is, by its lease
+ * when first used and now:
+ * - held by the same holder throughout (weights, inputs, the output): not owned, its lease checked
+ *   before each replay;
+ * - handed out during the recording, now free (intermediates): claimed, owned;
+ * - handed out during the recording, now held by a tensor made later in it (a kept cache, the
+ *   output): not owned; the replay writes it as the recording did, ending with that tensor's content;
+ * - held before the recording and released during it: what the recording read from it may be
+ *   gone, so the recording is marked unreplayable (and claims nothing).
  */
 export function finishRecording(host: RecordingHost, log: CommandLog): Recording {
   const owned: GPUBuffer[] = [];
   const external = new Map<GPUBuffer, number>();
-  for (const b of log.buffers()) {
-    const lease = host.pool.leaseOf(b);
-    if (lease !== undefined) external.set(b, lease);
-    else if (host.pool.claim(b)) owned.push(b);
-    else throw new Error('record: a recorded command uses a buffer the pool does not know (destroyed, or from elsewhere)');
+  const claims: GPUBuffer[] = [];
+  for (const [b, first] of log.firstLease) {
+    const now = host.pool.leaseOf(b);
+    const madeDuring = first > log.startLease;
+    if (now !== undefined && (now === first || madeDuring)) external.set(b, now);
+    else if (now === undefined && madeDuring) claims.push(b);
+    else return new Recording(host, log, [], new Map(), 'a buffer filled before the recording was released during it');
+  }
+  for (const b of claims) {
+    if (!host.pool.claim(b)) return new Recording(host, log, owned, new Map(), 'a released buffer was not free in the pool');
+    owned.push(b);
   }
   return new Recording(host, log, owned, external);
 }

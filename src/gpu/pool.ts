@@ -122,6 +122,11 @@ export class BufferPool {
     return this.live.get(buffer)?.lease;
   }
 
+  /** The last lease handed out: every later handing-out gets a larger one. */
+  get lastLease(): number {
+    return this.leases;
+  }
+
   /**
    * Hands out a released buffer again, by identity (a recording keeps the buffers its commands
    * used). Only a buffer released before the last submission: recorded work no longer holds it.

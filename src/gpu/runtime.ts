@@ -147,11 +147,9 @@ export class Runtime {
    * submitted before this returns. Not inside a dry run, a recording, or while profiling.
    */
   record<T>(fn: () => T): { result: T; recording: Recording } {
-    if (this.recordingLog || this.planning || this.profiler || this.passTimer) {
-      throw new Error('record: not inside a dry run or another recording, nor while profiling');
-    }
+    if (!this.canRecord) throw new Error('record: not inside a dry run or another recording, nor while profiling');
     this.flush();
-    const log = new CommandLog();
+    const log = new CommandLog(this.pool.lastLease);
     this.recordingLog = log;
     let result: T;
     try {
@@ -170,6 +168,16 @@ export class Runtime {
   /** Whether `record` is running (see guardRecording). */
   get recording(): boolean {
     return this.recordingLog !== null;
+  }
+
+  /** Whether `record` may run now, and a recording replay: not in a dry run, a recording, a profile or timed passes. */
+  get canRecord(): boolean {
+    return !this.recordingLog && !this.planning && !this.profiler && !this.passTimer;
+  }
+
+  /** While `record` runs: `hook` runs after each replay too (e.g. marking tensors the work writes as written). */
+  onReplay(hook: () => void): void {
+    this.recordingLog?.hooks.push(hook);
   }
 
   /**
@@ -377,7 +385,7 @@ export class Runtime {
     pass.dispatchWorkgroups(x, y, z);
     const log = this.recordingLog;
     if (log) {
-      for (const r of k.resources) if (r.kind !== 'uniform') log.bound.add(args.bindings[r.name].buffer);
+      for (const r of k.resources) if (r.kind !== 'uniform') log.use(args.bindings[r.name].buffer, this.pool.leaseOf(args.bindings[r.name].buffer));
       log.commands.push({ kind: 'dispatch', pipeline: k.pipeline, bindGroup, offsets, x, y, z });
     }
     if (timed) {
@@ -391,13 +399,19 @@ export class Runtime {
     if (this.planning) return;
     this.endPass();
     this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-    this.recordingLog?.commands.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
+    const log = this.recordingLog;
+    if (log) {
+      log.use(src, this.pool.leaseOf(src));
+      log.use(dst, this.pool.leaseOf(dst));
+      log.commands.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
+    }
   }
 
   clear(buffer: GPUBuffer, offset = 0, bytes?: number): void {
     if (this.planning) return;
     this.endPass();
     this.getEncoder().clearBuffer(buffer, offset, bytes);
+    this.recordingLog?.use(buffer, this.pool.leaseOf(buffer));
     this.recordingLog?.commands.push({ kind: 'clear', buffer, offset, bytes });
   }
 
@@ -407,6 +421,7 @@ export class Runtime {
     if (this.planning) return;
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
     // A replay uploads the same bytes at the same point (the caller may reuse its array).
+    this.recordingLog?.use(buffer, this.pool.leaseOf(buffer));
     this.recordingLog?.commands.push({ kind: 'write', buffer, offset, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
   }
 

@@ -49,10 +49,10 @@ export class RecordedForward {
     if (data.length !== this.input.size) {
       throw new Error(`replay: ${data.length} input values for a recording of ${shapeStr(this.input.shape)} (${sizeOf(this.input.shape)} expected)`);
     }
+    if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
     if (this.input.disposed || !this.recording.valid()) return null;
     runtime().write(this.input.bufferFor('replay'), 0, data);
-    this.recording.replay();
-    this.output.markWritten();
+    this.recording.replay(); // bumps the versions of what it writes, the output among them
     return this.output.reshape(this.output.shape);
   }
 
@@ -78,16 +78,18 @@ export class ReplayCache {
   run(key: string, shape: Shape, data: Float32Array, fn: (x: Tensor) => Tensor): Tensor {
     const rt = runtime();
     const plain = () => scope(() => fn(tensor(data, shape)));
-    if (rt.dryRunning || rt.recording || rt.profiling) return plain();
+    if (!rt.canRecord) return plain();
     const hit = this.recorded.get(key);
     if (hit) {
       this.recorded.delete(key);
-      const out = hit.run(data);
-      if (out) {
-        this.recorded.set(key, hit); // most recently used last
-        return out;
+      let out: Tensor | null = null;
+      try {
+        out = hit.run(data);
+      } finally {
+        if (out) this.recorded.set(key, hit); // most recently used last
+        else hit.dispose();
       }
-      hit.dispose();
+      if (out) return out;
     }
     if (!this.seen.has(key)) {
       if (this.seen.size >= 64) this.seen.clear();

@@ -18,6 +18,13 @@ export function shapeStr(shape: Shape): string {
 
 let nextId = 1;
 
+/** A write recorded into `store`: bumped now, and again by each replay of the recording being made. */
+function written(store: Storage): void {
+  store.version++;
+  const rt = runtime();
+  if (rt.recording) rt.onReplay(() => void (store.refs > 0 && store.version++));
+}
+
 /** A pooled buffer shared by a tensor and its reshaped views; returned to the pool with the last. */
 interface Storage {
   buffer: GPUBuffer;
@@ -65,7 +72,7 @@ export class Tensor {
    */
   bufferFor(op: string): GPUBuffer {
     const store = this.storage(op);
-    store.version++;
+    written(store);
     return store.buffer;
   }
 
@@ -81,7 +88,7 @@ export class Tensor {
 
   /** Records that work now being recorded writes this tensor (launch() calls it for writable bindings). */
   markWritten(): void {
-    this.storage('markWritten').version++;
+    written(this.storage('markWritten'));
   }
 
   /**

@@ -101,6 +101,36 @@ describe('Runtime.record and Recording.replay', () => {
     recorded.dispose();
   });
 
+  it('can never replay work that read a buffer filled before it and released during it (an evicted cache)', async () => {
+    const rt = runtime();
+    const a = keep(tensor(randn(N, 2)));
+    const { result, recording } = rt.record(() => {
+      const y = affine(a, 2, 0);
+      a.dispose(); // its contents are gone; its buffer may go to the next tensor of its size
+      return keep(add(y, affine(y, 1, 1)));
+    });
+    expect(recording.unreplayable).toMatch(/a buffer filled before the recording was released during it/);
+    expect(recording.valid()).toBe(false);
+    expectClose(await result.read(), Array.from(randn(N, 2), (v) => 4 * v + 1), { atol: 1e-5 }, 'the recorded run itself');
+    result.dispose();
+    recording.dispose();
+  });
+
+  it('a replay bumps the version of every tensor it writes, as running the ops does', async () => {
+    const rt = runtime();
+    const w = keep(tensor(randn(N, 2)));
+    const { result, recording } = rt.record(() => {
+      rt.write(w.bufferFor('test'), 0, randn(N, 3)); // an in-place write of a tensor that outlives the work
+      return keep(affine(w, 1, 0));
+    });
+    const [wv, rv] = [w.version, result.version];
+    recording.replay();
+    expect([w.version - wv, result.version - rv]).toEqual([1, 1]);
+    expectClose(await result.read(), randn(N, 3), { atol: 0 }, 'replayed');
+    for (const t of [w, result]) t.dispose();
+    recording.dispose();
+  });
+
   it("refuses to replay once a cached weight layout's source was written (Tensor.derive), and runs afresh right", async () => {
     const xs = [1, 3, 6, 5];
     const ws = [4, 3, 3, 3];
@@ -137,6 +167,10 @@ describe('Runtime.record and Recording.replay', () => {
       rt.setProfiler(null);
     }
     const b = keep(tensor(randn(N, 2)));
+    const { output, recorded } = RecordedForward.record([N], randn(N, 1), (x) => chain(x, b));
+    output.dispose();
+    expect(() => rt.dryRun(() => recorded.run(randn(N, 1)))).toThrow(/replay: not inside a dry run/);
+    recorded.dispose();
     expect(() => RecordedForward.record([N], randn(N, 1), (x) => add(chain(x, b), tensor([1, 2])))).toThrow(/shape/);
     b.dispose();
     await rt.sync();

@@ -268,9 +268,11 @@ describe.skipIf(!HAVE_CHROMIUM)('browser page (headless Chromium, WebGPU)', () =
     expect([await cards.count(), await state('#detect-status'), await page.locator('#detect-clear').isDisabled()]).toEqual([0, 'idle', true]);
     const hashes = await page.evaluate(() => window.hlgfaTest!.decoded());
     expect(Object.keys(hashes).filter((k) => k.startsWith('test/'))).toEqual([]);
-    // Back for the tests below.
+    // Back for the tests below. From the detector's third call on its work is replayed
+    // (Detector.replay): the same images score exactly as when they were first run.
     await page.setInputFiles('#detect-files', [testPng(), goodPng()]);
     await cardFor('good_000.png', gen);
+    expect(await cards.evaluateAll((cs) => cs.map((c) => (c as HTMLElement).dataset.score))).toEqual(before);
   }, 180_000);
 
   it('removes and clears training images, and the estimate follows the list and the settings', async () => {

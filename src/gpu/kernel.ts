@@ -1,9 +1,9 @@
 // Shader reflection, uniform packing and the pipeline cache. Binding slots, access modes and uniform
-// byte offsets all come from the WGSL via wgsl_reflect: nothing here is kept by hand.
+// byte offsets all come from the WGSL, reflected by wgsl_reflect when the shaders are embedded
+// (tools/gen-shaders.mjs: REFLECTIONS): nothing here is kept by hand, nothing parses WGSL at run time.
 // Caveat: wgsl_reflect ignores shadowing, so a function parameter or local named like a global
 // binding counts as a use of that binding. Never reuse a binding's name inside a shader.
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
-import { SHADERS } from './shaders.gen.js';
+import { REFLECTIONS, SHADERS } from './shaders.gen.js';
 
 export type UniformValue = number | ArrayLike<number>;
 export type Uniforms = Record<string, UniformValue>;
@@ -59,18 +59,34 @@ interface Described {
 }
 
 interface ReflectedShader {
-  reflect: WgslReflect;
+  reflect: ShaderReflection;
   module: GPUShaderModule;
 }
 
-type AnyType = {
+/** A WGSL type as reflected: name and size; arrays' element type, count and stride; structs' members. */
+export interface ReflectedType {
   name: string;
   size: number;
-  format?: AnyType;
+  format?: ReflectedType;
   count?: number;
   stride?: number;
-  members?: Array<{ name: string; offset: number; type: AnyType }>;
-};
+  members?: Array<{ name: string; offset: number; type: ReflectedType }>;
+}
+type AnyType = ReflectedType;
+
+/** What a shader's pipelines need of its WGSL, reflected when it is embedded (tools/gen-shaders.mjs). */
+export interface ShaderReflection {
+  /** Compute entry points: bindings (a uniform's struct type with them) and workgroup size. */
+  entries: Record<string, {
+    resources: Array<{ name: string; group: number; binding: number; kind: ResourceSlot['kind']; type?: ReflectedType }>;
+    /** Each dimension a number or the name of the override that sets it. */
+    workgroupSize: Array<number | string>;
+  }>;
+  /** Overrides' default values (null: none, or not an integer literal). */
+  overrides: Record<string, number | null>;
+  /** Module-scope numeric constants. */
+  consts: Record<string, number>;
+}
 
 function scalarOf(t: AnyType): FieldLayout['scalar'] {
   const n = t.name;
@@ -93,17 +109,10 @@ function fieldLayout(name: string, offset: number, t: AnyType): FieldLayout {
   return { name, offset, scalar, count: per, groupSize: per, groupStride: per * scalarBytes };
 }
 
-const reflections = new Map<string, WgslReflect>();
-
-/** The reflection of shaders/NAME.wgsl (parsed once per process; needs no device). */
-function reflectShader(name: string): WgslReflect {
-  let r = reflections.get(name);
-  if (!r) {
-    const code = SHADERS[name];
-    if (code === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
-    r = new WgslReflect(code);
-    reflections.set(name, r);
-  }
+/** The reflection of shaders/NAME.wgsl (needs no device). */
+function reflectShader(name: string): ShaderReflection {
+  const r = Object.hasOwn(REFLECTIONS, name) ? REFLECTIONS[name] : undefined;
+  if (!r || SHADERS[name] === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
   return r;
 }
 
@@ -113,8 +122,8 @@ function reflectShader(name: string): WgslReflect {
  * layouts are, so a launcher never restates them.
  */
 export function shaderConstant(shader: string, name: string): number {
-  const values = (reflectShader(shader) as unknown as { _constValues?: Map<string, unknown> })._constValues;
-  const v = values?.get(name);
+  const consts = reflectShader(shader).consts;
+  const v = Object.hasOwn(consts, name) ? consts[name] : undefined;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`shaders/${shader}.wgsl has no numeric const "${name}"`);
   return v;
 }
@@ -199,23 +208,18 @@ export class KernelCache {
 
   private reflectKernel(key: string, shader: string, entry: string, constants: Record<string, number>): Described {
     const { reflect, module } = this.shader(shader);
-    const ep = reflect.entry.compute.find((e) => e.name === entry);
+    const ep = Object.hasOwn(reflect.entries, entry) ? reflect.entries[entry] : undefined;
     if (!ep) throw new Error(`shader "${shader}" has no compute entry point "${entry}"`);
     const resources: ResourceSlot[] = [];
     let uniform: UniformLayout | null = null;
     for (const r of ep.resources) {
       if (r.group !== 0) throw new Error(`${shader}.${entry}: only @group(0) is supported (got ${r.group} for ${r.name})`);
-      // resourceType 0 = uniform, 1 = storage (wgsl_reflect ResourceType)
-      if ((r.resourceType as number) === 0) {
-        resources.push({ name: r.name, binding: r.binding, kind: 'uniform' });
-        const t = r.type as unknown as AnyType;
+      resources.push({ name: r.name, binding: r.binding, kind: r.kind });
+      if (r.kind === 'uniform') {
+        const t = r.type!;
         const fields = new Map<string, FieldLayout>();
         for (const m of t.members ?? []) fields.set(m.name, fieldLayout(m.name, m.offset, m.type));
         uniform = { varName: r.name, binding: r.binding, size: t.size, fields };
-      } else if ((r.resourceType as number) === 1) {
-        resources.push({ name: r.name, binding: r.binding, kind: r.access === 'read' ? 'read-only-storage' : 'storage' });
-      } else {
-        throw new Error(`${shader}.${entry}: resource ${r.name} has an unsupported type`);
       }
     }
     resources.sort((a, b) => a.binding - b.binding);
@@ -234,7 +238,7 @@ export class KernelCache {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants },
     };
-    const workgroupSize = resolveWorkgroupSize(ep.workgroupSize as unknown, reflect, constants);
+    const workgroupSize = resolveWorkgroupSize(ep.workgroupSize, reflect, constants);
     return { info: { shader, entry, key, layout, resources, uniform, workgroupSize }, descriptor };
   }
 }
@@ -245,29 +249,14 @@ export function kernelKey(shader: string, entry: string, constants: Record<strin
   return `${shader}/${entry}/${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
 }
 
-function resolveWorkgroupSize(
-  ws: unknown,
-  reflect: WgslReflect,
-  constants: Record<string, number>,
-): [number, number, number] {
-  const overrideDefault = (name: string): number => {
-    if (name in constants) return constants[name];
-    const o = reflect.overrides.find((v) => v.name === name) as unknown as { declaration?: { value?: unknown } } | undefined;
-    const text = String((o?.declaration?.value as { value?: unknown } | undefined)?.value ?? '');
-    const n = Number.parseInt(text, 10);
-    return Number.isFinite(n) ? n : 1;
+/** The workgroup size with override names resolved: the pipeline's constants, else the defaults (1 if none). */
+function resolveWorkgroupSize(ws: Array<number | string>, reflect: ShaderReflection, constants: Record<string, number>): [number, number, number] {
+  const value = (d: number | string): number => {
+    if (typeof d === 'number') return d;
+    if (d in constants) return constants[d];
+    return (Object.hasOwn(reflect.overrides, d) ? reflect.overrides[d] : null) ?? 1;
   };
-  const dims = Array.isArray(ws) ? ws : [ws ?? 1];
-  const out = [1, 1, 1].map((d, i) => {
-    const v = dims[i] as unknown;
-    if (v === undefined || v === null) return d;
-    if (typeof v === 'number') return v;
-    if (typeof v === 'string') return /^\d+$/.test(v) ? Number(v) : overrideDefault(v);
-    const obj = v as { name?: string; value?: unknown };
-    if (obj.name) return overrideDefault(obj.name);
-    return Number(obj.value ?? 1);
-  });
-  return out as [number, number, number];
+  return [value(ws[0] ?? 1), value(ws[1] ?? 1), value(ws[2] ?? 1)];
 }
 
 /** Packs named values into the kernel's uniform struct using the reflected member offsets. */

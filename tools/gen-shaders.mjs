@@ -1,6 +1,6 @@
 // Embeds shaders/*.wgsl into src/gpu/shaders.gen.ts so that Node and the browser bundle load the
 // very same kernel text without a file system, with each shader's reflection (entry points'
-// bindings, uniform struct layouts, workgroup sizes, overrides' defaults, module-scope constants)
+// bindings, uniform struct layouts, module-scope constants)
 // computed here by wgsl_reflect: parsing the WGSL in JavaScript cost every process ~150 ms before
 // its first inference (src/gpu/kernel.ts reads the result). Run by `npm run build` and `npm test`.
 //
@@ -133,15 +133,6 @@ function typeOf(t) {
   return out;
 }
 
-/** One workgroup dimension: a number, or the name of the override that sets it. */
-function dimension(v) {
-  if (v === undefined || v === null) return 1;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string') return /^\d+$/.test(v) ? Number(v) : v;
-  if (v.name) return v.name;
-  return Number(v.value ?? 1);
-}
-
 /** What src/gpu/kernel.ts needs of a shader (its ShaderReflection), from wgsl_reflect. */
 function reflection(name, code) {
   const r = new WgslReflect(code);
@@ -153,17 +144,11 @@ function reflection(name, code) {
       if (!kind) throw new Error(`shaders/${name}: ${ep.name}: resource ${res.name} has an unsupported type`);
       return { name: res.name, group: res.group, binding: res.binding, kind, ...(kind === 'uniform' ? { type: typeOf(res.type) } : {}) };
     });
-    const ws = Array.isArray(ep.workgroupSize) ? ep.workgroupSize : [ep.workgroupSize];
-    entries[ep.name] = { resources, workgroupSize: [0, 1, 2].map((i) => dimension(ws[i])) };
-  }
-  const overrides = {};
-  for (const o of r.overrides) {
-    const n = Number.parseInt(String(o.declaration?.value?.value ?? ''), 10);
-    overrides[o.name] = Number.isFinite(n) ? n : null;
+    entries[ep.name] = { resources };
   }
   const consts = {};
   for (const [k, v] of r._constValues ?? new Map()) if (typeof v === 'number' && Number.isFinite(v)) consts[k] = v;
-  return { entries, overrides, consts };
+  return { entries, consts };
 }
 
 const shaders = files.filter((f) => !f.startsWith('_')).map((f) => [f.replace(/\.wgsl$/, ''), expand(f)]);

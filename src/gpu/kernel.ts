@@ -42,7 +42,6 @@ export interface KernelInfo {
   layout: GPUBindGroupLayout;
   resources: ResourceSlot[];
   uniform: UniformLayout | null;
-  workgroupSize: [number, number, number];
 }
 
 /** A pipeline to create: shader, entry point and override constants. */
@@ -76,14 +75,10 @@ type AnyType = ReflectedType;
 
 /** What a shader's pipelines need of its WGSL, reflected when it is embedded (tools/gen-shaders.mjs). */
 export interface ShaderReflection {
-  /** Compute entry points: bindings (a uniform's struct type with them) and workgroup size. */
+  /** Compute entry points: their bindings (a uniform's with its struct type). */
   entries: Record<string, {
     resources: Array<{ name: string; group: number; binding: number; kind: ResourceSlot['kind']; type?: ReflectedType }>;
-    /** Each dimension a number or the name of the override that sets it. */
-    workgroupSize: Array<number | string>;
   }>;
-  /** Overrides' default values (null: none, or not an integer literal). */
-  overrides: Record<string, number | null>;
   /** Module-scope numeric constants. */
   consts: Record<string, number>;
 }
@@ -238,8 +233,7 @@ export class KernelCache {
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants },
     };
-    const workgroupSize = resolveWorkgroupSize(ep.workgroupSize, reflect, constants);
-    return { info: { shader, entry, key, layout, resources, uniform, workgroupSize }, descriptor };
+    return { info: { shader, entry, key, layout, resources, uniform }, descriptor };
   }
 }
 
@@ -247,16 +241,6 @@ export class KernelCache {
 export function kernelKey(shader: string, entry: string, constants: Record<string, number>): string {
   const ckeys = Object.keys(constants).sort();
   return `${shader}/${entry}/${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
-}
-
-/** The workgroup size with override names resolved: the pipeline's constants, else the defaults (1 if none). */
-function resolveWorkgroupSize(ws: Array<number | string>, reflect: ShaderReflection, constants: Record<string, number>): [number, number, number] {
-  const value = (d: number | string): number => {
-    if (typeof d === 'number') return d;
-    if (d in constants) return constants[d];
-    return (Object.hasOwn(reflect.overrides, d) ? reflect.overrides[d] : null) ?? 1;
-  };
-  return [value(ws[0] ?? 1), value(ws[1] ?? 1), value(ws[2] ?? 1)];
 }
 
 /** Packs named values into the kernel's uniform struct using the reflected member offsets. */

@@ -41,9 +41,15 @@ function parsePreprocessing(meta: Record<string, string>, source: string): Prepr
   if (!meta.preprocessing) return TORCHVISION_PREPROCESSING;
   try {
     const p = JSON.parse(meta.preprocessing) as Partial<Preprocessing>;
-    const triple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number');
-    if (!triple(p.mean) || !triple(p.std) || typeof p.size !== 'number') throw new Error('needs size, mean[3], std[3]');
-    return { size: p.size, channels: 'RGB', mean: p.mean as Preprocessing['mean'], std: p.std as Preprocessing['std'], scale: p.scale ?? 1 };
+    // Every value finite, std and scale non-zero: a zero or infinite one turns every pixel into NaN
+    // or infinity, which the ReLU6 after the stem can turn into finite, meaningless features.
+    const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+    const triple = (v: unknown, ok: (x: unknown) => boolean) => Array.isArray(v) && v.length === 3 && v.every(ok);
+    const nonZero = (x: unknown) => finite(x) && x !== 0;
+    if (!triple(p.mean, finite) || !triple(p.std, nonZero) || !(Number.isInteger(p.size) && p.size! > 0) || !(p.scale === undefined || nonZero(p.scale))) {
+      throw new Error(`needs a positive integer size, finite mean[3], finite non-zero std[3] and scale; got ${meta.preprocessing}`);
+    }
+    return { size: p.size!, channels: 'RGB', mean: p.mean as Preprocessing['mean'], std: p.std as Preprocessing['std'], scale: p.scale ?? 1 };
   } catch (e) {
     throw new SafeTensorsError(source, `metadata "preprocessing" is invalid (${(e as Error).message})`);
   }

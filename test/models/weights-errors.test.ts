@@ -87,6 +87,20 @@ describe('corrupt copies of the shipped MobileNetV2 file', () => {
     }
   });
 
+  it('preprocessing metadata that would make every pixel NaN or infinite', () => {
+    const withPre = (pre: string) => editHeader(MOBILENET, (h) => ((h.__metadata__ as Record<string, string>).preprocessing = pre));
+    const ok = '{"size":224,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]}';
+    loadBackbone(withPre(ok), 'ok.safetensors').dispose();
+    for (const [name, pre] of [
+      ['zero-std', '{"size":224,"mean":[0.485,0.456,0.406],"std":[0.229,0,0.225]}'],
+      ['infinite-mean', '{"size":224,"mean":[1e400,0.456,0.406],"std":[0.229,0.224,0.225]}'],
+      ['zero-scale', '{"size":224,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225],"scale":0}'],
+      ['fractional-size', '{"size":22.5,"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]}'],
+    ]) {
+      expectLoadError(withPre(pre), `${name}.safetensors`, /metadata "preprocessing" is invalid \(needs a positive integer size, finite mean\[3\], finite non-zero std\[3\] and scale; got /);
+    }
+  });
+
   it('a float weight stored as an integer dtype, and an unsupported dtype string', () => {
     const i32 = editHeader(MOBILENET, (h) => ((h['classifier.1.bias'] as Entry).dtype = 'I32'));
     expectLoadError(i32, 'i32.safetensors', /tensor "classifier\.1\.bias" has dtype I32; weights must be F32, F16, BF16 or F64/);

@@ -81,6 +81,13 @@ export class Detector {
    * The recordings hold their intermediate buffers (a pass's working memory) until released.
    */
   replay = true;
+  /**
+   * Passes over more pixels than this (images · S²) always run afresh: a recording holds its pass's
+   * working memory between calls (~30 MiB per 256² image), and a large pass's CPU share is small
+   * (batch 8 at 256²: 296 vs 327 ms) while the plain pass beside it (a folder's last, smaller chunk)
+   * would need working memory of its own. Default: 8 images at 256².
+   */
+  replayMaxPixels = 8 * 256 * 256;
   private readonly replays = new ReplayCache(2);
 
   constructor(
@@ -240,7 +247,7 @@ export class Detector {
       const { fh, fl } = dualFeatures(this.backbone, hr, this.config.taps);
       return this.mapsFromFeatures(fh, fl);
     };
-    if (!this.replay) return scope(() => maps(tensor(data, shape)));
+    if (!this.replay || images.length * S * S > this.replayMaxPixels) return scope(() => maps(tensor(data, shape)));
     return this.replays.run(this.replayKey(images.length), shape, data, maps);
   }
 

@@ -94,6 +94,17 @@ describe('Detector replay', () => {
     det.releaseRecordings();
     await rt.sync();
     expect(rt.pool.getStats().liveBytes).toBeLessThan(before.liveBytes);
+
+    // Passes over more pixels than replayMaxPixels run afresh every time (no recording held).
+    det.replayMaxPixels = 2 * S * S;
+    const three = e2eImages(S, 3, 'test');
+    for (let i = 0; i < 3; i++) await det.scoreMaps(three);
+    let large: Promise<unknown> | null = null;
+    const { launches: afresh } = traceLaunches(() => void (large = det.scoreMaps(three)));
+    await large;
+    expect(afresh.length).toBeGreaterThan(100);
+    await rt.sync();
+    expect(rt.pool.getStats().liveBytes).toBeLessThan(before.liveBytes);
     det.dispose();
     await rt.sync();
     expect(rt.pool.getStats().liveBytes).toBe(live0);

@@ -206,8 +206,9 @@ fn b_rows_shifted(q: vec4<u32>, s: vec4<u32>) -> mat4x4<f32> {
 }
 
 // The invocation's G·RG × 4 block over its batches and K range, into acc0..acc3 (one per row group).
-// No early return before the loop: every lane must take part in the broadcasts. Lanes past N or M
-// read clamped addresses and store nothing.
+// No lane returns alone before the loop: every lane of a subgroup must take part in the broadcasts
+// (whole idle subgroups do return: idle_subgroup). Lanes past N or M read clamped addresses and
+// store nothing.
 fn accumulate(o: Owned, rg: Range, acc0: ptr<function, array<vec4<f32>, 8>>, acc1: ptr<function, array<vec4<f32>, 8>>,
               acc2: ptr<function, array<vec4<f32>, 8>>, acc3: ptr<function, array<vec4<f32>, 8>>) {
   let TB = p.tb != 0u;

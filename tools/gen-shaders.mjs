@@ -1,8 +1,8 @@
 // Embeds shaders/*.wgsl into src/gpu/shaders.gen.ts so that Node and the browser bundle load the
 // very same kernel text without a file system, with each shader's reflection (entry points'
-// bindings, uniform struct layouts, module-scope constants)
-// computed here by wgsl_reflect: parsing the WGSL in JavaScript cost every process ~150 ms before
-// its first inference (src/gpu/kernel.ts reads the result). Run by `npm run build` and `npm test`.
+// bindings, uniform struct layouts, module-scope constants) computed here by wgsl_reflect: parsing
+// the WGSL in JavaScript cost every process ~150 ms before its first inference (src/gpu/kernel.ts
+// reads the result). Run by `npm run build` and `npm test`.
 //
 // Two directives, both WGSL comments so an editor still highlights the file (shaders/README.md):
 //

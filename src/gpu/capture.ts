@@ -34,14 +34,16 @@ export class CommandLog {
   /** What each replay also does on the CPU (see `Runtime.onReplay`). */
   readonly hooks: Array<() => void> = [];
 
-  constructor(
-    /** The pool's last lease when recording began: larger ones were handed out during it. */
-    readonly startLease: number,
-  ) {}
+  /** The pool's last lease when recording began: larger ones were handed out during it. */
+  readonly startLease: number;
+
+  constructor(private readonly pool: BufferPool) {
+    this.startLease = pool.lastLease;
+  }
 
   /** Notes a buffer a command uses, with its lease now (-1: not handed out). */
-  use(buffer: GPUBuffer, lease: number | undefined): void {
-    if (!this.firstLease.has(buffer)) this.firstLease.set(buffer, lease ?? -1);
+  use(buffer: GPUBuffer): void {
+    if (!this.firstLease.has(buffer)) this.firstLease.set(buffer, this.pool.leaseOf(buffer) ?? -1);
   }
 }
 

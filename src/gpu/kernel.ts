@@ -71,7 +71,6 @@ export interface ReflectedType {
   stride?: number;
   members?: Array<{ name: string; offset: number; type: ReflectedType }>;
 }
-type AnyType = ReflectedType;
 
 /** What a shader's pipelines need of its WGSL, reflected when it is embedded (tools/gen-shaders.mjs). */
 export interface ShaderReflection {
@@ -83,17 +82,17 @@ export interface ShaderReflection {
   consts: Record<string, number>;
 }
 
-function scalarOf(t: AnyType): FieldLayout['scalar'] {
+function scalarOf(t: ReflectedType): FieldLayout['scalar'] {
   const n = t.name;
   if (n === 'f32' || n === 'u32' || n === 'i32' || n === 'f16') return n;
   if (t.format) return scalarOf(t.format);
   throw new Error(`uniform field of type ${n} is not supported`);
 }
 
-function fieldLayout(name: string, offset: number, t: AnyType): FieldLayout {
+function fieldLayout(name: string, offset: number, t: ReflectedType): FieldLayout {
   const scalar = scalarOf(t);
   const scalarBytes = scalar === 'f16' ? 2 : 4;
-  const vecLen = (x: AnyType) => (/^vec([234])/.exec(x.name) ? Number(/^vec([234])/.exec(x.name)![1]) : 1);
+  const vecLen = (x: ReflectedType) => (/^vec([234])/.exec(x.name) ? Number(/^vec([234])/.exec(x.name)![1]) : 1);
   if (t.name === 'array') {
     const el = t.format!;
     const per = vecLen(el);
@@ -106,9 +105,8 @@ function fieldLayout(name: string, offset: number, t: AnyType): FieldLayout {
 
 /** The reflection of shaders/NAME.wgsl (needs no device). */
 function reflectShader(name: string): ShaderReflection {
-  const r = Object.hasOwn(REFLECTIONS, name) ? REFLECTIONS[name] : undefined;
-  if (!r || SHADERS[name] === undefined) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
-  return r;
+  if (!Object.hasOwn(REFLECTIONS, name)) throw new Error(`unknown shader "${name}" (no shaders/${name}.wgsl)`);
+  return REFLECTIONS[name];
 }
 
 /**

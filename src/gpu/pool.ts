@@ -94,6 +94,11 @@ export class BufferPool {
       this.stats.allocatedBytes += size;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
     }
+    return this.handOut(buffer, kind, size);
+  }
+
+  /** Marks `buffer` live under a new lease. */
+  private handOut(buffer: GPUBuffer, kind: BufferKind, size: number): GPUBuffer {
     this.live.set(buffer, { buffer, kind, size, lease: ++this.leases });
     this.stats.liveBytes += size;
     this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
@@ -139,9 +144,7 @@ export class BufferPool {
     if (i < 0) return false;
     list!.splice(i, 1);
     this.stats.freeBytes -= buffer.size;
-    this.live.set(buffer, { buffer, kind, size: buffer.size, lease: ++this.leases });
-    this.stats.liveBytes += buffer.size;
-    this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
+    this.handOut(buffer, kind, buffer.size);
     return true;
   }
 

@@ -1,6 +1,7 @@
 // The runtime: one device, its buffer pool, its kernels, and the command batch being recorded.
-// Ops record dispatches into one encoder, submitted every few dispatches (the GPU starts while the
-// CPU records on), at a readback and at an explicit `flush()`; there is no await between dispatches.
+// Ops record dispatches into one encoder, submitted every few dispatches on a GPU (it starts while
+// the CPU records on; see dispatchesPerSubmit), at a readback and at an explicit `flush()`; there is
+// no await between dispatches. `record` keeps what a piece of work issued for replays (capture.ts).
 import { isSoftwareAdapter, requestGpu, type AdapterSummary, type Gpu, type RequestGpuOptions } from './device.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { KernelCache, kernelKey, packUniforms, type KernelInfo, type KernelRequest, type Uniforms } from './kernel.js';
@@ -149,7 +150,7 @@ export class Runtime {
   record<T>(fn: () => T): { result: T; recording: Recording } {
     if (!this.canRecord) throw new Error('record: not inside a dry run or another recording, nor while profiling');
     this.flush();
-    const log = new CommandLog(this.pool.lastLease);
+    const log = new CommandLog(this.pool);
     this.recordingLog = log;
     let result: T;
     try {
@@ -385,7 +386,7 @@ export class Runtime {
     pass.dispatchWorkgroups(x, y, z);
     const log = this.recordingLog;
     if (log) {
-      for (const r of k.resources) if (r.kind !== 'uniform') log.use(args.bindings[r.name].buffer, this.pool.leaseOf(args.bindings[r.name].buffer));
+      for (const r of k.resources) if (r.kind !== 'uniform') log.use(args.bindings[r.name].buffer);
       log.commands.push({ kind: 'dispatch', pipeline: k.pipeline, bindGroup, offsets, x, y, z });
     }
     if (timed) {
@@ -401,8 +402,8 @@ export class Runtime {
     this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     const log = this.recordingLog;
     if (log) {
-      log.use(src, this.pool.leaseOf(src));
-      log.use(dst, this.pool.leaseOf(dst));
+      log.use(src);
+      log.use(dst);
       log.commands.push({ kind: 'copy', src, srcOffset, dst, dstOffset, bytes });
     }
   }
@@ -411,7 +412,7 @@ export class Runtime {
     if (this.planning) return;
     this.endPass();
     this.getEncoder().clearBuffer(buffer, offset, bytes);
-    this.recordingLog?.use(buffer, this.pool.leaseOf(buffer));
+    this.recordingLog?.use(buffer);
     this.recordingLog?.commands.push({ kind: 'clear', buffer, offset, bytes });
   }
 
@@ -421,7 +422,7 @@ export class Runtime {
     if (this.planning) return;
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
     // A replay uploads the same bytes at the same point (the caller may reuse its array).
-    this.recordingLog?.use(buffer, this.pool.leaseOf(buffer));
+    this.recordingLog?.use(buffer);
     this.recordingLog?.commands.push({ kind: 'write', buffer, offset, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
   }
 

@@ -31,10 +31,6 @@ export class RecordedForward {
     }
   }
 
-  get inputShape(): Shape {
-    return this.input.shape;
-  }
-
   get dispatches(): number {
     return this.recording.dispatches;
   }
@@ -96,12 +92,13 @@ export class ReplayCache {
       this.seen.add(key);
       return plain();
     }
-    const { output, recorded } = RecordedForward.record(shape, data, fn);
+    // Room first: the recording being made can reuse the working memory of the one it replaces.
     while (this.recorded.size >= this.capacity) {
       const [oldest, r] = this.recorded.entries().next().value!;
       this.recorded.delete(oldest);
       r.dispose();
     }
+    const { output, recorded } = RecordedForward.record(shape, data, fn);
     this.recorded.set(key, recorded);
     return output;
   }

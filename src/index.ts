@@ -15,7 +15,7 @@
 export { requestGpu, NoAdapterError, type Gpu, type AdapterSummary, type RequestGpuOptions } from './gpu/device.js';
 export { initRuntime, runtime, hasRuntime, destroyRuntime, Runtime } from './gpu/runtime.js';
 export { Tensor, tensor, empty, zeros, full, scope, keep, type Shape, type DType } from './tensor/tensor.js';
-export { RecordedForward, ReplayCache } from './tensor/replay.js';
+export { RecordedForward, RecordedWork, ReplayCache, ReplayedStep } from './tensor/replay.js';
 export { backward, noGrad, parameter, zeroGrad, needsGrad } from './autograd/tape.js';
 export { Adam, adamStep, type AdamOptions } from './nn/adam.js';
 

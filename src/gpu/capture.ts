@@ -20,6 +20,8 @@ export type Command =
   | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
   | { kind: 'clear'; buffer: GPUBuffer; offset: number; bytes?: number }
   | { kind: 'write'; buffer: GPUBuffer; offset: number; data: Uint8Array }
+  /** An upload whose bytes each replay asks for again (Runtime.upload), after submitting what precedes it. */
+  | { kind: 'upload'; buffer: GPUBuffer; offset: number; produce: () => ArrayBufferView }
   | { kind: 'submit' };
 
 /** What the runtime notes while recording (Runtime.record). */
@@ -100,11 +102,15 @@ export class Recording {
         device.queue.writeBuffer(c.buffer, c.offset, c.data.buffer, c.data.byteOffset, c.data.byteLength);
         continue;
       }
-      if (c.kind === 'submit') {
+      if (c.kind === 'submit' || c.kind === 'upload') {
         endPass();
         if (encoder) device.queue.submit([encoder.finish()]);
-        this.host.noteSubmit();
+        if (c.kind === 'submit') this.host.noteSubmit();
         encoder = null;
+        if (c.kind === 'upload') {
+          const data = c.produce();
+          device.queue.writeBuffer(c.buffer, c.offset, data.buffer, data.byteOffset, data.byteLength);
+        }
         continue;
       }
       encoder ??= device.createCommandEncoder();

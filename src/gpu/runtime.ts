@@ -426,6 +426,22 @@ export class Runtime {
     this.recordingLog?.commands.push({ kind: 'write', buffer, offset, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
   }
 
+  /**
+   * Uploads `produce()` after submitting the work issued so far (so it lands after that work, where
+   * `write` lands ahead of it). In a recording each replay calls `produce` again at the same point
+   * and uploads its result: for values that change from one run of the same work to the next (an
+   * optimiser's step count), which a recorded `write` would repeat. Not called in a dry run.
+   */
+  upload(buffer: GPUBuffer, offset: number, produce: () => ArrayBufferView): void {
+    this.assertAlive();
+    if (this.planning) return;
+    this.flush();
+    const data = produce();
+    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+    this.recordingLog?.use(buffer);
+    this.recordingLog?.commands.push({ kind: 'upload', buffer, offset, produce });
+  }
+
   /** Submits everything recorded so far. Returns at once; the GPU runs it in the background. */
   flush(): void {
     this.assertAlive();

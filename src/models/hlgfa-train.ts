@@ -4,7 +4,8 @@
 import { luminanceStats, resizeRgba, type RgbaImage } from '../io/image.js';
 import { backward } from '../autograd/tape.js';
 import { Tensor, empty, keep, scope, tensor } from '../tensor/tensor.js';
-import { add, affine, concat, mul, resizeBilinear, split, sum } from '../ops/index.js';
+import { ReplayedStep } from '../tensor/replay.js';
+import { add, affine, concat, concatInto, mul, resizeBilinear, split, sum } from '../ops/index.js';
 import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
 import { zeroGrad } from '../autograd/tape.js';
@@ -56,6 +57,19 @@ export interface TrainOptions {
    * the loss read back, is stored in `wallMs`, with the step after it, unprofiled, in `nextMs`.
    */
   profileStep?: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number };
+  /**
+   * Replay the module's step (forward, loss, backward, Adam) from a recording instead of running
+   * its ops' JavaScript each step (default true): the same results, less CPU per step, at the cost
+   * of holding the step's working memory between steps.
+   */
+  replay?: boolean;
+}
+
+/** A module step's inputs at one level: HR and LR features (noisy where noise was injected) and the clean HR target. */
+interface StepInputs {
+  fh: Tensor;
+  fl: Tensor;
+  target: Tensor;
 }
 
 export interface TrainResult {
@@ -70,6 +84,8 @@ export interface TrainResult {
   warnings: string[];
   /** Coefficient of variation of the normal images' mean luminance (what inputNorm 'auto' decides by). */
   exposureVariation: number;
+  /** Training steps replayed from a recording rather than run (see TrainOptions.replay). */
+  replayedSteps: number;
 }
 
 /** Training stopped because the loss (or the weights) stopped being finite numbers. */
@@ -88,7 +104,17 @@ export function holdoutSplit(n: number, cfg: HlgfaConfig): { fit: number[]; hold
   return { hold: perm.slice(0, nHold).sort((a, b) => a - b), fit: perm.slice(nHold).sort((a, b) => a - b) };
 }
 
-/** One training step's GPU work on n blank S×S images (backbone on both views, module forward and backward), for dry runs. */
+/** One step of the module on its inputs per level: forward, the alignment loss, backward, Adam; returns the loss per level. */
+function moduleStep(levels: readonly LevelParams[], cfg: HlgfaConfig, adam: Adam, inputs: readonly StepInputs[]): Tensor {
+  const fhats = inputs.map((x, l) => profileLayer(`hlgfa level ${l}`, () => refine(levels[l], cfg, x.fh, x.fl)));
+  const total = profileLayer('loss', () => alignmentLoss(fhats, inputs.map((x) => x.target)));
+  adam.zeroGrad();
+  profileLayer('backward', () => backward(total));
+  profileLayer('adam', () => adam.step());
+  return affine(total, 1 / inputs.length, 0);
+}
+
+/** One training step's GPU work on n blank S×S images (backbone on both views, the module's step), for dry runs. */
 function stepWork(backbone: Backbone, cfg: HlgfaConfig, n: number, S: number): () => void {
   return () => {
     const { fh, fl } = dualFeatures(backbone, empty([n, 3, S, S]), cfg.taps);
@@ -99,10 +125,12 @@ function stepWork(backbone: Backbone, cfg: HlgfaConfig, n: number, S: number): (
       return level;
     });
     const params = levels.flatMap((p, l) => levelTensors(p, `level${l}`).map(([, t]) => t));
+    const adam = new Adam(params, { lr: cfg.lr });
     try {
-      backward(alignmentLoss(levels.map((p, l) => refine(p, cfg, fh[l], fl[l])), fh));
+      moduleStep(levels, cfg, adam, fh.map((f, l) => ({ fh: f, fl: fl[l], target: f })));
     } finally {
       zeroGrad(params);
+      adam.dispose();
       for (const t of params) t.dispose();
     }
   };
@@ -209,6 +237,13 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const adam = new Adam(params, { lr: cfg.lr });
   if (o.resume) adam.loadState(o.resume.adam);
 
+  // Full batches run that step on fixed input slots, refilled each step, so that it is recorded
+  // once and replayed (ReplayedStep): the same dispatches without the ops' JavaScript. A smaller
+  // last batch runs it plainly (and the next full one records again).
+  const slotLike = (t: Tensor) => keep(empty([B, ...t.shape.slice(1)]));
+  const slots: StepInputs[] = o.replay === false || cfg.baseline || !cfg.alignmentTerm ? [] : cacheH.map((c, l) => ({ fh: slotLike(c[0]), fl: slotLike(cacheL[l][0]), target: slotLike(c[0]) }));
+  const replayed = slots.length ? new ReplayedStep(() => moduleStep(levels, cfg, adam, slots)) : null;
+
   const losses: number[] = [];
   const stepsPerEpoch = Math.ceil(fit.length / B);
   const startEpoch = o.resume?.epoch ?? 0;
@@ -230,31 +265,35 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
         // Which images get noise this step (decided before any GPU work, so runs are reproducible).
         const noisy = batch.map(() => cfg.noise !== 'off' && augRng() < cfg.noiseProbability);
         const noisyImages = batch.filter((_, i) => noisy[i]).map((j) => o.augment(resized[fit[j]], augRng));
-        const loss = scope(() => {
-          // Per level, the batch's module inputs: noisy features where noise was injected
-          // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
-          let k = 0;
-          const noiseRow = noisy.map((n) => (n ? k++ : -1));
-          const f = noisyImages.length ? profileLayer('noisy views', () => dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps)) : null;
-          const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
-          const assemble = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
-            concat(batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j])), 0);
-          const fhats: Tensor[] = [];
-          const targets: Tensor[] = [];
-          for (let l = 0; l < nl; l++) {
-            profileLayer(`hlgfa level ${l}`, () => {
-              const fhIn = assemble(cacheH, rows(f?.fh, l), l);
-              const flIn = assemble(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l);
-              fhats.push(refine(levels[l], cfg, fhIn, flIn));
-              targets.push(concat(batch.map((j) => cacheH[l][j]), 0));
+        const loss =
+          scope(() => {
+            // Per level, the batch's module inputs: noisy features where noise was injected
+            // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
+            let k = 0;
+            const noiseRow = noisy.map((n) => (n ? k++ : -1));
+            const f = noisyImages.length ? profileLayer('noisy views', () => dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps)) : null;
+            const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
+            const pick = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
+              batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j]));
+            const parts = (l: number) => ({
+              fh: pick(cacheH, rows(f?.fh, l), l),
+              fl: pick(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l),
+              target: batch.map((j) => cacheH[l][j]),
             });
-          }
-          const total = profileLayer('loss', () => alignmentLoss(fhats, targets));
-          adam.zeroGrad();
-          profileLayer('backward', () => backward(total));
-          profileLayer('adam', () => adam.step());
-          return affine(total, 1 / nl, 0);
-        });
+            if (replayed && batch.length === B) {
+              // A full batch: its inputs go into the slots the recorded step reads.
+              slots.forEach((slot, l) => profileLayer(`hlgfa level ${l}`, () => {
+                const p = parts(l);
+                for (const key of ['fh', 'fl', 'target'] as const) concatInto(p[key], slot[key], 0);
+              }));
+              return null;
+            }
+            const inputs = levels.map((_, l) => profileLayer(`hlgfa level ${l}`, () => {
+              const p = parts(l);
+              return { fh: concat(p.fh, 0), fl: concat(p.fl, 0), target: concat(p.target, 0) };
+            }));
+            return moduleStep(levels, cfg, adam, inputs);
+          }) ?? replayed!.run();
         const value = await loss.item();
         if (profiled) runtime().setProfiler(null);
         loss.dispose();
@@ -345,12 +384,15 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       resumable: await trainingState(detector, adam, epochs),
       warnings: warning ? [warning] : [],
       exposureVariation: settled.variation,
+      replayedSteps: replayed?.replays ?? 0,
     };
   } catch (e) {
     detector.dispose();
     throw e;
   } finally {
     if (o.profileStep) runtime().setProfiler(null); // a step that threw while profiled
+    replayed?.release();
+    for (const slot of slots) for (const t of Object.values(slot)) t.dispose();
     adam.dispose();
     for (const c of [...cacheH, ...cacheL]) for (const t of c) t.dispose();
   }

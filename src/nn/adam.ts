@@ -1,9 +1,11 @@
 // The Adam optimiser (PyTorch torch.optim.Adam semantics): owns the moment tensors and the step
-// counts, and runs one in-place kernel per parameter (src/ops/adam.ts, shaders/adam.wgsl).
+// counts, and runs one in-place kernel per parameter (src/ops/adam.ts, shaders/adam.wgsl). A step
+// uploads every parameter's hyperparameters (bias corrections included) as one buffer through
+// Runtime.upload, so a recorded training step replays with the step count moving on.
 import { runtime } from '../gpu/runtime.js';
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
 import { Tensor, keep, shapeStr, zeros } from '../tensor/tensor.js';
-import { adamStep, checkHyper, type AdamHyper } from '../ops/adam.js';
+import { ADAM_HYPER_FLOATS, adamHyperValues, adamUpdate, checkHyper, type AdamHyper } from '../ops/adam.js';
 
 export { adamRef, adamStep, adamTuning, type AdamHyper, type AdamStepOptions } from '../ops/adam.js';
 
@@ -30,6 +32,8 @@ export class Adam {
   private readonly m: Tensor[];
   private readonly v: Tensor[];
   private readonly steps: number[];
+  /** Each parameter's slot of hyperparameters for the step being run (see adamHyperValues). */
+  private readonly hyper: Tensor;
   private stepCount = 0;
   private disposed = false;
 
@@ -44,25 +48,34 @@ export class Adam {
     this.m = this.params.map((p) => keep(zeros(p.shape)));
     this.v = this.params.map((p) => keep(zeros(p.shape)));
     this.steps = this.params.map(() => 0);
+    this.hyper = keep(zeros([Math.max(1, this.params.length) * ADAM_HYPER_FLOATS]));
   }
 
-  /** Updates every parameter that has a gradient: one dispatch each, no await. */
+  /**
+   * Updates every parameter that has a gradient: one dispatch each, no await. In a recording
+   * (Runtime.record), each replay counts a step again and updates the same parameters.
+   */
   step(): void {
     this.assertAlive('step');
     checkHyper('Adam', this);
-    this.stepCount++;
+    const updated = this.params.map((p) => p.grad !== null);
+    runtime().upload(this.hyper.bufferFor('Adam.step'), 0, () => this.advance(updated));
     this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      this.steps[i]++;
-      adamStep(p, p.grad, this.m[i], this.v[i], {
-        lr: this.lr,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        eps: this.eps,
-        weightDecay: this.weightDecay,
-        step: this.steps[i],
-      });
+      if (updated[i]) adamUpdate(p, p.grad!, this.m[i], this.v[i], this.hyper, i, 'Adam.step');
     });
+  }
+
+  /** Counts a step of the `updated` parameters; returns their hyperparameter slots. */
+  private advance(updated: readonly boolean[]): Float32Array {
+    checkHyper('Adam', this);
+    this.stepCount++;
+    const values = new Float32Array(this.hyper.size);
+    updated.forEach((u, i) => {
+      if (!u) return;
+      this.steps[i]++;
+      adamHyperValues({ lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.steps[i] }, values, i);
+    });
+    return values;
   }
 
   zeroGrad(): void {
@@ -103,7 +116,7 @@ export class Adam {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [...this.m, ...this.v]) t.dispose();
+    for (const t of [...this.m, ...this.v, this.hyper]) t.dispose();
   }
 
   private assertAlive(what: string): void {

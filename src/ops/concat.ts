@@ -5,7 +5,7 @@
 import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, type Shape } from '../tensor/tensor.js';
-import { groups1d, launch } from './util.js';
+import { groups1d, launch, sameShape } from './util.js';
 
 const WG = 64;
 /**
@@ -76,7 +76,37 @@ function embed(op: string, src: Tensor, dst: Tensor, outer: number, len: number,
 
 /** Concatenates tensors along `axis` (negative counts from the end); all other dimensions must match. */
 export function concat(xs: readonly Tensor[], axis = 1): Tensor {
-  const op = 'concat';
+  const { sizes, total, outer, inner, outShape } = concatGeometry('concat', xs, axis);
+  const y = empty(outShape);
+  copyParts('concat', xs, y, sizes, total, outer, inner);
+  if (needsGrad(...xs)) {
+    record('concat', xs, y, (gy) => {
+      let o = 0;
+      return xs.map((x, i) => {
+        const start = o;
+        o += sizes[i];
+        if (!x.requiresGrad) return null;
+        const gx = empty(x.shape);
+        copyBlock('concat backward', gy, gx, outer, sizes[i] * inner, total * inner, start * inner, sizes[i] * inner, 0);
+        return gx;
+      });
+    });
+  }
+  return y;
+}
+
+/**
+ * concat's result written into `out`, a tensor of the concatenated shape (inputs a recorded step
+ * reads, refilled before each replay). Not recorded by autograd.
+ */
+export function concatInto(xs: readonly Tensor[], out: Tensor, axis = 1): void {
+  const op = 'concatInto';
+  const { sizes, total, outer, inner, outShape } = concatGeometry(op, xs, axis);
+  if (!sameShape(out.shape, outShape)) throw new Error(`${op}: out has shape ${shapeStr(out.shape)}, expected ${shapeStr(outShape)} (the inputs concatenated)`);
+  copyParts(op, xs, out, sizes, total, outer, inner);
+}
+
+function concatGeometry(op: string, xs: readonly Tensor[], axis: number) {
   if (!xs || xs.length === 0) throw new Error(`${op}: expected a non-empty array of tensors`);
   const first = xs[0].shape;
   if (first.length === 0) throw new Error(`${op}: input 0 has shape [], expected rank >= 1`);
@@ -93,31 +123,17 @@ export function concat(xs: readonly Tensor[], axis = 1): Tensor {
   });
   const sizes = xs.map((x) => x.shape[ax]);
   const total = sizes.reduce((a, b) => a + b, 0);
-  const outShape = first.map((d, j) => (j === ax ? total : d));
-  const { outer, inner } = outerInner(first, ax);
-  const y = empty(outShape);
+  return { ax, sizes, total, ...outerInner(first, ax), outShape: first.map((d, j) => (j === ax ? total : d)) };
+}
+
+function copyParts(op: string, xs: readonly Tensor[], y: Tensor, sizes: number[], total: number, outer: number, inner: number): void {
   let off = 0;
   xs.forEach((x, i) => {
     copyBlock(op, x, y, outer, sizes[i] * inner, sizes[i] * inner, 0, total * inner, off * inner);
     off += sizes[i];
   });
-  if (needsGrad(...xs)) {
-    record(op, xs, y, (gy) => {
-      let o = 0;
-      return xs.map((x, i) => {
-        const start = o;
-        o += sizes[i];
-        if (!x.requiresGrad) return null;
-        const gx = empty(x.shape);
-        copyBlock(`${op} backward`, gy, gx, outer, sizes[i] * inner, total * inner, start * inner, sizes[i] * inner, 0);
-        return gx;
-      });
-    });
-  }
-  return y;
 }
 
-/** Splits `x` along `axis` into parts of the given sizes (which must add up to that dimension). */
 export function split(x: Tensor, sizes: readonly number[], axis = 1): Tensor[] {
   const op = 'split';
   if (x.shape.length === 0) throw new Error(`${op}: input has shape [], expected rank >= 1`);

@@ -1,18 +1,58 @@
-// Forward passes replayed instead of re-run: a tensor function of one input, recorded once for an
-// input shape (Runtime.record) and then issued again on new input values by writing them into the
-// recorded input and replaying the commands — the ops' JavaScript does not run again. Inference
-// repeats the same dispatches on the same shapes, so this is what a call's CPU time comes down to
-// (dispatches encoded from a list) when nothing changed; anything that did change (a weight tensor
-// replaced, a cached layout gone stale, the caller's key) makes the work run afresh.
+// Work replayed instead of re-run: tensor work recorded once (Runtime.record) and issued again from
+// the recorded commands — the ops' JavaScript does not run again. A forward pass of one input is
+// replayed on new input values by writing them into the recorded input; a training step on input
+// slots the caller refills (ReplayedStep). Inference and training repeat the same dispatches on the
+// same shapes, so this is what a call's CPU time comes down to (dispatches encoded from a list)
+// when nothing changed; anything that did change (a weight tensor replaced, a cached layout gone
+// stale, the caller's key) makes the work run afresh.
 import type { Recording } from '../gpu/capture.js';
 import { runtime } from '../gpu/runtime.js';
 import { keep, scope, shapeStr, sizeOf, tensor, type Shape, type Tensor } from './tensor.js';
 
+/**
+ * Tensor work recorded once (Runtime.record) and issued again by `replay`: the output tensor the
+ * work made is written again by each replay. Holds the output and the recording's buffers until
+ * disposed.
+ */
+export class RecordedWork {
+  private constructor(
+    private readonly output: Tensor,
+    private readonly recording: Recording,
+  ) {}
+
+  /** Runs `fn` (in a scope) and records it; returns its output (a view the caller disposes) and the recording. */
+  static record(fn: () => Tensor): { output: Tensor; work: RecordedWork } {
+    const { result, recording } = runtime().record(() => keep(scope(fn)));
+    return { output: result.reshape(result.shape), work: new RecordedWork(result, recording) };
+  }
+
+  get dispatches(): number {
+    return this.recording.dispatches;
+  }
+
+  /**
+   * The work again, by replay: its output as a view the caller disposes, whose values are this
+   * replay's until the next one is issued. null when the recording no longer holds
+   * (Recording.valid): run the work afresh.
+   */
+  replay(): Tensor | null {
+    if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
+    if (!this.recording.valid()) return null;
+    this.recording.replay(); // bumps the versions of what it writes, the output among them
+    return this.output.reshape(this.output.shape);
+  }
+
+  dispose(): void {
+    this.recording.dispose();
+    this.output.dispose();
+  }
+}
+
+/** A RecordedWork of a function of one input, whose values each run uploads. */
 export class RecordedForward {
   private constructor(
     private readonly input: Tensor,
-    private readonly output: Tensor,
-    private readonly recording: Recording,
+    private readonly work: RecordedWork,
   ) {}
 
   /**
@@ -23,8 +63,8 @@ export class RecordedForward {
   static record(shape: Shape, data: Float32Array, fn: (x: Tensor) => Tensor): { output: Tensor; recorded: RecordedForward } {
     const input = keep(tensor(data, shape));
     try {
-      const { result, recording } = runtime().record(() => keep(scope(() => fn(input))));
-      return { output: result.reshape(result.shape), recorded: new RecordedForward(input, result, recording) };
+      const { output, work } = RecordedWork.record(() => fn(input));
+      return { output, recorded: new RecordedForward(input, work) };
     } catch (e) {
       input.dispose();
       throw e;
@@ -32,7 +72,7 @@ export class RecordedForward {
   }
 
   get dispatches(): number {
-    return this.recording.dispatches;
+    return this.work.dispatches;
   }
 
   /**
@@ -46,16 +86,61 @@ export class RecordedForward {
       throw new Error(`replay: ${data.length} input values for a recording of ${shapeStr(this.input.shape)} (${sizeOf(this.input.shape)} expected)`);
     }
     if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
-    if (this.input.disposed || !this.recording.valid()) return null;
+    if (this.input.disposed) return null;
     runtime().write(this.input.bufferFor('replay'), 0, data);
-    this.recording.replay(); // bumps the versions of what it writes, the output among them
-    return this.output.reshape(this.output.shape);
+    return this.work.replay();
   }
 
   dispose(): void {
-    this.recording.dispose();
+    this.work.dispose();
     this.input.dispose();
-    this.output.dispose();
+  }
+}
+
+/**
+ * One piece of work run many times on tensors its caller refills in between (a training step on
+ * fixed input slots): the first run is plain, the second recorded, later ones replay; where the
+ * recording no longer holds (something it used was released or replaced) the next run records
+ * afresh, and where recording is not possible (a profile) the work runs plainly. `fn` returns a
+ * tensor it makes; each run returns it as a view the caller disposes, valid until the next run.
+ */
+export class ReplayedStep {
+  private work: RecordedWork | null = null;
+  private ran = false;
+  /** Runs that replayed a recording. */
+  replays = 0;
+
+  constructor(private readonly fn: () => Tensor) {}
+
+  run(): Tensor {
+    const rt = runtime();
+    if (this.work && rt.canRecord) {
+      const out = this.work.replay();
+      if (out) {
+        this.replays++;
+        return out;
+      }
+      this.release();
+    }
+    if (!rt.canRecord || !this.ran) {
+      this.ran = true;
+      return scope(this.fn);
+    }
+    this.release();
+    const { output, work } = RecordedWork.record(this.fn);
+    this.work = work;
+    return output;
+  }
+
+  /** Whether the next run would replay a recording (while it still holds). */
+  get recorded(): boolean {
+    return this.work !== null;
+  }
+
+  /** Releases the recording (its buffers go back to the pool); the next run records again. */
+  release(): void {
+    this.work?.dispose();
+    this.work = null;
   }
 }
 

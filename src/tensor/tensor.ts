@@ -103,16 +103,19 @@ export class Tensor {
     if (rt.dryRunning) return make();
     const version = store.version;
     let entry = store.derived?.get(key);
-    if (!entry || entry.version !== version) {
+    const stale = !entry || entry.version !== version;
+    if (stale) {
       entry?.tensor.dispose();
       store.derived?.delete(key);
       const made = keep(make());
       if (store.version !== version) throw new Error(`derive "${key}": making it wrote tensor #${this.id}`);
       (store.derived ??= new Map()).set(key, (entry = { version, tensor: made }));
     }
-    // A replay of recorded work that read the cached tensor is right only while it is current.
-    const current = entry;
-    if (rt.recording) rt.guardRecording(() => store.refs > 0 && store.derived?.get(key) === current && store.version === version);
+    // A replay of recorded work that read the cached tensor is right while the cache still holds
+    // it and, unless the recording made it (then each replay makes it again, from the source as it
+    // is then: a recorded training step whose optimiser writes the source), while it is current.
+    const current = entry!;
+    if (rt.recording) rt.guardRecording(() => store.refs > 0 && store.derived?.get(key) === current && (stale || store.version === version));
     return current.tensor.reshape(current.tensor.shape);
   }
 

@@ -11,7 +11,7 @@
 // The module is freshly initialised (untrained) for inference: the work per image is the same.
 import '../ops/index.js';
 import { basename } from 'node:path';
-import { performance as perf } from 'node:perf_hooks';
+import { performance as perf, type EventLoopUtilization } from 'node:perf_hooks';
 import { noiseAugmenter } from '../data/augment.js';
 import type { Runtime } from '../gpu/runtime.js';
 import type { RgbaImage } from '../io/image.js';
@@ -155,7 +155,7 @@ function phaseTiming(start: Mark, marks: readonly Mark[], batch: number): PhaseT
 }
 
 /** trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks. */
-export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: HlgfaConfig, images: readonly RgbaImage[]): Promise<TrainingResult> {
+export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: HlgfaConfig, images: readonly RgbaImage[], replay = true): Promise<TrainingResult> {
   const B = cfg.batchSize;
   const fitImages = holdoutSplit(images.length, cfg).fit.length;
   const steps = cfg.epochs * Math.ceil(fitImages / B);
@@ -164,6 +164,7 @@ export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: Hlgf
   const start = mark();
   const features: Mark[] = [];
   const train: Mark[] = [];
+  const busy: EventLoopUtilization[] = []; // at each step's end
   // Assigned in the progress callback (declared so that control-flow narrowing keeps the union).
   let featuresPeak = null as PoolPeak | null;
   let stepsPeak = null as PoolPeak | null;
@@ -174,6 +175,7 @@ export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: Hlgf
     config: cfg,
     images,
     augment: noiseAugmenter(),
+    replay,
     onProgress: (p) => {
       if (p.phase === 'features') {
         features.push(mark());
@@ -184,6 +186,7 @@ export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: Hlgf
         }
       } else if (p.phase === 'train') {
         train.push(mark());
+        busy.push(perf.eventLoopUtilization());
         if (train.length === steps) stepsPeak = poolPeak(rt, stepsResident);
       }
     },
@@ -205,6 +208,9 @@ export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: Hlgf
     totalS,
     pool: { residentBytes, peakLiveBytes: Math.max(fp.peakLiveBytes, after.peakLiveBytes), peakAllocatedBytes: Math.max(fp.peakAllocatedBytes, after.peakAllocatedBytes) },
     stepsPool: stepsPeak,
+    replay,
+    replayedSteps: result.replayedSteps,
+    mainThreadMs: busy.length > 1 ? stats(busy.slice(1).map((b, i) => perf.eventLoopUtilization(b, busy[i]).active), 1).median : undefined,
   };
 }
 
@@ -250,7 +256,17 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
     }
     log(`e2e: training S=${size} batch ${trainBatch}, ${trainImages.length} images (${STEPS_PER_EPOCH * trainBatch} fit), ${epochs} epochs…`);
     const training = await measureTraining(rt, bb, cfg, trainImages);
-    log(`  step first ${training.step.firstMs.toFixed(0)} ms, warm ${training.step.time?.median.toFixed(0) ?? '–'} ms → ${training.step.imagesPerS.toFixed(2)} images/s; loss ${training.loss.first.toFixed(4)} → ${training.loss.last.toFixed(4)}`);
+    const trained = (t: TrainingResult) =>
+      `  step first ${t.step.firstMs.toFixed(0)} ms, warm ${t.step.time?.median.toFixed(0) ?? '–'} ms → ${t.step.imagesPerS.toFixed(2)} images/s, ` +
+      `main thread ${t.mainThreadMs?.toFixed(1) ?? '–'} ms/step, ${t.replayedSteps} replayed; loss ${t.loss.first.toFixed(4)} → ${t.loss.last.toFixed(4)}`;
+    log(trained(training));
+    // Quick runs skip the same training with every step run afresh (what replaying saves).
+    let trainingWithoutReplay: TrainingResult | undefined;
+    if (!quick) {
+      log(`e2e: training again without replay…`);
+      trainingWithoutReplay = await measureTraining(rt, bb, cfg, trainImages, false);
+      log(trained(trainingWithoutReplay));
+    }
     await poolStart(rt);
     let shaderCache = null;
     if (opts.shaderCache ?? true) {
@@ -263,6 +279,7 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
       images: { source: 'synthetic', category: E2E_CATEGORY, seed: E2E_SEED, inference: inferImages.length, training: trainImages.length },
       inference,
       training,
+      ...(trainingWithoutReplay ? { trainingWithoutReplay } : {}),
       shaderCache,
       durationS: (now() - started) / 1e3,
     };

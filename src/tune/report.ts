@@ -1,6 +1,6 @@
 // Human-readable rendering of a bench report: a header (adapter, clock, roofline, tuning, peer)
 // and one table row per case, grouped by family; then the end-to-end section when it ran.
-import type { BenchReport, CaseResult, E2EChildResult, E2EReport, PoolPeak, TimeStats } from './schema.js';
+import type { BenchReport, CaseResult, E2EChildResult, E2EReport, PoolPeak, TimeStats, TrainingResult } from './schema.js';
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
 const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -63,9 +63,11 @@ export function formatE2E(e: E2EReport): string {
     what, String(batch), ms(first), String(pipes), t ? ms(t.median) : '', spread(t), num(ips), ms(1e3 / ips), main === undefined ? '' : ms(main), ...pool(p),
   ];
   const tr = e.training;
+  const step = (what: string, t: TrainingResult) => line(what, t.step.batch, t.step.firstMs, t.step.pipelinesCompiled, t.step.time, t.step.imagesPerS, t.stepsPool, t.mainThreadMs);
   const rows = [
     ...e.inference.map((i) => line(i.replay === false ? 'inference, no replay' : 'inference', i.batch, i.firstMs, i.pipelinesCompiled, i.time, i.imagesPerS, i.pool, i.mainThreadMs)),
-    line('training step', tr.step.batch, tr.step.firstMs, tr.step.pipelinesCompiled, tr.step.time, tr.step.imagesPerS, tr.stepsPool),
+    step('training step', tr),
+    ...(e.trainingWithoutReplay ? [step('training step, no replay', e.trainingWithoutReplay)] : []),
     line('feature caching', tr.features.batch, tr.features.firstMs, tr.features.pipelinesCompiled, tr.features.time, tr.features.imagesPerS, null),
   ];
   const out = [
@@ -75,8 +77,9 @@ export function formatE2E(e: E2EReport): string {
       `loss ${tr.loss.first.toFixed(4)} → ${tr.loss.last.toFixed(4)}${tr.loss.finite ? '' : ' NOT FINITE'}; whole run peak live ${mib(tr.pool.peakLiveBytes)} MiB, allocated ${mib(tr.pool.peakAllocatedBytes)} MiB`,
     'first: the first call in this process (pipeline creation, first allocations); warm: later calls (after a warm-up);',
     'inference = Detector.score (preprocess, upload, backbone HR+LR, module, map, readback, score), its recorded GPU work replayed',
-    'after the second call (no replay: every call runs the ops afresh); main thread: its busy ms per call; training step = one',
-    'trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback);',
+    'after the second call (no replay: every call runs the ops afresh); main thread: its busy ms per call or step; training step = one',
+    `trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback), the module's part`,
+    `recorded at the second step and replayed after (${tr.replayedSteps ?? 0} of ${tr.steps} steps here; no replay: every step runs it afresh);`,
     'feature caching = the clean HR+LR backbone features cached before the first epoch; pool MiB: BufferPool high-water marks.',
   ];
   const sc = e.shaderCache;

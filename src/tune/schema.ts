@@ -142,6 +142,8 @@ export interface E2EReport {
   /** One entry per inference batch size (default 1 and 8), measured in this process. */
   inference: InferenceResult[];
   training: TrainingResult;
+  /** The same training with every step run afresh (no replay); absent in quick runs and older reports. */
+  trainingWithoutReplay?: TrainingResult;
   /** Fresh processes with an empty, then the same, driver shader cache; null when skipped. */
   shaderCache: ShaderCacheResult | null;
   /** Wall time of the whole section (s). */
@@ -198,6 +200,12 @@ export interface TrainingResult {
   pool: PoolPeak;
   /** Over the training steps only (residentBytes: live bytes when they began, feature cache included). */
   stepsPool: PoolPeak;
+  /** Whether full-batch steps were replayed from a recording (TrainOptions.replay); absent in older reports. */
+  replay?: boolean;
+  /** Steps that were replayed. */
+  replayedSteps?: number;
+  /** Median main-thread busy ms of the steps after the first (event loop utilisation). */
+  mainThreadMs?: number;
 }
 
 export interface PhaseTiming {

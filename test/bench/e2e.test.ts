@@ -94,7 +94,14 @@ describe('e2e section (tiny settings)', () => {
     expect(t).toMatchObject({ batch: 2, fitImages: 4, epochs: 1, steps: 2 });
     expectTimes(t.step, 2);
     expectTimes(t.features, 2);
-    expect(t.step.pipelinesCompiled).toBeGreaterThan(0); // backward and Adam kernels
+    // trainHlgfa creates a step's pipelines (backward and Adam included) before the first batch
+    expect(t.features.pipelinesCompiled).toBeGreaterThan(0);
+    expect(t.step.pipelinesCompiled).toBe(0);
+    // two steps: the first runs plainly, the second is recorded; nothing is replayed yet
+    expect(t).toMatchObject({ replay: true, replayedSteps: 0 });
+    expect(t.mainThreadMs).toBeGreaterThan(0);
+    // the same training with every step run afresh: the same losses
+    expect(e.trainingWithoutReplay).toMatchObject({ replay: false, replayedSteps: 0, loss: t.loss, steps: 2 });
     expect(t.loss.finite).toBe(true);
     expect(Number.isFinite(t.loss.first) && t.loss.first > 0).toBe(true);
     expect(t.totalS * 1e3).toBeGreaterThan(t.features.firstMs + t.step.firstMs);
@@ -108,6 +115,7 @@ describe('e2e section (tiny settings)', () => {
     expect(text.split('\n').filter((l) => /^inference\s+[12]\s/.test(l))).toHaveLength(2);
     expect(text).toMatch(/^inference, no replay\s+1\s/m);
     expect(text).toMatch(/^training step\s+2\s/m);
+    expect(text).toMatch(/^training step, no replay\s+2\s/m);
     // Pool lines stay balanced: nothing the section allocated is left live.
     await runtime().sync();
     expect(runtime().pool.getStats().liveBytes).toBeLessThan(e.inference[0].pool.residentBytes);

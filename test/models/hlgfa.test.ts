@@ -83,6 +83,30 @@ describe('HLGFA training', () => {
     backbone.dispose();
   });
 
+  it('replays recorded steps with the same losses, weights and optimiser state as running them, a smaller last batch included', async () => {
+    const { backbone, backboneId } = await setup();
+    // 8 fit images in batches of 3: two full steps and one of 2 per epoch; the small one runs
+    // plainly and releases the recording's gradients, so each epoch records again.
+    const cfg = resolveConfig({ ...config, batchSize: 3 });
+    const replayed = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment });
+    const plain = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment, replay: false });
+    expect(replayed.losses.length).toBe(9);
+    expect(replayed.replayedSteps).toBe(2); // epoch 1: plain, recorded; later epochs: recorded, replayed
+    expect(plain.replayedSteps).toBe(0);
+    expect(replayed.losses).toEqual(plain.losses);
+    expect(replayed.resumable.metadata).toEqual(plain.resumable.metadata); // Adam's step counts
+    for (const [name, t] of Object.entries(plain.resumable.tensors)) expect(replayed.resumable.tensors[name].data, name).toEqual(t.data);
+    const [a, b] = [replayed.detector.namedParameters(), plain.detector.namedParameters()];
+    for (let i = 0; i < a.length; i++) expect(await a[i][1].read(), a[i][0]).toEqual(await b[i][1].read());
+    expect(replayed.detector.threshold).toBe(plain.detector.threshold);
+
+    // Full batches only (4 of 8): the first epoch records, the other two replay throughout.
+    const full = await trainHlgfa({ backbone, backboneId, config, images, augment });
+    expect(full.replayedSteps).toBe(4);
+    for (const d of [replayed.detector, plain.detector, full.detector]) d.dispose();
+    backbone.dispose();
+  });
+
   it("mapNorm 'zscore' maps are (raw − mean) · invStd of the normal maps, and survive a checkpoint", async () => {
     const { backbone, backboneId } = await setup();
     const z = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, epochs: 1, mapNorm: 'zscore' }), images, augment });

@@ -76,9 +76,10 @@ describe('dawn tick throttling', () => {
       a.dispose();
       b.dispose();
       // Measured here: a busy loop ticks 20-70 times a millisecond; throttled about once (0.2-1.1),
-      // the first millisecond's spin included.
+      // the first millisecond's spin included, and up to 6 with other test files loading both cores
+      // (a late timer reads as a pause, and a new wait spins its first millisecond again).
       expect(ms).toBeGreaterThanOrEqual(30);
-      expect(ticks / ms).toBeLessThan(5);
+      expect(ticks / ms).toBeLessThan(10);
     } finally {
       g.setImmediate = throttled;
     }

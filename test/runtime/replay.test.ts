@@ -10,6 +10,7 @@ import { conv2dRef } from '../../src/ops/conv2d.ref.js';
 import { add, affine, concat, relu } from '../../src/ops/index.js';
 import { RecordedForward, ReplayCache } from '../../src/tensor/replay.js';
 import { keep, scope, tensor, zeros, type Tensor } from '../../src/tensor/tensor.js';
+import { Adam, adamRef } from '../../src/nn/adam.js';
 import { expectClose, randn, useGpu } from '../helpers.js';
 
 useGpu();
@@ -212,6 +213,65 @@ describe('ReplayCache', () => {
     cache.clear();
     expect(cache.size).toBe(0);
     b.dispose();
+  });
+
+  it('remakes at each replay a weight layout first made while recording, from the source as it is then (a trained weight)', async () => {
+    const xs = [1, 3, 6, 5];
+    const ws = [4, 3, 3, 3];
+    const w = keep(tensor(randn(4 * 3 * 9, 2), ws));
+    const x = randn(3 * 30, 1);
+    // Recorded at the first call: the layout conv2d derives from w is made inside the recording.
+    const { output, recorded } = RecordedForward.record(xs, x, (t) => conv2d(t, w, null, { padding: 1 }));
+    output.dispose();
+    for (let seed = 3; seed < 5; seed++) {
+      const w2 = randn(4 * 3 * 9, seed);
+      runtime().write(w.bufferFor('test'), 0, w2); // an in-place update, as Adam's
+      const y = recorded.run(x);
+      expect(y, 'replayed').not.toBeNull();
+      expectClose(await y!.read(), conv2dRef(x, xs, w2, ws, null, { padding: 1 }).data, { atol: 1e-5 }, `weights ${seed}`);
+      y!.dispose();
+    }
+    recorded.dispose();
+    w.dispose();
+  });
+
+  it('an optimiser step replays with its step count moving on (Runtime.upload), as stepping afresh does', async () => {
+    const [p0, g] = [randn(N, 7), randn(N, 8)];
+    const parameter = () => {
+      const p = keep(tensor(p0));
+      p.requiresGrad = true;
+      p.grad = keep(tensor(g));
+      return p;
+    };
+    const [pa, pb] = [parameter(), parameter()];
+    const [a, b] = [new Adam([pa], { lr: 0.05 }), new Adam([pb], { lr: 0.05 })];
+    for (let i = 0; i < 4; i++) b.step();
+    a.step(); // step 1, run
+    const { recording } = runtime().record(() => a.step()); // step 2, recorded
+    recording.replay(); // steps 3 and 4: the bias corrections move on with the count
+    recording.replay();
+    expect(a.state().step).toBe(4);
+    expect(a.state().steps).toEqual([4]);
+    expect(await pa.read()).toEqual(await pb.read());
+    expectClose(await pa.read(), adamRef(p0, [g, g, g, g], { lr: 0.05, beta1: 0.9, beta2: 0.999, eps: 1e-8 }).param, { atol: 1e-6 }, 'against the reference');
+    recording.dispose();
+    for (const t of [pa, pb, pa.grad!, pb.grad!]) t.dispose();
+    a.dispose();
+    b.dispose();
+  });
+
+  it('Runtime.upload lands after the work issued before it (Runtime.write lands ahead of it)', async () => {
+    const rt = runtime();
+    const src = keep(tensor(new Float32Array(N).fill(1)));
+    const before = affine(src, 1, 0); // issued, not yet submitted
+    rt.upload(src.bufferFor('test'), 0, () => new Float32Array(N).fill(2));
+    const after = affine(src, 1, 0);
+    expect(await before.read()).toEqual(new Float32Array(N).fill(1));
+    expect(await after.read()).toEqual(new Float32Array(N).fill(2));
+    const ahead = affine(src, 1, 0);
+    rt.write(src.bufferFor('test'), 0, new Float32Array(N).fill(3));
+    expect(await ahead.read()).toEqual(new Float32Array(N).fill(3));
+    for (const t of [src, before, after, ahead]) t.dispose();
   });
 
   it('rejects input values of another size than recorded', () => {

@@ -1,7 +1,9 @@
-// First-run latency with the driver's shader cache cold and warm. Two fresh processes
+// First-run latency with the driver's shader cache cold and warm. Fresh processes
 // (dist/src/tune/e2e-child.js) each create a runtime, load the backbone and time HLGFA inference: the
 // first with an empty temporary folder as the driver's on-disk shader cache, the second with the
-// same folder, now filled by the first. The folder is removed afterwards. The variables name it for
+// same folder, now filled by the first, and a third with it again that first creates the pipelines
+// together (Detector.preparePipelines), as loadDetector, `hlgfa detect` and the page do. The folder
+// is removed afterwards. The variables name it for
 // Mesa (lavapipe, RADV, ANV…) and for NVIDIA's proprietary driver; other drivers ignore them.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -19,6 +21,8 @@ export interface E2EChildOptions {
   backbonePath: string;
   /** The parent's kernel tuning in force, so both run the same pipelines. */
   tuning: TuningRecord;
+  /** Create the pipelines together before the first call (Detector.preparePipelines), timed. */
+  prepare?: boolean;
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -87,7 +91,8 @@ export async function shaderCacheRuns(
   }
   const dir = mkdtempSync(join(tmpdir(), 'hlgfa-shader-cache-'));
   const done = (r: E2EChildResult) =>
-    `  init ${r.initMs.toFixed(0)} ms, first inference ${r.inference.firstMs.toFixed(0)} ms (${r.inference.pipelinesCompiled} pipelines), warm ${r.inference.time.median.toFixed(0)} ms`;
+    `  init ${r.initMs.toFixed(0)} ms, ${r.prepareMs === undefined ? '' : `${r.preparedPipelines} pipelines prepared in ${r.prepareMs.toFixed(0)} ms, `}` +
+    `first inference ${r.inference.firstMs.toFixed(0)} ms (${r.inference.pipelinesCompiled} pipelines), warm ${r.inference.time.median.toFixed(0)} ms`;
   try {
     const env = shaderCacheEnv(dir);
     log(`e2e: fresh process, empty shader cache (${dir})…`);
@@ -98,6 +103,9 @@ export async function shaderCacheRuns(
     result.warmCache = await runChild(opts, env, script);
     result.cacheBytes.afterWarm = dirBytes(dir);
     log(done(result.warmCache));
+    log('e2e: fresh process, the same shader cache, pipelines prepared first…');
+    result.warmCachePrepared = await runChild({ ...opts, prepare: true }, env, script);
+    log(done(result.warmCachePrepared));
   } catch (e) {
     result.error = e instanceof Error ? e.message : String(e);
     log(`  ${result.error}`);

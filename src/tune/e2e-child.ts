@@ -1,8 +1,8 @@
 // Child process of the shader-cache measurement (src/tune/e2e-cache.ts), run as
 //   node dist/src/tune/e2e-child.js '<E2EChildOptions as JSON>'
 // A fresh runtime (timed: dawn.node import, adapter, device), the backbone (timed: read, parse,
-// upload), a freshly initialised detector, then HLGFA inference (src/tune/e2e.ts measureInference:
-// first call and warm calls). Prints one E2EChildResult as a JSON line on stdout; exit status 1 and
+// upload), a freshly initialised detector, its pipelines created together when asked (timed), then
+// HLGFA inference (src/tune/e2e.ts measureInference: first call and warm calls). Prints one E2EChildResult as a JSON line on stdout; exit status 1 and
 // the error on stderr when anything fails.
 import { adapterLabel } from '../gpu/device.js';
 import { destroyRuntime, initRuntime } from '../gpu/runtime.js';
@@ -26,8 +26,14 @@ async function main(opts: E2EChildOptions): Promise<E2EChildResult> {
   const loadMs = performance.now() - t;
   const det = freshDetector(bb, resolveConfig({ size: opts.size }), e2eImages(opts.size, opts.batch, 'train'));
   try {
+    let prepared = {};
+    if (opts.prepare) {
+      t = performance.now();
+      const preparedPipelines = await det.preparePipelines(opts.batch);
+      prepared = { prepareMs: performance.now() - t, preparedPipelines };
+    }
     const inference = await measureInference(rt, det, images, opts.batch, { warmReps: opts.warmReps });
-    return { adapter: adapterLabel(rt.gpu.info), initMs, loadMs, inference };
+    return { adapter: adapterLabel(rt.gpu.info), initMs, loadMs, ...prepared, inference };
   } finally {
     det.dispose();
     bb.backbone.dispose();

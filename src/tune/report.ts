@@ -1,6 +1,6 @@
 // Human-readable rendering of a bench report: a header (adapter, clock, roofline, tuning, peer)
 // and one table row per case, grouped by family; then the end-to-end section when it ran.
-import type { BenchReport, CaseResult, E2EChildResult, E2EReport, PoolPeak, TimeStats, TrainingResult } from './schema.js';
+import type { BenchReport, CaseResult, E2EChildResult, E2EReport, PoolPeak, ShaderCacheResult, TimeStats, TrainingResult } from './schema.js';
 
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
 const num = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -82,33 +82,41 @@ export function formatE2E(e: E2EReport): string {
     `recorded at the second step and replayed after (${tr.replayedSteps ?? 0} of ${tr.steps} steps here; no replay: every step runs it afresh);`,
     'feature caching = the clean HR+LR backbone features cached before the first epoch; pool MiB: BufferPool high-water marks.',
   ];
-  const sc = e.shaderCache;
-  if (sc) {
-    out.push('', `shader cache — fresh processes, inference batch ${sc.batch}; ${sc.env.join(', ')} → one temporary folder`);
-    const runs: Array<[string, E2EChildResult | null, number]> = [
-      ['empty cache', sc.coldCache, sc.cacheBytes.afterCold],
-      ['same cache again', sc.warmCache, sc.cacheBytes.afterWarm],
-    ];
-    const ok = runs.filter((r): r is [string, E2EChildResult, number] => r[1] !== null);
-    if (ok.length) {
-      out.push(
-        grid(
-          ['run', 'init ms', 'load ms', 'first ms', 'pipelines', 'warm ms', 'cache MiB'],
-          ok.map(([name, c, bytes]) => [name, ms(c.initMs), ms(c.loadMs), ms(c.inference.firstMs), String(c.inference.pipelinesCompiled), ms(c.inference.time.median), mib(bytes)]),
-          1,
-        ),
-        `adapter: ${ok[0][1].adapter}; init: dawn.node import + adapter + device; load: backbone read, parse, upload`,
-      );
-    }
-    if (sc.coldCache && sc.warmCache) {
-      const c = sc.coldCache.inference;
-      const saved = c.firstMs - sc.warmCache.inference.firstMs;
-      out.push(`first inference: ${ms(c.firstMs)} ms cold cache, ${ms(sc.warmCache.inference.firstMs)} ms warm cache, ${ms(c.time.median)} ms fully warm; ` +
-        `the cache saves ${ms(saved)} ms (${ms(saved / Math.max(1, c.pipelinesCompiled))} ms per pipeline)`);
-    }
-    if (sc.error) out.push(`shader cache runs failed: ${sc.error}`);
-  }
+  if (e.shaderCache) out.push('', ...formatShaderCache(e.shaderCache));
   return out.join('\n');
+}
+
+/** The shader-cache runs of the end-to-end section (fresh processes, empty then warm driver cache). */
+export function formatShaderCache(sc: ShaderCacheResult): string[] {
+  const out = [`shader cache — fresh processes, inference batch ${sc.batch}; ${sc.env.join(', ')} → one temporary folder`];
+  const runs: Array<[string, E2EChildResult | null | undefined, number]> = [
+    ['empty cache', sc.coldCache, sc.cacheBytes.afterCold],
+    ['same cache again', sc.warmCache, sc.cacheBytes.afterWarm],
+    ['same cache, prepared', sc.warmCachePrepared, sc.cacheBytes.afterWarm],
+  ];
+  const ok = runs.filter((r): r is [string, E2EChildResult, number] => !!r[1]);
+  if (ok.length) {
+    const prepare = (c: E2EChildResult) => (c.prepareMs === undefined ? '' : ms(c.prepareMs));
+    out.push(
+      grid(
+        ['run', 'init ms', 'load ms', 'prepare ms', 'first ms', 'pipelines', 'warm ms', 'cache MiB'],
+        ok.map(([name, c, bytes]) => [name, ms(c.initMs), ms(c.loadMs), prepare(c), ms(c.inference.firstMs), String(c.preparedPipelines ?? c.inference.pipelinesCompiled), ms(c.inference.time.median), mib(bytes)]),
+        1,
+      ),
+      `adapter: ${ok[0][1].adapter}; init: dawn.node import + adapter + device; load: backbone read, parse, upload; prepare: the pipelines created`,
+      'together before the first call (Detector.preparePipelines, as loadDetector, `hlgfa detect` and the page do); pipelines: created by it or by the first call',
+    );
+  }
+  if (sc.coldCache && sc.warmCache) {
+    const c = sc.coldCache.inference;
+    const saved = c.firstMs - sc.warmCache.inference.firstMs;
+    const p = sc.warmCachePrepared;
+    out.push(`first inference: ${ms(c.firstMs)} ms cold cache, ${ms(sc.warmCache.inference.firstMs)} ms warm cache` +
+      `${p?.prepareMs !== undefined ? ` (${ms(p.prepareMs + p.inference.firstMs)} ms prepared: ${ms(p.prepareMs)} + ${ms(p.inference.firstMs)})` : ''}, ${ms(c.time.median)} ms fully warm; ` +
+      `the cache saves ${ms(saved)} ms (${ms(saved / Math.max(1, c.pipelinesCompiled))} ms per pipeline)`);
+  }
+  if (sc.error) out.push(`shader cache runs failed: ${sc.error}`);
+  return out;
 }
 
 export function formatReport(r: BenchReport): string {

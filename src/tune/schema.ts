@@ -230,6 +230,8 @@ export interface ShaderCacheResult {
   coldCache: E2EChildResult | null;
   /** Second process: the folder the first one filled. */
   warmCache: E2EChildResult | null;
+  /** Third process: the same folder, the pipelines prepared before the first call (absent in older reports). */
+  warmCachePrepared?: E2EChildResult | null;
   /** Bytes in the cache folder after each child. */
   cacheBytes: { afterCold: number; afterWarm: number };
   error?: string;
@@ -243,6 +245,10 @@ export interface E2EChildResult {
   initMs: number;
   /** ms to read, parse and upload the backbone weights. */
   loadMs: number;
+  /** ms of Detector.preparePipelines before the first call, when the parent asked for it. */
+  prepareMs?: number;
+  /** Pipelines it created. */
+  preparedPipelines?: number;
   inference: InferenceResult;
   /** Wall time of the child as seen by the parent (process start to exit), ms. */
   processMs?: number;

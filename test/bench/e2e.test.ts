@@ -18,7 +18,7 @@ import { useGpu } from '../helpers.js';
 import { tapChannels } from '../../src/models/fresh-detector.js';
 import { e2eImages, runE2E, trainImageCount } from '../../src/tune/e2e.js';
 import { CHILD_SCRIPT, runChild, shaderCacheRuns } from '../../src/tune/e2e-cache.js';
-import { formatE2E } from '../../src/tune/report.js';
+import { formatE2E, formatShaderCache } from '../../src/tune/report.js';
 import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak } from '../../src/tune/schema.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
 
@@ -132,7 +132,7 @@ describe.skipIf(!built)('e2e shader cache (child processes)', () => {
     );
   });
 
-  it('runs a cold and a warm shader cache in fresh processes and removes the folder', async () => {
+  it('runs a cold and a warm shader cache in fresh processes, then prepared pipelines, and removes the folder', async () => {
     const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith('hlgfa-shader-cache-'));
     const before = new Set(ours());
     const lines: string[] = [];
@@ -149,8 +149,17 @@ describe.skipIf(!built)('e2e shader cache (child processes)', () => {
       expect(c.inference.pipelinesCompiled).toBe(r.coldCache!.inference.pipelinesCompiled);
       expectPool(c.inference.pool, largest(1));
     }
+    // The third process creates the pipelines before its first call: that call creates none.
+    const p = r.warmCachePrepared!;
+    expect(p.prepareMs).toBeGreaterThan(0);
+    expect(p.preparedPipelines).toBe(r.coldCache!.inference.pipelinesCompiled);
+    expect(p.inference.pipelinesCompiled).toBe(0);
+    expect(r.warmCache!.prepareMs).toBeUndefined();
+    const text = formatShaderCache(r).join('\n');
+    expect(text).toMatch(/^same cache, prepared\s/m);
+    expect(text).toMatch(/ms warm cache \([\d. ]+ ms prepared: [\d. ]+ \+ [\d. ]+\)/);
     expect(ours().filter((n) => !before.has(n))).toEqual([]);
-    expect(lines.filter((l) => l.startsWith('e2e: fresh process'))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith('e2e: fresh process'))).toHaveLength(3);
     if (runtime().gpu.info.vendor === 'mesa') {
       // Mesa fills the folder on the first run and compiles next to nothing on the second.
       expect(r.cacheBytes.afterCold).toBeGreaterThan(0);

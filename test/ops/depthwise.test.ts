@@ -55,6 +55,13 @@ const CASES: Case[] = [
   ['k3 s2 TF-SAME, 16×16 outputs (shared filter)', [1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
   ['k7 s2 p3, 32×16 outputs (shared filter, 7 taps a lane)', [1, 2, 64, 32], 7, { stride: 2, padding: 3 }, false],
   ['k5 same, 16-row planes (blocked, shared filter)', [2, 3, 16, 24], 5, { padding: 'same' }, true],
+  // blocked forward on rows that do not start on vec4 boundaries (scalar loads): MobileNetV2's
+  // 14×14 / 7×7 layers at S = 224, odd widths, a padding wider than a vec4
+  ['k3 s1 p1, 14×14 planes', [1, 12, 14, 14], 3, { padding: 1 }, true],
+  ['k3 s2 TF-SAME, 14 → 7', [2, 6, 14, 14], 3, { stride: 2, padding: [0, 1, 0, 1] }, true],
+  ['k3 s1 p1, 7×7 planes, C = 4', [1, 4, 7, 7], 3, { padding: 1 }, false],
+  ['k7 same d2, 13×13 planes (pad 6)', [1, 4, 13, 13], 7, { padding: 'same', dilation: 2 }, true],
+  ['k5 s1 p2, 11-wide rows, 5 planes', [1, 5, 12, 11], 5, { padding: 2 }, true],
   // rolling kernels reading vec4 windows (forward and the stride-1 input gradient)
   ['k7 same, 24-row planes (rolling, vec4 windows at phase 1)', [1, 3, 24, 16], 7, { padding: 'same' }, true],
   ['k3 same d2, rolling, vec4 windows at phase 2', [1, 2, 20, 24], 3, { padding: 'same', dilation: 2 }, false],

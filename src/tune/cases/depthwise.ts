@@ -182,6 +182,10 @@ export function depthwiseCases(): BenchCase[] {
     mb(576, 2, 16, 'MobileNetV2 S=256 576ch s2'),
     mb(96, 2, 64, 'MobileNetV2 S=128 block 2'),
     mb(144, 1, 32, 'MobileNetV2 S=128 block 3'),
+    // rows not vec4 aligned (S = 224): scalar loads and stores
+    mb(576, 1, 14, 'MobileNetV2 S=224 576ch'),
+    mb(576, 2, 14, 'MobileNetV2 S=224 576ch s2'),
+    mb(960, 1, 7, 'MobileNetV2 S=224 960ch'),
     ...hlgfa,
   ];
   const ms: MsSpec[] = [{ c: 24, size: 64, quick: true }, { c: 32, size: 32 }, { c: 96, size: 16 }];

@@ -24,8 +24,12 @@ export type Command =
   | { kind: 'upload'; buffer: GPUBuffer; offset: number; produce: () => ArrayBufferView }
   | { kind: 'submit' };
 
+let logs = 0;
+
 /** What the runtime notes while recording (Runtime.record). */
 export class CommandLog {
+  /** Which recording this is (1, 2, …: Runtime.recordingSerial). */
+  readonly serial = ++logs;
   readonly commands: Command[] = [];
   /** Every buffer the commands use (uniform chunks aside), with its lease when first used. */
   readonly firstLease = new Map<GPUBuffer, number>();
@@ -102,15 +106,17 @@ export class Recording {
         device.queue.writeBuffer(c.buffer, c.offset, c.data.buffer, c.data.byteOffset, c.data.byteLength);
         continue;
       }
-      if (c.kind === 'submit' || c.kind === 'upload') {
+      if (c.kind === 'upload') {
+        // recorded right after a submission (Runtime.upload flushes first): nothing is encoded
+        const data = c.produce();
+        device.queue.writeBuffer(c.buffer, c.offset, data.buffer, data.byteOffset, data.byteLength);
+        continue;
+      }
+      if (c.kind === 'submit') {
         endPass();
         if (encoder) device.queue.submit([encoder.finish()]);
-        if (c.kind === 'submit') this.host.noteSubmit();
+        this.host.noteSubmit();
         encoder = null;
-        if (c.kind === 'upload') {
-          const data = c.produce();
-          device.queue.writeBuffer(c.buffer, c.offset, data.buffer, data.byteOffset, data.byteLength);
-        }
         continue;
       }
       encoder ??= device.createCommandEncoder();

@@ -171,6 +171,11 @@ export class Runtime {
     return this.recordingLog !== null;
   }
 
+  /** Which recording `record` is making (a number no other recording has), 0 when none. */
+  get recordingSerial(): number {
+    return this.recordingLog?.serial ?? 0;
+  }
+
   /** Whether `record` may run now, and a recording replay: not in a dry run, a recording, a profile or timed passes. */
   get canRecord(): boolean {
     return !this.recordingLog && !this.planning && !this.profiler && !this.passTimer;
@@ -437,6 +442,7 @@ export class Runtime {
     if (this.planning) return;
     this.flush();
     const data = produce();
+    if (offset + data.byteLength > buffer.size) throw new Error(`upload: ${data.byteLength} bytes at offset ${offset} run past the buffer's ${buffer.size}`);
     this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
     this.recordingLog?.use(buffer);
     this.recordingLog?.commands.push({ kind: 'upload', buffer, offset, produce });

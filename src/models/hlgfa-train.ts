@@ -125,12 +125,13 @@ function stepWork(backbone: Backbone, cfg: HlgfaConfig, n: number, S: number): (
       return level;
     });
     const params = levels.flatMap((p, l) => levelTensors(p, `level${l}`).map(([, t]) => t));
-    const adam = new Adam(params, { lr: cfg.lr });
+    let adam: Adam | null = null;
     try {
+      adam = new Adam(params, { lr: cfg.lr });
       moduleStep(levels, cfg, adam, fh.map((f, l) => ({ fh: f, fl: fl[l], target: f })));
     } finally {
       zeroGrad(params);
-      adam.dispose();
+      adam?.dispose();
       for (const t of params) t.dispose();
     }
   };
@@ -239,10 +240,21 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
 
   // Full batches run that step on fixed input slots, refilled each step, so that it is recorded
   // once and replayed (ReplayedStep): the same dispatches without the ops' JavaScript. A smaller
-  // last batch runs it plainly (and the next full one records again).
+  // last batch runs it plainly, which releases the recording (its zeroGrad frees the recorded
+  // gradients), and the next full batch records again: worth it with two full batches an epoch, or
+  // one and nothing else.
+  const trains = !cfg.baseline && cfg.alignmentTerm; // nothing to train for the raw baseline, or when the map leaves the alignment term out
+  const fullSteps = Math.floor(fit.length / B);
   const slotLike = (t: Tensor) => keep(empty([B, ...t.shape.slice(1)]));
-  const slots: StepInputs[] = o.replay === false || cfg.baseline || !cfg.alignmentTerm ? [] : cacheH.map((c, l) => ({ fh: slotLike(c[0]), fl: slotLike(cacheL[l][0]), target: slotLike(c[0]) }));
+  const slots: StepInputs[] =
+    o.replay !== false && trains && (fullSteps >= 2 || fit.length === B)
+      ? cacheH.map((c, l) => ({ fh: slotLike(c[0]), fl: slotLike(cacheL[l][0]), target: slotLike(c[0]) }))
+      : [];
   const replayed = slots.length ? new ReplayedStep(() => moduleStep(levels, cfg, adam, slots)) : null;
+  const releaseReplay = () => {
+    replayed?.release();
+    for (const slot of slots) for (const t of Object.values(slot)) t.dispose();
+  };
 
   const losses: number[] = [];
   const stepsPerEpoch = Math.ceil(fit.length / B);
@@ -250,8 +262,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const trainStart = performance.now();
   let done = 0;
   try {
-    // Nothing to train for the raw baseline, or when the map leaves the alignment term out.
-    for (let epoch = startEpoch; epoch < (cfg.baseline || !cfg.alignmentTerm ? 0 : cfg.epochs); epoch++) {
+    for (let epoch = startEpoch; epoch < (trains ? cfg.epochs : 0); epoch++) {
       const order = permutation(fit.length, createRng(deriveSeed(cfg.seed, 1000 + epoch)));
       const augRng = createRng(deriveSeed(cfg.seed, 2000 + epoch));
       let epochLoss = 0;
@@ -265,35 +276,43 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
         // Which images get noise this step (decided before any GPU work, so runs are reproducible).
         const noisy = batch.map(() => cfg.noise !== 'off' && augRng() < cfg.noiseProbability);
         const noisyImages = batch.filter((_, i) => noisy[i]).map((j) => o.augment(resized[fit[j]], augRng));
-        const loss =
+        // Per level, the batch's module inputs: noisy features where noise was injected (HR
+        // always, LR only for noise = 'both'), cached clean ones elsewhere. Called in a scope,
+        // which holds the noisy views' features.
+        const batchInputs = () => {
+          let k = 0;
+          const noiseRow = noisy.map((n) => (n ? k++ : -1));
+          const f = noisyImages.length ? profileLayer('noisy views', () => dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps)) : null;
+          const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
+          const pick = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
+            batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j]));
+          return (l: number) => ({
+            fh: pick(cacheH, rows(f?.fh, l), l),
+            fl: pick(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l),
+            target: batch.map((j) => cacheH[l][j]),
+          });
+        };
+        let loss: Tensor;
+        if (replayed && batch.length === B) {
           scope(() => {
-            // Per level, the batch's module inputs: noisy features where noise was injected
-            // (HR always, LR only for noise = 'both'), cached clean ones elsewhere.
-            let k = 0;
-            const noiseRow = noisy.map((n) => (n ? k++ : -1));
-            const f = noisyImages.length ? profileLayer('noisy views', () => dualFeatures(o.backbone, viewTensor(o.backbone, noisyImages, S, exposure), cfg.taps)) : null;
-            const rows = (t: Tensor[] | undefined, l: number) => (t ? split(t[l], noisyImages.map(() => 1), 0) : []);
-            const pick = (cache: Tensor[][], noisyRows: Tensor[], l: number) =>
-              batch.map((j, i) => (noiseRow[i] >= 0 && noisyRows.length ? noisyRows[noiseRow[i]] : cache[l][j]));
-            const parts = (l: number) => ({
-              fh: pick(cacheH, rows(f?.fh, l), l),
-              fl: pick(cacheL, cfg.noise === 'both' ? rows(f?.fl, l) : [], l),
-              target: batch.map((j) => cacheH[l][j]),
-            });
-            if (replayed && batch.length === B) {
-              // A full batch: its inputs go into the slots the recorded step reads.
-              slots.forEach((slot, l) => profileLayer(`hlgfa level ${l}`, () => {
-                const p = parts(l);
-                for (const key of ['fh', 'fl', 'target'] as const) concatInto(p[key], slot[key], 0);
-              }));
-              return null;
-            }
+            const parts = batchInputs();
+            slots.forEach((slot, l) => profileLayer(`hlgfa level ${l}`, () => {
+              const p = parts(l);
+              for (const key of ['fh', 'fl', 'target'] as const) concatInto(p[key], slot[key], 0);
+            }));
+          });
+          loss = replayed.run();
+        } else {
+          replayed?.release(); // this step's zeroGrad frees the recorded gradients
+          loss = scope(() => {
+            const parts = batchInputs();
             const inputs = levels.map((_, l) => profileLayer(`hlgfa level ${l}`, () => {
               const p = parts(l);
               return { fh: concat(p.fh, 0), fl: concat(p.fl, 0), target: concat(p.target, 0) };
             }));
             return moduleStep(levels, cfg, adam, inputs);
-          }) ?? replayed!.run();
+          });
+        }
         const value = await loss.item();
         if (profiled) runtime().setProfiler(null);
         loss.dispose();
@@ -315,6 +334,8 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       }
       if (o.onEpochEnd) await o.onEpochEnd(detector, epoch + 1, adam);
     }
+    const replayedSteps = replayed?.replays ?? 0;
+    releaseReplay(); // calibration below has passes of its own
 
     // Normal-image statistics over the fit images' clean features: per-pixel mean (and, for
     // 'zscore', standard deviation) of their maps, accumulated on the GPU, finished on the CPU.
@@ -384,15 +405,14 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
       resumable: await trainingState(detector, adam, epochs),
       warnings: warning ? [warning] : [],
       exposureVariation: settled.variation,
-      replayedSteps: replayed?.replays ?? 0,
+      replayedSteps,
     };
   } catch (e) {
     detector.dispose();
     throw e;
   } finally {
     if (o.profileStep) runtime().setProfiler(null); // a step that threw while profiled
-    replayed?.release();
-    for (const slot of slots) for (const t of Object.values(slot)) t.dispose();
+    releaseReplay();
     adam.dispose();
     for (const c of [...cacheH, ...cacheL]) for (const t of c) t.dispose();
   }

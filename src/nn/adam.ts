@@ -59,7 +59,10 @@ export class Adam {
     this.assertAlive('step');
     checkHyper('Adam', this);
     const updated = this.params.map((p) => p.grad !== null);
-    runtime().upload(this.hyper.bufferFor('Adam.step'), 0, () => this.advance(updated));
+    const rt = runtime();
+    // A replay runs no check: it is refused (the work then runs afresh, here) once a setting is bad.
+    rt.guardRecording(() => this.settingsValid());
+    rt.upload(this.hyper.bufferFor('Adam.step'), 0, () => this.advance(updated));
     this.params.forEach((p, i) => {
       if (updated[i]) adamUpdate(p, p.grad!, this.m[i], this.v[i], this.hyper, i, 'Adam.step');
     });
@@ -67,7 +70,6 @@ export class Adam {
 
   /** Counts a step of the `updated` parameters; returns their hyperparameter slots. */
   private advance(updated: readonly boolean[]): Float32Array {
-    checkHyper('Adam', this);
     this.stepCount++;
     const values = new Float32Array(this.hyper.size);
     updated.forEach((u, i) => {
@@ -76,6 +78,15 @@ export class Adam {
       adamHyperValues({ lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.steps[i] }, values, i);
     });
     return values;
+  }
+
+  private settingsValid(): boolean {
+    try {
+      checkHyper('Adam', this);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   zeroGrad(): void {

@@ -123,7 +123,7 @@ function concatGeometry(op: string, xs: readonly Tensor[], axis: number) {
   });
   const sizes = xs.map((x) => x.shape[ax]);
   const total = sizes.reduce((a, b) => a + b, 0);
-  return { ax, sizes, total, ...outerInner(first, ax), outShape: first.map((d, j) => (j === ax ? total : d)) };
+  return { sizes, total, ...outerInner(first, ax), outShape: first.map((d, j) => (j === ax ? total : d)) };
 }
 
 function copyParts(op: string, xs: readonly Tensor[], y: Tensor, sizes: number[], total: number, outer: number, inner: number): void {
@@ -134,6 +134,7 @@ function copyParts(op: string, xs: readonly Tensor[], y: Tensor, sizes: number[]
   });
 }
 
+/** Splits `x` along `axis` into parts of the given sizes (which must add up to that dimension). */
 export function split(x: Tensor, sizes: readonly number[], axis = 1): Tensor[] {
   const op = 'split';
   if (x.shape.length === 0) throw new Error(`${op}: input has shape [], expected rank >= 1`);

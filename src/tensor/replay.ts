@@ -30,6 +30,11 @@ export class RecordedWork {
     return this.recording.dispatches;
   }
 
+  /** Whether a replay would do what recording did (Recording.valid). */
+  valid(): boolean {
+    return this.recording.valid();
+  }
+
   /**
    * The work again, by replay: its output as a view the caller disposes, whose values are this
    * replay's until the next one is issued. null when the recording no longer holds
@@ -86,7 +91,7 @@ export class RecordedForward {
       throw new Error(`replay: ${data.length} input values for a recording of ${shapeStr(this.input.shape)} (${sizeOf(this.input.shape)} expected)`);
     }
     if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
-    if (this.input.disposed) return null;
+    if (this.input.disposed || !this.work.valid()) return null;
     runtime().write(this.input.bufferFor('replay'), 0, data);
     return this.work.replay();
   }
@@ -101,8 +106,10 @@ export class RecordedForward {
  * One piece of work run many times on tensors its caller refills in between (a training step on
  * fixed input slots): the first run is plain, the second recorded, later ones replay; where the
  * recording no longer holds (something it used was released or replaced) the next run records
- * afresh, and where recording is not possible (a profile) the work runs plainly. `fn` returns a
- * tensor it makes; each run returns it as a view the caller disposes, valid until the next run.
+ * afresh. Where recording is not possible (a profile) the work runs plainly and the recording is
+ * released: a plain run of work that replaces what the recording holds (a training step's
+ * gradients) leaves it unusable anyway. `fn` returns a tensor it makes; each run returns it as a
+ * view the caller disposes, valid until the next run.
  */
 export class ReplayedStep {
   private work: RecordedWork | null = null;
@@ -113,28 +120,19 @@ export class ReplayedStep {
   constructor(private readonly fn: () => Tensor) {}
 
   run(): Tensor {
-    const rt = runtime();
-    if (this.work && rt.canRecord) {
-      const out = this.work.replay();
-      if (out) {
-        this.replays++;
-        return out;
-      }
-      this.release();
+    const out = runtime().canRecord ? this.work?.replay() : null;
+    if (out) {
+      this.replays++;
+      return out;
     }
-    if (!rt.canRecord || !this.ran) {
+    this.release();
+    if (!runtime().canRecord || !this.ran) {
       this.ran = true;
       return scope(this.fn);
     }
-    this.release();
     const { output, work } = RecordedWork.record(this.fn);
     this.work = work;
     return output;
-  }
-
-  /** Whether the next run would replay a recording (while it still holds). */
-  get recorded(): boolean {
-    return this.work !== null;
   }
 
   /** Releases the recording (its buffers go back to the pool); the next run records again. */

@@ -31,8 +31,11 @@ interface Storage {
   refs: number;
   /** Bumped by every recorded write (see `Tensor.markWritten`): what `derivedTensor` caches check. */
   version: number;
-  /** Tensors computed from this one alone, by key, with the version they were computed from. */
-  derived: Map<string, { version: number; tensor: Tensor }> | null;
+  /**
+   * Tensors computed from this one alone, by key, with the version they were computed from and
+   * the recording that made them (Runtime.recordingSerial; 0: none).
+   */
+  derived: Map<string, { version: number; tensor: Tensor; madeIn: number }> | null;
 }
 
 export class Tensor {
@@ -103,19 +106,19 @@ export class Tensor {
     if (rt.dryRunning) return make();
     const version = store.version;
     let entry = store.derived?.get(key);
-    const stale = !entry || entry.version !== version;
-    if (stale) {
+    if (!entry || entry.version !== version) {
       entry?.tensor.dispose();
       store.derived?.delete(key);
       const made = keep(make());
       if (store.version !== version) throw new Error(`derive "${key}": making it wrote tensor #${this.id}`);
-      (store.derived ??= new Map()).set(key, (entry = { version, tensor: made }));
+      (store.derived ??= new Map()).set(key, (entry = { version, tensor: made, madeIn: rt.recordingSerial }));
     }
     // A replay of recorded work that read the cached tensor is right while the cache still holds
-    // it and, unless the recording made it (then each replay makes it again, from the source as it
-    // is then: a recorded training step whose optimiser writes the source), while it is current.
-    const current = entry!;
-    if (rt.recording) rt.guardRecording(() => store.refs > 0 && store.derived?.get(key) === current && (stale || store.version === version));
+    // it and, unless this recording made it (then each replay makes it again, from the source as
+    // it is then: a recorded training step whose optimiser writes the source), while it is current.
+    const current = entry;
+    const remade = rt.recording && current.madeIn === rt.recordingSerial;
+    if (rt.recording) rt.guardRecording(() => store.refs > 0 && store.derived?.get(key) === current && (remade || store.version === version));
     return current.tensor.reshape(current.tensor.shape);
   }
 

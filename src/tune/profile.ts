@@ -101,7 +101,9 @@ async function profileCalls(rt: Runtime, detector: Detector, images: readonly Rg
 /**
  * Profiles the second step of a one-epoch `trainHlgfa` run on synthetic normal images (three
  * steps: the first compiles the backward pipelines, the third is the unprofiled comparison): the
- * noisy views' backbone passes, each level's forward, the loss, the backward pass and Adam.
+ * noisy views' backbone passes, each level's forward, the loss, the backward pass and Adam. Every
+ * step runs its ops (replay off): a profile times them one by one, and the comparison must be the
+ * same work; a replayed step issues the same dispatches.
  */
 export async function profileTraining(
   rt: Runtime, backbone: Backbone, backboneId: BackboneIdentity, cfg: HlgfaConfig, roofline: Profile['roofline'] = null, opts: { firstCall?: boolean } = {},
@@ -110,7 +112,7 @@ export async function profileTraining(
   const images = e2eImages(cfg.size, trainImageCount(3 * cfg.batchSize, cfg), 'train');
   const profiler = new DispatchProfiler(rt.device);
   const step: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number } = { step: firstCall ? 0 : 1, profiler };
-  const result = await trainHlgfa({ backbone, backboneId, config: { ...cfg, epochs: 1 }, images, augment: noiseAugmenter(), profileStep: step });
+  const result = await trainHlgfa({ backbone, backboneId, config: { ...cfg, epochs: 1 }, images, augment: noiseAugmenter(), profileStep: step, replay: false });
   result.detector.dispose();
   rt.flush();
   const dispatches = await profiler.collect();

@@ -103,7 +103,12 @@ describe('HLGFA training', () => {
     // Full batches only (4 of 8): the first epoch records, the other two replay throughout.
     const full = await trainHlgfa({ backbone, backboneId, config, images, augment });
     expect(full.replayedSteps).toBe(4);
-    for (const d of [replayed.detector, plain.detector, full.detector]) d.dispose();
+    // One full batch and a smaller one an epoch (5 + 3): each epoch would record and never replay,
+    // so nothing is recorded.
+    const one = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, batchSize: 5, epochs: 2 }), images, augment });
+    expect(one.losses.length).toBe(4);
+    expect(one.replayedSteps).toBe(0);
+    for (const d of [replayed.detector, plain.detector, full.detector, one.detector]) d.dispose();
     backbone.dispose();
   });
 

@@ -7,8 +7,9 @@ import { runtime } from '../../src/gpu/runtime.js';
 import { DispatchProfiler } from '../../src/gpu/profiler.js';
 import { conv2d } from '../../src/ops/conv2d.js';
 import { conv2dRef } from '../../src/ops/conv2d.ref.js';
-import { add, affine, concat, relu } from '../../src/ops/index.js';
-import { RecordedForward, ReplayCache } from '../../src/tensor/replay.js';
+import { add, affine, concat, mul, relu, sum } from '../../src/ops/index.js';
+import { backward, parameter } from '../../src/autograd/tape.js';
+import { RecordedForward, ReplayCache, ReplayedStep } from '../../src/tensor/replay.js';
 import { keep, scope, tensor, zeros, type Tensor } from '../../src/tensor/tensor.js';
 import { Adam, adamRef } from '../../src/nn/adam.js';
 import { expectClose, randn, useGpu } from '../helpers.js';
@@ -258,6 +259,49 @@ describe('ReplayCache', () => {
     for (const t of [pa, pb, pa.grad!, pb.grad!]) t.dispose();
     a.dispose();
     b.dispose();
+  });
+
+  it('replays a training step (a weight used twice, its layout remade in the step, Adam writing it) as running it does', async () => {
+    const xs = [1, 3, 6, 5];
+    const ws = [3, 3, 3, 3];
+    const w0 = randn(3 * 3 * 9, 4);
+    const x = tensor(randn(3 * 30, 5), xs);
+    const train = () => {
+      const w = parameter(keep(tensor(w0, ws)));
+      const adam = new Adam([w], { lr: 0.01 });
+      const step = () => {
+        adam.zeroGrad();
+        const y = conv2d(conv2d(x, w, null, { padding: 1 }), w, null, { padding: 1 }); // two lookups of one layout
+        const loss = sum(mul(y, y));
+        backward(loss);
+        adam.step();
+        return loss;
+      };
+      return { w, adam, step };
+    };
+    const [plain, replayed] = [train(), train()];
+    const stepper = new ReplayedStep(replayed.step);
+    for (let i = 0; i < 5; i++) {
+      const a = scope(plain.step);
+      const b = stepper.run();
+      expect(await b.read(), `step ${i + 1}`).toEqual(await a.read());
+      a.dispose();
+      b.dispose();
+    }
+    expect(stepper.replays).toBe(3); // plain, recorded, then replayed
+    expect(await replayed.w.read()).toEqual(await plain.w.read());
+
+    // A bad setting between replays: the replay is refused, and the step run afresh says why.
+    replayed.adam.lr = Number.NaN;
+    expect(() => stepper.run()).toThrow(/^Adam: lr must be a finite number >= 0, got NaN/);
+    expect(stepper.replays).toBe(3);
+    stepper.release();
+    for (const t of [plain, replayed]) {
+      t.adam.zeroGrad();
+      t.adam.dispose();
+      t.w.dispose();
+    }
+    x.dispose();
   });
 
   it('Runtime.upload lands after the work issued before it (Runtime.write lands ahead of it)', async () => {

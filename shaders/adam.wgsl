@@ -4,19 +4,20 @@
 //   v = beta2 * v + (1 - beta2) * g * g
 //   param -= step_size * m / (sqrt(v) / bc2_sqrt + eps),  step_size = lr / (1 - beta1^t),
 //                                                          bc2_sqrt = sqrt(1 - beta2^t)
-// The hyperparameters come from a storage buffer, two vec4 per parameter (slot), written by the
-// CPU before each step with the bias corrections computed in float64: the step count changes every
-// step, and a recorded training step (Runtime.record) replays the same uniforms but re-uploads
-// this buffer (Runtime.upload). `step_v4` moves one vec4 per thread.
+// The bias corrections are computed on the CPU in float64. `step_v4` moves one vec4 per thread.
 
 struct Params {
-  n: u32,    // elements (vec4s for step_v4)
-  slot: u32, // this parameter's pair in `hyper`
+  n: u32,            // elements (vec4s for step_v4)
+  one_minus_beta1: f32,
+  beta2: f32,
+  one_minus_beta2: f32,
+  eps: f32,
+  weight_decay: f32,
+  step_size: f32,
+  bc2_sqrt: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// (1 - beta1, beta2, 1 - beta2, eps), (weight_decay, step_size, bc2_sqrt, unused) per slot
-@group(0) @binding(5) var<storage, read> hyper: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 
@@ -33,14 +34,12 @@ fn step$V(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
           @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_id(wid, lid, nwg);
   if (i >= p.n) { return; }
-  let h = hyper[2u * p.slot];
-  let h2 = hyper[2u * p.slot + 1u];
   let w = param$V[i];
-  let g = grad$V[i] + h2.x * w;
-  let mi = m$V[i] + h.x * (g - m$V[i]);
-  let vi = h.y * v$V[i] + h.z * g * g;
+  let g = grad$V[i] + p.weight_decay * w;
+  let mi = m$V[i] + p.one_minus_beta1 * (g - m$V[i]);
+  let vi = p.beta2 * v$V[i] + p.one_minus_beta2 * g * g;
   m$V[i] = mi;
   v$V[i] = vi;
-  param$V[i] = w - h2.y * mi / (sqrt(vi) / h2.z + h.w);
+  param$V[i] = w - p.step_size * mi / (sqrt(vi) / p.bc2_sqrt + p.eps);
 }
 // #end

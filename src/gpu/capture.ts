@@ -19,9 +19,10 @@ export type Command =
   | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; offsets: number[]; x: number; y: number; z: number }
   | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
   | { kind: 'clear'; buffer: GPUBuffer; offset: number; bytes?: number }
-  | { kind: 'write'; buffer: GPUBuffer; offset: number; data: Uint8Array }
-  /** An upload whose bytes each replay asks for again (Runtime.upload), after submitting what precedes it. */
-  | { kind: 'upload'; buffer: GPUBuffer; offset: number; produce: () => ArrayBufferView }
+  /** A queue write of the recorded bytes, or of what `produce` gives at each replay (live uniforms). */
+  | { kind: 'write'; buffer: GPUBuffer; offset: number; data?: Uint8Array; produce?: () => Uint8Array }
+  /** CPU work each replay does at this point (Runtime.each). */
+  | { kind: 'call'; fn: () => void }
   | { kind: 'submit' };
 
 let logs = 0;
@@ -103,13 +104,12 @@ export class Recording {
     };
     for (const c of this.log.commands) {
       if (c.kind === 'write') {
-        device.queue.writeBuffer(c.buffer, c.offset, c.data.buffer, c.data.byteOffset, c.data.byteLength);
+        const data = c.produce ? c.produce() : c.data!;
+        device.queue.writeBuffer(c.buffer, c.offset, data.buffer, data.byteOffset, data.byteLength);
         continue;
       }
-      if (c.kind === 'upload') {
-        // recorded right after a submission (Runtime.upload flushes first): nothing is encoded
-        const data = c.produce();
-        device.queue.writeBuffer(c.buffer, c.offset, data.buffer, data.byteOffset, data.byteLength);
+      if (c.kind === 'call') {
+        c.fn();
         continue;
       }
       if (c.kind === 'submit') {

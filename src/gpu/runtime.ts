@@ -20,6 +20,12 @@ export interface DispatchArgs {
   constants?: Record<string, number>;
   bindings: Record<string, BufferBinding>;
   uniforms?: Uniforms;
+  /**
+   * The uniforms again for each replay of a recording of this dispatch (Runtime.record), where
+   * they change from one run of the same work to the next (an optimiser's step count); the
+   * recorded ones otherwise.
+   */
+  liveUniforms?: () => Uniforms;
   workgroups: readonly [number, number?, number?];
   /** The op launching it, for profiles (src/gpu/profiler.ts); the shader name when absent. */
   label?: string;
@@ -392,6 +398,18 @@ export class Runtime {
     const log = this.recordingLog;
     if (log) {
       for (const r of k.resources) if (r.kind !== 'uniform') log.use(args.bindings[r.name].buffer);
+      const live = args.liveUniforms;
+      if (live && uniform) {
+        // A replay packs them afresh into this dispatch's slot of the kept chunk; the queue write
+        // lands before the submission that holds the dispatch, after those before it.
+        const bytes = k.uniform!.size;
+        const produce = () => {
+          const data = new Uint8Array(bytes);
+          packUniforms(k, live(), new DataView(data.buffer), 0);
+          return data;
+        };
+        log.commands.push({ kind: 'write', buffer: uniform.buffer, offset: uniform.offset, produce });
+      }
       log.commands.push({ kind: 'dispatch', pipeline: k.pipeline, bindGroup, offsets, x, y, z });
     }
     if (timed) {
@@ -432,20 +450,13 @@ export class Runtime {
   }
 
   /**
-   * Uploads `produce()` after submitting the work issued so far (so it lands after that work, where
-   * `write` lands ahead of it). In a recording each replay calls `produce` again at the same point
-   * and uploads its result: for values that change from one run of the same work to the next (an
-   * optimiser's step count), which a recorded `write` would repeat. Not called in a dry run.
+   * Runs `fn` now and, while `record` runs, again at this point of each replay of the recording:
+   * CPU state the recorded work's live uniforms read (DispatchArgs.liveUniforms), such as an
+   * optimiser's step count, moves on with every replay.
    */
-  upload(buffer: GPUBuffer, offset: number, produce: () => ArrayBufferView): void {
-    this.assertAlive();
-    if (this.planning) return;
-    this.flush();
-    const data = produce();
-    if (offset + data.byteLength > buffer.size) throw new Error(`upload: ${data.byteLength} bytes at offset ${offset} run past the buffer's ${buffer.size}`);
-    this.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
-    this.recordingLog?.use(buffer);
-    this.recordingLog?.commands.push({ kind: 'upload', buffer, offset, produce });
+  each(fn: () => void): void {
+    fn();
+    this.recordingLog?.commands.push({ kind: 'call', fn });
   }
 
   /** Submits everything recorded so far. Returns at once; the GPU runs it in the background. */

@@ -1,11 +1,11 @@
 // The Adam optimiser (PyTorch torch.optim.Adam semantics): owns the moment tensors and the step
-// counts, and runs one in-place kernel per parameter (src/ops/adam.ts, shaders/adam.wgsl). A step
-// uploads every parameter's hyperparameters (bias corrections included) as one buffer through
-// Runtime.upload, so a recorded training step replays with the step count moving on.
+// counts, and runs one in-place kernel per parameter (src/ops/adam.ts, shaders/adam.wgsl). A
+// recorded step (Runtime.record) counts steps again at each replay (Runtime.each) and its kernels
+// take the bias corrections of that count (live uniforms).
 import { runtime } from '../gpu/runtime.js';
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
 import { Tensor, keep, shapeStr, zeros } from '../tensor/tensor.js';
-import { ADAM_HYPER_FLOATS, adamHyperValues, adamUpdate, checkHyper, type AdamHyper } from '../ops/adam.js';
+import { adamStep, checkHyper, type AdamHyper, type AdamStepOptions } from '../ops/adam.js';
 
 export { adamRef, adamStep, adamTuning, type AdamHyper, type AdamStepOptions } from '../ops/adam.js';
 
@@ -32,8 +32,6 @@ export class Adam {
   private readonly m: Tensor[];
   private readonly v: Tensor[];
   private readonly steps: number[];
-  /** Each parameter's slot of hyperparameters for the step being run (see adamHyperValues). */
-  private readonly hyper: Tensor;
   private stepCount = 0;
   private disposed = false;
 
@@ -48,7 +46,6 @@ export class Adam {
     this.m = this.params.map((p) => keep(zeros(p.shape)));
     this.v = this.params.map((p) => keep(zeros(p.shape)));
     this.steps = this.params.map(() => 0);
-    this.hyper = keep(zeros([Math.max(1, this.params.length) * ADAM_HYPER_FLOATS]));
   }
 
   /**
@@ -62,22 +59,21 @@ export class Adam {
     const rt = runtime();
     // A replay runs no check: it is refused (the work then runs afresh, here) once a setting is bad.
     rt.guardRecording(() => this.settingsValid());
-    rt.upload(this.hyper.bufferFor('Adam.step'), 0, () => this.advance(updated));
+    let options: Array<AdamStepOptions | null> = [];
+    rt.each(() => void (options = this.advance(updated)));
     this.params.forEach((p, i) => {
-      if (updated[i]) adamUpdate(p, p.grad!, this.m[i], this.v[i], this.hyper, i, 'Adam.step');
+      if (updated[i]) adamStep(p, p.grad!, this.m[i], this.v[i], () => options[i]!);
     });
   }
 
-  /** Counts a step of the `updated` parameters; returns their hyperparameter slots. */
-  private advance(updated: readonly boolean[]): Float32Array {
+  /** Counts a step of the `updated` parameters; returns each one's options for it (null: not updated). */
+  private advance(updated: readonly boolean[]): Array<AdamStepOptions | null> {
     this.stepCount++;
-    const values = new Float32Array(this.hyper.size);
-    updated.forEach((u, i) => {
-      if (!u) return;
+    return updated.map((u, i) => {
+      if (!u) return null;
       this.steps[i]++;
-      adamHyperValues({ lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.steps[i] }, values, i);
+      return { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step: this.steps[i] };
     });
-    return values;
   }
 
   private settingsValid(): boolean {
@@ -127,7 +123,7 @@ export class Adam {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [...this.m, ...this.v, this.hyper]) t.dispose();
+    for (const t of [...this.m, ...this.v]) t.dispose();
   }
 
   private assertAlive(what: string): void {

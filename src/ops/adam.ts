@@ -1,7 +1,7 @@
 // One Adam update as one in-place WGSL kernel per parameter (PyTorch torch.optim.Adam semantics:
 // bias correction, L2 weight decay added to the gradient, amsgrad = false); the optimiser that
 // owns the moments is src/nn/adam.ts. Kernel: shaders/adam.wgsl. CPU reference at the bottom.
-import { Tensor, shapeStr, tensor } from '../tensor/tensor.js';
+import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { allow, tunable } from './tunable.js';
 import { groups1d, launch, sameShape } from './util.js';
 
@@ -42,55 +42,40 @@ export function checkHyper(op: string, h: AdamHyper): void {
   if (!(Number.isFinite(wd) && wd >= 0)) throw bad('weightDecay', wd, 'a finite number >= 0');
 }
 
-/** Floats per parameter in an update's hyperparameter buffer (see shaders/adam.wgsl). */
-export const ADAM_HYPER_FLOATS = 8;
-
 /**
- * What one update of a parameter reads from its slot of the hyperparameter buffer, the bias
- * corrections computed in float64: (1 − β1, β2, 1 − β2, ε), (weight decay, lr / (1 − β1^t),
- * √(1 − β2^t), 0). Written into `out` at `slot`.
+ * One Adam update of `param`, `m` and `v` in place (recorded, not awaited). `opts` may be a
+ * function giving them: a recording of the update (Runtime.record) then asks it again at each
+ * replay, so the step count and its bias corrections move on (the optimiser's step, src/nn/adam.ts).
  */
-export function adamHyperValues(opts: AdamStepOptions, out: Float32Array, slot: number): void {
-  const bc1 = 1 - opts.beta1 ** opts.step;
-  const bc2 = 1 - opts.beta2 ** opts.step;
-  out.set([1 - opts.beta1, opts.beta2, 1 - opts.beta2, opts.eps, opts.weightDecay ?? 0, opts.lr / bc1, Math.sqrt(bc2), 0], slot * ADAM_HYPER_FLOATS);
-}
-
-/** One Adam update of `param`, `m` and `v` in place (recorded, not awaited). */
-export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamStepOptions): void {
-  checkHyper('adamStep', opts);
-  if (!(Number.isInteger(opts.step) && opts.step >= 1)) throw new Error(`adamStep: step must be an integer >= 1, got ${opts.step}`);
-  const values = new Float32Array(ADAM_HYPER_FLOATS);
-  adamHyperValues(opts, values, 0);
-  const hyper = tensor(values, [ADAM_HYPER_FLOATS]);
-  try {
-    adamUpdate(param, grad, m, v, hyper, 0, 'adamStep');
-  } finally {
-    hyper.dispose();
-  }
-}
-
-/**
- * adamStep with the hyperparameters read from slot `slot` of `hyper` (filled by adamHyperValues):
- * what an optimiser over many parameters dispatches, one upload of all their slots per step.
- */
-export function adamUpdate(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hyper: Tensor, slot: number, op = 'adamStep'): void {
+export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, opts: AdamStepOptions | (() => AdamStepOptions)): void {
+  const op = 'adamStep';
   for (const [name, t] of [['grad', grad], ['m', m], ['v', v]] as const) {
     if (!sameShape(t.shape, param.shape)) {
       throw new Error(`${op}: ${name} has shape ${shapeStr(t.shape)}, expected ${shapeStr(param.shape)} (the shape of param)`);
     }
   }
-  if (!(Number.isInteger(slot) && slot >= 0 && (slot + 1) * ADAM_HYPER_FLOATS <= hyper.size)) {
-    throw new Error(`${op}: hyperparameter slot ${slot} is outside the buffer of ${hyper.size} values (${ADAM_HYPER_FLOATS} per slot)`);
-  }
+  const now = typeof opts === 'function' ? opts() : opts;
+  checkHyper(op, now);
+  if (!(Number.isInteger(now.step) && now.step >= 1)) throw new Error(`${op}: step must be an integer >= 1, got ${now.step}`);
   if (param.size === 0) return;
   const pl = adamPlan(param.size);
+  const uniforms = (o: AdamStepOptions) => ({
+    n: pl.items,
+    one_minus_beta1: 1 - o.beta1,
+    beta2: o.beta2,
+    one_minus_beta2: 1 - o.beta2,
+    eps: o.eps,
+    weight_decay: o.weightDecay ?? 0,
+    step_size: o.lr / (1 - o.beta1 ** o.step), // bias corrections in float64
+    bc2_sqrt: Math.sqrt(1 - o.beta2 ** o.step),
+  });
   launch(op, {
     shader: 'adam',
     entry: pl.entry,
     constants: pl.constants,
-    tensors: { param, grad, m, v, hyper },
-    uniforms: { n: pl.items, slot },
+    tensors: { param, grad, m, v },
+    uniforms: uniforms(now),
+    ...(typeof opts === 'function' ? { liveUniforms: () => uniforms(opts()) } : {}),
     workgroups: pl.workgroups,
   });
 }

@@ -236,7 +236,7 @@ describe('ReplayCache', () => {
     w.dispose();
   });
 
-  it('an optimiser step replays with its step count moving on (Runtime.upload), as stepping afresh does', async () => {
+  it('an optimiser step replays with its step count moving on (Runtime.each, live uniforms), as stepping afresh does', async () => {
     const [p0, g] = [randn(N, 7), randn(N, 8)];
     const parameter = () => {
       const p = keep(tensor(p0));
@@ -302,20 +302,6 @@ describe('ReplayCache', () => {
       t.w.dispose();
     }
     x.dispose();
-  });
-
-  it('Runtime.upload lands after the work issued before it (Runtime.write lands ahead of it)', async () => {
-    const rt = runtime();
-    const src = keep(tensor(new Float32Array(N).fill(1)));
-    const before = affine(src, 1, 0); // issued, not yet submitted
-    rt.upload(src.bufferFor('test'), 0, () => new Float32Array(N).fill(2));
-    const after = affine(src, 1, 0);
-    expect(await before.read()).toEqual(new Float32Array(N).fill(1));
-    expect(await after.read()).toEqual(new Float32Array(N).fill(2));
-    const ahead = affine(src, 1, 0);
-    rt.write(src.bufferFor('test'), 0, new Float32Array(N).fill(3));
-    expect(await ahead.read()).toEqual(new Float32Array(N).fill(3));
-    for (const t of [src, before, after, ahead]) t.dispose();
   });
 
   it('rejects input values of another size than recorded', () => {

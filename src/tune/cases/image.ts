@@ -6,7 +6,7 @@
 //   blur σ, radius r: flops = 2 passes · 2·(2r + 1) per element, bytes = 4·4n (x, tmp twice, y)
 //   sum / mean / max: flops = 1 per input element, bytes = 4·(in + out)
 //   Adam: flops ≈ 14 per element, bytes = 4·(param, grad, m, v read + param, m, v written) = 28n
-import { ADAM_HYPER_FLOATS, adamHyperValues, adamPlan, adamRef, adamUpdate } from '../../ops/adam.js';
+import { adamPlan, adamRef, adamStep } from '../../ops/adam.js';
 import { blurPlan, blurTuning, defaultBlurRadius, gaussianBlur, gaussianBlurRef } from '../../ops/blur.js';
 import { max, mean, reducePlan, reduceRef, sum } from '../../ops/reduce.js';
 import { areaDownsample, bilinearVariant, resizeBilinear, resizeRef } from '../../ops/resize.js';
@@ -142,11 +142,7 @@ function adamInstance(n: number): CaseInstance {
   const p0 = rand(n, 210);
   const g = rand(n, 211);
   const [param, grad, m, v] = [p0, g, new Float32Array(n), new Float32Array(n)].map((d) => tensor(d));
-  // The hyperparameters uploaded once, as the optimiser's step does for all its parameters at once.
-  const values = new Float32Array(ADAM_HYPER_FLOATS);
-  adamHyperValues({ ...h, step: 1 }, values, 0);
-  const hyper = tensor(values);
-  const step = () => adamUpdate(param, grad, m, v, hyper, 0);
+  const step = () => adamStep(param, grad, m, v, { ...h, step: 1 });
   return {
     run: step,
     async outputs() {
@@ -164,7 +160,7 @@ function adamInstance(n: number): CaseInstance {
       const r = adamRef(p0, [g], h);
       return [{ values: r.param.map((x, i) => x - p0[i]) }, { values: r.m }, { values: r.v }];
     },
-    dispose: () => [param, grad, m, v, hyper].forEach((t: Tensor) => t.dispose()),
+    dispose: () => [param, grad, m, v].forEach((t: Tensor) => t.dispose()),
   };
 }
 

@@ -19,6 +19,7 @@ import { buildMemoryBank, patchEmbedding } from './memory-bank.js';
 import type { TensorToWrite } from '../io/safetensors.js';
 import { profileLayer, type DispatchProfiler } from '../gpu/profiler.js';
 import { runtime } from '../gpu/runtime.js';
+import { isSoftwareAdapter, type AdapterSummary } from '../gpu/device.js';
 
 export interface TrainProgress {
   phase: 'features' | 'train' | 'calibrate';
@@ -59,8 +60,8 @@ export interface TrainOptions {
   profileStep?: { step: number; profiler: DispatchProfiler; wallMs?: number; nextMs?: number };
   /**
    * Replay the module's step (forward, loss, backward, Adam) from a recording instead of running
-   * its ops' JavaScript each step (default true): the same results, less CPU per step, at the cost
-   * of holding the step's working memory between steps.
+   * its ops' JavaScript each step: the same results, less CPU per step, at the cost of holding the
+   * step's working memory between steps. Default: `replaysTraining(adapter)`.
    */
   replay?: boolean;
 }
@@ -86,6 +87,16 @@ export interface TrainResult {
   exposureVariation: number;
   /** Training steps replayed from a recording rather than run (see TrainOptions.replay). */
   replayedSteps: number;
+}
+
+/**
+ * Whether trainHlgfa replays its steps by default on this adapter: on GPUs, where a step's
+ * kernels take milliseconds and its JavaScript (~10 ms) much of the step; not on CPU adapters
+ * (lavapipe, SwiftShader), where a step is ~0.4 s of kernels: replaying saved no wall time there
+ * and the held recording adds ~70 MiB to the peak at batch 8 (bench/RESULTS.md).
+ */
+export function replaysTraining(adapter: AdapterSummary): boolean {
+  return !isSoftwareAdapter(adapter);
 }
 
 /** Training stopped because the loss (or the weights) stopped being finite numbers. */
@@ -247,7 +258,7 @@ export async function trainHlgfa(o: TrainOptions): Promise<TrainResult> {
   const fullSteps = Math.floor(fit.length / B);
   const slotLike = (t: Tensor) => keep(empty([B, ...t.shape.slice(1)]));
   const slots: StepInputs[] =
-    o.replay !== false && trains && (fullSteps >= 2 || fit.length === B)
+    (o.replay ?? replaysTraining(runtime().gpu.info)) && trains && (fullSteps >= 2 || fit.length === B)
       ? cacheH.map((c, l) => ({ fh: slotLike(c[0]), fl: slotLike(cacheL[l][0]), target: slotLike(c[0]) }))
       : [];
   const replayed = slots.length ? new ReplayedStep(() => moduleStep(levels, cfg, adam, slots)) : null;

@@ -20,7 +20,7 @@ import { loadBackbone, type Backbone } from '../models/backbone.js';
 import { sha256Hex, type BackboneIdentity, type Detector } from '../models/detector.js';
 import { freshDetector } from '../models/fresh-detector.js';
 import { DEFAULT_CONFIG, resolveConfig, type HlgfaConfig } from '../models/hlgfa-config.js';
-import { holdoutSplit, trainHlgfa } from '../models/hlgfa-train.js';
+import { holdoutSplit, replaysTraining, trainHlgfa } from '../models/hlgfa-train.js';
 import { currentTuning } from '../ops/tuning.js';
 import { shaderCacheRuns } from './e2e-cache.js';
 import { E2E_CATEGORY, E2E_SEED, e2eImages, trainImageCount } from './workload.js';
@@ -155,7 +155,9 @@ function phaseTiming(start: Mark, marks: readonly Mark[], batch: number): PhaseT
 }
 
 /** trainHlgfa as `hlgfa train` runs it, timed through its progress callbacks. */
-export async function measureTraining(rt: Runtime, bb: LoadedBackbone, cfg: HlgfaConfig, images: readonly RgbaImage[], replay = true): Promise<TrainingResult> {
+export async function measureTraining(
+  rt: Runtime, bb: LoadedBackbone, cfg: HlgfaConfig, images: readonly RgbaImage[], replay = replaysTraining(rt.gpu.info),
+): Promise<TrainingResult> {
   const B = cfg.batchSize;
   const fitImages = holdoutSplit(images.length, cfg).fit.length;
   const steps = cfg.epochs * Math.ceil(fitImages / B);
@@ -260,12 +262,13 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
       `  step first ${t.step.firstMs.toFixed(0)} ms, warm ${t.step.time?.median.toFixed(0) ?? '–'} ms → ${t.step.imagesPerS.toFixed(2)} images/s, ` +
       `main thread ${t.mainThreadMs?.toFixed(1) ?? '–'} ms/step, ${t.replayedSteps} replayed; loss ${t.loss.first.toFixed(4)} → ${t.loss.last.toFixed(4)}`;
     log(trained(training));
-    // Quick runs skip the same training with every step run afresh (what replaying saves).
-    let trainingWithoutReplay: TrainingResult | undefined;
+    // The same training with replay the other way (off by default on CPU adapters: replaysTraining);
+    // quick runs skip it.
+    let trainingOtherReplay: TrainingResult | undefined;
     if (!quick) {
-      log(`e2e: training again without replay…`);
-      trainingWithoutReplay = await measureTraining(rt, bb, cfg, trainImages, false);
-      log(trained(trainingWithoutReplay));
+      log(`e2e: training again ${training.replay ? 'without' : 'with'} replay…`);
+      trainingOtherReplay = await measureTraining(rt, bb, cfg, trainImages, !training.replay);
+      log(trained(trainingOtherReplay));
     }
     await poolStart(rt);
     let shaderCache = null;
@@ -279,7 +282,7 @@ export async function runE2E(rt: Runtime, opts: E2EOptions): Promise<E2EReport> 
       images: { source: 'synthetic', category: E2E_CATEGORY, seed: E2E_SEED, inference: inferImages.length, training: trainImages.length },
       inference,
       training,
-      ...(trainingWithoutReplay ? { trainingWithoutReplay } : {}),
+      ...(trainingOtherReplay ? { trainingOtherReplay } : {}),
       shaderCache,
       durationS: (now() - started) / 1e3,
     };

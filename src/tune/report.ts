@@ -66,8 +66,7 @@ export function formatE2E(e: E2EReport): string {
   const step = (what: string, t: TrainingResult) => line(what, t.step.batch, t.step.firstMs, t.step.pipelinesCompiled, t.step.time, t.step.imagesPerS, t.stepsPool, t.mainThreadMs);
   const rows = [
     ...e.inference.map((i) => line(i.replay === false ? 'inference, no replay' : 'inference', i.batch, i.firstMs, i.pipelinesCompiled, i.time, i.imagesPerS, i.pool, i.mainThreadMs)),
-    step('training step', tr),
-    ...(e.trainingWithoutReplay ? [step('training step, no replay', e.trainingWithoutReplay)] : []),
+    ...[tr, ...(e.trainingOtherReplay ? [e.trainingOtherReplay] : [])].map((t) => step(`training step${t.replay === undefined ? '' : t.replay ? ', replayed' : ', no replay'}`, t)),
     line('feature caching', tr.features.batch, tr.features.firstMs, tr.features.pipelinesCompiled, tr.features.time, tr.features.imagesPerS, null),
   ];
   const out = [
@@ -78,8 +77,8 @@ export function formatE2E(e: E2EReport): string {
     'first: the first call in this process (pipeline creation, first allocations); warm: later calls (after a warm-up);',
     'inference = Detector.score (preprocess, upload, backbone HR+LR, module, map, readback, score), its recorded GPU work replayed',
     'after the second call (no replay: every call runs the ops afresh); main thread: its busy ms per call or step; training step = one',
-    `trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback), the module's part`,
-    `recorded at the second step and replayed after (${tr.replayedSteps ?? 0} of ${tr.steps} steps here; no replay: every step runs it afresh);`,
+    `trainHlgfa step (augmentation, backbone on the noisy views, module forward/backward, Adam, loss readback), first as this`,
+    `adapter runs it by default; replayed: the module's part recorded at the second step and replayed after (the default on GPUs);`,
     'feature caching = the clean HR+LR backbone features cached before the first epoch; pool MiB: BufferPool high-water marks.',
   ];
   if (e.shaderCache) out.push('', ...formatShaderCache(e.shaderCache));

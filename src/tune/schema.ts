@@ -142,8 +142,8 @@ export interface E2EReport {
   /** One entry per inference batch size (default 1 and 8), measured in this process. */
   inference: InferenceResult[];
   training: TrainingResult;
-  /** The same training with every step run afresh (no replay); absent in quick runs and older reports. */
-  trainingWithoutReplay?: TrainingResult;
+  /** The same training with replay the other way (TrainingResult.replay); absent in quick runs and older reports. */
+  trainingOtherReplay?: TrainingResult;
   /** Fresh processes with an empty, then the same, driver shader cache; null when skipped. */
   shaderCache: ShaderCacheResult | null;
   /** Wall time of the whole section (s). */

@@ -11,7 +11,8 @@ import { resizeRgba } from '../../src/io/image.js';
 import { add, affine, cosineSimilarity, gaussianBlur, mul, resizeBilinear, sub } from '../../src/ops/index.js';
 import { scope, tensor } from '../../src/tensor/tensor.js';
 import { anomalyMap } from '../../src/models/hlgfa.js';
-import { holdoutSplit, mapStatistics, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
+import { holdoutSplit, mapStatistics, replaysTraining, resumeState, trainHlgfa, trainingState } from '../../src/models/hlgfa-train.js';
+import type { AdapterSummary } from '../../src/gpu/device.js';
 import { generateDataset } from '../../src/data/synthetic.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import type { RgbaImage } from '../../src/io/image.js';
@@ -88,7 +89,7 @@ describe('HLGFA training', () => {
     // 8 fit images in batches of 3: two full steps and one of 2 per epoch; the small one runs
     // plainly and releases the recording's gradients, so each epoch records again.
     const cfg = resolveConfig({ ...config, batchSize: 3 });
-    const replayed = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment });
+    const replayed = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment, replay: true });
     const plain = await trainHlgfa({ backbone, backboneId, config: cfg, images, augment, replay: false });
     expect(replayed.losses.length).toBe(9);
     expect(replayed.replayedSteps).toBe(2); // epoch 1: plain, recorded; later epochs: recorded, replayed
@@ -101,14 +102,19 @@ describe('HLGFA training', () => {
     expect(replayed.detector.threshold).toBe(plain.detector.threshold);
 
     // Full batches only (4 of 8): the first epoch records, the other two replay throughout.
-    const full = await trainHlgfa({ backbone, backboneId, config, images, augment });
+    const full = await trainHlgfa({ backbone, backboneId, config, images, augment, replay: true });
     expect(full.replayedSteps).toBe(4);
     // One full batch and a smaller one an epoch (5 + 3): each epoch would record and never replay,
     // so nothing is recorded.
-    const one = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, batchSize: 5, epochs: 2 }), images, augment });
+    const one = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, batchSize: 5, epochs: 2 }), images, augment, replay: true });
     expect(one.losses.length).toBe(4);
     expect(one.replayedSteps).toBe(0);
-    for (const d of [replayed.detector, plain.detector, full.detector, one.detector]) d.dispose();
+    // By default, GPUs replay and CPU adapters (where it saves no time) do not.
+    expect(replaysTraining({ vendor: 'nvidia', architecture: 'hopper', description: '', isFallbackAdapter: false } as AdapterSummary)).toBe(true);
+    expect(replaysTraining({ vendor: 'mesa', architecture: '', description: 'llvmpipe (LLVM 15)', isFallbackAdapter: false } as AdapterSummary)).toBe(false);
+    const byDefault = await trainHlgfa({ backbone, backboneId, config: resolveConfig({ ...config, epochs: 2 }), images, augment });
+    expect(byDefault.replayedSteps).toBe(replaysTraining(runtime().gpu.info) ? 2 : 0);
+    for (const d of [replayed.detector, plain.detector, full.detector, one.detector, byDefault.detector]) d.dispose();
     backbone.dispose();
   });
 

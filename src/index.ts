@@ -55,4 +55,5 @@ export {
   trainHlgfa, TrainingDivergedError,
   type TrainOptions, type TrainProgress, type TrainResult, type ResumeState,
 } from './models/hlgfa-train.js';
+export { replaysTraining } from './models/hlgfa-step.js';
 export { noiseAugmenter, type NoiseAugmentOptions } from './data/augment.js';

@@ -1,25 +1,24 @@
 // HLGFA training, entirely on the GPU device: frozen backbone features (cached for clean images),
 // the refinement module, the alignment loss, backward and Adam. Portable (no Node APIs): the CLI
-// and the browser page both call `trainHlgfa`. Deterministic for a given config.seed.
+// and the browser page both call `trainHlgfa`. Deterministic for a given config.seed. The step itself
+// and its dry run are in hlgfa-step.ts.
 import { luminanceStats, resizeRgba, type RgbaImage } from '../io/image.js';
-import { backward } from '../autograd/tape.js';
+import { moduleStep, prepareTrainingPipelines, replaysTraining, trainingFitError, type StepInputs } from './hlgfa-step.js';
 import { Tensor, empty, keep, scope, tensor } from '../tensor/tensor.js';
 import { ReplayedStep } from '../tensor/replay.js';
-import { add, affine, concat, concatInto, mul, resizeBilinear, split, sum } from '../ops/index.js';
+import { add, concat, concatInto, mul, resizeBilinear, split, sum } from '../ops/index.js';
 import { Adam } from '../nn/adam.js';
 import { createRng, deriveSeed, permutation, type Rng } from '../util/random.js';
-import { zeroGrad } from '../autograd/tape.js';
 import { calibrateThreshold, calibrationWarning } from '../eval/calibration.js';
 import type { Backbone, Exposure } from './backbone.js';
 import { resolveConfig, type HlgfaConfig } from './hlgfa-config.js';
-import { alignmentLoss, createLevel, levelTensors, refine, type LevelParams } from './hlgfa.js';
-import { Detector, dryRunError, dualFeatures, largestFitting, viewTensor, type BackboneIdentity } from './detector.js';
+import { createLevel, type LevelParams } from './hlgfa.js';
+import { Detector, dualFeatures, viewTensor, type BackboneIdentity } from './detector.js';
 import { readFiniteF32, type ParsedCheckpoint } from './checkpoint.js';
 import { buildMemoryBank, patchEmbedding } from './memory-bank.js';
 import type { TensorToWrite } from '../io/safetensors.js';
 import { profileLayer, type DispatchProfiler } from '../gpu/profiler.js';
 import { runtime } from '../gpu/runtime.js';
-import { isSoftwareAdapter, type AdapterSummary } from '../gpu/device.js';
 
 export interface TrainProgress {
   phase: 'features' | 'train' | 'calibrate';
@@ -66,13 +65,6 @@ export interface TrainOptions {
   replay?: boolean;
 }
 
-/** A module step's inputs at one level: HR and LR features (noisy where noise was injected) and the clean HR target. */
-interface StepInputs {
-  fh: Tensor;
-  fl: Tensor;
-  target: Tensor;
-}
-
 export interface TrainResult {
   detector: Detector;
   losses: number[];
@@ -89,16 +81,6 @@ export interface TrainResult {
   replayedSteps: number;
 }
 
-/**
- * Whether trainHlgfa replays its steps by default on this adapter: on GPUs, where a step's
- * kernels take milliseconds and its JavaScript (~10 ms) much of the step; not on CPU adapters
- * (lavapipe, SwiftShader), where a step is ~0.4 s of kernels: replaying saved no wall time there
- * and the held recording adds ~70 MiB to the peak at batch 8 (bench/RESULTS.md).
- */
-export function replaysTraining(adapter: AdapterSummary): boolean {
-  return !isSoftwareAdapter(adapter);
-}
-
 /** Training stopped because the loss (or the weights) stopped being finite numbers. */
 export class TrainingDivergedError extends Error {
   override name = 'TrainingDivergedError';
@@ -113,67 +95,6 @@ export function holdoutSplit(n: number, cfg: HlgfaConfig): { fit: number[]; hold
   const perm = permutation(n, createRng(deriveSeed(cfg.seed, 0x5eed)));
   const nHold = cfg.holdout > 0 && n >= 5 ? Math.max(1, Math.round(n * cfg.holdout)) : 0;
   return { hold: perm.slice(0, nHold).sort((a, b) => a - b), fit: perm.slice(nHold).sort((a, b) => a - b) };
-}
-
-/** One step of the module on its inputs per level: forward, the alignment loss, backward, Adam; returns the loss per level. */
-function moduleStep(levels: readonly LevelParams[], cfg: HlgfaConfig, adam: Adam, inputs: readonly StepInputs[]): Tensor {
-  const fhats = inputs.map((x, l) => profileLayer(`hlgfa level ${l}`, () => refine(levels[l], cfg, x.fh, x.fl)));
-  const total = profileLayer('loss', () => alignmentLoss(fhats, inputs.map((x) => x.target)));
-  adam.zeroGrad();
-  profileLayer('backward', () => backward(total));
-  profileLayer('adam', () => adam.step());
-  return affine(total, 1 / inputs.length, 0);
-}
-
-/** One training step's GPU work on n blank S×S images (backbone on both views, the module's step), for dry runs. */
-function stepWork(backbone: Backbone, cfg: HlgfaConfig, n: number, S: number): () => void {
-  return () => {
-    const { fh, fl } = dualFeatures(backbone, empty([n, 3, S, S]), cfg.taps);
-    if (cfg.baseline) return;
-    const levels = fh.map((f) => {
-      const level = createLevel(f.shape[1], cfg, createRng(0));
-      if (cfg.norm === 'running') level.norm = { mean: empty([1, f.shape[1], 1, 1]), invStd: empty([1, f.shape[1], 1, 1]) };
-      return level;
-    });
-    const params = levels.flatMap((p, l) => levelTensors(p, `level${l}`).map(([, t]) => t));
-    let adam: Adam | null = null;
-    try {
-      adam = new Adam(params, { lr: cfg.lr });
-      moduleStep(levels, cfg, adam, fh.map((f, l) => ({ fh: f, fl: fl[l], target: f })));
-    } finally {
-      zeroGrad(params);
-      adam?.dispose();
-      for (const t of params) t.dispose();
-    }
-  };
-}
-
-/**
- * Creates the pipelines of a training step at the config's size and batch together, in parallel
- * where the driver compiles at creation (Runtime.preparePipelines); resolves to how many it made.
- */
-export function prepareTrainingPipelines(backbone: Backbone, cfg: HlgfaConfig): Promise<number> {
-  return runtime().preparePipelines(() => void scope(stepWork(backbone, cfg, cfg.batchSize, cfg.size)));
-}
-
-/**
- * Why a training step at the config's size and batch cannot run on this device (a buffer over the
- * adapter's limits), with the batch and size that would fit; null when it fits. Decided by dry
- * runs of one step (backbone on both views, module forward and backward): no memory is spent.
- */
-export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string | null {
-  const step = (n: number, S: number) => stepWork(backbone, cfg, n, S);
-  const S = cfg.size;
-  const B = cfg.batchSize;
-  const error = dryRunError(step(B, S));
-  if (!error) return null;
-  const batch = largestFitting((n) => dryRunError(step(n, S)) === null, B);
-  const size = 32 * largestFitting((k) => dryRunError(step(B, 32 * k)) === null, S / 32);
-  const fitsAt = [
-    batch > 0 ? `at S=${S} the largest batch that fits is ${batch}` : `S=${S} does not fit even at batch 1`,
-    size > 0 ? `at batch ${B} the largest size that fits is S=${size}` : `batch ${B} does not fit at any size`,
-  ];
-  return `S=${S} with batch ${B} does not fit this adapter (${error.message}); ${fitsAt.join('; ')}`;
 }
 
 /** How much the normal images' exposure varies before 'auto' normalises it (see `inputNorm`). */

@@ -21,7 +21,7 @@ import { CHILD_SCRIPT, runChild, shaderCacheRuns } from '../../src/tune/e2e-cach
 import { formatE2E, formatShaderCache } from '../../src/tune/report.js';
 import type { E2EReport, InferenceResult, PhaseTiming, PoolPeak } from '../../src/tune/schema.js';
 import { resolveConfig } from '../../src/models/hlgfa-config.js';
-import { replaysTraining } from '../../src/models/hlgfa-train.js';
+import { replaysTraining } from '../../src/models/hlgfa-step.js';
 
 useGpu();
 

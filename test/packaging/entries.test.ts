@@ -47,6 +47,7 @@ describe('the main entry', () => {
       'loadDetector', 'Detector', 'trainHlgfa', 'resolveConfig', 'DEFAULT_CONFIG', 'ConfigError', 'loadBackbone', 'sha256Hex',
       'noiseAugmenter', 'heatmapOverlay', 'calibrateThreshold', 'initRuntime', 'destroyRuntime', 'NoAdapterError', 'tensor',
       'scope', 'backward', 'parameter', 'conv2d', 'matmul', 'parseSafetensors', 'serializeSafetensors', 'Adam', 'ReplayCache', 'RecordedForward',
+      'RecordedWork', 'ReplayedStep', 'replaysTraining',
     ]) expect(main[name], name).toBeDefined();
     expect(Object.keys(main).filter((n) => INTERNAL.test(n))).toEqual([]);
     // Node-only names are in ./node only.

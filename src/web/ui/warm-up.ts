@@ -10,7 +10,7 @@ import type { Backbone } from '../../models/backbone.js';
 import type { BackboneIdentity } from '../../models/detector.js';
 import { freshDetector } from '../../models/fresh-detector.js';
 import type { HlgfaConfig } from '../../models/hlgfa-config.js';
-import { prepareTrainingPipelines } from '../../models/hlgfa-train.js';
+import { prepareTrainingPipelines } from '../../models/hlgfa-step.js';
 import { warmRuns, type WarmRun } from '../../tune/warm.js';
 import { e2eImages } from '../../tune/workload.js';
 import { errorText, setStatus } from './dom.js';

@@ -66,7 +66,7 @@ export function prepareTrainingPipelines(backbone: Backbone, cfg: HlgfaConfig): 
 /**
  * Why a training step at the config's size and batch cannot run on this device (a buffer over the
  * adapter's limits), with the batch and size that would fit; null when it fits. Decided by dry
- * runs of one step (backbone on both views, module forward and backward): no memory is spent.
+ * runs of one step (backbone on both views, the module's step): no memory is spent.
  */
 export function trainingFitError(backbone: Backbone, cfg: HlgfaConfig): string | null {
   const step = (n: number, S: number) => stepWork(backbone, cfg, n, S);

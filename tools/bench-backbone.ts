@@ -4,13 +4,17 @@
 //
 // Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--warmup 5]
 //                                    [--json FILE] [--profile] [--no-peer]
-// Each case, both engines alike: one first call (pipeline compilation included: Mesa's disk cache
+// Each case, every engine alike: one first call (pipeline compilation included: Mesa's disk cache
 // makes it vary between runs of the process), `warmup` more untimed calls (our bind-group cache
-// fills over the first few), then `runs` timed calls; median and min in ms, images/s from the
-// median. Every timed call starts from an input already on the GPU and ends when the output has
+// fills over the first few), then `runs` rounds that time each engine once, in an order that
+// rotates from round to round: a shift in the machine's speed (2-core VMs swing 1.5-2× within
+// minutes) then falls on all engines alike, and each round gives a ratio of ours to the peer.
+// Medians and min in ms, images/s from the median, the median and p10-p90 of the per-round
+// ratios. Every timed call starts from an input already on the GPU and ends when the output has
 // been read back to the CPU. Ours is timed twice: running the ops each call, and replaying the
-// forward recorded once (RecordedForward: its input is uploaded from the CPU each call). --profile adds a per-layer breakdown of our forward (each layer, with
-// its fused ReLU6 and residual add, followed by a device sync, so the sum exceeds the pipelined forward).
+// forward recorded once (RecordedForward: its input is uploaded from the CPU each call). --profile
+// adds a per-layer breakdown of our forward (each layer, with its fused ReLU6 and residual add,
+// followed by a device sync, so the sum exceeds the pipelined forward).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/node-fs.js';
@@ -37,6 +41,13 @@ interface Row {
   minMs: number;
   imagesPerS: number;
   runs: number;
+  /** This engine's time over the peer's, per round: median and p10-p90 (null without the peer). */
+  peerRatio: { median: number; p10: number; p90: number } | null;
+}
+
+interface Engine {
+  name: Row['engine'];
+  call: () => Promise<void>;
 }
 
 const median = (v: number[]) => {
@@ -52,19 +63,35 @@ function seededInput(n: number): Float32Array {
   });
 }
 
-async function timeCase(engine: Row['engine'], size: number, batch: number, runs: number, warmup: number, call: () => Promise<void>): Promise<Row> {
-  let t = performance.now();
-  await call();
-  const firstMs = performance.now() - t;
-  for (let i = 0; i < warmup; i++) await call();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    t = performance.now();
-    await call();
-    times.push(performance.now() - t);
+const quantile = (v: number[], q: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(q * v.length))];
+
+/** One case: each engine's first call and warm-up, then `runs` rounds timing each once (rotating the order). */
+async function timeCase(size: number, batch: number, runs: number, warmup: number, engines: readonly Engine[]): Promise<Row[]> {
+  const first: number[] = [];
+  for (const e of engines) {
+    const t = performance.now();
+    await e.call();
+    first.push(performance.now() - t);
+    for (let i = 0; i < warmup; i++) await e.call();
   }
-  const med = median(times);
-  return { engine, size, batch, firstMs, medianMs: med, minMs: Math.min(...times), imagesPerS: (1000 * batch) / med, runs };
+  const times = engines.map((): number[] => []);
+  for (let r = 0; r < runs; r++) {
+    for (let k = 0; k < engines.length; k++) {
+      const i = (r + k) % engines.length;
+      const t = performance.now();
+      await engines[i].call();
+      times[i].push(performance.now() - t);
+    }
+  }
+  const peer = engines.findIndex((e) => e.name === 'tfjs-webgpu');
+  return engines.map((e, i) => {
+    const med = median(times[i]);
+    const ratios = peer >= 0 ? times[i].map((t, r) => t / times[peer][r]) : null;
+    return {
+      engine: e.name, size, batch, firstMs: first[i], medianMs: med, minMs: Math.min(...times[i]), imagesPerS: (1000 * batch) / med, runs,
+      peerRatio: ratios ? { median: median(ratios), p10: quantile(ratios, 0.1), p90: quantile(ratios, 0.9) } : null,
+    };
+  });
 }
 
 /** Per-layer times of our forward, each op followed by a sync; grouped by layer kind. */
@@ -133,40 +160,12 @@ async function main(): Promise<number> {
   const bytes = serializeSafetensors(converted.tensors, converted.metadata);
   const backbone = loadBackbone(bytes, 'nsfwjs.safetensors');
 
-  const rows: Row[] = [];
-  for (const size of sizes) {
-    for (const batch of batches) {
-      const x = tensor(seededInput(batch * 3 * size * size), [batch, 3, size, size]);
-      rows.push(
-        await timeCase('ours', size, batch, runs, warmup, async () => {
-          const { 'features.18': y } = backbone.features(x, ['features.18']);
-          await y.read();
-          y.dispose();
-        }),
-      );
-      x.dispose();
-      console.log(fmt(rows[rows.length - 1]));
-      const data = seededInput(batch * 3 * size * size);
-      const { output, recorded } = RecordedForward.record([batch, 3, size, size], data, (input) => backbone.features(input, ['features.18'])['features.18']);
-      output.dispose();
-      rows.push(
-        await timeCase('ours, replayed', size, batch, runs, warmup, async () => {
-          const y = recorded.run(data);
-          if (!y) throw new Error('bench-backbone: the recorded forward no longer holds');
-          await y.read();
-          y.dispose();
-        }),
-      );
-      recorded.dispose();
-      console.log(fmt(rows[rows.length - 1]));
-    }
-  }
-
+  // The peer on our device: tfjs-backend-webgpu only checks navigator.gpu exists, then uses the
+  // device it is given. Imported before navigator.gpu is set so it does not register its own.
+  let tf: typeof import('@tensorflow/tfjs') | null = null;
   let peerNote = 'not run (--no-peer)';
   if (!values['no-peer']) {
-    // The peer on our device: tfjs-backend-webgpu only checks navigator.gpu exists, then uses the
-    // device it is given. Imported before navigator.gpu is set so it does not register its own.
-    const tf = await import('@tensorflow/tfjs');
+    tf = await import('@tensorflow/tfjs');
     const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
     const { create } = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU };
     const gpu = create([]);
@@ -176,37 +175,58 @@ async function main(): Promise<number> {
     await tf.setBackend('webgpu');
     await tf.ready();
     peerNote = `@tensorflow/tfjs-backend-webgpu ${tf.version.tfjs} on the same GPUDevice`;
-    for (const size of sizes) {
-      const topology = JSON.parse(JSON.stringify(files.json.modelTopology)) as { model_config: { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } } };
-      const input = topology.model_config.config.layers.find((l) => l.class_name === 'InputLayer')!;
-      input.config.batch_input_shape = [null, size, size, 3];
-      const g = files.groups[0];
-      const model = await tf.loadLayersModel(
-        tf.io.fromMemory({
-          modelTopology: topology,
-          weightSpecs: files.json.weightsManifest.flatMap((w) => w.weights) as never,
-          weightData: g.buffer.slice(g.byteOffset, g.byteOffset + g.byteLength) as ArrayBuffer,
-        }),
-      );
-      const sub = tf.model({ inputs: model.inputs, outputs: model.getLayer('out_relu').output as never });
-      for (const batch of batches) {
-        const data = seededInput(batch * 3 * size * size);
-        const x = tf.tidy(() => tf.tensor4d(data, [batch, 3, size, size]).transpose([0, 2, 3, 1]));
-        rows.push(
-          await timeCase('tfjs-webgpu', size, batch, runs, warmup, async () => {
-            const y = sub.predict(x) as import('@tensorflow/tfjs').Tensor;
-            await y.data();
-            y.dispose();
-          }),
-        );
-        x.dispose();
-        console.log(fmt(rows[rows.length - 1]));
-      }
-      model.dispose();
-    }
   }
 
-  console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} runs after ${warmup} warm-up calls`);
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    const peer = tf ? await peerModel(tf, files, size) : null;
+    for (const batch of batches) {
+      const data = seededInput(batch * 3 * size * size);
+      const x = tensor(data, [batch, 3, size, size]);
+      const { output, recorded } = RecordedForward.record([batch, 3, size, size], data, (input) => backbone.features(input, ['features.18'])['features.18']);
+      output.dispose();
+      const px = tf?.tidy(() => tf.tensor4d(data, [batch, 3, size, size]).transpose([0, 2, 3, 1]));
+      const engines: Engine[] = [
+        {
+          name: 'ours',
+          call: async () => {
+            const { 'features.18': y } = backbone.features(x, ['features.18']);
+            await y.read();
+            y.dispose();
+          },
+        },
+        {
+          name: 'ours, replayed',
+          call: async () => {
+            const y = recorded.run(data);
+            if (!y) throw new Error('bench-backbone: the recorded forward no longer holds');
+            await y.read();
+            y.dispose();
+          },
+        },
+      ];
+      if (peer && px) {
+        engines.push({
+          name: 'tfjs-webgpu',
+          call: async () => {
+            const y = peer.net.predict(px) as import('@tensorflow/tfjs').Tensor;
+            await y.data();
+            y.dispose();
+          },
+        });
+      }
+      const done = await timeCase(size, batch, runs, warmup, engines);
+      for (const r of done) console.log(fmt(r));
+      rows.push(...done);
+      px?.dispose();
+      recorded.dispose();
+      x.dispose();
+    }
+    peer?.dispose();
+  }
+
+  console.log(`\nMobileNetV2 (nsfwjs weights) to features.18 / out_relu, incl. readback; medians of ${runs} interleaved rounds after ${warmup} warm-up calls;`);
+  console.log('ratios: the median of the per-round ratios (each round times every engine once), with their p10–p90 as speed-ups');
   console.log(`peer: ${peerNote}`);
   console.log('size  batch |   ours first   median   img/s | replayed median   img/s |   tfjs first   median   img/s | ours/peer time | replayed/peer');
   const table: Array<Record<string, unknown>> = [];
@@ -214,13 +234,14 @@ async function main(): Promise<number> {
     for (const batch of batches) {
       const find = (engine: Row['engine']) => rows.find((r) => r.engine === engine && r.size === size && r.batch === batch);
       const [o, rp, p] = [find('ours')!, find('ours, replayed')!, find('tfjs-webgpu')];
-      const ratio = p ? o.medianMs / p.medianMs : null;
-      const replayedRatio = p ? rp.medianMs / p.medianMs : null;
+      const ratio = o.peerRatio?.median ?? null;
+      const replayedRatio = rp.peerRatio?.median ?? null;
       table.push({ size, batch, ours: o, replayed: rp, peer: p ?? null, ratio, replayedRatio });
       const cell = (r?: Row) => (r ? `${r.firstMs.toFixed(0).padStart(8)} ${r.medianMs.toFixed(1).padStart(8)} ${r.imagesPerS.toFixed(2).padStart(7)}` : '       —        —       —');
-      const times = (q: number | null) => (q === null ? '—' : `${q.toFixed(2)} (${(1 / q).toFixed(2)}× ${q < 1 ? 'faster' : 'slower'})`);
+      const times = (q: number | null, r: Row) =>
+        q === null ? '—' : `${q.toFixed(2)} (${(1 / q).toFixed(2)}× ${q < 1 ? 'faster' : 'slower'}; ${(1 / r.peerRatio!.p90).toFixed(2)}–${(1 / r.peerRatio!.p10).toFixed(2)}×)`;
       console.log(
-        `${String(size).padEnd(5)} ${String(batch).padStart(5)} | ${cell(o)} | ${rp.medianMs.toFixed(1).padStart(15)} ${rp.imagesPerS.toFixed(2).padStart(7)} | ${cell(p)} | ${times(ratio)} | ${times(replayedRatio)}`,
+        `${String(size).padEnd(5)} ${String(batch).padStart(5)} | ${cell(o)} | ${rp.medianMs.toFixed(1).padStart(15)} ${rp.imagesPerS.toFixed(2).padStart(7)} | ${cell(p)} | ${times(ratio, o)} | ${times(replayedRatio, rp)}`,
       );
     }
   }
@@ -257,8 +278,27 @@ async function main(): Promise<number> {
 const USAGE = `Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--batches 1,8] [--runs 5] [--warmup 5]
                                    [--json FILE] [--profile] [--no-peer]
 Our MobileNetV2 forward (running the ops, and replayed) against tfjs-webgpu on the same GPUDevice:
-first call, --warmup untimed calls, then the median of --runs timed ones (input on the GPU, output
-read back). --profile adds a per-layer breakdown of ours; --json writes the table.`;
+first call, --warmup untimed calls, then --runs rounds timing each engine once, in a rotating order
+(input on the GPU, output read back): medians per engine, and the median and p10-p90 of the
+per-round ratios to the peer. --profile adds a per-layer breakdown of ours; --json writes the table.`;
+
+/** nsfwjs's layers model at S×S as tfjs runs it, cut at `out_relu` (features.18). */
+async function peerModel(
+  tf: typeof import('@tensorflow/tfjs'), files: TfjsModelFiles, size: number,
+): Promise<{ net: import('@tensorflow/tfjs').LayersModel; dispose: () => void }> {
+  const topology = JSON.parse(JSON.stringify(files.json.modelTopology)) as { model_config: { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } } };
+  const input = topology.model_config.config.layers.find((l) => l.class_name === 'InputLayer')!;
+  input.config.batch_input_shape = [null, size, size, 3];
+  const g = files.groups[0];
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: topology,
+      weightSpecs: files.json.weightsManifest.flatMap((w) => w.weights) as never,
+      weightData: g.buffer.slice(g.byteOffset, g.byteOffset + g.byteLength) as ArrayBuffer,
+    }),
+  );
+  return { net: tf.model({ inputs: model.inputs, outputs: model.getLayer('out_relu').output as never }), dispose: () => model.dispose() };
+}
 
 // dawn.node instances must outlive every device made from them (see WEBGPU-NOTES).
 const keepAlive: unknown[] = [];

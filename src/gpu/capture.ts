@@ -38,8 +38,6 @@ export class CommandLog {
   readonly uniforms: GPUBuffer[] = [];
   /** Conditions the recorded work depends on besides its buffers (see `Runtime.guardRecording`). */
   readonly guards: Array<() => boolean> = [];
-  /** What each replay also does on the CPU (see `Runtime.onReplay`). */
-  readonly hooks: Array<() => void> = [];
 
   /** The pool's last lease when recording began: larger ones were handed out during it. */
   readonly startLease: number;
@@ -136,7 +134,6 @@ export class Recording {
       device.queue.submit([encoder.finish()]);
       this.host.noteSubmit();
     }
-    for (const hook of this.log.hooks) hook();
   }
 
   /** Hands the owned buffers back to the pool; the recording cannot be replayed after. */

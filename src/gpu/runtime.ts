@@ -187,11 +187,6 @@ export class Runtime {
     return !this.recordingLog && !this.planning && !this.profiler && !this.passTimer;
   }
 
-  /** While `record` runs: `hook` runs after each replay too (e.g. marking tensors the work writes as written). */
-  onReplay(hook: () => void): void {
-    this.recordingLog?.hooks.push(hook);
-  }
-
   /**
    * While `record` runs: the recording's replays are valid only while `check()` holds — for work
    * whose commands depend on more than the buffers they bind (Tensor.derive: a cached tensor is
@@ -451,8 +446,9 @@ export class Runtime {
 
   /**
    * Runs `fn` now and, while `record` runs, again at this point of each replay of the recording:
-   * CPU state the recorded work's live uniforms read (DispatchArgs.liveUniforms), such as an
-   * optimiser's step count, moves on with every replay.
+   * CPU state that moves on with every run of the work — tensors' versions (a replay writes them
+   * as running the ops did), an optimiser's step count that live uniforms read
+   * (DispatchArgs.liveUniforms).
    */
   each(fn: () => void): void {
     fn();

@@ -20,9 +20,9 @@ let nextId = 1;
 
 /** A write recorded into `store`: bumped now, and again by each replay of the recording being made. */
 function written(store: Storage): void {
-  store.version++;
   const rt = runtime();
-  if (rt.recording) rt.onReplay(() => void (store.refs > 0 && store.version++));
+  if (rt.recording) rt.each(() => void (store.refs > 0 && store.version++));
+  else store.version++;
 }
 
 /** A pooled buffer shared by a tensor and its reshaped views; returned to the pool with the last. */

@@ -30,19 +30,16 @@ export class RecordedWork {
     return this.recording.dispatches;
   }
 
-  /** Whether a replay would do what recording did (Recording.valid). */
-  valid(): boolean {
-    return this.recording.valid();
-  }
-
   /**
    * The work again, by replay: its output as a view the caller disposes, whose values are this
-   * replay's until the next one is issued. null when the recording no longer holds
-   * (Recording.valid): run the work afresh.
+   * replay's until the next one is issued. `before` runs first, once the recording is known to
+   * hold (new input values uploaded). null when it no longer holds (Recording.valid): run the
+   * work afresh.
    */
-  replay(): Tensor | null {
+  replay(before?: () => void): Tensor | null {
     if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
     if (!this.recording.valid()) return null;
+    before?.();
     this.recording.replay(); // bumps the versions of what it writes, the output among them
     return this.output.reshape(this.output.shape);
   }
@@ -90,10 +87,8 @@ export class RecordedForward {
     if (data.length !== this.input.size) {
       throw new Error(`replay: ${data.length} input values for a recording of ${shapeStr(this.input.shape)} (${sizeOf(this.input.shape)} expected)`);
     }
-    if (!runtime().canRecord) throw new Error('replay: not inside a dry run or a recording, nor while profiling or timing passes');
-    if (this.input.disposed || !this.work.valid()) return null;
-    runtime().write(this.input.bufferFor('replay'), 0, data);
-    return this.work.replay();
+    if (this.input.disposed) return null;
+    return this.work.replay(() => runtime().write(this.input.bufferFor('replay'), 0, data));
   }
 
   dispose(): void {

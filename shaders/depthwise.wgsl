@@ -233,8 +233,11 @@ fn $E(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li
 // (1 + (K−1) / steps) · (BW + (K−1)·D) / BW, against (BH + (K−1)·D) · (BW + (K−1)·D) / (BH · BW)
 // for the BH×BW block of `fwd`. With FLIP it also computes the stride-1 input gradient: gx is
 // gy convolved with the rotated filter and padding (K−1)·D − P (which may be negative).
+// fwd_rolling_st4: the same with vec4 stores (ow % 4 == 0, BW % 4 == 0): BW / 4 stores per output
+// row instead of BW, where a row's loads are NV vec4.
+// #for O in "", _st4
 @compute @workgroup_size(WG)
-fn fwd_rolling(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+fn fwd_rolling$O(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
   let plane = wid.y + wid.z * nwg.y; // uniform per workgroup, so weight loads are too
   let t = wid.x * WG + lid;
@@ -273,16 +276,30 @@ fn fwd_rolling(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       }
     }
     if (st + 1u >= K) { // slot K − 1 has all K filter rows
-      let orow = ob + (oy_a + (st + 1u - K) * D) * p.ow;
-      for (var b = 0u; b < BW; b++) {
-        if (ox0 + b < p.ow) { out[orow + ox0 + b] = act(acc[(K - 1u) * BW + b] + bv); }
-      }
+      store_rolling$O(ob + (oy_a + (st + 1u - K) * D) * p.ow + ox0, ox0, &acc, bv);
     }
     for (var kk = 1u; kk < K; kk++) {
       let k = K - kk;
       for (var b = 0u; b < BW; b++) { acc[k * BW + b] = acc[(k - 1u) * BW + b]; }
     }
     for (var b = 0u; b < BW; b++) { acc[b] = 0.0; }
+  }
+}
+// #end
+
+// A finished output row segment of fwd_rolling (slot K − 1 of acc) at element o, column ox0.
+fn store_rolling(o: u32, ox0: u32, acc: ptr<function, array<f32, MAX_GBUF>>, bv: f32) {
+  for (var b = 0u; b < BW; b++) {
+    if (ox0 + b < p.ow) { out[o + b] = act((*acc)[(K - 1u) * BW + b] + bv); }
+  }
+}
+fn store_rolling_st4(o: u32, ox0: u32, acc: ptr<function, array<f32, MAX_GBUF>>, bv: f32) {
+  let a = (K - 1u) * BW;
+  for (var q = 0u; q < BW / 4u; q++) {
+    if (ox0 + 4u * q < p.ow) {
+      let v = vec4<f32>((*acc)[a + 4u * q], (*acc)[a + 4u * q + 1u], (*acc)[a + 4u * q + 2u], (*acc)[a + 4u * q + 3u]);
+      out_v4[o / 4u + q] = act4(v + bv);
+    }
   }
 }
 

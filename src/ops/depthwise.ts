@@ -212,6 +212,9 @@ function rollingChunks(g: DwGeometry, rows: number): { chunks: number; steps: nu
 /** Multiply-adds ×2 of a depthwise convolution (forward, input and weight gradients alike). */
 const depthwiseFlops = (g: DwGeometry): number => 2 * g.n * g.c * g.oh * g.ow * g.k * g.k;
 
+/** The rolling kernel's entry for strips `bw` wide: vec4 stores where output rows and strips align, as the blocked kernels. */
+const rollingEntry = (g: DwGeometry, bw: number) => (g.ow % 4 === 0 && bw % 4 === 0 ? 'fwd_rolling_st4' : 'fwd_rolling');
+
 /** Rolling stride-1 pass: out = x ⋆ w (+ bias), or with `flip` the correlation with w rotated 180°. */
 function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, flip: boolean, act: ActivationCode = 0): void {
   const bw = rollingWidth(g, tuning.rollingBw);
@@ -224,7 +227,7 @@ function launchRolling(op: string, g: DwGeometry, x: Tensor, w: Tensor, bias: Te
   const x4 = tuning.vec4Loads && g.w % 4 === 0 && bw % 4 === 0;
   launch(op, {
     shader: 'depthwise',
-    entry: 'fwd_rolling',
+    entry: rollingEntry(g, bw),
     flops: depthwiseFlops(g),
     constants: { ...constants(g, bw, 1, wg), FLIP: flip ? 1 : 0, X4: x4 ? 1 : 0, XPH: x4 ? vec4Phase(g.pad) : 0 },
     tensors: { x, wt: w, bias: bias ?? w, out },
@@ -293,7 +296,7 @@ export function depthwisePlan(g: DwGeometry): { shader: string; entry: string; l
   const t = tuning;
   const rollingLabel = `rolling bw=${t.rollingBw} rows=${t.rollingRows}`;
   const backwardLabel = useRolling(g, g.h) ? rollingLabel : `block ${t.backwardInput.bw}x${t.backwardInput.bh} dW bw=${t.backwardWeight.bw}`;
-  if (useRolling(g, g.oh)) return { shader: 'depthwise', entry: 'fwd_rolling', label: rollingLabel, backwardLabel };
+  if (useRolling(g, g.oh)) return { shader: 'depthwise', entry: rollingEntry(g, rollingWidth(g, t.rollingBw)), label: rollingLabel, backwardLabel };
   const p = forwardPlan(g);
   return {
     shader: p.shareLanes ? 'depthwise-sg' : 'depthwise',

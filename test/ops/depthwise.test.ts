@@ -120,8 +120,8 @@ describe('depthwiseConv2d', () => {
       };
     };
     const vcases: Array<[number[], number, DepthwiseOptions]> = [
-      [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows
-      [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked with odd rows
+      [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows and stores
+      [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked with odd rows: scalar stores
       [[2, 2, 13, 9], 7, { stride: 2 }], // blocked, scalar stores
       [[1, 3, 33, 31], 3, { stride: 2, padding: 1 }], // 17×16 output: vec4 stores only
       [[1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }], // vec4 windows, shared filter
@@ -160,7 +160,7 @@ describe('depthwiseConv2d', () => {
     });
     const reached = await sweepVariants('depthwise', runs, { shaders: ['depthwise', 'depthwise-sg'] });
     const sg = runtime().gpu.subgroups;
-    const entries = ['bwd_b', 'bwd_w', 'bwd_w_rolling', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_rolling', 'fwd_st4', 'fwd_v4', 'ms_combine', 'ms_split'].map((e) => `depthwise.${e}`);
+    const entries = ['bwd_b', 'bwd_w', 'bwd_w_rolling', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_rolling', 'fwd_rolling_st4', 'fwd_st4', 'fwd_v4', 'ms_combine', 'ms_split'].map((e) => `depthwise.${e}`);
     expect(reached).toEqual(sg && sg.min >= 8 ? ['depthwise-sg.fwd_v4_sg', ...entries] : entries);
   });
 

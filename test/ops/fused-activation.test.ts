@@ -165,8 +165,8 @@ describe('conv2d with a residual', () => {
 
 describe('depthwiseConv2d with activation relu6 or relu', () => {
   const cases: Array<[number[], number, DepthwiseOptions]> = [
-    [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows
-    [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked, odd rows
+    [[1, 3, 24, 16], 7, { padding: 'same' }], // rolling, vec4 windows and stores
+    [[1, 3, 19, 23], 5, { padding: 'same', dilation: 2 }], // rolling / blocked, odd rows: scalar stores
     [[2, 2, 13, 9], 7, { stride: 2 }], // blocked, scalar stores
     [[1, 3, 33, 31], 3, { stride: 2, padding: 1 }], // vec4 stores
     [[1, 4, 32, 32], 3, { stride: 2, padding: [0, 1, 0, 1] }], // vec4 windows, shared filter
@@ -192,7 +192,7 @@ describe('depthwiseConv2d with activation relu6 or relu', () => {
       },
     }));
     const reached = await sweepVariants('depthwise', runs, { shaders: ['depthwise', 'depthwise-sg'] });
-    expect(reached).toEqual(expect.arrayContaining(['depthwise.fwd', 'depthwise.fwd_rolling', 'depthwise.fwd_st4', 'depthwise.fwd_v4']));
+    expect(reached).toEqual(expect.arrayContaining(['depthwise.fwd', 'depthwise.fwd_rolling', 'depthwise.fwd_rolling_st4', 'depthwise.fwd_st4', 'depthwise.fwd_v4']));
   });
 
   it('with gradients, runs unfused: the same values and ReLU6-masked gradients', async () => {

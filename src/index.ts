@@ -23,7 +23,7 @@ export { Adam, adamStep, type AdamOptions } from './nn/adam.js';
 export {
   add, sub, mul, div, scale, affine, relu, relu6, sigmoid, copy, expand,
   sum, mean, max, type ReduceOptions,
-  reshape, flatten, concat, split,
+  reshape, flatten, concat, split, narrow,
   matmul, type MatmulOptions,
   conv2d, type Conv2dOptions, type Pair, type Padding4,
   depthwiseConv2d, multiScaleDepthwise, type DepthwiseOptions, type MultiScaleOptions,

@@ -146,24 +146,40 @@ export function split(x: Tensor, sizes: readonly number[], axis = 1): Tensor[] {
   if (total !== x.shape[ax]) {
     throw new Error(`${op}: sizes ${JSON.stringify(sizes)} add up to ${total}, expected ${x.shape[ax]} (dimension ${ax} of ${shapeStr(x.shape)})`);
   }
-  const { outer, inner } = outerInner(x.shape, ax);
-  const grad = needsGrad(x);
   let off = 0;
   return sizes.map((s) => {
     const start = off;
     off += s;
-    const part = empty(x.shape.map((d, j) => (j === ax ? s : d)));
-    copyBlock(op, x, part, outer, s * inner, total * inner, start * inner, s * inner, 0);
-    // One tape entry per part (the tape records single outputs); their gradients add up in x.
-    if (grad) {
-      record(op, [x], part, (gy) => {
-        const gx = empty(x.shape);
-        embed(`${op} backward`, gy, gx, outer, s * inner, total * inner, start * inner);
-        return [gx];
-      });
-    }
-    return part;
+    return slice(op, x, ax, start, s);
   });
+}
+
+/** The `length` entries of `x` from `start` along `axis` (a copy), e.g. the valid columns of padded rows. */
+export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const op = 'narrow';
+  if (x.shape.length === 0) throw new Error(`${op}: input has shape [], expected rank >= 1`);
+  const ax = normalizeAxis(op, x.shape, axis);
+  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > x.shape[ax]) {
+    throw new Error(`${op}: entries ${start}..${start + length} (start ${start}, length ${length}) are not within dimension ${ax} of ${shapeStr(x.shape)}`);
+  }
+  return slice(op, x, ax, start, length);
+}
+
+/** x's entries start..start+length along axis ax; its gradient is gy embedded in zeros. */
+function slice(op: string, x: Tensor, ax: number, start: number, length: number): Tensor {
+  const { outer, inner } = outerInner(x.shape, ax);
+  const total = x.shape[ax];
+  const part = empty(x.shape.map((d, j) => (j === ax ? length : d)));
+  copyBlock(op, x, part, outer, length * inner, total * inner, start * inner, length * inner, 0);
+  // One tape entry per part (the tape records single outputs); a split's gradients add up in x.
+  if (needsGrad(x)) {
+    record(op, [x], part, (gy) => {
+      const gx = empty(x.shape);
+      embed(`${op} backward`, gy, gx, outer, length * inner, total * inner, start * inner);
+      return [gx];
+    });
+  }
+  return part;
 }
 
 // ---- CPU reference (float64) ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import '../../src/ops/index.js';
-import { concat, concatRef, split } from '../../src/ops/concat.js';
+import { concat, concatRef, narrow, split } from '../../src/ops/concat.js';
 import { scope, tensor } from '../../src/tensor/tensor.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { sum } from '../../src/ops/index.js';
@@ -107,6 +107,35 @@ describe('concat / split', () => {
       },
       samples: 36,
     });
+  });
+
+  it('narrow: a part along any axis (as the middle part of a split), exact; its gradient embeds gy', async () => {
+    const cases: Array<[number[], number, number, number]> = [
+      [[2, 3, 7, 8], 3, 0, 7], // padded rows → their valid columns: the scalar copy kernel
+      [[1, 5, 4, 4], 1, 2, 3], // channels of one image: a buffer copy
+      [[17, 8], 1, 4, 4], // vec4 rows
+      [[3, 1], 0, 1, 1],
+      [[4, 6], 1, 6, 0], // empty
+    ];
+    for (const [shape, axis, start, length] of cases) {
+      const data = randn(numel(shape), numel(shape));
+      const x = tensor(data, shape);
+      const y = narrow(x, axis, start, length);
+      expect(y.shape).toEqual(shape.map((d, j) => (j === axis ? length : d)));
+      const sizes = [start, length, shape[axis] - start - length];
+      expectClose(await y.read(), concatRef.split(data, shape, sizes, axis)[1], EXACT, `narrow ${JSON.stringify(shape)} axis ${axis}`);
+      for (const t of [x, y]) t.dispose();
+    }
+    await gradCheck({
+      inputs: [{ shape: [2, 3, 5] }],
+      gpu: ([a]) => narrow(a, -1, 1, 3),
+      ref: ([a]) => concatRef.split(a, [2, 3, 5], [1, 3, 1], -1)[1],
+    });
+    const a = tensor(randn(24), [2, 3, 4]);
+    expect(() => narrow(a, 2, 2, 3)).toThrow(/narrow: entries 2\.\.5 \(start 2, length 3\) are not within dimension 2 of \[2, 3, 4\]/);
+    expect(() => narrow(a, 1, -1, 1)).toThrow(/narrow: entries -1\.\.0/);
+    expect(() => narrow(a, 3, 0, 1)).toThrow(/narrow: axis 3 is out of range for shape \[2, 3, 4\]/);
+    a.dispose();
   });
 
   it('rejects bad inputs', () => {

@@ -86,11 +86,11 @@ fn fma_rows(acc: ptr<function, array<vec4<f32>, 8>>, bm: mat4x4<f32>, v: vec4<f3
 fn adds() -> bool { return ADD || (!TA && p.add_mode == 1u); }
 
 // Stores row m (when < M) of a group: v plus its bias rb, through the activation unless adds(), in
-// which case add_rows finishes it.
-fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
+// which case add_rows finishes it; columns not `kept` (kept4) as 0.
+fn store_row4(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32, kept: vec4<bool>) {
   if (m < p.m) {
     let r = v + vec4<f32>(rb);
-    c_v4[(out + m * p.n + n0) / 4u] = select(act4(r), r, adds());
+    c_v4[(out + m * p.n + n0) / 4u] = select(vec4<f32>(0.0), select(act4(r), r, adds()), kept);
   }
 }
 
@@ -114,9 +114,10 @@ fn store_row4_ragged(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
 // written by this invocation a moment before (no slower at batch 1, bench/RESULTS.md).
 fn add_rows(out: u32, m0: u32, n0: u32) {
   if (!adds()) { return; }
+  let kept = kept4(n0);
   for (var m = m0; m < min(m0 + G * RG, p.m); m++) {
     let i = (out + m * p.n + n0) / 4u;
-    c_v4[i] = act4(c_v4[i] + addend_v4[i]);
+    c_v4[i] = select(vec4<f32>(0.0), act4(c_v4[i] + addend_v4[i]), kept);
   }
 }
 
@@ -134,15 +135,16 @@ fn add_rows_ragged(out: u32, m0: u32, n0: u32) {
 // the biases loaded before (see fwd_subgroup): a loop over acc[i], or a load in each row's branch,
 // makes lavapipe's compile (LLVM, at the first dispatch) several times slower.
 fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f32, 8>) {
-  store_row4(out, m0, n0, acc[0], rb[0]);
-  store_row4(out, m0 + 1u, n0, acc[1], rb[1]);
-  store_row4(out, m0 + 2u, n0, acc[2], rb[2]);
-  store_row4(out, m0 + 3u, n0, acc[3], rb[3]);
+  let kept = kept4(n0);
+  store_row4(out, m0, n0, acc[0], rb[0], kept);
+  store_row4(out, m0 + 1u, n0, acc[1], rb[1], kept);
+  store_row4(out, m0 + 2u, n0, acc[2], rb[2], kept);
+  store_row4(out, m0 + 3u, n0, acc[3], rb[3], kept);
   if (G == 8u) {
-    store_row4(out, m0 + 4u, n0, acc[4], rb[4]);
-    store_row4(out, m0 + 5u, n0, acc[5], rb[5]);
-    store_row4(out, m0 + 6u, n0, acc[6], rb[6]);
-    store_row4(out, m0 + 7u, n0, acc[7], rb[7]);
+    store_row4(out, m0 + 4u, n0, acc[4], rb[4], kept);
+    store_row4(out, m0 + 5u, n0, acc[5], rb[5], kept);
+    store_row4(out, m0 + 6u, n0, acc[6], rb[6], kept);
+    store_row4(out, m0 + 7u, n0, acc[7], rb[7], kept);
   }
 }
 

@@ -36,6 +36,8 @@ struct Params {
   act: u32,       // what is stored goes through activate() (after the bias and addend): 1 ReLU6, 2 ReLU
   add_mode: u32,  // 1: addend[i] added to what is stored at C[i] (after the bias, before the ReLU6): a
                   // residual connection fused into its convolution (fwd_subgroup: see adds())
+  col_period: u32, // fwd_subgroup, sum_splits: 0, or C's columns n with n % col_period >= col_valid
+  col_valid: u32,  // are stored as 0 (see kept4)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -69,6 +71,16 @@ fn range_of(z: u32) -> Range {
 // The fused activation (p.act), applied to stored values after the bias.
 fn act(v: f32) -> f32 { return activate(v, p.act); }
 fn act4(v: vec4<f32>) -> vec4<f32> { return activate4(v, p.act); }
+
+// Which of columns n0..n0+3 keep their value (fwd_subgroup, sum_splits): all unless p.col_period
+// is set, when column n is stored as 0 where n % col_period >= col_valid. A feature map whose rows
+// are padded to a multiple of 4 (src/models/row-padding.ts) needs its pad columns to read as the
+// zero padding of the depthwise convolution that follows. A select, not a product: what the pad
+// columns computed is never used, and 0 · inf would be NaN.
+fn kept4(n0: u32) -> vec4<bool> {
+  if (p.col_period == 0u) { return vec4<bool>(true); }
+  return (vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u)) % p.col_period < vec4<u32>(p.col_valid);
+}
 
 fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {
   if (m >= p.m) { return; }
@@ -284,5 +296,5 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   for (var j = 0u; j < p.splits; j++) { s += parts[j * p.c_bs + i]; }
   if (p.bias_mode == 1u) { s += bias[i / p.n]; }
   if (p.add_mode == 1u) { s += addend[i]; }
-  c[i] = act(s);
+  c[i] = select(0.0, act(s), kept4(i % p.n).x);
 }

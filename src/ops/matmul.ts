@@ -80,6 +80,12 @@ export interface GemmArgs {
    * activation: a residual connection fused into its convolution (forward-only; see conv2d's `residual`).
    */
   addend?: Tensor | null;
+  /**
+   * Columns stored as 0: n where n % period >= valid (C's rows as feature maps whose rows are
+   * padded to `period`; see src/models/row-padding.ts). Forward-only, and only on the subgroup
+   * kernel's aligned entry (fwd_subgroup, with split-K's sum_splits).
+   */
+  zeroColumns?: { period: number; valid: number } | null;
   variant?: MatmulVariant | 'auto';
 }
 
@@ -191,6 +197,11 @@ export function gemm(args: GemmArgs): void {
     return;
   }
   const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride });
+  const cols = g.zeroColumns ?? null;
+  if (cols && (pl.entry !== 'fwd_subgroup' || !(Number.isInteger(cols.period) && cols.period > 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
+    throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup kernel (this product runs ${pl.entry}) and a period dividing N = ${n}`);
+  }
+  const colUniforms = { col_period: cols?.period ?? 0, col_valid: cols?.valid ?? 0 };
   const [tm, tn] = pl.tile;
   const tiles = Math.ceil(m / tm) * Math.ceil(n / tn);
   let splits = 1;
@@ -230,6 +241,7 @@ export function gemm(args: GemmArgs): void {
       bias_mode: splits === 1 ? biasMode : 0,
       act: splits === 1 ? g.act ?? 0 : 0, // split-K: on the summed result only
       add_mode: addend ? 1 : 0,
+      ...colUniforms,
       ...(pl.sg ? { ln: pl.sg.ln } : {}),
     },
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
@@ -239,7 +251,7 @@ export function gemm(args: GemmArgs): void {
       shader: 'matmul',
       entry: 'sum_splits',
       tensors: { parts: target, c: g.out, bias: g.bias ?? g.a, addend: g.addend ?? g.a },
-      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.act ?? 0, add_mode: g.addend ? 1 : 0 },
+      uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.act ?? 0, add_mode: g.addend ? 1 : 0, ...colUniforms },
       workgroups: groups1d(m * n, 256),
     });
     target.dispose();

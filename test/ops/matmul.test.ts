@@ -167,6 +167,46 @@ describe('matmul forward', () => {
     a.dispose();
   });
 
+  it('zeroColumns stores 0 in the columns n % period >= valid, after bias, addend and activation (fwd_subgroup, split-K)', async () => {
+    const sg = runtime().gpu.subgroups;
+    // [m, k, n, batches, period, valid, addend]: feature maps of 7×8 padded rows (7 valid), a
+    // residual, split-K (k 1024, 8 columns), a period of 4 with 3 valid, batches of 2.
+    const products: Array<[number, number, number, number, number, number, boolean]> = [
+      [40, 16, 56, 1, 8, 7, false], [24, 12, 56, 2, 8, 7, true], [6, 1024, 8, 1, 8, 7, true], [20, 8, 12, 2, 4, 3, false],
+    ];
+    for (const [m, k, n, batches, period, valid, withAddend] of products) {
+      const usable = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }).entry === 'fwd_subgroup';
+      expect(usable).toBe(!!sg && sg.min >= 4 && sg.max <= 64);
+      const [ad, bd] = [randn(m * k, m + k), randn(batches * k * n, k + n)];
+      const [biasd, addd] = [randn(m, 5).map((v) => 3 * v), randn(batches * m * n, 9).map((v) => 4 * v)];
+      const [a, b, bias, addend] = [tensor(ad, [m, k]), tensor(bd, [batches, k, n]), tensor(biasd, [m]), tensor(addd, [batches, m, n])];
+      const out = empty([batches, m, n]);
+      const run = () => gemm({ op: 'test', a, b, out, m, n, k, transA: false, transB: false, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend: withAddend ? addend : null, act: 1, zeroColumns: { period, valid } });
+      if (!usable) {
+        expect(run).toThrow(/test: zeroColumns \{"period":\d+,"valid":\d+\} needs the fwd_subgroup kernel/);
+      } else {
+        run();
+        const want = new Float64Array(batches * m * n);
+        for (let z = 0; z < batches; z++) {
+          const prod = matmulRef(ad, [m, k], bd.slice(z * k * n, (z + 1) * k * n), [k, n]).data;
+          for (let i = 0; i < m * n; i++) {
+            const v = Math.min(Math.max(prod[i] + biasd[Math.floor(i / n)] + (withAddend ? addd[z * m * n + i] : 0), 0), 6);
+            want[z * m * n + i] = (i % n) % period < valid ? v : 0;
+          }
+        }
+        expectClose(await out.read(), want, tolFor(k), `zeroColumns ${m}x${k}x${n} ×${batches}, period ${period}, valid ${valid}`);
+      }
+      for (const t of [a, b, bias, addend, out]) t.dispose();
+    }
+    if (sg && sg.min >= 4 && sg.max <= 64) {
+      const [a, b, out] = [tensor(randn(8 * 4, 1), [8, 4]), tensor(randn(4 * 49, 2), [4, 49]), empty([8, 49])];
+      expect(() => gemm({ op: 'test', a, b, out, m: 8, n: 49, k: 4, transA: false, transB: false, batches: 1, aBatchStride: 0, bBatchStride: 0, zeroColumns: { period: 7, valid: 6 } })).toThrow(
+        /test: zeroColumns \{"period":7,"valid":6\} needs the fwd_subgroup kernel \(this product runs fwd_subgroup_ragged\) and a period dividing N = 49/,
+      );
+      for (const t of [a, b, out]) t.dispose();
+    }
+  });
+
   it('empty inner dimension gives zeros', async () => {
     const a = tensor([], [3, 0]);
     const b = tensor([], [0, 2]);

@@ -11,6 +11,7 @@ import { noGrad } from '../autograd/tape.js';
 import { WeightReader } from './weights.js';
 import { SafeTensorsError } from '../io/safetensors.js';
 import { profileLayer } from '../gpu/profiler.js';
+import { plainMap, runRowLayer, unpadded, type ConvLayer, type RowMap } from './row-padding.js';
 
 /** (expansion t, output channels c, repeats n, first stride s) — the paper's Table 2. */
 const SETTINGS: ReadonlyArray<readonly [number, number, number, number]> = [
@@ -75,15 +76,6 @@ export function mobilenetV2Spec(): BlockSpec[] {
   }
   blocks.push({ name: 'features.18', layers: [conv('features.18.0', 'features.18.1', [1280, cin, 1, 1], 1, true)], residual: false });
   return blocks;
-}
-
-interface ConvLayer {
-  weight: Tensor;
-  bias: Tensor;
-  stride: number;
-  k: number;
-  depthwise: boolean;
-  relu6: boolean;
 }
 
 interface Block {
@@ -181,14 +173,21 @@ export class MobileNetV2 {
     return out;
   }
 
-  /** One layer; `residual` (a residual block's input, given to its project conv) is added to the output. */
-  private runLayer(l: ConvLayer, x: Tensor, residual?: Tensor): Tensor {
-    const [, , h, w] = x.shape;
-    const padding = padFor(this.padding, l.k, l.stride, h, w);
-    // ReLU6 and the residual add run in the convolution's stores (a pass fewer each; same values).
-    const opts = { stride: l.stride, padding, activation: l.relu6 ? ('relu6' as const) : ('none' as const) };
+  /**
+   * Whether 1×1 convolutions over maps with H·W % 4 != 0 (7×7 at 224²) run on rows padded to a
+   * multiple of 4 (src/models/row-padding.ts): on by default; off runs every map as stored.
+   */
+  rowPadding = true;
+
+  /**
+   * One layer on a map that may have padded rows; `residual` (a residual block's input, given to
+   * its project conv) is added to the output. ReLU6 and the residual add run in the convolution's
+   * stores (a pass fewer each; same values).
+   */
+  private runLayer(l: ConvLayer, x: RowMap, next: ConvLayer | undefined, residual?: RowMap): RowMap {
     if (l.depthwise && residual) throw new Error(`MobileNetV2: a residual on a depthwise layer (${shapeStr(l.weight.shape)})`);
-    return l.depthwise ? depthwiseConv2d(x, l.weight, l.bias, opts) : conv2d(x, l.weight, l.bias, { ...opts, residual });
+    const padding = padFor(this.padding, l.k, l.stride, x.t.shape[2], x.w);
+    return runRowLayer(l, x, padding, { residual, feedsDepthwise: next?.depthwise === true, rowPadding: this.rowPadding });
   }
 
   /**
@@ -208,20 +207,22 @@ export class MobileNetV2 {
       scope(() => {
         const out: Record<string, Tensor> = {};
         const kept = new Set<Tensor>([x]);
-        const release = (t: Tensor) => {
-          if (!kept.has(t)) t.dispose();
+        const release = (m: RowMap) => {
+          if (!kept.has(m.t)) m.t.dispose();
         };
-        const tap = (name: string, t: Tensor) => {
+        // A tap is a plain map: padded rows are copied out (the padded map lives on in the network).
+        const tap = (name: string, m: RowMap) => {
+          const t = unpadded(m);
           out[name] = t;
           kept.add(t);
         };
-        let cur = x;
+        let cur = plainMap(x);
         for (const b of this.blocks) {
           if (Object.keys(out).length === want.size) break;
           let h = cur;
           const next = profileLayer(b.name, () => {
             b.layers.forEach((l, i) => {
-              const y = this.runLayer(l, h, b.residual && i === b.layers.length - 1 ? cur : undefined);
+              const y = this.runLayer(l, h, b.layers[i + 1], b.residual && i === b.layers.length - 1 ? cur : undefined);
               if (h !== cur) release(h);
               h = y;
               if (i === 0 && b.layers.length === 3 && want.has(`${b.name}.expand`)) tap(`${b.name}.expand`, h);
@@ -233,7 +234,8 @@ export class MobileNetV2 {
           if (want.has(b.name)) tap(b.name, cur);
         }
         if (want.has('logits') && this.classifier.length) {
-          let h = globalAvgPool(cur).reshape([cur.shape[0], 1280]);
+          const last = unpadded(cur);
+          let h = globalAvgPool(last).reshape([last.shape[0], 1280]);
           this.classifier.forEach((l, i) => {
             h = add(matmul(h, l.weight, { transB: true }), l.bias);
             if (i < this.classifier.length - 1) h = relu(h);

@@ -13,20 +13,21 @@
 // ratios. Every timed call starts from an input already on the GPU and ends when the output has
 // been read back to the CPU. Ours is timed twice: running the ops each call, and replaying the
 // forward recorded once (RecordedForward: its input is uploaded from the CPU each call). --profile
-// adds a per-layer breakdown of our forward (each layer, with its fused ReLU6 and residual add,
-// followed by a device sync, so the sum exceeds the pipelined forward).
+// adds a breakdown of our forward from GPU timestamps (per op, block and kernel, the medians of 7
+// profiled calls; `hlgfa profile`'s tables).
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/node-fs.js';
 import { initRuntime, destroyRuntime, runtime } from '../src/gpu/runtime.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { loadBackbone } from '../src/models/backbone.js';
-import { MobileNetV2, padFor } from '../src/models/mobilenet-v2.js';
+import { MobileNetV2 } from '../src/models/mobilenet-v2.js';
 import { WeightReader } from '../src/models/weights.js';
-import { tensor, type Tensor } from '../src/tensor/tensor.js';
+import { tensor } from '../src/tensor/tensor.js';
 import { RecordedForward } from '../src/tensor/replay.js';
-import { conv2d } from '../src/ops/conv2d.js';
-import { depthwiseConv2d } from '../src/ops/depthwise.js';
+import { adapterLabel } from '../src/gpu/device.js';
+import { DispatchProfiler, type DispatchRecord } from '../src/gpu/profiler.js';
+import { formatProfile, type Profile } from '../src/tune/profile.js';
 import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
 import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from './convert/tfjs-weights.js';
 
@@ -94,48 +95,47 @@ async function timeCase(size: number, batch: number, runs: number, warmup: numbe
   });
 }
 
-/** Per-layer times of our forward, each op followed by a sync; grouped by layer kind. */
-async function profile(net: MobileNetV2, size: number, batch: number): Promise<Array<{ name: string; what: string; ms: number }>> {
+/**
+ * Our forward profiled on the GPU (timestamp queries around every dispatch, src/gpu/profiler.ts):
+ * `calls` profiled calls, each after an unprofiled one, and every dispatch's median GPU time over
+ * them (the forward issues the same dispatches each call); null where the adapter has no
+ * 'timestamp-query'. Each dispatch runs in a pass of its own while profiled.
+ */
+async function gpuProfile(net: MobileNetV2, size: number, batch: number, calls = 7): Promise<Profile | null> {
   const rt = runtime();
-  const out: Array<{ name: string; what: string; ms: number }> = [];
+  if (!rt.device.features.has('timestamp-query')) return null;
   const x = tensor(seededInput(batch * 3 * size * size), [batch, 3, size, size]);
-  for (let pass = 0; pass < 2; pass++) {
-    out.length = 0;
-    {
-      let cur: Tensor = x;
-      const timed = async <T extends Tensor>(name: string, what: string, f: () => T): Promise<T> => {
-        await rt.sync();
-        const t = performance.now();
-        const y = f();
-        await rt.sync();
-        out.push({ name, what, ms: performance.now() - t });
-        return y;
-      };
-      for (const b of net.blocks) {
-        let h = cur;
-        for (const [i, l] of b.layers.entries()) {
-          const [, c, hh, ww] = h.shape;
-          const padding = padFor(net.padding, l.k, l.stride, hh, ww);
-          const kind = l.depthwise ? `depthwise ${l.k}×${l.k}/${l.stride}` : l.k === 1 ? (i === 0 && b.layers.length === 3 ? 'expand 1×1' : 'project 1×1') : `conv ${l.k}×${l.k}/${l.stride}`;
-          // As MobileNetV2.features runs it: ReLU6 and the residual add in the conv's stores.
-          const residual = b.residual && i === b.layers.length - 1 ? cur : undefined;
-          const what = `${kind} ${c}→${l.weight.shape[0]} @${hh}×${ww}${l.relu6 ? ' +relu6' : ''}${residual ? ' +residual' : ''}`;
-          const opts = { stride: l.stride, padding, activation: l.relu6 ? ('relu6' as const) : ('none' as const) };
-          const prev = h;
-          h = await timed(`${b.name}[${i}]`, what, () =>
-            l.depthwise ? depthwiseConv2d(prev, l.weight, l.bias, opts) : conv2d(prev, l.weight, l.bias, { ...opts, residual }),
-          );
-          if (prev !== x && prev !== cur) prev.dispose();
-        }
-        if (cur !== x) cur.dispose();
-        cur = h;
-      }
-      await cur.read();
-      cur.dispose();
+  const call = async () => {
+    const { 'features.18': y } = net.features(x, ['features.18']);
+    await y.read();
+    y.dispose();
+  };
+  const timed = async () => {
+    const t = performance.now();
+    await call();
+    return performance.now() - t;
+  };
+  await call();
+  const runs: DispatchRecord[][] = [];
+  const [walls, plain]: number[][] = [[], []];
+  for (let i = 0; i < calls; i++) {
+    plain.push(await timed());
+    const profiler = new DispatchProfiler(rt.device);
+    rt.setProfiler(profiler);
+    try {
+      walls.push(await timed());
+    } finally {
+      rt.setProfiler(null);
     }
+    rt.flush();
+    runs.push(await profiler.collect());
   }
   x.dispose();
-  return out;
+  const same = runs.every((r) => r.length === runs[0].length && r.every((d, j) => d.pipeline === runs[0][j].pipeline));
+  if (!same) throw new Error('bench-backbone: the profiled calls issued different dispatches');
+  const dispatches = runs[0].map((d, j) => ({ ...d, gpuMs: median(runs.map((r) => r[j].gpuMs)), cpuMs: median(runs.map((r) => r[j].cpuMs)) }));
+  const workload = `our MobileNetV2 forward to features.18, ${batch} image(s) at ${size}², per-dispatch medians of ${calls} profiled calls`;
+  return { workload, wallMs: median(walls), unprofiledMs: median(plain), firstCall: false, adapter: adapterLabel(rt.gpu.info), roofline: null, dispatches };
 }
 
 async function main(): Promise<number> {
@@ -246,28 +246,19 @@ async function main(): Promise<number> {
     }
   }
 
-  let layers: Awaited<ReturnType<typeof profile>> | null = null;
+  let profile: Profile | null = null;
   if (values.profile) {
     const net = new MobileNetV2(new WeightReader(parseSafetensors(bytes, 'nsfwjs.safetensors')), 'tf-same');
     const [size, batch] = [sizes[0], batches[batches.length - 1]];
-    layers = await profile(net, size, batch);
+    profile = await gpuProfile(net, size, batch);
     net.dispose();
-    const total = layers.reduce((a, l) => a + l.ms, 0);
-    console.log(`\nPer-layer profile, ours, ${size}×${size} batch ${batch} (sync after each op; total ${total.toFixed(0)} ms)`);
-    const byKind = new Map<string, number>();
-    for (const l of layers) {
-      const kind = l.what.replace(/ \d+→\d+ @\d+×\d+/, '');
-      byKind.set(kind, (byKind.get(kind) ?? 0) + l.ms);
-    }
-    for (const [k, ms] of [...byKind].sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(22)} ${ms.toFixed(1).padStart(8)} ms  ${((100 * ms) / total).toFixed(1).padStart(5)} %`);
-    console.log('  top layers:');
-    for (const l of [...layers].sort((a, b) => b.ms - a.ms).slice(0, 12)) console.log(`    ${l.name.padEnd(22)} ${l.what.padEnd(40)} ${l.ms.toFixed(1).padStart(8)} ms`);
+    console.log(profile ? `\n${formatProfile(profile, 20, '--json has all')}` : "\nno per-layer profile: the adapter has no 'timestamp-query'");
   }
 
   if (values.json) {
     writeFileAtomic(
       values.json,
-      JSON.stringify({ schema: 'hlgfa-bench-backbone/1', createdAt: new Date().toISOString(), adapter: info, peer: peerNote, runs, cases: table, profile: layers }, null, 2),
+      JSON.stringify({ schema: 'hlgfa-bench-backbone/1', createdAt: new Date().toISOString(), adapter: info, peer: peerNote, runs, cases: table, profile }, null, 2),
     );
     console.log(`wrote ${values.json}`);
   }
@@ -280,7 +271,8 @@ const USAGE = `Usage: node dist/tools/bench-backbone.js [--sizes 224,256] [--bat
 Our MobileNetV2 forward (running the ops, and replayed) against tfjs-webgpu on the same GPUDevice:
 first call, --warmup untimed calls, then --runs rounds timing each engine once, in a rotating order
 (input on the GPU, output read back): medians per engine, and the median and p10-p90 of the
-per-round ratios to the peer. --profile adds a per-layer breakdown of ours; --json writes the table.`;
+per-round ratios to the peer. --profile adds a GPU-timed breakdown of ours (per op, block and kernel:
+medians of 7 profiled calls, as \`hlgfa profile\` prints a detector's); --json writes the table.`;
 
 /** nsfwjs's layers model at S×S as tfjs runs it, cut at `out_relu` (features.18). */
 async function peerModel(

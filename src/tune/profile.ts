@@ -212,8 +212,8 @@ export function formatProfile(p: Profile, limit = 15, more = '--json has all'): 
     '',
     table('layer', summarise(atDepth(p.dispatches, 1), 'layer', p.roofline), limit, more),
     '',
-    table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit, more),
-    '',
+    // the nested layers (a backbone view's blocks), where there are any
+    ...(p.dispatches.some((r) => r.layer.includes('/')) ? [table('layer (blocks)', summarise(p.dispatches, 'layer', p.roofline), limit, more), ''] : []),
     table('kernel', summarise(p.dispatches, 'kernel', p.roofline), limit, more),
     ...(p.firstCall ? ['', firstUseTable(p, limit, more)] : []),
   ].join('\n');

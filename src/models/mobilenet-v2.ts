@@ -174,8 +174,8 @@ export class MobileNetV2 {
   }
 
   /**
-   * Whether 1×1 convolutions over maps with H·W % 4 != 0 (7×7 at 224²) run on rows padded to a
-   * multiple of 4 (src/models/row-padding.ts): on by default; off runs every map as stored.
+   * Whether maps whose width is not a multiple of 4 (14×14 and 7×7 at 224²) are stored on rows
+   * padded to one (src/models/row-padding.ts): on by default; off runs every map as it is.
    */
   rowPadding = true;
 

@@ -1,17 +1,20 @@
 // Feature maps whose rows are padded to a multiple of 4 columns, inside a network's forward pass.
 //
-// Why: a 1×1 convolution is the product W [Cout, Cin] · x [Cin, H·W], and where H·W is not a
-// multiple of 4 (MobileNetV2's 7×7 layers at 224²) the rows of x do not start on vec4 boundaries:
-// the subgroup matmul then takes its ragged entry, which loads B twice over and stores C as
-// scalars — 14-25 GFLOP/s against 36-50 for the same layers at 8×8 (lavapipe, bench/RESULTS.md).
-// With the map stored as [N, C, H, Wp], Wp = W rounded up to 4, the product is H·Wp wide and
-// aligned. The pad columns cost Wp / W more work and are garbage, which is harmless where every
-// reader works per pixel (1×1 convolutions, residual adds) and is turned into zeros where a
-// depthwise convolution reads them: the 1×1 convolution that feeds one stores them as 0
-// (gemm's zeroColumns), and then they are exactly that convolution's right-hand zero padding.
+// Why: on rows that do not start on vec4 boundaries the kernels fall back to scalar paths. A 1×1
+// convolution is the product W [Cout, Cin] · x [Cin, H·W]; where H·W is not a multiple of 4
+// (MobileNetV2's 7×7 layers at 224²) the subgroup matmul takes its ragged entry, which loads B
+// twice over and stores C as scalars: 14-25 GFLOP/s against 36-50 for the same layers at 8×8
+// (lavapipe, bench/RESULTS.md). And a depthwise convolution over rows not a multiple of 4 wide
+// (14×14) runs its scalar blocked kernel instead of vec4 windows with a shared filter. With the
+// map stored as [N, C, H, Wp], Wp = W rounded up to 4, both are aligned. The pad columns cost up to
+// Wp / W more work (less where the matmul's column tiles covered them anyway: 196 and 224 columns
+// both fill 7 subgroups of 32) and are garbage, which is harmless where every reader works per
+// pixel (1×1 convolutions, residual adds) and is turned into zeros where a depthwise convolution
+// reads them: the 1×1 convolution that feeds one stores them as 0 (gemm's zeroColumns), and then
+// they are exactly that convolution's right-hand zero padding.
 //
-// The rule: a depthwise convolution whose output H·W is not a multiple of 4 writes padded rows
-// when the subgroup matmul runs here; maps leave the padded form (one copy, `narrow`) where
+// The rule: a depthwise convolution whose output rows are not a multiple of 4 wide writes padded
+// rows when the subgroup matmul runs here; maps leave the padded form (one copy, `narrow`) where
 // something other than these layers reads them (taps, the pooled head, full convolutions).
 import { conv2d, type Padding4 } from '../ops/conv2d.js';
 import { narrow } from '../ops/concat.js';
@@ -76,7 +79,7 @@ export function runRowLayer(l: ConvLayer, x: RowMap, padding: Padding4, opts: { 
     // valid outputs are the unpadded convolution's.
     const extra = Math.max((wp - 1) * l.stride + l.k - stored - left, 0);
     const fits = Math.floor((stored + left + extra - l.k) / l.stride) + 1 === wp;
-    if (opts.rowPadding && (oh * ow) % 4 !== 0 && x.zeroPad && fits && alignedProduct(c, c, oh * wp)) {
+    if (opts.rowPadding && ow % 4 !== 0 && x.zeroPad && fits && alignedProduct(c, c, oh * wp)) {
       return { t: depthwiseConv2d(x.t, l.weight, l.bias, { stride: l.stride, padding: [top, bottom, left, extra], activation }), w: ow, zeroPad: false };
     }
     return plainMap(onPlain(x, (t) => depthwiseConv2d(t!, l.weight, l.bias, { stride: l.stride, padding, activation })));

@@ -1,4 +1,4 @@
-// MobileNetV2 with maps whose H·W % 4 != 0 stored on rows padded to a multiple of 4
+// MobileNetV2 with maps whose width is not a multiple of 4 stored on rows padded to one
 // (src/models/row-padding.ts) against the same network running every map as stored: the padded
 // rows must change no value a caller sees, and must take the aligned kernels they exist for.
 import { readFileSync } from 'node:fs';
@@ -49,8 +49,8 @@ const SAME = { atol: 1e-5, rtol: 1e-5 };
 
 describe('MobileNetV2 on padded rows', () => {
   it.each([
-    ['symmetric', 200, 2], // maps 25×25, 13×13 and 7×7: three padded stages, a batch of 2
-    ['tf-same', 224, 1], // MobileNetV2's 7×7 stage, TF's asymmetric padding
+    ['symmetric', 200, 2], // maps 50×50, 25×25, 13×13 and 7×7: four padded stages, a batch of 2
+    ['tf-same', 224, 1], // MobileNetV2's 14×14 and 7×7 stages, TF's asymmetric padding
   ] as const)('%s padding at %i², batch %i: every tap (block outputs, expanded maps, logits) as without', async (mode, size, batch) => {
     const m = net(mode);
     const x = tensor(randn(batch * 3 * size * size, size), [batch, 3, size, size]);
@@ -62,14 +62,17 @@ describe('MobileNetV2 on padded rows', () => {
       expectClose(padded.out[t].data, plain.out[t].data, SAME, t);
     }
     expect(plain.kernels.some((k) => k.endsWith('fwd_subgroup_ragged'))).toBe(subgroupKernel());
-    // Padded, no 1×1 convolution takes the ragged kernel, and the maps leave the padded form once
-    // per tap in a padded stage and once for the head (narrow: the concat shader's copies).
+    // Padded, no 1×1 convolution takes the ragged kernel nor a depthwise one the scalar blocked
+    // kernel, and the maps leave the padded form once per tap in a padded stage and once for the
+    // head (narrow: the concat shader's copies).
     expect(padded.kernels.filter((k) => k.endsWith('fwd_subgroup_ragged'))).toEqual([]);
+    if (subgroupKernel()) expect(padded.kernels.filter((k) => k === 'depthwise.fwd')).toEqual([]);
+    expect(plain.kernels.filter((k) => k === 'depthwise.fwd').length).toBeGreaterThan(0);
     if (subgroupKernel()) expect(padded.kernels.filter((k) => k.startsWith('concat.')).length).toBeGreaterThan(0);
     x.dispose();
   });
 
-  it('at 256² no map is ragged: the same kernels either way', async () => {
+  it('at 256² the rows of every map are a multiple of 4 wide: the same kernels either way', async () => {
     const m = net('symmetric');
     const x = tensor(randn(3 * 256 * 256, 5), [1, 3, 256, 256]);
     const taps = ['features.6', 'features.18'];

@@ -2,7 +2,8 @@
 // A is stored [M, K] (or [K, M] when ta), B is stored [K, N] (or [N, K] when tb), C is [M, N];
 // consecutive batches are a_bs / b_bs / c_bs elements apart (0 = broadcast a single matrix).
 // `reduce` sums every batch into one C: the grid's z then splits K into `splits` chunks, each writing
-// its partial sum to slice z of C (c_bs apart), and `sum_splits` adds the slices (split-K).
+// its partial sum to slice z of C (c_bs apart), and `sum_splits` adds the slices (split-K;
+// `sum_splits_v4` where N % 4 == 0).
 //
 // Entry points (same bindings by name; 32 x 32 output tile per 8 x 8 workgroup, 4 x 4 per thread,
 // except fwd_rows):
@@ -51,6 +52,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> c_v4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read> addend: array<f32>;
 @group(0) @binding(10) var<storage, read> addend_v4: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read> parts_v4: array<vec4<f32>>;
 
 // Transposes, bias and the reduction are uniforms, not overrides: they only pick strides and
 // register renames, so one pipeline per entry point serves every call (lavapipe compiles slowly).
@@ -297,4 +299,20 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   if (p.bias_mode == 1u) { s += bias[i / p.n]; }
   if (p.add_mode == 1u) { s += addend[i]; }
   c[i] = select(0.0, act(s), kept4(i % p.n).x);
+}
+
+// sum_splits over vec4 (N % 4 == 0: a vec4 never straddles two rows): a quarter of the threads,
+// loads and stores, where the pass is mostly launch and per-lane memory loops (lavapipe).
+@compute @workgroup_size(256)
+fn sum_splits_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+  let q = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let count = p.c_bs / 4u;
+  if (q >= count) { return; }
+  var s = vec4<f32>(0.0);
+  for (var j = 0u; j < p.splits; j++) { s += parts_v4[j * count + q]; }
+  let i = 4u * q;
+  if (p.bias_mode == 1u) { s += vec4<f32>(bias[i / p.n]); }
+  if (p.add_mode == 1u) { s += addend_v4[q]; }
+  c_v4[q] = select(vec4<f32>(0.0), act4(s), kept4(i % p.n));
 }

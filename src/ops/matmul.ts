@@ -247,12 +247,13 @@ export function gemm(args: GemmArgs): void {
     workgroups: [Math.ceil(n / tn), Math.ceil(m / tm), reduce ? splits : g.batches],
   });
   if (splits > 1) {
+    const sum4 = n % 4 === 0;
     launch(g.op, {
       shader: 'matmul',
-      entry: 'sum_splits',
+      entry: sum4 ? 'sum_splits_v4' : 'sum_splits',
       tensors: { parts: target, c: g.out, bias: g.bias ?? g.a, addend: g.addend ?? g.a },
       uniforms: { n, c_bs: m * n, splits, bias_mode: biasMode, act: g.act ?? 0, add_mode: g.addend ? 1 : 0, ...colUniforms },
-      workgroups: groups1d(m * n, 256),
+      workgroups: groups1d(sum4 ? (m * n) / 4 : m * n, 256),
     });
     target.dispose();
   }

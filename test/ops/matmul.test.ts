@@ -98,6 +98,7 @@ describe('matmul forward', () => {
     // (transposed A too), split-K.
     const products: Array<[number, number, number, boolean, boolean]> = [
       [64, 64, 64, false, false], [8, 8, 6, false, true], [13, 17, 19, false, false], [100, 36, 20, true, false], [100, 36, 20, false, false], [5, 2048, 3, false, false],
+      [8, 1024, 4, false, false], // split-K summed as vec4
       [37, 20, 49, false, false], [36, 12, 7, true, false], [3, 8, 1, false, false], // ragged N: fwd_subgroup_ragged
     ];
     const runs = products.map(([m, k, n, transA, transB]) => ({
@@ -118,18 +119,18 @@ describe('matmul forward', () => {
     }));
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
-    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
+    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits', 'sum_splits_v4'].map((e) => `matmul.${e}`);
     expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
   });
 
   it('every kernel variant adds a bias, an addend and a ReLU6 in its stores (split-K in sum_splits) as the reference does', async () => {
     // C = relu6(A·B + bias[m] + addend): the fused epilogue of a residual 1×1 convolution. Values
     // scaled so that both clamps are reached. Batched (B's batch stride: conv2d's layout), ragged N,
-    // split-K ([5, 2048, 3]), Bᵀ with N % 4 != 0 (vec4 loads, scalar stores), Aᵀ (the subgroup
+    // split-K ([5, 2048, 3]; [6, 1024, 8] summed as vec4), Bᵀ with N % 4 != 0 (vec4 loads, scalar stores), Aᵀ (the subgroup
     // kernel's ADD override; plain and ragged N), odd sizes.
     const products: Array<[number, number, number, number, boolean, boolean]> = [
       [64, 64, 64, 1, false, false], [13, 17, 19, 1, false, false], [24, 16, 36, 2, false, false], [37, 20, 49, 2, false, false],
-      [3, 8, 1, 1, false, false], [5, 2048, 3, 1, false, false], [1, 4, 4, 3, false, false], [8, 8, 6, 2, false, true],
+      [3, 8, 1, 1, false, false], [5, 2048, 3, 1, false, false], [6, 1024, 8, 1, false, false], [1, 4, 4, 3, false, false], [8, 8, 6, 2, false, true],
       [36, 12, 20, 2, true, false], [36, 12, 7, 1, true, false],
     ];
     const runs = products.map(([m, k, n, batches, transA, transB]) => ({
@@ -158,7 +159,7 @@ describe('matmul forward', () => {
     }));
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
-    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits'].map((e) => `matmul.${e}`);
+    const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits', 'sum_splits_v4'].map((e) => `matmul.${e}`);
     expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
     const a = tensor(randn(8, 1), [2, 4]);
     expect(() => gemm({ op: 'test', a, b: a, out: a, m: 2, n: 2, k: 4, transA: false, transB: true, batches: 1, aBatchStride: 0, bBatchStride: 0, addend: tensor([1, 2, 3]) })).toThrow(

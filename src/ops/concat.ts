@@ -160,7 +160,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   if (x.shape.length === 0) throw new Error(`${op}: input has shape [], expected rank >= 1`);
   const ax = normalizeAxis(op, x.shape, axis);
   if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > x.shape[ax]) {
-    throw new Error(`${op}: entries ${start}..${start + length} (start ${start}, length ${length}) are not within dimension ${ax} of ${shapeStr(x.shape)}`);
+    throw new Error(`${op}: start ${start} and length ${length} must be integers >= 0 with start + length <= ${x.shape[ax]} (dimension ${ax} of ${shapeStr(x.shape)})`);
   }
   return slice(op, x, ax, start, length);
 }

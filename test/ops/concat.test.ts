@@ -132,8 +132,9 @@ describe('concat / split', () => {
       ref: ([a]) => concatRef.split(a, [2, 3, 5], [1, 3, 1], -1)[1],
     });
     const a = tensor(randn(24), [2, 3, 4]);
-    expect(() => narrow(a, 2, 2, 3)).toThrow(/narrow: entries 2\.\.5 \(start 2, length 3\) are not within dimension 2 of \[2, 3, 4\]/);
-    expect(() => narrow(a, 1, -1, 1)).toThrow(/narrow: entries -1\.\.0/);
+    expect(() => narrow(a, 2, 2, 3)).toThrow(/narrow: start 2 and length 3 must be integers >= 0 with start \+ length <= 4 \(dimension 2 of \[2, 3, 4\]\)/);
+    expect(() => narrow(a, 1, -1, 1)).toThrow(/narrow: start -1 and length 1 must be integers >= 0/);
+    expect(() => narrow(a, 1, 0, 1.5)).toThrow(/narrow: start 0 and length 1.5 must be integers >= 0/);
     expect(() => narrow(a, 3, 0, 1)).toThrow(/narrow: axis 3 is out of range for shape \[2, 3, 4\]/);
     a.dispose();
   });

@@ -210,9 +210,15 @@ export class MobileNetV2 {
         const release = (m: RowMap) => {
           if (!kept.has(m.t)) m.t.dispose();
         };
-        // A tap is a plain map: padded rows are copied out (the padded map lives on in the network).
+        // Taps and the head read plain maps: padded rows are copied out once (the padded map
+        // lives on in the network).
+        const copies = new Map<Tensor, Tensor>();
+        const plain = (m: RowMap) => {
+          if (!copies.has(m.t)) copies.set(m.t, unpadded(m));
+          return copies.get(m.t)!;
+        };
         const tap = (name: string, m: RowMap) => {
-          const t = unpadded(m);
+          const t = plain(m);
           out[name] = t;
           kept.add(t);
         };
@@ -234,7 +240,7 @@ export class MobileNetV2 {
           if (want.has(b.name)) tap(b.name, cur);
         }
         if (want.has('logits') && this.classifier.length) {
-          const last = unpadded(cur);
+          const last = plain(cur);
           let h = globalAvgPool(last).reshape([last.shape[0], 1280]);
           this.classifier.forEach((l, i) => {
             h = add(matmul(h, l.weight, { transB: true }), l.bias);

@@ -74,13 +74,18 @@ export function runRowLayer(l: ConvLayer, x: RowMap, padding: Padding4, opts: { 
     const [top, bottom, left, right] = padding;
     const oh = Math.floor((h + top + bottom - l.k) / l.stride) + 1;
     const ow = Math.floor((x.w + left + right - l.k) / l.stride) + 1;
-    const wp = round4(ow);
-    // Rows of wp outputs: the extra right padding (or the zeroed pad columns) reads zeros, so the
-    // valid outputs are the unpadded convolution's.
-    const extra = Math.max((wp - 1) * l.stride + l.k - stored - left, 0);
-    const fits = Math.floor((stored + left + extra - l.k) / l.stride) + 1 === wp;
-    if (opts.rowPadding && ow % 4 !== 0 && x.zeroPad && fits && alignedProduct(c, c, oh * wp)) {
-      return { t: depthwiseConv2d(x.t, l.weight, l.bias, { stride: l.stride, padding: [top, bottom, left, extra], activation }), w: ow, zeroPad: false };
+    // Output rows padded to wp where the rule holds (the 1×1 convolutions that read them then run
+    // aligned: their kernel depends on K and N, so c stands in for their Cout). A padded input
+    // with zeroed pad columns is read as it is either way.
+    const pads = opts.rowPadding && ow % 4 !== 0 && alignedProduct(c, c, oh * round4(ow));
+    if (x.zeroPad && (pads || isPadded(x))) {
+      // Rows of wt outputs: the extra right padding (or the zeroed pad columns) reads zeros, so
+      // the valid outputs are the unpadded convolution's.
+      const wt = pads ? round4(ow) : ow;
+      const extra = Math.max((wt - 1) * l.stride + l.k - stored - left, 0);
+      if (Math.floor((stored + left + extra - l.k) / l.stride) + 1 === wt) {
+        return { t: depthwiseConv2d(x.t, l.weight, l.bias, { stride: l.stride, padding: [top, bottom, left, extra], activation }), w: ow, zeroPad: wt === ow };
+      }
     }
     return plainMap(onPlain(x, (t) => depthwiseConv2d(t!, l.weight, l.bias, { stride: l.stride, padding, activation })));
   }

@@ -74,9 +74,9 @@ export function runRowLayer(l: ConvLayer, x: RowMap, padding: Padding4, opts: { 
     const [top, bottom, left, right] = padding;
     const oh = Math.floor((h + top + bottom - l.k) / l.stride) + 1;
     const ow = Math.floor((x.w + left + right - l.k) / l.stride) + 1;
-    // Output rows padded to wp where the rule holds (the 1×1 convolutions that read them then run
-    // aligned: their kernel depends on K and N, so c stands in for their Cout). A padded input
-    // with zeroed pad columns is read as it is either way.
+    // Output rows padded to a multiple of 4 where the rule holds (the 1×1 convolutions that read
+    // them then run aligned: their kernel depends on K and N, so c stands in for their Cout). A
+    // padded input with zeroed pad columns is read as it is either way.
     const pads = opts.rowPadding && ow % 4 !== 0 && alignedProduct(c, c, oh * round4(ow));
     if (x.zeroPad && (pads || isPadded(x))) {
       // Rows of wt outputs: the extra right padding (or the zeroed pad columns) reads zeros, so

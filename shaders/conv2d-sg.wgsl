@@ -52,3 +52,25 @@ fn fwd_v4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   }
   if (t < blocks) { store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1); }
 }
+
+// fwd_v4_sg storing vec4 from store-layout accumulators (fwd_v4_st4 in conv2d.wgsl).
+@compute @workgroup_size(64)
+fn fwd_v4_st4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+                 @builtin(subgroup_invocation_id) sl: u32) {
+  let blocks = p.wblocks * p.ho;
+  let t = wid.x * 64u + lid;
+  if (subgroupAll(t >= blocks)) { return; }
+  let at = fwd_at(wid, min(t, blocks - 1u));
+  let q8 = p.cout8 / 4u;
+  let wl = min(sl, 2u * KW - 1u);
+  let wo = at.cq + (wl / 2u) * q8 + wl % 2u;
+  var acc: array<vec4<f32>, 32>;
+  for (var ci = 0u; ci < p.cin; ci++) {
+    for (var kh = 0u; kh < p.kh; kh++) {
+      let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
+      let wv = wt_v4[(ci * p.kh + kh) * KW * q8 + wo];
+      for (var kw = 0u; kw < KW; kw++) { fma_quads(&acc, seg, kw, subgroupShuffle(wv, 2u * kw), subgroupShuffle(wv, 2u * kw + 1u)); }
+    }
+  }
+  if (t < blocks) { store_quads(at.nimg, at.cq * 4u, at.oh, at.ow0, acc); }
+}

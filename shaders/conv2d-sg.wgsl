@@ -30,47 +30,34 @@ fn accumulate_taps_sg(acc0: ptr<function, array<vec4<f32>, PXMAX>>, acc1: ptr<fu
   }
 }
 
+// A fwd_v4_sg thread: its block (lanes past the last work on a clamped one and store nothing:
+// every lane of a subgroup must take part in the shuffles), whether it has one, and the weight
+// vec4 this lane loads for each (channel, kernel row). Computed before the subgroup's early exit:
+// so the kernel ran 0.77-0.92 of its time at Cin >= 24 on lavapipe (alternated runs,
+// bench/RESULTS.md), compile time unchanged; LLVM's reason was not traced.
+struct SgThread { at: FwdAt, live: bool, wo: u32 }
+
+fn sg_thread(wid: vec3<u32>, lid: u32, sl: u32) -> SgThread {
+  let blocks = p.wblocks * p.ho;
+  let t = wid.x * 64u + lid;
+  let at = fwd_at(wid, min(t, max(blocks, 1u) - 1u));
+  let wl = min(sl, 2u * KW - 1u);
+  return SgThread(at, t < blocks, at.cq + (wl / 2u) * (p.cout8 / 4u) + wl % 2u);
+}
+
 @compute @workgroup_size(64)
 fn fwd_v4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                 @builtin(subgroup_invocation_id) sl: u32) {
-  // Lanes past the last block work on a clamped one and store nothing (every lane of a subgroup
-  // must take part in the shuffles); a subgroup with no block at all leaves.
-  let blocks = p.wblocks * p.ho;
-  let t = wid.x * 64u + lid;
-  if (subgroupAll(t >= blocks)) { return; }
-  let at = fwd_at(wid, min(t, blocks - 1u));
+  let th = sg_thread(wid, lid, sl);
+  if (subgroupAll(!th.live)) { return; } // a subgroup with no block at all leaves
   let q8 = p.cout8 / 4u;
-  let wl = min(sl, 2u * KW - 1u);
-  let wo = at.cq + (wl / 2u) * q8 + wl % 2u; // this lane's weight vec4 within a kernel row
   var acc0: array<vec4<f32>, PXMAX>;
   var acc1: array<vec4<f32>, PXMAX>;
   for (var ci = 0u; ci < p.cin; ci++) {
     for (var kh = 0u; kh < p.kh; kh++) {
-      let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
-      accumulate_taps_sg(&acc0, &acc1, seg, wt_v4[(ci * p.kh + kh) * KW * q8 + wo]);
+      let seg = x_window(x_row(th.at, ci, kh), th.at.iw0 - i32(XPH));
+      accumulate_taps_sg(&acc0, &acc1, seg, wt_v4[(ci * p.kh + kh) * KW * q8 + th.wo]);
     }
   }
-  if (t < blocks) { store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1); }
-}
-
-// fwd_v4_sg storing vec4 from store-layout accumulators (fwd_v4_st4 in conv2d.wgsl).
-@compute @workgroup_size(64)
-fn fwd_v4_st4_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-                 @builtin(subgroup_invocation_id) sl: u32) {
-  let blocks = p.wblocks * p.ho;
-  let t = wid.x * 64u + lid;
-  if (subgroupAll(t >= blocks)) { return; }
-  let at = fwd_at(wid, min(t, blocks - 1u));
-  let q8 = p.cout8 / 4u;
-  let wl = min(sl, 2u * KW - 1u);
-  let wo = at.cq + (wl / 2u) * q8 + wl % 2u;
-  var acc: array<vec4<f32>, 32>;
-  for (var ci = 0u; ci < p.cin; ci++) {
-    for (var kh = 0u; kh < p.kh; kh++) {
-      let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
-      let wv = wt_v4[(ci * p.kh + kh) * KW * q8 + wo];
-      for (var kw = 0u; kw < KW; kw++) { fma_quads(&acc, seg, kw, subgroupShuffle(wv, 2u * kw), subgroupShuffle(wv, 2u * kw + 1u)); }
-    }
-  }
-  if (t < blocks) { store_quads(at.nimg, at.cq * 4u, at.oh, at.ow0, acc); }
+  if (th.live) { store_px(th.at.nimg, th.at.cq * 4u, th.at.oh, th.at.ow0, acc0, acc1); }
 }

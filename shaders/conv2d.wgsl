@@ -8,7 +8,7 @@
 // turns every storage load into a per-lane loop, so the input row segment a thread needs for one
 // (channel, kernel row) is loaded once and reused across the kw taps, as aligned vec4 where rows
 // allow (fwd_v4). shaders/conv2d-sg.wgsl adds fwd_v4_sg, which also shares the weights
-// across a subgroup. The _st4 entries store vec4 (output rows a multiple of 4 wide).
+// across a subgroup.
 
 struct Params {
   n: u32,
@@ -45,7 +45,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read> x_v4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> cols_v4: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> out_v4: array<vec4<f32>>;
 
 // #include "_activation.wgsl"
 
@@ -192,59 +191,6 @@ fn fwd_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     }
   }
   store_px(at.nimg, at.cq * 4u, at.oh, at.ow0, acc0, acc1);
-}
-
-// ---- vec4 stores -------------------------------------------------------------------------------
-// fwd_v4_st4 (and fwd_v4_st4_sg) keep a thread's 8 channels × PX pixels in the store layout: acc[4c + q]
-// is channel c's pixels 4q..4q+3, stored as one vec4 (a store is a per-lane loop on lavapipe: PX/4
-// of them per channel instead of PX). Accumulating so costs the same multiply-adds; transposing
-// the pixel-major accumulators at the store instead made LLVM take twice as long to compile the
-// kernel (lavapipe compiles at the first dispatch: +0.5 s of a cold start for three pipelines).
-
-// acc += one tap's weights (w0: channels 0..3, w1: 4..7) times the thread's pixels through tap kw.
-fn fma_quads(acc: ptr<function, array<vec4<f32>, 32>>, seg: array<f32, SEGMAX>, kw: u32, w0: vec4<f32>, w1: vec4<f32>) {
-  for (var q = 0u; q < PX / 4u; q++) {
-    let b = 4u * q * SW + kw * DW;
-    let v = vec4<f32>(seg[b], seg[b + SW], seg[b + 2u * SW], seg[b + 3u * SW]);
-    (*acc)[q] += v * w0.x;
-    (*acc)[4u + q] += v * w0.y;
-    (*acc)[8u + q] += v * w0.z;
-    (*acc)[12u + q] += v * w0.w;
-    (*acc)[16u + q] += v * w1.x;
-    (*acc)[20u + q] += v * w1.y;
-    (*acc)[24u + q] += v * w1.z;
-    (*acc)[28u + q] += v * w1.w;
-  }
-}
-
-// out[n, co0 + c, oh, ow0..] for the thread's channels from the store-layout accumulators.
-fn store_quads(nimg: u32, co0: u32, oh: u32, ow0: u32, acc: array<vec4<f32>, 32>) {
-  let nc = min(8u, p.cout - co0);
-  let nq = min(PX, p.wo - ow0) / 4u;
-  let plane = p.ho * p.wo / 4u;
-  let o = (((nimg * p.cout + co0) * p.ho + oh) * p.wo + ow0) / 4u;
-  for (var c = 0u; c < nc; c++) {
-    var b = 0.0;
-    if (p.has_bias != 0u) { b = bias[co0 + c]; }
-    for (var q = 0u; q < nq; q++) { out_v4[o + c * plane + q] = activate4(acc[4u * c + q] + b, p.act); }
-  }
-}
-
-@compute @workgroup_size(64)
-fn fwd_v4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = wid.x * 64u + lid;
-  if (t >= p.wblocks * p.ho) { return; }
-  let at = fwd_at(wid, t);
-  let q8 = p.cout8 / 4u;
-  var acc: array<vec4<f32>, 32>;
-  for (var ci = 0u; ci < p.cin; ci++) {
-    for (var kh = 0u; kh < p.kh; kh++) {
-      let seg = x_window(x_row(at, ci, kh), at.iw0 - i32(XPH));
-      let wr = (ci * p.kh + kh) * KW * q8 + at.cq;
-      for (var kw = 0u; kw < KW; kw++) { fma_quads(&acc, seg, kw, wt_v4[wr + kw * q8], wt_v4[wr + kw * q8 + 1u]); }
-    }
-  }
-  store_quads(at.nimg, at.cq * 4u, at.oh, at.ow0, acc);
 }
 
 // Input gradient for any stride: gy [n, cin, h, w] is the forward output gradient (cin = forward

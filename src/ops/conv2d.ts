@@ -86,7 +86,6 @@ export const conv2dTuning = tunable('conv2d', {
   weightGrad: { default: 'im2col' as WeightGrad, allowed: allow.oneOf(WEIGHT_GRADS), candidates: WEIGHT_GRADS, cases: ['conv2d/backward 3x3 24→48 @64²', 'conv2d/backward 3x3 96→192 @16²'], quick: true },
   vec4Loads: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
   subgroupWeights: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 96→192 @16²'], quick: true },
-  vec4Stores: { default: true, allowed: allow.bool, candidates: [true, false], cases: [C24, 'conv2d/3x3 s2 3→32 @256²'], quick: true },
   pixelsPerThread: { default: 8, allowed: allow.int(1, 16), candidates: [2, 4, 8, 16], cases: [C24, 'conv2d/3x3 s2 3→32 @256²'], quick: true },
 });
 
@@ -159,19 +158,18 @@ const round8 = (v: number) => Math.ceil(v / 8) * 8;
 
 interface DirectKernel {
   shader: 'conv2d' | 'conv2d-sg';
-  entry: 'fwd' | 'fwd_v4' | 'fwd_v4_sg' | 'fwd_v4_st4' | 'fwd_v4_st4_sg';
+  entry: 'fwd' | 'fwd_v4' | 'fwd_v4_sg';
   constants: Record<string, number>;
 }
 
 /**
- * The direct forward kernel from input rows `width` wide to output rows `outWidth` wide (stride-1
- * input gradient: from gy rows to input rows) for PX = px: fwd_v4 when rows and every thread's
- * window (PX·stride columns apart) start on vec4 boundaries up to the constant phase (−padLeft)
- * mod 4 and the segment fits the register row (the shader's SEGMAX); its subgroup variant
- * fwd_v4_sg where subgroups have at least 2·kw lanes; either storing vec4 (_st4) where output rows
- * and a thread's PX pixels are whole vec4 (PX a multiple of 4, at most 16); else fwd.
+ * The direct forward kernel over input rows `width` wide (stride-1 input gradient: gy rows) for
+ * PX = px: fwd_v4 when rows and every thread's window (PX·stride columns apart) start on vec4
+ * boundaries up to the constant phase (−padLeft) mod 4 and the segment fits the register row
+ * (the shader's SEGMAX); its subgroup variant fwd_v4_sg where subgroups have at least 2·kw lanes;
+ * else fwd.
  */
-function directKernel(width: number, outWidth: number, sw: number, kw: number, dw: number, px: number, padLeft: number): DirectKernel {
+function directKernel(width: number, sw: number, kw: number, dw: number, px: number, padLeft: number): DirectKernel {
   const t = conv2dTuning.values;
   const seglen = (px - 1) * sw + (kw - 1) * dw + 1;
   const constants = { KW: kw, SW: sw, DW: dw, PX: px };
@@ -180,12 +178,7 @@ function directKernel(width: number, outWidth: number, sw: number, kw: number, d
   }
   const sg = runtime().gpu.subgroups;
   const shared = t.subgroupWeights && sg !== null && sg.min >= 2 * kw;
-  const st4 = t.vec4Stores && outWidth % 4 === 0 && px % 4 === 0;
-  return {
-    shader: shared ? 'conv2d-sg' : 'conv2d',
-    entry: `fwd_v4${st4 ? '_st4' : ''}${shared ? '_sg' : ''}` as DirectKernel['entry'],
-    constants: { ...constants, XPH: vec4Phase(padLeft) },
-  };
+  return { shader: shared ? 'conv2d-sg' : 'conv2d', entry: shared ? 'fwd_v4_sg' : 'fwd_v4', constants: { ...constants, XPH: vec4Phase(padLeft) } };
 }
 
 /** How the forward of a convolution runs: its kernel, constants and the bench's label. */
@@ -196,8 +189,8 @@ export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; co
   }
   if (conv2dTuning.values.tiled) return { shader: 'conv2d-tiled', entry: 'fwd_tiled', constants: { KW: g.kw, SW: g.sw, DW: g.dw }, label: 'tiled 32x32' };
   const px = conv2dTuning.values.pixelsPerThread;
-  const k = directKernel(g.w, g.wo, g.sw, g.kw, g.dw, px, g.pad[2]);
-  return { ...k, label: `direct px=${px}${k.entry.replace(/^fwd/, '').replaceAll('_', ' ')}` };
+  const k = directKernel(g.w, g.sw, g.kw, g.dw, px, g.pad[2]);
+  return { ...k, label: `direct px=${px}${k.entry === 'fwd_v4_sg' ? ' v4 sg' : k.entry === 'fwd_v4' ? ' v4' : ''}` };
 }
 
 /**
@@ -301,7 +294,7 @@ function gradInput(gy: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   if (g.sh === 1 && g.sw === 1) {
     // Stride 1: the forward kernel on gy with flipped weights and padding d · (k − 1) − pad.
     const padW = g.dw * (g.kw - 1) - g.pad[2];
-    launchDirect(op, directKernel(g.wo, g.w, 1, g.kw, g.dw, px, padW), { x: gy, wt, bias: wt, out: gx }, g.n, { ...d, padH: g.dh * (g.kh - 1) - g.pad[0], padW }, convFlops(g));
+    launchDirect(op, directKernel(g.wo, 1, g.kw, g.dw, px, padW), { x: gy, wt, bias: wt, out: gx }, g.n, { ...d, padH: g.dh * (g.kh - 1) - g.pad[0], padW }, convFlops(g));
   } else {
     launchDirect(op, { shader: 'conv2d', entry: 'bwd_x', constants: { KW: g.kw, SW: g.sw, DW: g.dw, PX: px } }, { gy, wt, bias: wt, out: gx }, g.n, d, convFlops(g));
   }

@@ -71,7 +71,7 @@ describe('tuning record', () => {
     expect(checkTuning(cached)).toEqual([]);
     // The defaults changed since in two knobs (gate.unroll 4 → 2, norm.narrowBelow 2048 → 8192: see
     // their declarations); knobs declared since take their defaults.
-    const added = { depthwise: { rollingLanes: 0 }, conv2d: { tiled: false, weightGrad: 'im2col', vec4Stores: true } };
+    const added = { depthwise: { rollingLanes: 0 }, conv2d: { tiled: false, weightGrad: 'im2col' } };
     const now = {
       ...cached,
       gate: { ...cached.gate, unroll: 2 },

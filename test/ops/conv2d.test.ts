@@ -98,7 +98,6 @@ describe('conv2d variants', () => {
   it('every kernel variant (each candidate of every conv2d knob) matches the references, and the forward runs as planned', async () => {
     const vcases: Case[] = [
       { x: [1, 3, 6, 12], w: [5, 3, 3, 3], opts: { padding: 1 }, note: 'vec4 rows' },
-      { x: [1, 3, 5, 12], w: [7, 3, 3, 3], note: 'vec4 input rows, output rows 10 wide: scalar stores' },
       { x: [1, 4, 7, 9], w: [3, 4, 3, 3], note: 'odd rows' },
       { x: [1, 2, 7, 8], w: [3, 2, 3, 3], opts: { stride: 2, padding: 1 }, note: 'stride 2: gathered input gradient' },
       { x: [2, 8, 12, 16], w: [16, 8, 3, 3], opts: { padding: 1 }, note: 'weight gradient split over rows' },
@@ -116,9 +115,8 @@ describe('conv2d variants', () => {
       { shaders: ['conv2d', 'conv2d-sg', 'conv2d-tiled'], extra: [{ conv2d: { pixelsPerThread: 3 } }] },
     );
     const sg = runtime().gpu.subgroups;
-    const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'fwd_v4_st4', 'im2col', 'wprep'].map((e) => `conv2d.${e}`);
-    const shared = ['conv2d-sg.fwd_v4_sg', 'conv2d-sg.fwd_v4_st4_sg'];
-    expect(reached).toEqual([...(sg && sg.min >= 6 ? shared : []), 'conv2d-tiled.fwd_tiled', ...entries]);
+    const entries = ['bwd_b', 'bwd_w', 'bwd_w_sum', 'bwd_x', 'fwd', 'fwd_v4', 'im2col', 'wprep'].map((e) => `conv2d.${e}`);
+    expect(reached).toEqual(sg && sg.min >= 6 ? ['conv2d-sg.fwd_v4_sg', 'conv2d-tiled.fwd_tiled', ...entries] : ['conv2d-tiled.fwd_tiled', ...entries]);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 17 } })).toThrow(/conv2d\.pixelsPerThread must be an integer in 1\.\.16, got 17/);
   });
 });

@@ -26,8 +26,8 @@ import { WeightReader } from '../src/models/weights.js';
 import { tensor } from '../src/tensor/tensor.js';
 import { RecordedForward } from '../src/tensor/replay.js';
 import { adapterLabel } from '../src/gpu/device.js';
-import { DispatchProfiler, type DispatchRecord } from '../src/gpu/profiler.js';
-import { formatProfile, type Profile } from '../src/tune/profile.js';
+import type { DispatchRecord } from '../src/gpu/profiler.js';
+import { formatProfile, profiledCall, type Profile } from '../src/tune/profile.js';
 import { convertKerasMobilenetV2 } from './convert/tfjs-layers.js';
 import { decodeTfjsWeights, readTfjsModel, type TfjsModelFiles } from './convert/tfjs-weights.js';
 
@@ -120,15 +120,9 @@ async function gpuProfile(net: MobileNetV2, size: number, batch: number, calls =
   const [walls, plain]: number[][] = [[], []];
   for (let i = 0; i < calls; i++) {
     plain.push(await timed());
-    const profiler = new DispatchProfiler(rt.device);
-    rt.setProfiler(profiler);
-    try {
-      walls.push(await timed());
-    } finally {
-      rt.setProfiler(null);
-    }
-    rt.flush();
-    runs.push(await profiler.collect());
+    const { wallMs, dispatches } = await profiledCall(rt, call);
+    walls.push(wallMs);
+    runs.push(dispatches);
   }
   x.dispose();
   const same = runs.every((r) => r.length === runs[0].length && r.every((d, j) => d.pipeline === runs[0][j].pipeline));

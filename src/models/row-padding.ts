@@ -16,10 +16,10 @@
 // The rule: a depthwise convolution whose output rows are not a multiple of 4 wide writes padded
 // rows when the subgroup matmul runs here; maps leave the padded form (one copy, `narrow`) where
 // something other than these layers reads them (taps, the pooled head, full convolutions).
-import { conv2d, type Padding4 } from '../ops/conv2d.js';
+import { conv2d, conv2dPlan, convGeometry, pointwiseInto, type Padding4 } from '../ops/conv2d.js';
 import { narrow } from '../ops/concat.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
-import { gemm, matmulPlan } from '../ops/matmul.js';
+import { activationCode } from '../ops/util.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 
 /** An NCHW feature map `w` columns wide, stored in `t` with rows t.shape[3] >= w wide. */
@@ -47,8 +47,9 @@ const round4 = (v: number) => Math.ceil(v / 4) * 4;
 /** x's valid columns as a plain tensor: x.t itself, or a copy (which the caller disposes). */
 export const unpadded = (x: RowMap): Tensor => (isPadded(x) ? narrow(x.t, 3, 0, x.w) : x.t);
 
-/** The product of a 1×1 convolution (Cout m, Cin k) over n pixels runs aligned on the subgroup kernel. */
-const alignedProduct = (m: number, k: number, n: number) => matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }).entry === 'fwd_subgroup';
+/** A 1×1 convolution from c to cout channels over an h×w map runs on the subgroup matmul's aligned entry. */
+const alignedProduct = (cout: number, c: number, h: number, w: number) =>
+  conv2dPlan(convGeometry('runRowLayer', [1, c, h, w], [cout, c, 1, 1], null)).entry === 'fwd_subgroup';
 
 /** f(t) on x's valid columns, the copy they needed (if any) disposed after. */
 function onPlain(x: RowMap | undefined, f: (t: Tensor | undefined) => Tensor): Tensor {
@@ -77,7 +78,7 @@ export function runRowLayer(l: ConvLayer, x: RowMap, padding: Padding4, opts: { 
     // Output rows padded to a multiple of 4 where the rule holds (the 1×1 convolutions that read
     // them then run aligned: their kernel depends on K and N, so c stands in for their Cout). A
     // padded input with zeroed pad columns is read as it is either way.
-    const pads = opts.rowPadding && ow % 4 !== 0 && alignedProduct(c, c, oh * round4(ow));
+    const pads = opts.rowPadding && ow % 4 !== 0 && alignedProduct(c, c, oh, round4(ow));
     if (x.zeroPad && (pads || isPadded(x))) {
       // Rows of wt outputs: the extra right padding (or the zeroed pad columns) reads zeros, so
       // the valid outputs are the unpadded convolution's.
@@ -90,13 +91,9 @@ export function runRowLayer(l: ConvLayer, x: RowMap, padding: Padding4, opts: { 
     return plainMap(onPlain(x, (t) => depthwiseConv2d(t!, l.weight, l.bias, { stride: l.stride, padding, activation })));
   }
   const residual = opts.residual;
-  if (l.k === 1 && l.stride === 1 && isPadded(x) && (!residual || residual.t.shape[3] === stored) && (!opts.feedsDepthwise || alignedProduct(cout, c, h * stored))) {
+  if (l.k === 1 && l.stride === 1 && isPadded(x) && (!residual || residual.t.shape[3] === stored) && (!opts.feedsDepthwise || alignedProduct(cout, c, h, stored))) {
     const y = empty([n, cout, h, stored]);
-    gemm({
-      op: 'conv2d', a: l.weight, b: x.t, out: y, m: cout, n: h * stored, k: c, transA: false, transB: false, batches: n,
-      aBatchStride: 0, bBatchStride: c * h * stored, bias: l.bias, act: l.relu6 ? 1 : 0, addend: residual?.t ?? null,
-      zeroColumns: opts.feedsDepthwise ? { period: stored, valid: x.w } : null,
-    });
+    pointwiseInto(y, x.t, l.weight, l.bias, activationCode('conv2d', activation), residual?.t ?? null, opts.feedsDepthwise ? { period: stored, valid: x.w } : null);
     return { t: y, w: x.w, zeroPad: opts.feedsDepthwise };
   }
   return plainMap(onPlain(x, (t) => onPlain(residual, (r) => conv2d(t!, l.weight, l.bias, { stride: l.stride, padding, activation, residual: r }))));

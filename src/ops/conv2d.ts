@@ -7,7 +7,7 @@ import { needsGrad, record } from '../autograd/tape.js';
 import { runtime } from '../gpu/runtime.js';
 import { Tensor, empty, shapeStr, zeros, type Shape } from '../tensor/tensor.js';
 import { activate, add } from './elementwise.js';
-import { gemm, matmulPlan } from './matmul.js';
+import { gemm, matmulPlan, type GemmArgs } from './matmul.js';
 import { shaderConstant } from '../gpu/kernel.js';
 import { allow, tunable } from './tunable.js';
 import { activationCode, groups1d, launch, sameShape, vec4Phase, type Activation, type ActivationCode } from './util.js';
@@ -214,13 +214,24 @@ function prepWeights(op: string, w: Tensor, g: ConvGeometry, flip: boolean): Ten
   });
 }
 
+/**
+ * A 1×1 convolution's forward as a matmul into `out` [N, Cout, H, W]: y[n] = W [Cout, Cin] · x[n]
+ * [Cin, H·W] (+ bias per row, + addend, then the activation). `zeroColumns`: maps on padded rows
+ * (src/models/row-padding.ts), whose pad columns are stored as 0.
+ */
+export function pointwiseInto(
+  out: Tensor, x: Tensor, w: Tensor, bias: Tensor | null, act: ActivationCode, addend: Tensor | null, zeroColumns: GemmArgs['zeroColumns'] = null,
+): void {
+  const [n, cin, h, wd] = x.shape;
+  const hw = h * wd;
+  gemm({ op: 'conv2d', a: w, b: x, out, m: w.shape[0], n: hw, k: cin, transA: false, transB: false, batches: n, aBatchStride: 0, bBatchStride: cin * hw, bias, act, addend, zeroColumns });
+}
+
 function forward(x: Tensor, w: Tensor, bias: Tensor | null, g: ConvGeometry, act: ActivationCode, residual: Tensor | null = null): Tensor {
   const y = empty([g.n, g.cout, g.ho, g.wo]);
   if (y.size === 0) return y;
-  const hw = g.h * g.w;
   if (forwardAsMatmul(g)) {
-    // y[n] = W [Cout, Cin] · x[n] [Cin, H*W] (+ bias per row, + residual)
-    gemm({ op: 'conv2d', a: w, b: x, out: y, m: g.cout, n: hw, k: g.cin, transA: false, transB: false, batches: g.n, aBatchStride: 0, bBatchStride: g.cin * hw, bias, act, addend: residual });
+    pointwiseInto(y, x, w, bias, act, residual);
     return y;
   }
   if (residual) throw new Error('conv2d: a fused residual needs the matmul route'); // conv2d() adds it otherwise

@@ -73,6 +73,22 @@ export async function profileInference(
   }
 }
 
+/** Runs `fn` with a profiler attached: its wall time and every dispatch it issued, GPU-timed. */
+export async function profiledCall(rt: Runtime, fn: () => Promise<unknown>): Promise<{ wallMs: number; dispatches: DispatchRecord[] }> {
+  const profiler = new DispatchProfiler(rt.device);
+  rt.setProfiler(profiler);
+  let wallMs: number;
+  try {
+    const t = performance.now();
+    await fn();
+    wallMs = performance.now() - t;
+  } finally {
+    rt.setProfiler(null);
+  }
+  rt.flush();
+  return { wallMs, dispatches: await profiler.collect() };
+}
+
 async function profileCalls(rt: Runtime, detector: Detector, images: readonly RgbaImage[], roofline: Profile['roofline'], firstCall: boolean): Promise<Profile> {
   const timePlain = async () => {
     const t = performance.now();
@@ -81,18 +97,7 @@ async function profileCalls(rt: Runtime, detector: Detector, images: readonly Rg
   };
   if (!firstCall) await detector.scoreMaps(images);
   let unprofiledMs = firstCall ? NaN : await timePlain();
-  const profiler = new DispatchProfiler(rt.device);
-  rt.setProfiler(profiler);
-  let wallMs: number;
-  try {
-    const t = performance.now();
-    await detector.scoreMaps(images);
-    wallMs = performance.now() - t;
-  } finally {
-    rt.setProfiler(null);
-  }
-  rt.flush();
-  const dispatches = await profiler.collect();
+  const { wallMs, dispatches } = await profiledCall(rt, () => detector.scoreMaps(images));
   if (firstCall) unprofiledMs = await timePlain();
   const workload = `Detector.scoreMaps, ${images.length} image(s) at S=${detector.config.size}${firstCall ? ', the first call' : ''}`;
   return { workload, wallMs, unprofiledMs, firstCall, adapter: adapterLabel(rt.gpu.info), roofline, dispatches };

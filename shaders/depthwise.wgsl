@@ -8,15 +8,16 @@
 // times larger and slower on lavapipe.
 //
 // Cost model (lavapipe, the CPU Vulkan driver this project tests on): invocations run as 8-wide
-// SIMD, and every load or store whose address differs between invocations is a scalar loop over
-// the lanes (~8 instructions a lane), while a workgroup-uniform load is a single scalar load.
+// SIMD, and every load or store is a scalar loop over the lanes (~8 instructions a lane), even
+// where every lane reads the same address (Mesa 25.0.7; shaders/README.md).
 // Multiply-adds are nearly free next to that, so the kernels minimise divergent loads per output:
 //  - fwd_rolling / bwd_w_rolling (stride 1, the default there) walk down a BW-wide column
 //    strip keeping K partial rows in registers: each input / gy row segment is loaded once;
 //  - forward / bwd_x / bwd_w (any stride) use BH×BW output blocks; forward_v4
 //    reads input rows as aligned vec4 windows (a vec4 load costs about what a scalar one does);
-//  - fwd_rolling and bwd_x give each workgroup one (n, c) plane, so weights load
-//    uniformly; fwd* packs several small planes into one workgroup.
+//  - fwd_rolling and bwd_x give each workgroup one (n, c) plane, so its lanes read the same
+//    weights (the _sg entries share them by shuffle); fwd* packs several small planes into one
+//    workgroup.
 //
 // The fused multi-scale op (DW3 + DW5 + DW7, 'same' padding, shared stride and dilation) is one
 // 7×7 pass with the three filters summed into a centred 7×7 filter (ms_combine); its weight

@@ -160,8 +160,9 @@ fn fwd_vec4_st4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 }
 
 // 8 rows x 256 columns per 64-wide workgroup, each invocation 8 x 4: the A rows depend on the
-// workgroup id only, so a SIMD-across-invocations driver (lavapipe) loads them once as uniforms and
-// only B is gathered per lane — 8 FMAs per gathered value instead of fwd_vec4's 4 x 4 block's 2.
+// workgroup id only, so a GPU can load them once per workgroup as uniforms and gather only B per
+// lane — 8 FMAs per gathered value instead of fwd_vec4's 4 x 4 block's 2 (a tuning candidate:
+// lavapipe, Mesa 25.0.7, still loads them lane by lane; fwd_subgroup shares them by shuffle).
 // Same alignment needs as fwd_vec4, plus M % 4 == 0 when ta.
 @compute @workgroup_size(64)
 fn fwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

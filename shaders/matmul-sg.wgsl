@@ -21,6 +21,13 @@
 // H·W = 49): B's rows picked out of pairs of vec4, C stored as scalars, columns past N masked. A entry of its own, as C
 // is written through the scalar view there and the vec4 view in fwd_subgroup (two writable views
 // of one buffer may not be bound together).
+//
+// fwd_smallk serves products with K <= 32 (the 1×1 convolutions out of few channels: MobileNetV2's
+// expand layers) where subgroups are 8 wide: a workgroup is one subgroup, each lane owns 4 rows
+// and holds their whole K in registers, and the workgroup walks a run of columns 4 at a time;
+// B's K rows at those columns are loaded once, K / 8 vec4 a lane, and shared by shuffles. Per
+// output 1.5-2 loaded or stored values instead of fwd_subgroup's 2.5-4 (K = 16..32), on lavapipe
+// where each costs ~10 instructions a lane.
 enable subgroups;
 // idle_subgroup's early return is decided by subgroupAll, alike for every lane of a subgroup, which
 // the uniformity analysis does not know: every later shuffle is reached by all its lanes or none.
@@ -293,4 +300,88 @@ fn fwd_subgroup_ragged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
   if (RG > 2u) { store_rows_ragged(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
   if (RG > 3u) { store_rows_ragged(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
   add_rows_ragged(rg.out, o.m0, o.n0);
+}
+
+// B's rows 4kq..4kq+3 at the step's columns, out of what the lanes loaded (row k: lane k % 8's
+// v[k / 8]), into acc[i] += row i of w times them. Skipped past K (a uniform branch).
+fn smallk_fma(acc: ptr<function, array<vec4<f32>, 4>>, v: array<vec4<f32>, 4>, kq: u32, w: mat4x4<f32>) {
+  if (4u * kq >= p.k) { return; }
+  let j = kq / 2u;
+  let l = (kq % 2u) * 4u;
+  let x = mat4x4<f32>(subgroupShuffle(v[j], l), subgroupShuffle(v[j], l + 1u), subgroupShuffle(v[j], l + 2u), subgroupShuffle(v[j], l + 3u));
+  (*acc)[0] += x * w[0];
+  (*acc)[1] += x * w[1];
+  (*acc)[2] += x * w[2];
+  (*acc)[3] += x * w[3];
+}
+
+// With an addend (p.add_mode): it goes into the 4 rows from m0 this invocation stored at column
+// n0, then the activation (as add_rows: a loop after the stores compiles faster than a load in each).
+fn smallk_add(out: u32, m0: u32, n0: u32) {
+  if (p.add_mode != 1u) { return; }
+  let kept = kept4(n0);
+  for (var m = m0; m < min(m0 + 4u, p.m); m++) {
+    let i = (out + m * p.n + n0) / 4u;
+    c_v4[i] = select(vec4<f32>(0.0), act4(c_v4[i] + addend_v4[i]), kept);
+  }
+}
+
+@compute @workgroup_size(8)
+fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sl: u32,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let m0 = (wid.y * 8u + sl) * 4u;
+  let rg = range_of(wid.z);
+  let rows = min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
+  let ab = rg.zb * p.a_bs / 4u;
+  let lda4 = p.lda / 4u;
+  // w[kq], column i: row m0 + i over k = 4kq..4kq+3 (zeros past K). Loaded in a loop with a
+  // run-time bound, which stays a loop: unrolled, its 32 vec4 loads made the pipeline take 1.2 s
+  // to compile on lavapipe.
+  var w = array<mat4x4<f32>, 8>();
+  for (var kq = 0u; kq < p.k / 4u; kq++) {
+    w[kq] = mat4x4<f32>(a_v4[ab + rows.x * lda4 + kq], a_v4[ab + rows.y * lda4 + kq],
+                        a_v4[ab + rows.z * lda4 + kq], a_v4[ab + rows.w * lda4 + kq]);
+  }
+  // Copied out once: read from the loop-indexed array at every step, the kernel ran 10-50 % slower.
+  let w0 = w[0];
+  let w1 = w[1];
+  let w2 = w[2];
+  let w3 = w[3];
+  let w4 = w[4];
+  let w5 = w[5];
+  let w6 = w[6];
+  let w7 = w[7];
+  var rb = vec4<f32>(0.0);
+  if (p.bias_mode == 1u) { rb = vec4<f32>(bias[rows.x], bias[rows.y], bias[rows.z], bias[rows.w]); }
+  let ldb4 = p.ldb / 4u;
+  // This lane loads B rows sl, sl + 8, sl + 16, sl + 24 (clamped to K - 1: rows past K are never read).
+  let krow = min(vec4<u32>(sl) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(p.k - 1u)) * ldb4;
+  let span = (p.n + 4u * nwg.x - 1u) / (4u * nwg.x) * 4u; // columns per workgroup
+  let ne = min(wid.x * span + span, p.n);
+  for (var n0 = wid.x * span; n0 < ne; n0 += 4u) {
+    let xb = (rg.zb * p.b_bs + n0) / 4u;
+    var v = array<vec4<f32>, 4>();
+    v[0] = b_v4[xb + krow.x];
+    if (p.k > 8u) { v[1] = b_v4[xb + krow.y]; }
+    if (p.k > 16u) { v[2] = b_v4[xb + krow.z]; }
+    if (p.k > 24u) { v[3] = b_v4[xb + krow.w]; }
+    var acc = array<vec4<f32>, 4>(); // zeroed at every step: a bare declaration is not (shaders/README.md)
+    smallk_fma(&acc, v, 0u, w0);
+    smallk_fma(&acc, v, 1u, w1);
+    smallk_fma(&acc, v, 2u, w2);
+    smallk_fma(&acc, v, 3u, w3);
+    smallk_fma(&acc, v, 4u, w4);
+    smallk_fma(&acc, v, 5u, w5);
+    smallk_fma(&acc, v, 6u, w6);
+    smallk_fma(&acc, v, 7u, w7);
+    let kept = kept4(n0);
+    let fin = p.add_mode != 1u; // with an addend, smallk_add applies the activation
+    for (var i = 0u; i < 4u; i++) {
+      if (m0 + i < p.m) {
+        let r = acc[i] + vec4<f32>(rb[i]);
+        c_v4[(rg.out + (m0 + i) * p.n + n0) / 4u] = select(vec4<f32>(0.0), select(r, act4(r), fin), kept);
+      }
+    }
+    smallk_add(rg.out, m0, n0);
+  }
 }

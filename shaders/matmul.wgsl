@@ -14,7 +14,8 @@
 //   fwd_rows   8 x 256 tile per 64-wide workgroup, A rows uniform per workgroup (below).
 //   fwd_subgroup     in shaders/matmul-sg.wgsl (needs the 'subgroups' feature): A rows shared by subgroup
 //             broadcasts, 16 x 4 per thread; the default wherever it can run (3x fwd_vec4 on lavapipe);
-//             fwd_subgroup_ragged there takes B and C rows that do not start on vec4 boundaries.
+//             fwd_subgroup_ragged there takes B and C rows that do not start on vec4 boundaries, and
+//             fwd_smallk products with K <= 32 (whole K in registers, B shared by broadcasts).
 
 struct Params {
   m: u32,

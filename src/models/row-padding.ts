@@ -19,6 +19,7 @@
 import { conv2d, conv2dPlan, convGeometry, pointwiseInto, type Padding4 } from '../ops/conv2d.js';
 import { narrow } from '../ops/concat.js';
 import { depthwiseConv2d } from '../ops/depthwise.js';
+import { storesZeroColumns } from '../ops/matmul.js';
 import { activationCode } from '../ops/util.js';
 import { empty, type Tensor } from '../tensor/tensor.js';
 
@@ -47,9 +48,9 @@ const round4 = (v: number) => Math.ceil(v / 4) * 4;
 /** x's valid columns as a plain tensor: x.t itself, or a copy (which the caller disposes). */
 export const unpadded = (x: RowMap): Tensor => (isPadded(x) ? narrow(x.t, 3, 0, x.w) : x.t);
 
-/** A 1×1 convolution from c to cout channels over an h×w map runs on the subgroup matmul's aligned entry. */
+/** A 1×1 convolution from c to cout channels over an h×w map runs on an aligned subgroup kernel, one that can zero pad columns. */
 const alignedProduct = (cout: number, c: number, h: number, w: number) =>
-  conv2dPlan(convGeometry('runRowLayer', [1, c, h, w], [cout, c, 1, 1], null)).entry === 'fwd_subgroup';
+  storesZeroColumns(conv2dPlan(convGeometry('runRowLayer', [1, c, h, w], [cout, c, 1, 1], null)));
 
 /** f(t) on x's valid columns, the copy they needed (if any) disposed after. */
 function onPlain(x: RowMap | undefined, f: (t: Tensor | undefined) => Tensor): Tensor {

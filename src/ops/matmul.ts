@@ -11,18 +11,21 @@ import { groups1d, launch, type ActivationCode } from './util.js';
  * shaders/matmul-sg.wgsl); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and the shape allow
  * it, else vec4 when aligned, else scalar.
  */
-export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup'] as const;
+export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup', 'smallk'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
 const CONV1X1 = 'conv2d/1x1 144→24 @64²';
+const EXPAND = ['conv2d/1x1 16→96 @128²', 'conv2d/1x1 32→192 @32²'];
 
 /**
  * The knobs. `variant`: the kernel every matmul (and the 1×1 convolution path) uses unless a call
  * asks for another. fwd_subgroup's `rowGroups`: row groups per thread (1..4); `groupLanes`: rows per
  * group, i.e. lanes that share them: 0 = the adapter's smallest subgroup size capped at 8 (4 on
- * SwiftShader), or 4 / 8 (never above the smallest subgroup size). Measured: bench/RESULTS.md.
+ * SwiftShader), or 4 / 8 (never above the smallest subgroup size). `smallK`: 'auto' runs products
+ * with K up to this on fwd_smallk where subgroups are 8 wide (0: never); `smallKSpan`: columns per
+ * fwd_smallk workgroup (a uniform: no pipeline of its own). Measured: bench/RESULTS.md.
  */
-export const matmulTuning = tunable<{ variant: MatmulVariant | 'auto'; groupLanes: 0 | 4 | 8; rowGroups: number }>('matmul', {
+export const matmulTuning = tunable<{ variant: MatmulVariant | 'auto'; groupLanes: 0 | 4 | 8; rowGroups: number; smallK: 0 | 32; smallKSpan: number }>('matmul', {
   variant: {
     default: 'auto',
     allowed: allow.oneOf(['auto', ...MATMUL_VARIANTS], `one of auto, ${MATMUL_VARIANTS.join(', ')}`),
@@ -32,6 +35,8 @@ export const matmulTuning = tunable<{ variant: MatmulVariant | 'auto'; groupLane
   },
   groupLanes: { default: 0, allowed: allow.oneOf([0, 4, 8], '0 (auto), 4 or 8'), candidates: [0, 4], cases: ['matmul/512x512x512', CONV1X1] },
   rowGroups: { default: 2, allowed: allow.int(1, 4), candidates: [1, 2, 4], cases: ['matmul/512x512x512', CONV1X1] },
+  smallK: { default: 32, allowed: allow.oneOf([0, 32], '0 (off) or 32'), candidates: [0, 32], cases: EXPAND },
+  smallKSpan: { default: 256, allowed: allow.oneOf([32, 64, 128, 256, 512, 1024], '32, 64, 128, 256, 512 or 1024'), candidates: [64, 128, 256, 512], cases: EXPAND },
 });
 
 /** Sets the variant every matmul (and the 1x1 convolution path) uses unless told otherwise. */
@@ -83,7 +88,7 @@ export interface GemmArgs {
   /**
    * Columns stored as 0: n where n % period >= valid (C's rows as feature maps whose rows are
    * padded to `period`; see src/models/row-padding.ts). Forward-only, and only on the subgroup
-   * kernel's aligned entry (fwd_subgroup, with split-K's sum_splits).
+   * kernels' aligned entries (fwd_subgroup, with split-K's sum_splits, and fwd_smallk).
    */
   zeroColumns?: { period: number; valid: number } | null;
   variant?: MatmulVariant | 'auto';
@@ -124,14 +129,24 @@ function subgroupShape(
 }
 
 /**
+ * Whether fwd_smallk can run the product: subgroups exactly 8 wide (a workgroup of 8 is one
+ * subgroup), A and B not transposed, K ≤ 32 and vec4-aligned operands, not a sum over batches.
+ */
+function smallKFits(n: number, k: number, transA: boolean, transB: boolean, strides: BatchStrides, summed: boolean): boolean {
+  const sg = runtime().gpu.subgroups;
+  return !!sg && sg.min === 8 && sg.max === 8 && !transA && !transB && !summed && k % 4 === 0 && k <= 32
+    && n % 4 === 0 && strides.a % 4 === 0 && strides.b % 4 === 0;
+}
+
+/**
  * The kernel `gemm` runs for a product: the requested variant where it can run, else the nearest
- * that can ('auto': subgroup, then vec4, then scalar). `stridesAligned`: batch strides % 4 == 0.
+ * that can ('auto': smallk for K ≤ smallK and M ≥ 32, subgroup, then vec4, then scalar).
  */
 export function resolveMatmulVariant(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, summed = false,
 ): MatmulVariant {
-  return matmulPlan(m, n, k, transA, transB, requested, strides).variant;
+  return matmulPlan(m, n, k, transA, transB, requested, strides, summed).variant;
 }
 
 /** Elements between consecutive batches of A and of B (0: one matrix, or a broadcast one). */
@@ -154,11 +169,23 @@ export interface MatmulPlan {
   label: string;
 }
 
-/** How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile. */
+/**
+ * How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile.
+ * `summed`: every batch summed into one C (gemm's reduce over several batches).
+ */
 export function matmulPlan(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, summed = false,
 ): MatmulPlan {
+  // M ≥ 32: a workgroup's 8 lanes own 4 rows each, idle past M.
+  const autoSmallK = requested === 'auto' && k <= matmulTuning.values.smallK && m >= 32;
+  if ((requested === 'smallk' || autoSmallK) && smallKFits(n, k, transA, transB, strides, summed)) {
+    return { variant: 'smallk', sg: null, shader: 'matmul-sg', entry: 'fwd_smallk', constants: {}, tile: [32, matmulTuning.values.smallKSpan], label: requested === 'auto' ? 'auto→smallk' : 'smallk' };
+  }
+  if (requested === 'smallk') {
+    const pl = matmulPlan(m, n, k, transA, transB, 'auto', strides, summed);
+    return { ...pl, label: `smallk→${pl.variant}` };
+  }
   const aligned = vec4Aligned(m, n, k, transA, transB) && strides.a % 4 === 0 && strides.b % 4 === 0;
   const sg = requested === 'auto' || requested === 'subgroup' ? subgroupShape(m, n, k, transA, transB, strides.a, strides.b) : null;
   const variant: MatmulVariant = sg
@@ -179,6 +206,9 @@ export function matmulPlan(
   };
 }
 
+/** Whether the plan's kernel can store columns as 0 (gemm's zeroColumns): fwd_subgroup (with split-K's sum) and fwd_smallk. */
+export const storesZeroColumns = (pl: { entry: string }): boolean => pl.entry === 'fwd_subgroup' || pl.entry === 'fwd_smallk';
+
 export function gemm(args: GemmArgs): void {
   let g = args;
   if (g.addend && g.addend.size !== g.out.size) {
@@ -196,10 +226,10 @@ export function gemm(args: GemmArgs): void {
     runtime().clear(g.out.bufferFor(g.op));
     return;
   }
-  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride });
+  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride }, reduce && g.batches > 1);
   const cols = g.zeroColumns ?? null;
-  if (cols && (pl.entry !== 'fwd_subgroup' || !(Number.isInteger(cols.period) && cols.period > 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
-    throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup kernel (this product runs ${pl.entry}) and a period dividing N = ${n}`);
+  if (cols && (!storesZeroColumns(pl) || !(Number.isInteger(cols.period) && cols.period > 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
+    throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup or fwd_smallk kernel (this product runs ${pl.entry}) and a period dividing N = ${n}`);
   }
   const colUniforms = { col_period: cols?.period ?? 0, col_valid: cols?.valid ?? 0 };
   const [tm, tn] = pl.tile;

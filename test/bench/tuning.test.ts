@@ -47,7 +47,7 @@ describe('tuning record', () => {
   });
 
   it('rejects bad values before changing anything and ignores unknown names', () => {
-    expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, rows, subgroup, got "fast"/);
+    expect(() => applyTuning({ matmul: { variant: 'fast' as never }, norm: { wg: 128 } })).toThrow(/matmul\.variant must be one of auto, vec4, scalar, tiled, rows, subgroup, smallk, got "fast"/);
     expect(normTuning.values.wg).toBe(defaultTuning().norm.wg);
     expect(() => applyTuning({ norm: { wg: 48 } })).toThrow(/norm\.wg must be a power of two/);
     expect(() => applyTuning({ conv2d: { pixelsPerThread: 0 } })).toThrow(/conv2d\.pixelsPerThread/);
@@ -71,19 +71,22 @@ describe('tuning record', () => {
     expect(checkTuning(cached)).toEqual([]);
     // The defaults changed since in two knobs (gate.unroll 4 → 2, norm.narrowBelow 2048 → 8192: see
     // their declarations); knobs declared since take their defaults.
-    const added = { depthwise: { rollingLanes: 0 }, conv2d: { tiled: false, weightGrad: 'im2col' } };
+    const added = { depthwise: { rollingLanes: 0 }, conv2d: { tiled: false, weightGrad: 'im2col' }, matmul: { smallK: 32, smallKSpan: 256 } };
     const now = {
       ...cached,
       gate: { ...cached.gate, unroll: 2 },
       norm: { ...cached.norm, narrowBelow: 8192 },
       depthwise: { ...cached.depthwise, ...added.depthwise },
       conv2d: { ...cached.conv2d, ...added.conv2d },
+      matmul: { ...cached.matmul, ...added.matmul },
     };
     expect(currentTuning()).toEqual(now);
     const changed = structuredClone(cached) as TuningRecord;
     Object.assign(changed, { norm: { ...cached.norm, wg: 64 }, depthwise: { ...cached.depthwise, forward: { bw: 16, bh: 2 } } });
     withTuning(changed, () =>
-      expect(currentTuning()).toEqual({ ...changed, depthwise: { ...changed.depthwise, ...added.depthwise }, conv2d: { ...changed.conv2d, ...added.conv2d } }),
+      expect(currentTuning()).toEqual({
+        ...changed, depthwise: { ...changed.depthwise, ...added.depthwise }, conv2d: { ...changed.conv2d, ...added.conv2d }, matmul: { ...changed.matmul, ...added.matmul },
+      }),
     );
     expect(currentTuning()).toEqual(now);
   });

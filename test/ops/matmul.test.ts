@@ -51,6 +51,12 @@ cases.push(
   { a: [5, 8, 4], b: [1, 8, 12], transA: true },
 );
 
+/** The matmul-sg entries the sweeps reach on an adapter with these subgroup sizes. */
+function subgroupEntries(sg: { min: number; max: number } | null): string[] {
+  if (!sg || sg.min < 4 || sg.max > 64) return [];
+  return [...(sg.min === 8 && sg.max === 8 ? ['matmul-sg.fwd_smallk'] : []), 'matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged'];
+}
+
 function transpose2d(d: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(d.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = d[r * cols + c];
@@ -92,6 +98,21 @@ describe('matmul forward', () => {
     expect(matmulPlan(8, 8, 8, false, false, 'subgroup', { a: 0, b: 6 }).entry).toBe(usable ? 'fwd_subgroup_ragged' : 'fwd_scalar');
   });
 
+  it("'auto' takes fwd_smallk for K <= 32 and M >= 32 where subgroups are 8 wide, not for sums over batches", () => {
+    const sg = runtime().gpu.subgroups;
+    const eight = sg !== null && sg.min === 8 && sg.max === 8;
+    const other = sg !== null && sg.min >= 8 && sg.max <= 64 ? 'subgroup' : 'vec4';
+    expect(resolveMatmulVariant(96, 12544, 16, false, false, 'auto')).toBe(eight ? 'smallk' : other);
+    expect(matmulPlan(144, 3136, 24, false, false, 'auto', { a: 0, b: 24 * 3136 }).entry).toBe(eight ? 'fwd_smallk' : other === 'subgroup' ? 'fwd_subgroup' : 'fwd_vec4_st4');
+    expect(resolveMatmulVariant(16, 12544, 32, false, false, 'auto')).toBe(other); // M < 32: idle lanes
+    expect(resolveMatmulVariant(96, 256, 36, false, false, 'auto')).toBe(other); // K > 32
+    expect(resolveMatmulVariant(96, 256, 16, true, false, 'auto')).toBe(other); // A transposed
+    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', { a: 0, b: 4096 }, true)).toBe(other); // summed
+    // asked for: any M (lanes past it store nothing), else the nearest that runs
+    expect(matmulPlan(5, 20, 12, false, false, 'smallk').label).toBe(eight ? 'smallk' : `smallk→${other === 'subgroup' ? 'subgroup' : 'vec4'}`);
+    expect(matmulPlan(5, 21, 12, false, false, 'smallk').entry).not.toBe('fwd_smallk'); // N % 4 != 0
+  });
+
   it('every kernel variant (each candidate of every matmul knob, row groups and lanes of the subgroup kernel) matches the reference, and runs as planned', async () => {
     // [M, K, N], transA, transB: aligned (subgroup / vec4 with vec4 stores), Bᵀ with N % 4 != 0
     // (vec4 loads, scalar stores), unaligned (scalar), the subgroup kernel's partial row blocks
@@ -100,6 +121,7 @@ describe('matmul forward', () => {
       [64, 64, 64, false, false], [8, 8, 6, false, true], [13, 17, 19, false, false], [100, 36, 20, true, false], [100, 36, 20, false, false], [5, 2048, 3, false, false],
       [8, 1024, 4, false, false], // split-K summed as vec4
       [37, 20, 49, false, false], [36, 12, 7, true, false], [3, 8, 1, false, false], // ragged N: fwd_subgroup_ragged
+      [96, 16, 132, false, false], [33, 28, 8, false, false], [40, 32, 1028, false, false], // K <= 32: fwd_smallk (partial spans, rows)
     ];
     const runs = products.map(([m, k, n, transA, transB]) => ({
       name: `${m}x${k}x${n}${transA ? ' transA' : ''}${transB ? ' transB' : ''}`,
@@ -120,7 +142,7 @@ describe('matmul forward', () => {
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
     const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits', 'sum_splits_v4'].map((e) => `matmul.${e}`);
-    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
+    expect(reached).toEqual(subgroupEntries(sg).concat(entries));
   });
 
   it('every kernel variant adds a bias, an addend and a ReLU6 in its stores (split-K in sum_splits) as the reference does', async () => {
@@ -131,7 +153,7 @@ describe('matmul forward', () => {
     const products: Array<[number, number, number, number, boolean, boolean]> = [
       [64, 64, 64, 1, false, false], [13, 17, 19, 1, false, false], [24, 16, 36, 2, false, false], [37, 20, 49, 2, false, false],
       [3, 8, 1, 1, false, false], [5, 2048, 3, 1, false, false], [6, 1024, 8, 1, false, false], [1, 4, 4, 3, false, false], [8, 8, 6, 2, false, true],
-      [36, 12, 20, 2, true, false], [36, 12, 7, 1, true, false],
+      [36, 12, 20, 2, true, false], [36, 12, 7, 1, true, false], [40, 12, 20, 2, false, false], [32, 32, 4, 1, false, false],
     ];
     const runs = products.map(([m, k, n, batches, transA, transB]) => ({
       name: `${m}x${k}x${n} ×${batches}${transA ? ' transA' : ''}${transB ? ' transB' : ''} + bias + addend, relu6`,
@@ -160,7 +182,7 @@ describe('matmul forward', () => {
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
     const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits', 'sum_splits_v4'].map((e) => `matmul.${e}`);
-    expect(reached).toEqual(sg && sg.min >= 4 && sg.max <= 64 ? ['matmul-sg.fwd_subgroup', 'matmul-sg.fwd_subgroup_ragged', ...entries] : entries);
+    expect(reached).toEqual(subgroupEntries(sg).concat(entries));
     const a = tensor(randn(8, 1), [2, 4]);
     expect(() => gemm({ op: 'test', a, b: a, out: a, m: 2, n: 2, k: 4, transA: false, transB: true, batches: 1, aBatchStride: 0, bBatchStride: 0, addend: tensor([1, 2, 3]) })).toThrow(
       /test: addend \[3\] does not match the output \[2, 4\]/,
@@ -168,15 +190,17 @@ describe('matmul forward', () => {
     a.dispose();
   });
 
-  it('zeroColumns stores 0 in the columns n % period >= valid, after bias, addend and activation (fwd_subgroup, split-K)', async () => {
+  it('zeroColumns stores 0 in the columns n % period >= valid, after bias, addend and activation (fwd_subgroup, split-K, fwd_smallk)', async () => {
     const sg = runtime().gpu.subgroups;
     // [m, k, n, batches, period, valid, addend]: feature maps of 7×8 padded rows (7 valid), a
     // residual, split-K (k 1024, 8 columns), a period of 4 with 3 valid, batches of 2.
     const products: Array<[number, number, number, number, number, number, boolean]> = [
       [40, 16, 56, 1, 8, 7, false], [24, 12, 56, 2, 8, 7, true], [6, 1024, 8, 1, 8, 7, true], [20, 8, 12, 2, 4, 3, false],
+      [40, 64, 56, 1, 8, 7, true], [64, 12, 24, 2, 4, 3, true],
     ];
     for (const [m, k, n, batches, period, valid, withAddend] of products) {
-      const usable = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }).entry === 'fwd_subgroup';
+      const entry = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }).entry;
+      const usable = entry === 'fwd_subgroup' || entry === 'fwd_smallk';
       expect(usable).toBe(!!sg && sg.min >= 4 && sg.max <= 64);
       const [ad, bd] = [randn(m * k, m + k), randn(batches * k * n, k + n)];
       const [biasd, addd] = [randn(m, 5).map((v) => 3 * v), randn(batches * m * n, 9).map((v) => 4 * v)];
@@ -184,7 +208,7 @@ describe('matmul forward', () => {
       const out = empty([batches, m, n]);
       const run = () => gemm({ op: 'test', a, b, out, m, n, k, transA: false, transB: false, batches, aBatchStride: 0, bBatchStride: k * n, bias, addend: withAddend ? addend : null, act: 1, zeroColumns: { period, valid } });
       if (!usable) {
-        expect(run).toThrow(/test: zeroColumns \{"period":\d+,"valid":\d+\} needs the fwd_subgroup kernel/);
+        expect(run).toThrow(/test: zeroColumns \{"period":\d+,"valid":\d+\} needs the fwd_subgroup or fwd_smallk kernel/);
       } else {
         run();
         const want = new Float64Array(batches * m * n);
@@ -202,7 +226,7 @@ describe('matmul forward', () => {
     if (sg && sg.min >= 4 && sg.max <= 64) {
       const [a, b, out] = [tensor(randn(8 * 4, 1), [8, 4]), tensor(randn(4 * 49, 2), [4, 49]), empty([8, 49])];
       expect(() => gemm({ op: 'test', a, b, out, m: 8, n: 49, k: 4, transA: false, transB: false, batches: 1, aBatchStride: 0, bBatchStride: 0, zeroColumns: { period: 7, valid: 6 } })).toThrow(
-        /test: zeroColumns \{"period":7,"valid":6\} needs the fwd_subgroup kernel \(this product runs fwd_subgroup_ragged\) and a period dividing N = 49/,
+        /test: zeroColumns \{"period":7,"valid":6\} needs the fwd_subgroup or fwd_smallk kernel \(this product runs fwd_subgroup_ragged\) and a period dividing N = 49/,
       );
       for (const t of [a, b, out]) t.dispose();
     }

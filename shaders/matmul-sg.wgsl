@@ -338,9 +338,8 @@ fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
   // run-time bound, which stays a loop: unrolled, its 32 vec4 loads made the pipeline take 1.2 s
   // to compile on lavapipe.
   var w = array<mat4x4<f32>, 8>();
-  for (var kq = 0u; kq < p.k / 4u; kq++) {
-    w[kq] = mat4x4<f32>(a_v4[ab + rows.x * lda4 + kq], a_v4[ab + rows.y * lda4 + kq],
-                        a_v4[ab + rows.z * lda4 + kq], a_v4[ab + rows.w * lda4 + kq]);
+  for (var q = 0u; q < p.k; q++) { // column q % 4 of w[q / 4]
+    w[q / 4u][q % 4u] = a_v4[ab + rows[q % 4u] * lda4 + q / 4u];
   }
   // Copied out once: read from the loop-indexed array at every step, the kernel ran 10-50 % slower.
   let w0 = w[0];

@@ -27,7 +27,9 @@
 // and holds their whole K in registers, and the workgroup walks a run of columns 4 at a time;
 // B's K rows at those columns are loaded once, K / 8 vec4 a lane, and shared by shuffles. Per
 // output 1.5-2 loaded or stored values instead of fwd_subgroup's 2.5-4 (K = 16..32), on lavapipe
-// where each costs ~10 instructions a lane.
+// where each costs ~10 instructions a lane. No addend (gemm runs such products on fwd_subgroup:
+// a residual add cost ~50 ms of the pipeline's compile), and zeroed columns come in periods that
+// are multiples of 4 (padded rows).
 enable subgroups;
 // idle_subgroup's early return is decided by subgroupAll, alike for every lane of a subgroup, which
 // the uniformity analysis does not know: every later shuffle is reached by all its lanes or none.
@@ -315,17 +317,6 @@ fn smallk_fma(acc: ptr<function, array<vec4<f32>, 4>>, v: array<vec4<f32>, 4>, k
   (*acc)[3] += x * w[3];
 }
 
-// With an addend (p.add_mode): it goes into the 4 rows from m0 this invocation stored at column
-// n0, then the activation (as add_rows: a loop after the stores compiles faster than a load in each).
-fn smallk_add(out: u32, m0: u32, n0: u32) {
-  if (p.add_mode != 1u) { return; }
-  let kept = kept4(n0);
-  for (var m = m0; m < min(m0 + 4u, p.m); m++) {
-    let i = (out + m * p.n + n0) / 4u;
-    c_v4[i] = select(vec4<f32>(0.0), act4(c_v4[i] + addend_v4[i]), kept);
-  }
-}
-
 @compute @workgroup_size(8)
 fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) sl: u32,
               @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -357,6 +348,9 @@ fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
   let krow = min(vec4<u32>(sl) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(p.k - 1u)) * ldb4;
   let span = (p.n + 4u * nwg.x - 1u) / (4u * nwg.x) * 4u; // columns per workgroup
   let ne = min(wid.x * span + span, p.n);
+  // Column n0's place in its padded row (gemm's zeroColumns, whose period is a multiple of 4 here):
+  // carried from step to step, where kept4 would divide per lane (slow to run and to compile).
+  var col = wid.x * span % max(p.col_period, 1u);
   for (var n0 = wid.x * span; n0 < ne; n0 += 4u) {
     let xb = (rg.zb * p.b_bs + n0) / 4u;
     var v = array<vec4<f32>, 4>();
@@ -373,14 +367,12 @@ fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
     smallk_fma(&acc, v, 5u, w5);
     smallk_fma(&acc, v, 6u, w6);
     smallk_fma(&acc, v, 7u, w7);
-    let kept = kept4(n0);
-    let fin = p.add_mode != 1u; // with an addend, smallk_add applies the activation
+    let kept = select(vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.col_valid), vec4<bool>(true), p.col_period == 0u);
+    col = select(col + 4u, 0u, col + 4u >= p.col_period);
     for (var i = 0u; i < 4u; i++) {
       if (m0 + i < p.m) {
-        let r = acc[i] + vec4<f32>(rb[i]);
-        c_v4[(rg.out + (m0 + i) * p.n + n0) / 4u] = select(vec4<f32>(0.0), select(r, act4(r), fin), kept);
+        c_v4[(rg.out + (m0 + i) * p.n + n0) / 4u] = select(vec4<f32>(0.0), act4(acc[i] + vec4<f32>(rb[i])), kept);
       }
     }
-    smallk_add(rg.out, m0, n0);
   }
 }

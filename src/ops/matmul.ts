@@ -128,14 +128,25 @@ function subgroupShape(
   return { g, rg, ln, ragged };
 }
 
+/** What else than its shape decides a product's kernel (gemm's arguments). */
+export interface ProductTraits {
+  /** Every batch summed into one C (gemm's reduce over several batches). */
+  summed?: boolean;
+  /** An addend fused into the stores. */
+  addend?: boolean;
+  /** gemm's zeroColumns period (0 or absent: none). */
+  zeroPeriod?: number;
+}
+
 /**
  * Whether fwd_smallk can run the product: subgroups exactly 8 wide (a workgroup of 8 is one
- * subgroup), A and B not transposed, K ≤ 32 and vec4-aligned operands, not a sum over batches.
+ * subgroup), A and B not transposed, K ≤ 32 and vec4-aligned operands; a plain product (not a sum
+ * over batches, no addend, zeroed columns in periods of whole vec4s).
  */
-function smallKFits(n: number, k: number, transA: boolean, transB: boolean, strides: BatchStrides, summed: boolean): boolean {
+function smallKFits(n: number, k: number, transA: boolean, transB: boolean, strides: BatchStrides, t: ProductTraits): boolean {
   const sg = runtime().gpu.subgroups;
-  return !!sg && sg.min === 8 && sg.max === 8 && !transA && !transB && !summed && k % 4 === 0 && k <= 32
-    && n % 4 === 0 && strides.a % 4 === 0 && strides.b % 4 === 0;
+  return !!sg && sg.min === 8 && sg.max === 8 && !transA && !transB && k % 4 === 0 && k <= 32
+    && n % 4 === 0 && strides.a % 4 === 0 && strides.b % 4 === 0 && !t.summed && !t.addend && (t.zeroPeriod ?? 0) % 4 === 0;
 }
 
 /**
@@ -144,9 +155,9 @@ function smallKFits(n: number, k: number, transA: boolean, transB: boolean, stri
  */
 export function resolveMatmulVariant(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, summed = false,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, traits: ProductTraits = {},
 ): MatmulVariant {
-  return matmulPlan(m, n, k, transA, transB, requested, strides, summed).variant;
+  return matmulPlan(m, n, k, transA, transB, requested, strides, traits).variant;
 }
 
 /** Elements between consecutive batches of A and of B (0: one matrix, or a broadcast one). */
@@ -169,21 +180,18 @@ export interface MatmulPlan {
   label: string;
 }
 
-/**
- * How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile.
- * `summed`: every batch summed into one C (gemm's reduce over several batches).
- */
+/** How a product runs: the variant resolveMatmulVariant picks, its kernel, constants and tile. */
 export function matmulPlan(
   m: number, n: number, k: number, transA: boolean, transB: boolean,
-  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, summed = false,
+  requested: MatmulVariant | 'auto' = matmulTuning.values.variant, strides: BatchStrides = NO_STRIDES, traits: ProductTraits = {},
 ): MatmulPlan {
   // M ≥ 32: a workgroup's 8 lanes own 4 rows each, idle past M.
   const autoSmallK = requested === 'auto' && k <= matmulTuning.values.smallK && m >= 32;
-  if ((requested === 'smallk' || autoSmallK) && smallKFits(n, k, transA, transB, strides, summed)) {
+  if ((requested === 'smallk' || autoSmallK) && smallKFits(n, k, transA, transB, strides, traits)) {
     return { variant: 'smallk', sg: null, shader: 'matmul-sg', entry: 'fwd_smallk', constants: {}, tile: [32, matmulTuning.values.smallKSpan], label: requested === 'auto' ? 'auto→smallk' : 'smallk' };
   }
   if (requested === 'smallk') {
-    const pl = matmulPlan(m, n, k, transA, transB, 'auto', strides, summed);
+    const pl = matmulPlan(m, n, k, transA, transB, 'auto', strides, traits);
     return { ...pl, label: `smallk→${pl.variant}` };
   }
   const aligned = vec4Aligned(m, n, k, transA, transB) && strides.a % 4 === 0 && strides.b % 4 === 0;
@@ -226,8 +234,9 @@ export function gemm(args: GemmArgs): void {
     runtime().clear(g.out.bufferFor(g.op));
     return;
   }
-  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride }, reduce && g.batches > 1);
   const cols = g.zeroColumns ?? null;
+  const traits = { summed: reduce && g.batches > 1, addend: !!g.addend, zeroPeriod: cols?.period ?? 0 };
+  const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride }, traits);
   if (cols && (!storesZeroColumns(pl) || !(Number.isInteger(cols.period) && cols.period > 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
     throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup or fwd_smallk kernel (this product runs ${pl.entry}) and a period dividing N = ${n}`);
   }

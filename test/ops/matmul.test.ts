@@ -98,7 +98,8 @@ describe('matmul forward', () => {
     expect(matmulPlan(8, 8, 8, false, false, 'subgroup', { a: 0, b: 6 }).entry).toBe(usable ? 'fwd_subgroup_ragged' : 'fwd_scalar');
   });
 
-  it("'auto' takes fwd_smallk for K <= 32 and M >= 32 where subgroups are 8 wide, not for sums over batches", () => {
+  it("'auto' takes fwd_smallk for K <= 32 and M >= 32 where subgroups are 8 wide, for plain products", () => {
+    const NONE = { a: 0, b: 0 };
     const sg = runtime().gpu.subgroups;
     const eight = sg !== null && sg.min === 8 && sg.max === 8;
     const other = sg !== null && sg.min >= 8 && sg.max <= 64 ? 'subgroup' : 'vec4';
@@ -107,7 +108,10 @@ describe('matmul forward', () => {
     expect(resolveMatmulVariant(16, 12544, 32, false, false, 'auto')).toBe(other); // M < 32: idle lanes
     expect(resolveMatmulVariant(96, 256, 36, false, false, 'auto')).toBe(other); // K > 32
     expect(resolveMatmulVariant(96, 256, 16, true, false, 'auto')).toBe(other); // A transposed
-    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', { a: 0, b: 4096 }, true)).toBe(other); // summed
+    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', { a: 0, b: 4096 }, { summed: true })).toBe(other);
+    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { addend: true })).toBe(other);
+    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { zeroPeriod: 6 })).toBe(other); // zeroed columns by vec4
+    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { zeroPeriod: 8 })).toBe(eight ? 'smallk' : other);
     // asked for: any M (lanes past it store nothing), else the nearest that runs
     expect(matmulPlan(5, 20, 12, false, false, 'smallk').label).toBe(eight ? 'smallk' : `smallk→${other === 'subgroup' ? 'subgroup' : 'vec4'}`);
     expect(matmulPlan(5, 21, 12, false, false, 'smallk').entry).not.toBe('fwd_smallk'); // N % 4 != 0
@@ -175,14 +179,15 @@ describe('matmul forward', () => {
         };
       },
       planned: () => {
-        const pl = matmulPlan(m, n, k, transA, transB, undefined, { a: 0, b: k * n });
+        const pl = matmulPlan(m, n, k, transA, transB, undefined, { a: 0, b: k * n }, { addend: true });
         return [`${pl.shader}.${pl.entry}`];
       },
     }));
     const reached = await sweepVariants('matmul', runs, { shaders: ['matmul', 'matmul-sg'] });
     const sg = runtime().gpu.subgroups;
     const entries = ['fwd_rows', 'fwd_scalar', 'fwd_tiled', 'fwd_vec4', 'fwd_vec4_st4', 'sum_splits', 'sum_splits_v4'].map((e) => `matmul.${e}`);
-    expect(reached).toEqual(subgroupEntries(sg).concat(entries));
+    // fwd_smallk takes no addend: the products it would take run on fwd_subgroup
+    expect(reached).toEqual(subgroupEntries(sg).filter((e) => !e.endsWith('smallk')).concat(entries));
     const a = tensor(randn(8, 1), [2, 4]);
     expect(() => gemm({ op: 'test', a, b: a, out: a, m: 2, n: 2, k: 4, transA: false, transB: true, batches: 1, aBatchStride: 0, bBatchStride: 0, addend: tensor([1, 2, 3]) })).toThrow(
       /test: addend \[3\] does not match the output \[2, 4\]/,
@@ -196,10 +201,12 @@ describe('matmul forward', () => {
     // residual, split-K (k 1024, 8 columns), a period of 4 with 3 valid, batches of 2.
     const products: Array<[number, number, number, number, number, number, boolean]> = [
       [40, 16, 56, 1, 8, 7, false], [24, 12, 56, 2, 8, 7, true], [6, 1024, 8, 1, 8, 7, true], [20, 8, 12, 2, 4, 3, false],
-      [40, 64, 56, 1, 8, 7, true], [64, 12, 24, 2, 4, 3, true],
+      [40, 64, 56, 1, 8, 7, true], [64, 12, 24, 2, 4, 3, true], [64, 12, 24, 2, 4, 3, false], [40, 16, 36, 1, 6, 5, false],
     ];
+    const ran = new Set<string>();
     for (const [m, k, n, batches, period, valid, withAddend] of products) {
-      const entry = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }).entry;
+      const entry = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }, { addend: withAddend, zeroPeriod: period }).entry;
+      ran.add(entry);
       const usable = entry === 'fwd_subgroup' || entry === 'fwd_smallk';
       expect(usable).toBe(!!sg && sg.min >= 4 && sg.max <= 64);
       const [ad, bd] = [randn(m * k, m + k), randn(batches * k * n, k + n)];
@@ -223,6 +230,8 @@ describe('matmul forward', () => {
       }
       for (const t of [a, b, bias, addend, out]) t.dispose();
     }
+    // fwd_smallk where subgroups are 8 wide (K <= 32, no addend, a period of whole vec4s), else fwd_subgroup
+    if (sg && sg.min === 8 && sg.max === 8) expect([...ran].sort()).toEqual(['fwd_smallk', 'fwd_subgroup']);
     if (sg && sg.min >= 4 && sg.max <= 64) {
       const [a, b, out] = [tensor(randn(8 * 4, 1), [8, 4]), tensor(randn(4 * 49, 2), [4, 49]), empty([8, 49])];
       expect(() => gemm({ op: 'test', a, b, out, m: 8, n: 49, k: 4, transA: false, transB: false, batches: 1, aBatchStride: 0, bBatchStride: 0, zeroColumns: { period: 7, valid: 6 } })).toThrow(

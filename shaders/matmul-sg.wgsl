@@ -28,8 +28,7 @@
 // B's K rows at those columns are loaded once, K / 8 vec4 a lane, and shared by shuffles. Per
 // output 1.5-2 loaded or stored values instead of fwd_subgroup's 2.5-4 (K = 16..32), on lavapipe
 // where each costs ~10 instructions a lane. No addend (gemm runs such products on fwd_subgroup:
-// a residual add cost ~50 ms of the pipeline's compile), and zeroed columns come in periods that
-// are multiples of 4 (padded rows).
+// a residual add cost ~50 ms of the pipeline's compile).
 enable subgroups;
 // idle_subgroup's early return is decided by subgroupAll, alike for every lane of a subgroup, which
 // the uniformity analysis does not know: every later shuffle is reached by all its lanes or none.
@@ -121,9 +120,8 @@ fn store_row4_ragged(out: u32, m: u32, n0: u32, v: vec4<f32>, rb: f32) {
 // the pipeline (LLVM, at its first dispatch) in 0.52-0.55 s so, in 0.88-0.92 s with the loads in
 // the stores (one 1×1 conv in a fresh process, Mesa's cache off), and the rows read back here were
 // written by this invocation a moment before (no slower at batch 1, bench/RESULTS.md).
-fn add_rows(out: u32, m0: u32, n0: u32) {
+fn add_rows(out: u32, m0: u32, n0: u32, kept: vec4<bool>) {
   if (!adds()) { return; }
-  let kept = kept4(n0);
   for (var m = m0; m < min(m0 + G * RG, p.m); m++) {
     let i = (out + m * p.n + n0) / 4u;
     c_v4[i] = select(vec4<f32>(0.0), act4(c_v4[i] + addend_v4[i]), kept);
@@ -140,11 +138,11 @@ fn add_rows_ragged(out: u32, m0: u32, n0: u32) {
   }
 }
 
-// Stores rows m0..m0+G-1 of a group; rb[i]: row i's bias. Written out with constant indices, and
-// the biases loaded before (see fwd_subgroup): a loop over acc[i], or a load in each row's branch,
-// makes lavapipe's compile (LLVM, at the first dispatch) several times slower.
-fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f32, 8>) {
-  let kept = kept4(n0);
+// Stores rows m0..m0+G-1 of a group; rb[i]: row i's bias; `kept`: kept4(n0), computed once for
+// every group (a division per lane). Written out with constant indices, and the biases loaded
+// before (see fwd_subgroup): a loop over acc[i], or a load in each row's branch, makes lavapipe's
+// compile (LLVM, at the first dispatch) several times slower.
+fn store_rows(out: u32, m0: u32, n0: u32, acc: array<vec4<f32>, 8>, rb: array<f32, 8>, kept: vec4<bool>) {
   store_row4(out, m0, n0, acc[0], rb[0], kept);
   store_row4(out, m0 + 1u, n0, acc[1], rb[1], kept);
   store_row4(out, m0 + 2u, n0, acc[2], rb[2], kept);
@@ -277,11 +275,12 @@ fn fwd_subgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   accumulate(o, rg, &acc0, &acc1, &acc2, &acc3);
   let rb = biases(o);
   if (o.n0 >= p.n) { return; }
-  store_rows(rg.out, o.m0, o.n0, acc0, rb[0]);
-  if (RG > 1u) { store_rows(rg.out, o.m0 + G, o.n0, acc1, rb[1]); }
-  if (RG > 2u) { store_rows(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2]); }
-  if (RG > 3u) { store_rows(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3]); }
-  add_rows(rg.out, o.m0, o.n0);
+  let kept = kept4(o.n0);
+  store_rows(rg.out, o.m0, o.n0, acc0, rb[0], kept);
+  if (RG > 1u) { store_rows(rg.out, o.m0 + G, o.n0, acc1, rb[1], kept); }
+  if (RG > 2u) { store_rows(rg.out, o.m0 + 2u * G, o.n0, acc2, rb[2], kept); }
+  if (RG > 3u) { store_rows(rg.out, o.m0 + 3u * G, o.n0, acc3, rb[3], kept); }
+  add_rows(rg.out, o.m0, o.n0, kept);
 }
 
 @compute @workgroup_size(64)
@@ -348,8 +347,8 @@ fn fwd_smallk(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocatio
   let krow = min(vec4<u32>(sl) + vec4<u32>(0u, 8u, 16u, 24u), vec4<u32>(p.k - 1u)) * ldb4;
   let span = (p.n + 4u * nwg.x - 1u) / (4u * nwg.x) * 4u; // columns per workgroup
   let ne = min(wid.x * span + span, p.n);
-  // Column n0's place in its padded row (gemm's zeroColumns, whose period is a multiple of 4 here):
-  // carried from step to step, where kept4 would divide per lane (slow to run and to compile).
+  // Column n0's place in its padded row (gemm's zeroColumns; the period is a multiple of 4):
+  // carried from step to step, where kept4 would divide per lane at each.
   var col = wid.x * span % max(p.col_period, 1u);
   for (var n0 = wid.x * span; n0 < ne; n0 += 4u) {
     let xb = (rg.zb * p.b_bs + n0) / 4u;

@@ -79,10 +79,12 @@ fn act4(v: vec4<f32>) -> vec4<f32> { return activate4(v, p.act); }
 // is set, when column n is stored as 0 where n % col_period >= col_valid. A feature map whose rows
 // are padded to a multiple of 4 (src/models/row-padding.ts) needs its pad columns to read as the
 // zero padding of the depthwise convolution that follows. A select, not a product: what the pad
-// columns computed is never used, and 0 · inf would be NaN.
+// columns computed is never used, and 0 · inf would be NaN. col_period is a multiple of 4 (gemm
+// checks) and n0 one too where all four are used, so one division serves the four columns: per
+// lane on lavapipe, four cost fwd_subgroup's compile ~40 ms.
 fn kept4(n0: u32) -> vec4<bool> {
   if (p.col_period == 0u) { return vec4<bool>(true); }
-  return (vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u)) % p.col_period < vec4<u32>(p.col_valid);
+  return vec4<u32>(n0 % p.col_period) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.col_valid);
 }
 
 fn store_row(base: u32, m: u32, n0: u32, v: vec4<f32>) {

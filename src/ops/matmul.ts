@@ -87,7 +87,7 @@ export interface GemmArgs {
   addend?: Tensor | null;
   /**
    * Columns stored as 0: n where n % period >= valid (C's rows as feature maps whose rows are
-   * padded to `period`; see src/models/row-padding.ts). Forward-only, and only on the subgroup
+   * padded to `period`, a multiple of 4; see src/models/row-padding.ts). Forward-only, and only on the subgroup
    * kernels' aligned entries (fwd_subgroup, with split-K's sum_splits, and fwd_smallk).
    */
   zeroColumns?: { period: number; valid: number } | null;
@@ -134,19 +134,17 @@ export interface ProductTraits {
   summed?: boolean;
   /** An addend fused into the stores. */
   addend?: boolean;
-  /** gemm's zeroColumns period (0 or absent: none). */
-  zeroPeriod?: number;
 }
 
 /**
  * Whether fwd_smallk can run the product: subgroups exactly 8 wide (a workgroup of 8 is one
- * subgroup), A and B not transposed, K ≤ 32 and vec4-aligned operands; a plain product (not a sum
- * over batches, no addend, zeroed columns in periods of whole vec4s).
+ * subgroup), A and B not transposed, K ≤ 32 and vec4-aligned operands; not a sum over batches,
+ * no addend.
  */
 function smallKFits(n: number, k: number, transA: boolean, transB: boolean, strides: BatchStrides, t: ProductTraits): boolean {
   const sg = runtime().gpu.subgroups;
   return !!sg && sg.min === 8 && sg.max === 8 && !transA && !transB && k % 4 === 0 && k <= 32
-    && n % 4 === 0 && strides.a % 4 === 0 && strides.b % 4 === 0 && !t.summed && !t.addend && (t.zeroPeriod ?? 0) % 4 === 0;
+    && n % 4 === 0 && strides.a % 4 === 0 && strides.b % 4 === 0 && !t.summed && !t.addend;
 }
 
 /**
@@ -235,10 +233,10 @@ export function gemm(args: GemmArgs): void {
     return;
   }
   const cols = g.zeroColumns ?? null;
-  const traits = { summed: reduce && g.batches > 1, addend: !!g.addend, zeroPeriod: cols?.period ?? 0 };
+  const traits = { summed: reduce && g.batches > 1, addend: !!g.addend };
   const pl = matmulPlan(m, n, k, transA, transB, g.variant ?? matmulTuning.values.variant, { a: g.aBatchStride, b: g.bBatchStride }, traits);
-  if (cols && (!storesZeroColumns(pl) || !(Number.isInteger(cols.period) && cols.period > 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
-    throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup or fwd_smallk kernel (this product runs ${pl.entry}) and a period dividing N = ${n}`);
+  if (cols && (!storesZeroColumns(pl) || !(Number.isInteger(cols.period) && cols.period > 0 && cols.period % 4 === 0 && n % cols.period === 0 && cols.valid >= 0 && cols.valid <= cols.period))) {
+    throw new Error(`${g.op}: zeroColumns ${JSON.stringify(cols)} needs the fwd_subgroup or fwd_smallk kernel (this product runs ${pl.entry}) and a period that is a multiple of 4 dividing N = ${n}`);
   }
   const colUniforms = { col_period: cols?.period ?? 0, col_valid: cols?.valid ?? 0 };
   const [tm, tn] = pl.tile;

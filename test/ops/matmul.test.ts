@@ -110,8 +110,6 @@ describe('matmul forward', () => {
     expect(resolveMatmulVariant(96, 256, 16, true, false, 'auto')).toBe(other); // A transposed
     expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', { a: 0, b: 4096 }, { summed: true })).toBe(other);
     expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { addend: true })).toBe(other);
-    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { zeroPeriod: 6 })).toBe(other); // zeroed columns by vec4
-    expect(resolveMatmulVariant(96, 256, 16, false, false, 'auto', NONE, { zeroPeriod: 8 })).toBe(eight ? 'smallk' : other);
     // asked for: any M (lanes past it store nothing), else the nearest that runs
     expect(matmulPlan(5, 20, 12, false, false, 'smallk').label).toBe(eight ? 'smallk' : `smallk→${other === 'subgroup' ? 'subgroup' : 'vec4'}`);
     expect(matmulPlan(5, 21, 12, false, false, 'smallk').entry).not.toBe('fwd_smallk'); // N % 4 != 0
@@ -201,11 +199,11 @@ describe('matmul forward', () => {
     // residual, split-K (k 1024, 8 columns), a period of 4 with 3 valid, batches of 2.
     const products: Array<[number, number, number, number, number, number, boolean]> = [
       [40, 16, 56, 1, 8, 7, false], [24, 12, 56, 2, 8, 7, true], [6, 1024, 8, 1, 8, 7, true], [20, 8, 12, 2, 4, 3, false],
-      [40, 64, 56, 1, 8, 7, true], [64, 12, 24, 2, 4, 3, true], [64, 12, 24, 2, 4, 3, false], [40, 16, 36, 1, 6, 5, false],
+      [40, 64, 56, 1, 8, 7, true], [64, 12, 24, 2, 4, 3, true], [64, 12, 24, 2, 4, 3, false],
     ];
     const ran = new Set<string>();
     for (const [m, k, n, batches, period, valid, withAddend] of products) {
-      const entry = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }, { addend: withAddend, zeroPeriod: period }).entry;
+      const entry = matmulPlan(m, n, k, false, false, undefined, { a: 0, b: k * n }, { addend: withAddend }).entry;
       ran.add(entry);
       const usable = entry === 'fwd_subgroup' || entry === 'fwd_smallk';
       expect(usable).toBe(!!sg && sg.min >= 4 && sg.max <= 64);
@@ -230,14 +228,19 @@ describe('matmul forward', () => {
       }
       for (const t of [a, b, bias, addend, out]) t.dispose();
     }
-    // fwd_smallk where subgroups are 8 wide (K <= 32, no addend, a period of whole vec4s), else fwd_subgroup
+    // fwd_smallk where subgroups are 8 wide (K <= 32, no addend), else fwd_subgroup
     if (sg && sg.min === 8 && sg.max === 8) expect([...ran].sort()).toEqual(['fwd_smallk', 'fwd_subgroup']);
     if (sg && sg.min >= 4 && sg.max <= 64) {
       const [a, b, out] = [tensor(randn(8 * 4, 1), [8, 4]), tensor(randn(4 * 49, 2), [4, 49]), empty([8, 49])];
       expect(() => gemm({ op: 'test', a, b, out, m: 8, n: 49, k: 4, transA: false, transB: false, batches: 1, aBatchStride: 0, bBatchStride: 0, zeroColumns: { period: 7, valid: 6 } })).toThrow(
-        /test: zeroColumns \{"period":7,"valid":6\} needs the fwd_subgroup or fwd_smallk kernel \(this product runs fwd_subgroup_ragged\) and a period dividing N = 49/,
+        /test: zeroColumns \{"period":7,"valid":6\} needs the fwd_subgroup or fwd_smallk kernel \(this product runs fwd_subgroup_ragged\) and a period that is a multiple of 4 dividing N = 49/,
       );
       for (const t of [a, b, out]) t.dispose();
+      const [a2, b2, out2] = [tensor(randn(40 * 16, 3), [40, 16]), tensor(randn(16 * 36, 4), [16, 36]), empty([40, 36])];
+      expect(() => gemm({ op: 'test', a: a2, b: b2, out: out2, m: 40, n: 36, k: 16, transA: false, transB: false, batches: 1, aBatchStride: 0, bBatchStride: 0, zeroColumns: { period: 6, valid: 5 } })).toThrow(
+        /test: zeroColumns \{"period":6,"valid":5\} needs .* a period that is a multiple of 4 dividing N = 36/,
+      );
+      for (const t of [a2, b2, out2]) t.dispose();
     }
   });
 

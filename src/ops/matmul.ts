@@ -7,9 +7,10 @@ import { allow, tunable } from './tunable.js';
 import { groups1d, launch, type ActivationCode } from './util.js';
 
 /**
- * Kernel variants (entry points fwd_<variant> of shaders/matmul.wgsl, and fwd_subgroup of
- * shaders/matmul-sg.wgsl); 'auto' picks subgroup where the device (subgroups of 4..64 lanes) and the shape allow
- * it, else vec4 when aligned, else scalar.
+ * Kernel variants (entry points fwd_<variant> of shaders/matmul.wgsl, and fwd_subgroup and
+ * fwd_smallk of shaders/matmul-sg.wgsl); 'auto' picks smallk for K ≤ 32 where subgroups are 8 wide,
+ * else subgroup where the device (subgroups of 4..64 lanes) and the shape allow it, else vec4 when
+ * aligned, else scalar (matmulPlan).
  */
 export const MATMUL_VARIANTS = ['vec4', 'scalar', 'tiled', 'rows', 'subgroup', 'smallk'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];

@@ -146,8 +146,9 @@ const is1x1 = (g: ConvGeometry) => g.kh === 1 && g.kw === 1 && g.sh === 1 && g.s
  * Cin % 4 == 0 has the subgroup kernel's ragged entry as well: forwardAsMatmul.)
  */
 const runsAsMatmul = (g: ConvGeometry) => is1x1(g) && g.cin % 4 === 0 && (g.h * g.w) % 4 === 0;
-/** The forward's product: y[n] = W [Cout, Cin] · x[n] [Cin, H·W], one image's x after another. */
-const forwardProduct = (g: ConvGeometry) => matmulPlan(g.cout, g.h * g.w, g.cin, false, false, undefined, { a: 0, b: g.cin * g.h * g.w });
+/** The forward's product: y[n] = W [Cout, Cin] · x[n] [Cin, H·W], one image's x after another (`residual`: an addend in its stores). */
+const forwardProduct = (g: ConvGeometry, residual = false) =>
+  matmulPlan(g.cout, g.h * g.w, g.cin, false, false, undefined, { a: 0, b: g.cin * g.h * g.w }, { addend: residual });
 /**
  * The forward also runs as a matmul where H·W is not a multiple of 4 but the subgroup kernel takes
  * the product with scalar B loads and stores (fwd_subgroup_ragged: MobileNetV2's 7×7 layers at 224).
@@ -181,10 +182,10 @@ function directKernel(width: number, sw: number, kw: number, dw: number, px: num
   return { shader: shared ? 'conv2d-sg' : 'conv2d', entry: shared ? 'fwd_v4_sg' : 'fwd_v4', constants: { ...constants, XPH: vec4Phase(padLeft) } };
 }
 
-/** How the forward of a convolution runs: its kernel, constants and the bench's label. */
-export function conv2dPlan(g: ConvGeometry): { shader: string; entry: string; constants: Record<string, number>; label: string } {
+/** How the forward of a convolution runs (`residual`: with a residual add fused): its kernel, constants and the bench's label. */
+export function conv2dPlan(g: ConvGeometry, residual = false): { shader: string; entry: string; constants: Record<string, number>; label: string } {
   if (forwardAsMatmul(g)) {
-    const mm = forwardProduct(g);
+    const mm = forwardProduct(g, residual);
     return { shader: mm.shader, entry: mm.entry, constants: mm.constants, label: `1x1 as matmul ${mm.label}` };
   }
   if (conv2dTuning.values.tiled) return { shader: 'conv2d-tiled', entry: 'fwd_tiled', constants: { KW: g.kw, SW: g.sw, DW: g.dw }, label: 'tiled 32x32' };

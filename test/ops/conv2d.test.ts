@@ -3,6 +3,7 @@ import '../../src/ops/index.js';
 import { conv2d, conv2dPlan, convGeometry, im2col, weightGradPlan, IM2COL_MAX_BYTES, type Conv2dOptions } from '../../src/ops/conv2d.js';
 import { conv2dBackwardRef, conv2dRef, im2colRef } from '../../src/ops/conv2d.ref.js';
 import { applyTuning } from '../../src/ops/tuning.js';
+import { traceLaunches } from '../../src/ops/util.js';
 import { backward, parameter } from '../../src/autograd/tape.js';
 import { runtime } from '../../src/gpu/runtime.js';
 import { mul, sum } from '../../src/ops/index.js';
@@ -130,6 +131,24 @@ describe('conv2d plans', () => {
     expect(plan([1, 30, 64, 64], [24, 30, 1, 1]).label).toMatch(/^direct/); // the HLGFA gate at level 0
     // MobileNetV2 at S = 224: H·W = 49
     expect(plan([1, 960, 7, 7], [160, 960, 1, 1]).entry).toMatch(usable ? /^fwd_subgroup_ragged$/ : /^fwd/);
+  });
+
+  it('names the kernel a 1×1 convolution with a fused residual runs (fwd_smallk takes no addend)', async () => {
+    const sg = runtime().gpu.subgroups;
+    const eight = sg !== null && sg.min === 8 && sg.max === 8;
+    const [xd, wd, rd] = [randn(16 * 256, 1), randn(64 * 16, 2), randn(64 * 256, 3)];
+    const [x, w, r] = [tensor(xd, [1, 16, 16, 16]), tensor(wd, [64, 16, 1, 1]), tensor(rd, [1, 64, 16, 16])];
+    const conv = conv2dRef(xd, x.shape, wd, w.shape).data;
+    const g = convGeometry('conv2d', x.shape, w.shape, null, {});
+    for (const residual of [false, true]) {
+      const p = conv2dPlan(g, residual);
+      if (eight) expect(p.entry).toBe(residual ? 'fwd_subgroup' : 'fwd_smallk');
+      const { result, launches } = traceLaunches(() => conv2d(x, w, null, residual ? { residual: r } : {}));
+      expect(launches.map((l) => `${l.shader}.${l.entry}`)).toContain(`${p.shader}.${p.entry}`);
+      expectClose(await result.read(), conv.map((v, i) => v + (residual ? rd[i] : 0)), { atol: 1e-5, rtol: 1e-5 }, residual ? 'with a residual' : 'plain');
+      result.dispose();
+    }
+    for (const t of [x, w, r]) t.dispose();
   });
 });
 

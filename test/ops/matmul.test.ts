@@ -102,7 +102,7 @@ describe('matmul forward', () => {
     const NONE = { a: 0, b: 0 };
     const sg = runtime().gpu.subgroups;
     const eight = sg !== null && sg.min === 8 && sg.max === 8;
-    const other = sg !== null && sg.min >= 8 && sg.max <= 64 ? 'subgroup' : 'vec4';
+    const other = sg !== null && sg.min >= 4 && sg.max <= 64 ? 'subgroup' : 'vec4';
     expect(resolveMatmulVariant(96, 12544, 16, false, false, 'auto')).toBe(eight ? 'smallk' : other);
     expect(matmulPlan(144, 3136, 24, false, false, 'auto', { a: 0, b: 24 * 3136 }).entry).toBe(eight ? 'fwd_smallk' : other === 'subgroup' ? 'fwd_subgroup' : 'fwd_vec4_st4');
     expect(resolveMatmulVariant(16, 12544, 32, false, false, 'auto')).toBe(other); // M < 32: idle lanes

@@ -70,7 +70,7 @@ export function convForwardCase(s: ConvSpec): BenchCase {
     family: 'conv2d',
     op: 'conv2d',
     shape: `x ${dims([1, s.cin, s.size, s.size])} w ${dims([s.cout, s.cin, s.k, s.k])} pad ${dims(padding)} (${s.tag})`,
-    variant: () => conv2dPlan(geometry(s)).label,
+    variant: () => conv2dPlan(geometry(s), s.residual).label,
     model: s.residual
       ? model(z.flops, F32 * (z.x + z.w + s.cout + 2 * z.y), 'flops = 2·N·Cout·Ho·Wo·Cin·kh·kw; bytes = 4·(x + w + bias + residual + y)')
       : model(z.flops, F32 * (z.x + z.w + s.cout + z.y), 'flops = 2·N·Cout·Ho·Wo·Cin·kh·kw; bytes = 4·(x + w + bias + y)'),
